@@ -1,0 +1,31 @@
+// Package protocol is the wire contract between the Lanebridge store agent and the hub.
+//
+// # Basics
+//
+// Version 1 of the protocol carries canonical POS records (sales, returns, voids, no-sales,
+// paid-in/out, X and Z reports) from an agent to the hub over MQTT, in batches published with
+// QoS 1 on [RecordsTopic]. The hub answers on [AcksTopic] with cumulative acknowledgements
+// ("applied through seq N of epoch E") that it publishes only after its own durable commit, and
+// with "resend from seq M" when it sees a gap. Agents publish a retained [Status] on
+// [StatusTopic] with a Will that says they are offline.
+//
+// Money is always an integer number of minor units (cents); quantities are exact decimal
+// strings. Decoders ignore unknown fields, so a newer peer may add fields freely; a breaking
+// change bumps [Version] and the major version that is part of every topic.
+//
+// # Identity of a record
+//
+// The agent assigns each captured record a store-wide, gap-free sequence number (Seq) inside
+// the same bbolt transaction that stores it, and stamps the spool's Epoch, a random id minted
+// when the spool file was created. (store, epoch, seq) identifies a record forever. Hash is the
+// SHA-256 of the record's canonical form (see [Record.Canonical]); the hub treats the same key
+// with a different hash as an alarm, never an overwrite.
+//
+// # Caveats
+//
+//   - An MQTT PUBACK from a broker is not an acknowledgement: only an [Ack] from the hub lets a
+//     record leave the agent's outbox.
+//   - Store ids are path segments of topics: they may not contain '/', '+', '#' or NUL
+//     ([ValidateStoreID]).
+//   - Version history: 1 (2026-11-26) first version.
+package protocol

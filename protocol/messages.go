@@ -1,0 +1,141 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Batch is the payload of RecordsTopic: records of one store and one epoch in ascending,
+// contiguous seq order.
+type Batch struct {
+	V       int      `json:"v"`
+	Store   string   `json:"store"`
+	Epoch   string   `json:"epoch"`
+	Records []Record `json:"records"`
+}
+
+// Ack is the payload of AcksTopic, published by the hub only after its durable commit.
+// AppliedThrough is cumulative: every record of Epoch with seq <= AppliedThrough is stored at
+// the hub. ResendFrom, when non-zero, asks the agent to rewind and send again from that seq
+// because the hub saw a gap.
+type Ack struct {
+	V              int    `json:"v"`
+	Store          string `json:"store"`
+	Epoch          string `json:"epoch"`
+	AppliedThrough uint64 `json:"applied_through"`
+	ResendFrom     uint64 `json:"resend_from,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+}
+
+// Quarantined describes one capture that could not be parsed; the raw text is masked.
+type Quarantined struct {
+	ID       string    `json:"id"`
+	Terminal string    `json:"terminal"`
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason"`
+	Excerpt  string    `json:"excerpt,omitempty"`
+}
+
+// Status is the retained payload of StatusTopic. The agent's Will carries State "offline".
+type Status struct {
+	V               int                  `json:"v"`
+	Store           string               `json:"store"`
+	State           string               `json:"state"` // "online" or "offline"
+	Version         string               `json:"version,omitempty"`
+	Clock           time.Time            `json:"clock,omitzero"`
+	Epoch           string               `json:"epoch,omitempty"`
+	LastSeq         uint64               `json:"last_seq,omitempty"`
+	LastAck         uint64               `json:"last_ack,omitempty"`
+	Backlog         uint64               `json:"backlog"`
+	OldestUnsentAge float64              `json:"oldest_unsent_age_seconds"`
+	LastCapture     map[string]time.Time `json:"last_capture,omitempty"`
+	Quarantine      []Quarantined        `json:"quarantine,omitempty"`
+	QuarantineCount uint64               `json:"quarantine_count,omitempty"`
+	Alarms          []string             `json:"alarms,omitempty"`
+}
+
+// Errors returned by the decoders.
+var (
+	ErrDecode     = errors.New("undecodable payload")
+	ErrTooNew     = errors.New("payload from a newer protocol version")
+	ErrTooOld     = errors.New("payload from an older protocol version")
+	ErrWrongStore = errors.New("payload names another store than its topic")
+)
+
+func checkVersion(v int) error {
+	switch {
+	case v == Version:
+		return nil
+	case v > Version:
+		return fmt.Errorf("%w: v%d, this side speaks v%d", ErrTooNew, v, Version)
+	default:
+		return fmt.Errorf("%w: v%d, this side speaks v%d", ErrTooOld, v, Version)
+	}
+}
+
+// DecodeBatch decodes and fully validates a batch that arrived on the topic of topicStore.
+// It returns an error wrapping ErrDecode, ErrTooNew, ErrTooOld, ErrWrongStore or a
+// *ValidationError; it never returns a partly valid batch.
+func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
+	var b Batch
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if err := checkVersion(b.V); err != nil {
+		return nil, err
+	}
+	if b.Store != topicStore {
+		return nil, fmt.Errorf("%w: topic %q, batch %q", ErrWrongStore, topicStore, b.Store)
+	}
+	if b.Epoch == "" {
+		return nil, &ValidationError{"epoch", "missing"}
+	}
+	if len(b.Records) == 0 {
+		return nil, &ValidationError{"records", "empty batch"}
+	}
+	for i := range b.Records {
+		r := &b.Records[i]
+		if r.Store != b.Store || r.Epoch != b.Epoch {
+			return nil, fmt.Errorf("records[%d] (seq %d): %w", i, r.Seq, ErrWrongStore)
+		}
+		if err := r.Validate(); err != nil {
+			return nil, fmt.Errorf("records[%d] (seq %d): %w", i, r.Seq, err)
+		}
+		if i > 0 && r.Seq != b.Records[i-1].Seq+1 {
+			return nil, &ValidationError{fmt.Sprintf("records[%d].seq", i), "batch is not contiguous"}
+		}
+	}
+	return &b, nil
+}
+
+// DecodeAck decodes an ack.
+func DecodeAck(payload []byte) (*Ack, error) {
+	var a Ack
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if err := checkVersion(a.V); err != nil {
+		return nil, err
+	}
+	if a.Epoch == "" {
+		return nil, &ValidationError{"epoch", "missing"}
+	}
+	return &a, nil
+}
+
+// DecodeStatus decodes a status message.
+func DecodeStatus(topicStore string, payload []byte) (*Status, error) {
+	var s Status
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	if err := checkVersion(s.V); err != nil {
+		return nil, err
+	}
+	if s.Store != topicStore {
+		return nil, fmt.Errorf("%w: topic %q, status %q", ErrWrongStore, topicStore, s.Store)
+	}
+	return &s, nil
+}

@@ -1,0 +1,274 @@
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Version is the protocol's major version. It only goes up; every change is dated in doc.go.
+const Version = 1
+
+// Kind is what a record represents.
+type Kind string
+
+// The kinds of record.
+const (
+	KindSale    Kind = "sale"
+	KindReturn  Kind = "return"
+	KindVoid    Kind = "void"
+	KindNoSale  Kind = "no_sale"
+	KindPaidIn  Kind = "paid_in"
+	KindPaidOut Kind = "paid_out"
+	KindXReport Kind = "x_report"
+	KindZReport Kind = "z_report"
+)
+
+// Kinds lists every valid kind in a stable order.
+var Kinds = []Kind{KindSale, KindReturn, KindVoid, KindNoSale, KindPaidIn, KindPaidOut, KindXReport, KindZReport}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// IsReport reports whether k is an X or Z report.
+func (k Kind) IsReport() bool { return k == KindXReport || k == KindZReport }
+
+// Tender types.
+const (
+	TenderCash  = "cash"
+	TenderCard  = "card"
+	TenderCheck = "check"
+	TenderGift  = "gift"
+	TenderOther = "other"
+)
+
+// Line is one item line of a transaction.
+type Line struct {
+	SKU         string `json:"sku,omitempty"`
+	Description string `json:"description,omitempty"`
+	Quantity    string `json:"quantity"`
+	UnitPrice   int64  `json:"unit_price"`
+	Amount      int64  `json:"amount"`
+	Department  string `json:"department,omitempty"`
+	Voided      bool   `json:"voided,omitempty"`
+}
+
+// Discount is a transaction-level discount; Amount is positive and reduces the total.
+type Discount struct {
+	Description string `json:"description,omitempty"`
+	Amount      int64  `json:"amount"`
+}
+
+// Tax is one tax line. Rate is an exact decimal percentage string ("8.25").
+type Tax struct {
+	Code    string `json:"code"`
+	Rate    string `json:"rate,omitempty"`
+	Taxable int64  `json:"taxable"`
+	Amount  int64  `json:"amount"`
+}
+
+// Card is what may be kept of a payment card: never more than brand and last four digits.
+type Card struct {
+	Brand string `json:"brand,omitempty"`
+	Last4 string `json:"last4,omitempty"`
+}
+
+// Tender is one payment.
+type Tender struct {
+	Type   string `json:"type"`
+	Amount int64  `json:"amount"`
+	Card   *Card  `json:"card,omitempty"`
+}
+
+// Counted is a count with an amount.
+type Counted struct {
+	Count  int64 `json:"count"`
+	Amount int64 `json:"amount"`
+}
+
+// TenderTotal is a per-tender total in a report.
+type TenderTotal struct {
+	Type   string `json:"type"`
+	Count  int64  `json:"count,omitempty"`
+	Amount int64  `json:"amount"`
+}
+
+// ZReport holds the totals of an X or Z report as the register printed them.
+type ZReport struct {
+	Counter     int64         `json:"counter,omitempty"`
+	Gross       int64         `json:"gross"`
+	Net         int64         `json:"net"`
+	Refunds     Counted       `json:"refunds"`
+	Voids       Counted       `json:"voids"`
+	NoSaleCount int64         `json:"no_sale_count"`
+	Tenders     []TenderTotal `json:"tenders,omitempty"`
+	Taxes       []Tax         `json:"taxes,omitempty"`
+	GrandTotal  int64         `json:"grand_total,omitempty"`
+}
+
+// Source says where a record was captured.
+type Source struct {
+	Terminal string `json:"terminal,omitempty"`
+	Profile  string `json:"profile,omitempty"`
+	Raw      string `json:"raw,omitempty"` // reference into the agent's raw capture journal
+}
+
+// Record is the canonical record. Business fields come from the terminal; Epoch, Seq,
+// CapturedAt, Hash and Source are assigned by the agent when it captures the record.
+type Record struct {
+	Kind            Kind       `json:"kind"`
+	Store           string     `json:"store"`
+	Terminal        string     `json:"terminal"`
+	Receipt         string     `json:"receipt,omitempty"`
+	BusinessDate    string     `json:"business_date"`
+	Time            string     `json:"time,omitempty"`
+	Currency        string     `json:"currency,omitempty"`
+	Lines           []Line     `json:"lines,omitempty"`
+	Discounts       []Discount `json:"discounts,omitempty"`
+	Taxes           []Tax      `json:"taxes,omitempty"`
+	Total           int64      `json:"total"`
+	Tenders         []Tender   `json:"tenders,omitempty"`
+	Change          int64      `json:"change,omitempty"`
+	OriginalReceipt string     `json:"original_receipt,omitempty"`
+	Z               *ZReport   `json:"z,omitempty"`
+
+	Epoch      string    `json:"epoch,omitempty"`
+	Seq        uint64    `json:"seq,omitempty"`
+	CapturedAt time.Time `json:"captured_at,omitzero"`
+	Hash       string    `json:"hash,omitempty"`
+	Source     *Source   `json:"source,omitempty"`
+}
+
+// Canonical returns the canonical form of r: its JSON encoding with Hash cleared. Go's encoder
+// writes struct fields in declaration order, so the form is stable for a given record.
+func (r Record) Canonical() []byte {
+	r.Hash = ""
+	b, err := json.Marshal(r)
+	if err != nil {
+		// Record holds only strings, integers and times; Marshal cannot fail on it.
+		panic(fmt.Sprintf("protocol: canonical form: %v", err))
+	}
+	return b
+}
+
+// ComputeHash returns the hex SHA-256 of r's canonical form.
+func (r Record) ComputeHash() string {
+	sum := sha256.Sum256(r.Canonical())
+	return hex.EncodeToString(sum[:])
+}
+
+// Seal sets r.Hash from its canonical form.
+func (r *Record) Seal() { r.Hash = r.ComputeHash() }
+
+var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+
+// ValidationError names the field that is wrong.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
+
+// ValidateBusiness checks the terminal-provided fields of a record (what a capture source
+// produces before the agent assigns identity).
+func (r *Record) ValidateBusiness() error {
+	if !r.Kind.Valid() {
+		return &ValidationError{"kind", fmt.Sprintf("unknown kind %q", r.Kind)}
+	}
+	if r.Terminal == "" {
+		return &ValidationError{"terminal", "missing"}
+	}
+	if strings.ContainsAny(r.Terminal, "\x00") {
+		return &ValidationError{"terminal", "contains NUL"}
+	}
+	if !dateRE.MatchString(r.BusinessDate) {
+		return &ValidationError{"business_date", fmt.Sprintf("%q is not YYYY-MM-DD", r.BusinessDate)}
+	}
+	if _, err := time.Parse("2006-01-02", r.BusinessDate); err != nil {
+		return &ValidationError{"business_date", fmt.Sprintf("%q is not a date", r.BusinessDate)}
+	}
+	if r.Time != "" {
+		if _, err := time.Parse(time.RFC3339, r.Time); err != nil {
+			return &ValidationError{"time", fmt.Sprintf("%q is not RFC 3339", r.Time)}
+		}
+	}
+	for i, l := range r.Lines {
+		if !ValidQuantity(l.Quantity) {
+			return &ValidationError{fmt.Sprintf("lines[%d].quantity", i), fmt.Sprintf("%q is not an exact decimal", l.Quantity)}
+		}
+	}
+	for i, t := range r.Tenders {
+		switch t.Type {
+		case TenderCash, TenderCard, TenderCheck, TenderGift, TenderOther:
+		default:
+			return &ValidationError{fmt.Sprintf("tenders[%d].type", i), fmt.Sprintf("unknown tender type %q", t.Type)}
+		}
+		if t.Card != nil && t.Card.Last4 != "" && !last4RE.MatchString(t.Card.Last4) {
+			return &ValidationError{fmt.Sprintf("tenders[%d].card.last4", i), "must be exactly 4 digits"}
+		}
+	}
+	if r.Kind.IsReport() && r.Z == nil {
+		return &ValidationError{"z", "a report needs its z totals"}
+	}
+	return nil
+}
+
+var last4RE = regexp.MustCompile(`^\d{4}$`)
+var qtyRE = regexp.MustCompile(`^-?\d{1,12}(\.\d{1,6})?$`)
+
+// ValidQuantity reports whether q is an exact decimal string such as "2", "-1" or "0.456".
+func ValidQuantity(q string) bool { return qtyRE.MatchString(q) }
+
+// Validate checks a captured record: business fields, identity and hash.
+func (r *Record) Validate() error {
+	if err := ValidateStoreID(r.Store); err != nil {
+		return &ValidationError{"store", err.Error()}
+	}
+	if err := r.ValidateBusiness(); err != nil {
+		return err
+	}
+	if r.Epoch == "" {
+		return &ValidationError{"epoch", "missing"}
+	}
+	if r.Seq == 0 {
+		return &ValidationError{"seq", "missing (sequence numbers start at 1)"}
+	}
+	if r.Hash == "" {
+		return &ValidationError{"hash", "missing"}
+	}
+	if got := r.ComputeHash(); got != r.Hash {
+		return &ValidationError{"hash", "does not match the record's canonical form"}
+	}
+	return nil
+}
+
+// ErrBadStoreID is returned for a store id that cannot be used in a topic.
+var ErrBadStoreID = errors.New("invalid store id")
+
+// ValidateStoreID rejects empty ids, ids longer than 64 bytes and ids containing '/', '+', '#',
+// NUL or whitespace.
+func ValidateStoreID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrBadStoreID)
+	}
+	if len(id) > 64 {
+		return fmt.Errorf("%w: %q is longer than 64 bytes", ErrBadStoreID, id)
+	}
+	if strings.ContainsAny(id, "/+#\x00 \t\r\n") {
+		return fmt.Errorf("%w: %q contains '/', '+', '#', NUL or whitespace", ErrBadStoreID, id)
+	}
+	return nil
+}
