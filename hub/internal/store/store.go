@@ -17,6 +17,14 @@ var ErrNotFound = errors.New("not found")
 // ErrExists is returned when creating something that already exists.
 var ErrExists = errors.New("already exists")
 
+// ErrBadBatch is returned by ApplyBatch for records that are not one (store, epoch) in
+// ascending contiguous seq order starting at 1 or later. Nothing of such a batch is applied.
+var ErrBadBatch = errors.New("invalid batch")
+
+// ErrCorrupt is returned when the store finds its own invariants broken, e.g. a stream whose
+// progress covers a record that is not stored. It needs a person, not a retry.
+var ErrCorrupt = errors.New("store invariant broken")
+
 // ApplyResult is the outcome of ApplyBatch, committed durably before it is returned.
 type ApplyResult struct {
 	// AppliedThrough is the stream's cumulative progress after the call: every seq of the epoch
@@ -134,4 +142,11 @@ type Store interface {
 	Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error)
 
 	Close() error
+}
+
+// ExceptionUpdater changes the state of an exception (open, acknowledged, resolved); it returns
+// ErrNotFound for an unknown id. Both implementations provide it; it is kept out of Store so
+// that test fakes of Store need not.
+type ExceptionUpdater interface {
+	SetExceptionState(ctx context.Context, id int64, state string) error
 }

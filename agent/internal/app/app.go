@@ -1,0 +1,400 @@
+// Package app is the lanebridge-agent command: run (as a service or in the foreground),
+// status, validate and version.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lanebridge/lanebridge/agent/internal/capture"
+	"github.com/lanebridge/lanebridge/agent/internal/config"
+	"github.com/lanebridge/lanebridge/agent/internal/spool"
+	"github.com/lanebridge/lanebridge/agent/internal/uplink"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Version is set at build time with -ldflags "-X ...app.Version=...".
+var Version = "dev"
+
+const usage = `lanebridge-agent — the Lanebridge store agent
+
+Usage:
+  lanebridge-agent run       --config agent.yaml   capture and forward (foreground or as a service)
+  lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
+  lanebridge-agent validate  --config agent.yaml   check the configuration and exit
+  lanebridge-agent service install|uninstall|start|stop|restart --config agent.yaml
+  lanebridge-agent version
+`
+
+// Main runs the command and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = cmdRun(args[1:], stderr)
+	case "status":
+		err = cmdStatus(args[1:], stdout)
+	case "validate":
+		err = cmdValidate(args[1:], stdout)
+	case "service":
+		err = cmdService(args[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "lanebridge-agent %s (protocol v%d)\n", Version, protocol.Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "lanebridge-agent: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func configFlag(name string, args []string) (string, *flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("config", "agent.yaml", "agent configuration file")
+	if err := fs.Parse(args); err != nil {
+		return "", fs, err
+	}
+	return *path, fs, nil
+}
+
+func cmdValidate(args []string, stdout io.Writer) error {
+	path, _, err := configFlag("validate", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.Password(); err != nil {
+		return err
+	}
+	for i, t := range cfg.Terminals {
+		if _, err := newSource(t, nil, nil, nil); err != nil {
+			return fmt.Errorf("config key terminals[%d]: %w", i, err)
+		}
+	}
+	fmt.Fprintf(stdout, "%s: OK (store %s, %d terminal(s), hub %s)\n", path, cfg.Store, len(cfg.Terminals), cfg.Hub.Broker)
+	return nil
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	o := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o)).With("store", cfg.Store)
+	}
+	return slog.New(slog.NewTextHandler(w, o)).With("store", cfg.Store)
+}
+
+func spoolPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "spool.db") }
+
+// statser is a capture source with counters.
+type statser interface {
+	capture.Source
+	Stats() capture.Stats
+}
+
+// newSource builds the capture source of a terminal. With a nil committer it only validates.
+func newSource(t config.Terminal, sp capture.Committer, log *slog.Logger, mask func([]byte) []byte) (statser, error) {
+	u, err := url.Parse(t.Source)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", t.Source, err)
+	}
+	switch u.Scheme {
+	case "file":
+		if t.Profile != "canonical-jsonl" {
+			return nil, fmt.Errorf("profile %q: file:// sources support canonical-jsonl", t.Profile)
+		}
+		p := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			p = u.Host + p // file://C:/pos/journal.jsonl on Windows
+		}
+		if p == "" {
+			return nil, fmt.Errorf("source %q: no path", t.Source)
+		}
+		return &capture.Tail{ID: t.ID, Terminal: t.ID, Path: filepath.FromSlash(p), Parse: capture.ParseCanonicalJSONL, Mask: mask, Spool: sp, Log: log}, nil
+	default:
+		return nil, fmt.Errorf("source %q: scheme %q is not supported (use file:///path)", t.Source, u.Scheme)
+	}
+}
+
+// agent is a running agent.
+type agent struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	sp      *spool.Spool
+	fwd     *uplink.Forwarder
+	sources map[string]statser
+}
+
+func (a *agent) status() protocol.Status {
+	s := a.sp.Stats()
+	st := protocol.Status{
+		Version: Version, Clock: time.Now().UTC(), Epoch: s.Epoch, LastSeq: s.LastSeq, LastAck: s.LastAck,
+		Backlog: s.Backlog, LastCapture: s.LastCapture, QuarantineCount: s.QuarantineCount, Alarms: s.Alarms,
+	}
+	if !s.OldestUnsent.IsZero() {
+		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()
+	}
+	if q, err := a.sp.Quarantined(50); err == nil {
+		st.Quarantine = q
+	}
+	return st
+}
+
+// run is the agent's life: spool, then uplink, then capture; stop in reverse.
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	pw, err := cfg.Password()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("config key data_dir: cannot create %s: %w", cfg.DataDir, err)
+	}
+	sp, err := spool.Open(spoolPath(cfg), spool.Options{
+		Store: cfg.Store, Retention: time.Duration(cfg.Spool.Retention), MaxSize: int64(cfg.Spool.MaxSize), Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("open spool: %w", err)
+	}
+	defer sp.Close()
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]statser{}}
+	st := sp.Stats()
+	for _, al := range st.Alarms {
+		log.Error("spool alarm", "alarm", al)
+	}
+	log.Info("spool open", "epoch", st.Epoch, "last_seq", st.LastSeq, "last_ack", st.LastAck, "backlog", st.Backlog)
+
+	a.fwd, err = uplink.New(uplink.Config{
+		Store: cfg.Store, Broker: cfg.Hub.Broker, Username: cfg.Hub.Username, Password: pw,
+		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
+		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
+		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
+	}, sp)
+	if err != nil {
+		return fmt.Errorf("uplink: %w", err)
+	}
+
+	var (
+		wg   sync.WaitGroup
+		errc = make(chan error, 8+len(cfg.Terminals))
+	)
+	fctx, fcancel := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.fwd.Run(fctx); err != nil {
+			errc <- fmt.Errorf("uplink: %w", err)
+		}
+	}()
+
+	if cfg.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			log.Warn("local status endpoint disabled", "listen", cfg.Listen, "err", err)
+		} else {
+			srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+			go srv.Serve(ln)
+			defer srv.Close()
+			log.Info("local endpoint", "url", "http://"+ln.Addr().String())
+		}
+	}
+
+	cctx, ccancel := context.WithCancel(ctx)
+	var cwg sync.WaitGroup
+	for _, t := range cfg.Terminals {
+		src, err := newSource(t, sp, log, mask)
+		if err != nil {
+			ccancel()
+			fcancel()
+			wg.Wait()
+			return fmt.Errorf("terminal %s: %w", t.ID, err)
+		}
+		a.sources[t.ID] = src
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			if err := src.Run(cctx); err != nil {
+				errc <- fmt.Errorf("terminal %s: %w", t.ID, err)
+			}
+		}()
+	}
+
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			log.Error("fatal; stopping so the service manager restarts the agent", "err", err)
+			break loop
+		case <-purge.C:
+			if n, err := sp.Purge(); err != nil {
+				log.Warn("purge failed", "err", err)
+			} else if n > 0 {
+				log.Info("purged acknowledged records past retention", "records", n)
+			}
+		}
+	}
+	// Stop capture first, then give the forwarder a moment to drain what is in flight.
+	ccancel()
+	cwg.Wait()
+	if runErr == nil {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) && a.fwd.C.Connected.Load() && sp.LastAck() < sp.LastSeq() {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	fcancel()
+	wg.Wait()
+	log.Info("agent stopped", "last_seq", sp.LastSeq(), "last_ack", sp.LastAck())
+	return runErr
+}
+
+// localStatus is served on /status and printed by `status`.
+type localStatus struct {
+	protocol.Status
+	Connected bool              `json:"connected"`
+	Published uint64            `json:"published"`
+	Acked     uint64            `json:"acked"`
+	Captured  map[string]uint64 `json:"captured"`
+}
+
+func (a *agent) local() localStatus {
+	ls := localStatus{Status: a.status(), Connected: a.fwd.C.Connected.Load(), Published: a.fwd.C.Published.Load(), Acked: a.fwd.C.Acked.Load(), Captured: map[string]uint64{}}
+	ls.V, ls.Store = protocol.Version, a.cfg.Store
+	ls.State = "offline"
+	if ls.Connected {
+		ls.State = "online"
+	}
+	for id, s := range a.sources {
+		ls.Captured[id] = s.Stats().Records
+	}
+	return ls
+}
+
+func (a *agent) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(a.local())
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if a.sp.Stats().Failed {
+			http.Error(w, "spool failed", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		ls := a.local()
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_last_seq gauge\nlanebridge_agent_last_seq %d\n", ls.LastSeq)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_last_ack gauge\nlanebridge_agent_last_ack %d\n", ls.LastAck)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_backlog gauge\nlanebridge_agent_backlog %d\n", ls.Backlog)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_oldest_unsent_age_seconds gauge\nlanebridge_agent_oldest_unsent_age_seconds %g\n", ls.OldestUnsentAge)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_published_records_total counter\nlanebridge_agent_published_records_total %d\n", ls.Published)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_quarantined_total counter\nlanebridge_agent_quarantined_total %d\n", ls.QuarantineCount)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_card_masks_total counter\nlanebridge_agent_card_masks_total %d\n", masked.Load())
+		ids := make([]string, 0, len(ls.Captured))
+		for id := range ls.Captured {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_captured_records_total counter\n")
+		for _, id := range ids {
+			fmt.Fprintf(w, "lanebridge_agent_captured_records_total{terminal=%q} %d\n", id, ls.Captured[id])
+		}
+		c := 0
+		if ls.Connected {
+			c = 1
+		}
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_connected gauge\nlanebridge_agent_connected %d\n", c)
+	})
+	return mux
+}
+
+func cmdStatus(args []string, stdout io.Writer) error {
+	path, _, err := configFlag("status", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	var ls localStatus
+	sp, err := spool.OpenReadOnly(spoolPath(cfg), spool.Options{Store: cfg.Store})
+	switch {
+	case err == nil:
+		a := &agent{cfg: cfg, sp: sp}
+		ls.Status = a.status()
+		ls.Store, ls.State = cfg.Store, "not running"
+		sp.Close()
+	case errors.Is(err, spool.ErrLocked) && cfg.Listen != "off":
+		c := http.Client{Timeout: 5 * time.Second}
+		resp, herr := c.Get("http://" + cfg.Listen + "/status")
+		if herr != nil {
+			return fmt.Errorf("the agent holds the spool but its local endpoint %s does not answer: %w", cfg.Listen, herr)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&ls); err != nil {
+			return fmt.Errorf("read status from the running agent: %w", err)
+		}
+		ls.State = "running, " + ls.State
+	default:
+		return fmt.Errorf("read spool: %w", err)
+	}
+	fmt.Fprintf(stdout, "store:           %s\n", ls.Store)
+	fmt.Fprintf(stdout, "agent:           %s\n", ls.State)
+	fmt.Fprintf(stdout, "epoch:           %s\n", ls.Epoch)
+	fmt.Fprintf(stdout, "captured (seq):  %d\n", ls.LastSeq)
+	fmt.Fprintf(stdout, "acked by hub:    %d\n", ls.LastAck)
+	fmt.Fprintf(stdout, "backlog:         %d\n", ls.Backlog)
+	fmt.Fprintf(stdout, "oldest unsent:   %s\n", (time.Duration(ls.OldestUnsentAge) * time.Second).String())
+	fmt.Fprintf(stdout, "quarantined:     %d\n", ls.QuarantineCount)
+	ids := make([]string, 0, len(ls.LastCapture))
+	for id := range ls.LastCapture {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(stdout, "last capture %-4s %s\n", id+":", ls.LastCapture[id].Local().Format(time.RFC3339))
+	}
+	if len(ls.Alarms) > 0 {
+		fmt.Fprintf(stdout, "ALARMS:          %s\n", strings.Join(ls.Alarms, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+// Package config loads and validates the agent's YAML configuration. Unknown keys are an error
+// that names the key; every validation error names the key and says how to fix it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Config is agent.yaml.
+type Config struct {
+	Store     string     `yaml:"store"`
+	DataDir   string     `yaml:"data_dir"`
+	Hub       Hub        `yaml:"hub"`
+	Spool     Spool      `yaml:"spool"`
+	Terminals []Terminal `yaml:"terminals"`
+	Log       Log        `yaml:"log"`
+	// Listen is the local HTTP endpoint (status, metrics); default 127.0.0.1:7780, "off" disables.
+	Listen string `yaml:"listen"`
+}
+
+// Hub says how to reach the hub's MQTT broker.
+type Hub struct {
+	Broker       string `yaml:"broker"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	TLS          TLS    `yaml:"tls"`
+	// BatchSize is the number of records per MQTT message (default 256).
+	BatchSize int `yaml:"batch_size"`
+	// Window is the number of unacknowledged batches in flight (default 8).
+	Window int `yaml:"window"`
+	// AckTimeout: with records in flight and no ack progress for this long, rewind (default 20s).
+	AckTimeout Duration `yaml:"ack_timeout"`
+	// Heartbeat is the status interval (default 30s).
+	Heartbeat Duration `yaml:"heartbeat"`
+}
+
+// TLS holds client TLS files for ssl:// brokers.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Spool configures the local store-and-forward file.
+type Spool struct {
+	Retention Duration `yaml:"retention"`
+	MaxSize   Size     `yaml:"max_size"`
+}
+
+// Terminal is one capture source.
+type Terminal struct {
+	ID      string `yaml:"id"`
+	Source  string `yaml:"source"`
+	Profile string `yaml:"profile"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "30s", "35d" or "12h".
+type Duration time.Duration
+
+// UnmarshalYAML accepts Go durations plus a "d" suffix for days.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses "90s", "15m", "12h" or "35d".
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a duration (examples: 30s, 15m, 12h, 35d)", s)
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a duration (examples: 30s, 15m, 12h, 35d)", s)
+	}
+	return v, nil
+}
+
+// Size is a byte count written as "512MiB", "2GB" or a plain number.
+type Size int64
+
+// UnmarshalYAML parses sizes with KB/MB/GB (powers of 1000) or KiB/MiB/GiB (1024) suffixes.
+func (z *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*z = Size(v)
+	return nil
+}
+
+// ParseSize parses "512MiB", "2GB", "1048576".
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suf) {
+			n, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(s, u.suf)), 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("%q is not a size (examples: 512MiB, 2GB)", s)
+			}
+			return int64(n * float64(u.m)), nil
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (examples: 512MiB, 2GB)", s)
+	}
+	return n, nil
+}
+
+// Defaults.
+const (
+	DefaultRetention = 35 * 24 * time.Hour
+	DefaultBatch     = 256
+	DefaultWindow    = 8
+	DefaultAck       = 20 * time.Second
+	DefaultHeartbeat = 30 * time.Second
+	DefaultListen    = "127.0.0.1:7780"
+)
+
+// Error is a configuration error naming the key.
+type Error struct {
+	Key string
+	Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("config key %s: %s", e.Key, e.Msg) }
+
+// Load reads and validates path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.Hub.PasswordFile != "" && !filepath.IsAbs(c.Hub.PasswordFile) {
+		c.Hub.PasswordFile = filepath.Join(filepath.Dir(path), c.Hub.PasswordFile)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly (unknown keys are errors), applies defaults and validates.
+func Parse(b []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, explainYAML(err)
+	}
+	c.defaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func explainYAML(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, 0, len(te.Errors))
+		for _, m := range te.Errors {
+			if strings.Contains(m, "not found in type") {
+				// yaml.v3: "line 3: field foo not found in type config.Hub"
+				m = strings.Replace(m, "field ", "unknown key ", 1)
+				if i := strings.Index(m, " not found in type"); i > 0 {
+					m = m[:i] + " (remove it or check its spelling; keys are listed in the README's configuration section)"
+				}
+			}
+			msgs = append(msgs, m)
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	if errors.Is(err, errEOF) || err.Error() == "EOF" {
+		return errors.New("the file is empty: it needs at least store, data_dir and hub.broker")
+	}
+	return fmt.Errorf("not valid YAML: %w", err)
+}
+
+var errEOF = errors.New("EOF")
+
+func (c *Config) defaults() {
+	if c.Spool.Retention == 0 {
+		c.Spool.Retention = Duration(DefaultRetention)
+	}
+	if c.Hub.BatchSize == 0 {
+		c.Hub.BatchSize = DefaultBatch
+	}
+	if c.Hub.Window == 0 {
+		c.Hub.Window = DefaultWindow
+	}
+	if c.Hub.AckTimeout == 0 {
+		c.Hub.AckTimeout = Duration(DefaultAck)
+	}
+	if c.Hub.Heartbeat == 0 {
+		c.Hub.Heartbeat = Duration(DefaultHeartbeat)
+	}
+	if c.Hub.Username == "" {
+		c.Hub.Username = c.Store
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// Validate checks every key and names the first that is wrong.
+func (c *Config) Validate() error {
+	if err := protocol.ValidateStoreID(c.Store); err != nil {
+		return &Error{"store", err.Error() + "; set it to the id printed by `lanebridge-hub stores add`"}
+	}
+	if c.DataDir == "" {
+		return &Error{"data_dir", "missing; set it to a local directory for the spool (e.g. /var/lib/lanebridge)"}
+	}
+	if c.Hub.Broker == "" {
+		return &Error{"hub.broker", "missing; set it to tcp://host:1883 or ssl://host:8883"}
+	}
+	u, err := url.Parse(c.Hub.Broker)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
+		return &Error{"hub.broker", fmt.Sprintf("%q is not a broker URL; use tcp://host:1883 or ssl://host:8883", c.Hub.Broker)}
+	}
+	if c.Hub.Password != "" && c.Hub.PasswordFile != "" {
+		return &Error{"hub.password_file", "set either hub.password or hub.password_file, not both"}
+	}
+	if (c.Hub.TLS.CertFile == "") != (c.Hub.TLS.KeyFile == "") {
+		return &Error{"hub.tls.key_file", "hub.tls.cert_file and hub.tls.key_file go together"}
+	}
+	if c.Hub.BatchSize < 1 || c.Hub.BatchSize > 5000 {
+		return &Error{"hub.batch_size", "must be between 1 and 5000"}
+	}
+	if c.Hub.Window < 1 || c.Hub.Window > 256 {
+		return &Error{"hub.window", "must be between 1 and 256"}
+	}
+	if time.Duration(c.Hub.AckTimeout) < time.Second {
+		return &Error{"hub.ack_timeout", "must be at least 1s"}
+	}
+	if time.Duration(c.Hub.Heartbeat) < time.Second {
+		return &Error{"hub.heartbeat", "must be at least 1s"}
+	}
+	if time.Duration(c.Spool.Retention) < time.Hour {
+		return &Error{"spool.retention", "must be at least 1h (default 35d)"}
+	}
+	if c.Spool.MaxSize != 0 && c.Spool.MaxSize < 1<<20 {
+		return &Error{"spool.max_size", "must be at least 1MiB, or 0 for no limit"}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{"log.level", fmt.Sprintf("%q: use debug, info, warn or error", c.Log.Level)}
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return &Error{"log.format", fmt.Sprintf("%q: use text or json", c.Log.Format)}
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Terminals {
+		key := fmt.Sprintf("terminals[%d]", i)
+		if t.ID == "" || strings.ContainsAny(t.ID, "/+#\x00 ") {
+			return &Error{key + ".id", "missing or contains '/', '+', '#', NUL or a space"}
+		}
+		if seen[t.ID] {
+			return &Error{key + ".id", fmt.Sprintf("terminal %q is listed twice", t.ID)}
+		}
+		seen[t.ID] = true
+		if t.Source == "" {
+			return &Error{key + ".source", "missing; e.g. file:///var/pos/journal.jsonl"}
+		}
+		su, err := url.Parse(t.Source)
+		if err != nil || su.Scheme == "" {
+			return &Error{key + ".source", fmt.Sprintf("%q is not a source URL (file:///path, dir:///path, serial:///dev/ttyS0, tcp-listen://0.0.0.0:9100)", t.Source)}
+		}
+		if t.Profile == "" {
+			return &Error{key + ".profile", "missing; e.g. canonical-jsonl (see `lanebridge-agent profile list`)"}
+		}
+	}
+	return nil
+}
+
+// Password returns the broker password from hub.password or hub.password_file.
+func (c *Config) Password() (string, error) {
+	if c.Hub.PasswordFile == "" {
+		return c.Hub.Password, nil
+	}
+	b, err := os.ReadFile(c.Hub.PasswordFile)
+	if err != nil {
+		return "", &Error{"hub.password_file", fmt.Sprintf("cannot read it: %v", err)}
+	}
+	return strings.TrimSpace(string(b)), nil
+}

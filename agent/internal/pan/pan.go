@@ -1,0 +1,409 @@
+// Package pan masks payment card data in text lines before anything stores them.
+//
+// A line is scanned for primary account numbers (PANs): runs of 13 to 19 digits that may be
+// split into groups by single spaces or dashes, start with a non-zero digit and pass the Luhn
+// check. A PAN is masked in place to its first 6 and last 4 digits (or, with LastFourOnly, to its
+// last 4), so column layouts survive. Lines holding track 1 or track 2 data, and lines labelled
+// CVV/CVC/CID/PIN that carry a code, are dropped whole (PCI DSS 3.3.1): Mask returns an empty
+// line for them.
+//
+// Caveats: a PAN is only recognised on group boundaries — digits glued to it without a space or
+// dash ("1234111111111111111") form one run that is checked as a whole. A digit run that is not
+// Luhn-valid (barcodes, receipt numbers) is never masked.
+package pan
+
+import (
+	"bytes"
+	"sync/atomic"
+)
+
+// Card is what may be kept of a card number seen in a line.
+type Card struct {
+	Brand string // visa, mastercard, amex, discover, diners, jcb, unionpay, maestro or unknown
+	Last4 string
+}
+
+// Result says what Mask did to one line.
+type Result struct {
+	Masked         int    // PANs masked in the line
+	TrackDropped   bool   // the line held track 1/2 data and was dropped
+	LabelDropped   bool   // the line was a CVV/CVC/CID/PIN line and was dropped
+	Cards          []Card // brand and last 4 of each PAN masked, in order
+	DroppedReason  string // "track" or "cvv", empty when the line was kept
+	OriginalLength int    // length of the input line
+}
+
+// Dropped reports whether the whole line was removed.
+func (r Result) Dropped() bool { return r.TrackDropped || r.LabelDropped }
+
+// Changed reports whether the output differs from the input.
+func (r Result) Changed() bool { return r.Masked > 0 || r.Dropped() }
+
+// Options configure a Masker.
+type Options struct {
+	// LastFourOnly masks every digit but the last 4 (the default keeps the first 6 too).
+	LastFourOnly bool
+}
+
+// Stats are a Masker's running counters.
+type Stats struct {
+	Lines        int64 // lines scanned
+	PANsMasked   int64
+	TrackDropped int64
+	LabelDropped int64
+}
+
+// Masker masks lines and counts what it did. It is safe for concurrent use.
+type Masker struct {
+	opts                                 Options
+	lines, masked, trackDrop, labelDrop atomic.Int64
+}
+
+// New returns a Masker with the given options.
+func New(opts Options) *Masker { return &Masker{opts: opts} }
+
+// Stats returns a snapshot of the counters.
+func (m *Masker) Stats() Stats {
+	return Stats{Lines: m.lines.Load(), PANsMasked: m.masked.Load(), TrackDropped: m.trackDrop.Load(), LabelDropped: m.labelDrop.Load()}
+}
+
+var defaultMasker = New(Options{})
+
+// Mask masks line with the default options (first 6 + last 4 kept). See Masker.Mask.
+func Mask(line []byte) (out []byte, res Result) { return defaultMasker.Mask(line) }
+
+// DefaultStats returns the counters of the masker behind the package-level Mask.
+func DefaultStats() Stats { return defaultMasker.Stats() }
+
+// Mask returns line with card data masked. When nothing needs masking, out is line itself (no
+// copy); otherwise out is a new slice and line is not modified. A dropped line yields an empty,
+// non-nil out.
+func (m *Masker) Mask(line []byte) (out []byte, res Result) {
+	m.lines.Add(1)
+	res.OriginalLength = len(line)
+	digits := 0
+	for _, c := range line {
+		if c-'0' <= 9 {
+			digits++
+		}
+	}
+	if digits >= 12 && hasTrackData(line) {
+		m.trackDrop.Add(1)
+		res.TrackDropped, res.DroppedReason = true, "track"
+		return []byte{}, res
+	}
+	if digits >= 3 && hasSensitiveLabel(line) {
+		m.labelDrop.Add(1)
+		res.LabelDropped, res.DroppedReason = true, "cvv"
+		return []byte{}, res
+	}
+	if digits < 13 {
+		return line, res
+	}
+	out = line
+	// Masking can join the kept last 4 digits with later groups into a new candidate, so
+	// repeat until a pass finds nothing; each pass masks at least 3 digits, so this ends.
+	for {
+		next, n := m.maskPass(out, &res)
+		if n == 0 {
+			break
+		}
+		res.Masked += n
+		out = next
+	}
+	m.masked.Add(int64(res.Masked))
+	return out, res
+}
+
+// maskPass masks every PAN found in one scan and returns how many it masked.
+func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
+	n := 0
+	var out []byte
+	var buf [32]int
+	var gbuf [8]int
+	i := 0
+	for i < len(line) {
+		if !isDigit(line[i]) {
+			i++
+			continue
+		}
+		// Collect a run: digits separated by at most one space or dash.
+		digs := buf[:0]        // byte positions of the run's digits
+		groupStart := gbuf[:0] // indexes into digs where a group starts
+		groupStart = append(groupStart, 0)
+		j := i
+		for j < len(line) {
+			if isDigit(line[j]) {
+				digs = append(digs, j)
+				j++
+				continue
+			}
+			if (line[j] == ' ' || line[j] == '-') && j+1 < len(line) && isDigit(line[j+1]) && len(digs) > 0 {
+				groupStart = append(groupStart, len(digs))
+				j++
+				continue
+			}
+			break
+		}
+		if len(digs) >= 13 {
+			src := line
+			if out != nil {
+				src = out
+			}
+			if a, b, ok := findPAN(src, digs, groupStart); ok {
+				if out == nil {
+					out = bytes.Clone(line)
+				}
+				res.Cards = append(res.Cards, m.maskDigits(out, digs[a:b]))
+				n++
+				// Rescan the rest of the run after the masked PAN.
+				j = digs[b-1] + 1
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return line, 0
+	}
+	return out, n
+}
+
+// findPAN returns the digit index range [a,b) of the first, longest PAN in the run, aligned to
+// group boundaries.
+func findPAN(line []byte, digs []int, groupStart []int) (int, int, bool) {
+	for gi, a := range groupStart {
+		if line[digs[a]] == '0' {
+			continue
+		}
+		best := -1
+		for gj := gi + 1; gj <= len(groupStart); gj++ {
+			b := len(digs)
+			if gj < len(groupStart) {
+				b = groupStart[gj]
+			}
+			if b-a > 19 {
+				break
+			}
+			if b-a >= 13 && luhnAt(line, digs[a:b]) {
+				best = b
+			}
+		}
+		if best > 0 {
+			return a, best, true
+		}
+	}
+	return 0, 0, false
+}
+
+func luhnAt(line []byte, pos []int) bool {
+	sum := 0
+	double := false
+	for k := len(pos) - 1; k >= 0; k-- {
+		d := int(line[pos[k]] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// Luhn reports whether the decimal digit string s passes the Luhn check. Non-digits make it false.
+func Luhn(s string) bool {
+	if s == "" {
+		return false
+	}
+	sum := 0
+	double := false
+	for k := len(s) - 1; k >= 0; k-- {
+		if !isDigit(s[k]) {
+			return false
+		}
+		d := int(s[k] - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+func (m *Masker) maskDigits(out []byte, pos []int) Card {
+	var digits [19]byte
+	for k, p := range pos {
+		digits[k] = out[p]
+	}
+	ds := string(digits[:len(pos)])
+	card := Card{Brand: Brand(ds), Last4: ds[len(ds)-4:]}
+	keepHead := 6
+	if m.opts.LastFourOnly {
+		keepHead = 0
+	}
+	for k, p := range pos {
+		if k >= keepHead && k < len(pos)-4 {
+			out[p] = '*'
+		}
+	}
+	return card
+}
+
+func isDigit(c byte) bool { return c-'0' <= 9 }
+
+// Brand names the card scheme of a PAN from its issuer identification number.
+func Brand(pan string) string {
+	p := func(n int) int {
+		v := 0
+		for k := 0; k < n && k < len(pan); k++ {
+			v = v*10 + int(pan[k]-'0')
+		}
+		return v
+	}
+	if len(pan) < 6 {
+		return "unknown"
+	}
+	switch {
+	case pan[0] == '4':
+		return "visa"
+	case p(2) >= 51 && p(2) <= 55, p(4) >= 2221 && p(4) <= 2720:
+		return "mastercard"
+	case p(2) == 34 || p(2) == 37:
+		return "amex"
+	case p(4) == 6011, p(3) >= 644 && p(3) <= 649, p(2) == 65, p(6) >= 622126 && p(6) <= 622925:
+		return "discover"
+	case p(4) >= 3528 && p(4) <= 3589:
+		return "jcb"
+	case p(3) >= 300 && p(3) <= 305, p(2) == 36, p(2) == 38, p(2) == 39:
+		return "diners"
+	case p(2) == 62:
+		return "unionpay"
+	case p(2) == 50, p(2) >= 56 && p(2) <= 58, p(2) == 63, p(2) == 67:
+		return "maestro"
+	}
+	return "unknown"
+}
+
+// hasTrackData reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
+// (;<pan>=YYMM…?) data; sentinels are optional, so "<pan>=YYMM" and "B<pan>^" count too.
+func hasTrackData(line []byte) bool {
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c != '=' && c != '^' {
+			continue
+		}
+		// Count digits immediately before the separator.
+		k := i
+		for k > 0 && isDigit(line[k-1]) {
+			k--
+		}
+		if i-k < 12 || i-k > 19 {
+			continue
+		}
+		if c == '=' {
+			// track 2: at least 4 digits (expiry) after '='
+			d := 0
+			for e := i + 1; e < len(line) && isDigit(line[e]); e++ {
+				d++
+			}
+			if d >= 4 {
+				return true
+			}
+			continue
+		}
+		// track 1: B<pan>^ or a second '^' followed by 4 digits
+		if k > 0 && (line[k-1] == 'B' || line[k-1] == 'b') {
+			return true
+		}
+		if e := bytes.IndexByte(line[i+1:], '^'); e >= 0 {
+			rest := line[i+1+e+1:]
+			if len(rest) >= 4 && isDigit(rest[0]) && isDigit(rest[1]) && isDigit(rest[2]) && isDigit(rest[3]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []byte("CVC"), []byte("CID"), []byte("CVN"), []byte("CAV2"), []byte("PIN")}
+
+// hasSensitiveLabel reports whether line is labelled with a card security code or PIN and carries
+// a value of 3 or more digits/hex characters that is not a money amount. "PIN VERIFIED" and a
+// report's "CID $168.64" (cash in drawer) are kept.
+func hasSensitiveLabel(line []byte) bool {
+	for i := 0; i < len(line); i++ {
+		if i > 0 && isAlnum(line[i-1]) {
+			continue
+		}
+		for _, lab := range sensitiveLabels {
+			if len(line)-i < len(lab) || !equalFoldASCII(line[i:i+len(lab)], lab) {
+				continue
+			}
+			rest := line[i+len(lab):]
+			if len(rest) > 0 && isAlnum(rest[0]) {
+				continue // part of a longer word (PINEAPPLE, CIDER)
+			}
+			if sensitiveValue(rest) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sensitiveValue reports whether rest (the text after a label) holds a code: a token of 3..12
+// digits, or a 16-character hex PIN block with digits in it. Tokens that look like money ($,
+// decimal point) do not count, so "PIN VERIFIED" and a report's "CID $168.64" are kept.
+func sensitiveValue(rest []byte) bool {
+	for _, tok := range bytes.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == '\t' || r == ':' || r == '=' || r == '#' }) {
+		digits, hex := 0, 0
+		other := false
+		for _, c := range tok {
+			switch {
+			case isDigit(c):
+				digits++
+				hex++
+			case (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f'):
+				hex++
+			default:
+				other = true
+			}
+		}
+		if other {
+			continue
+		}
+		if digits == len(tok) && digits >= 3 && digits <= 12 {
+			return true
+		}
+		if hex == len(tok) && hex == 16 && digits > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z')
+}
+
+func equalFoldASCII(a, b []byte) bool {
+	for i := range a {
+		x, y := a[i], b[i]
+		if x >= 'a' && x <= 'z' {
+			x -= 32
+		}
+		if y >= 'a' && y <= 'z' {
+			y -= 32
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

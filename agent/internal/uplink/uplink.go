@@ -1,0 +1,406 @@
+// Package uplink forwards captured records from the spool to the hub over MQTT and advances the
+// spool's acknowledgement only on the hub's own acks.
+//
+// One goroutine (Run) owns all state: the next seq to send, the window of batches in flight and
+// the last ack. paho callbacks never block: they hand events to Run through channels. A record
+// leaves the outbox only when an Ack from the hub says it is durably applied; a broker PUBACK
+// means nothing here. On reconnect, on "resend from M" and when acks stop coming for AckTimeout,
+// Run rewinds to the first unacknowledged seq; the hub is idempotent so resending is safe.
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lanebridge/lanebridge/agent/internal/spool"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Outbox is the part of the spool the forwarder uses. Safe for concurrent use.
+type Outbox interface {
+	Epoch() string
+	LastSeq() uint64
+	LastAck() uint64
+	// ReadRaw returns the stored JSON of up to max records with seq >= from, in order.
+	ReadRaw(from uint64, max int) ([]spool.RawRecord, error)
+	// Ack persists that the hub applied every seq <= through of epoch.
+	Ack(epoch string, through uint64) error
+	// Notify receives after commits that added records.
+	Notify() <-chan struct{}
+}
+
+// Config configures the forwarder.
+type Config struct {
+	Store      string
+	Broker     string // tcp://host:port or ssl://host:port
+	Username   string
+	Password   string
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	BatchSize  int
+	Window     int
+	AckTimeout time.Duration
+	Heartbeat  time.Duration
+	ClientID   string
+	// Status builds the heartbeat; State and V are filled in by the forwarder.
+	Status func() protocol.Status
+	Logger *slog.Logger
+}
+
+// Counters are exported for metrics and status.
+type Counters struct {
+	Published   atomic.Uint64 // records published (including resends)
+	Acked       atomic.Uint64 // records newly acknowledged by the hub
+	Rewinds     atomic.Uint64
+	BadAcks     atomic.Uint64
+	Connected   atomic.Bool
+	LastAckTime atomic.Int64 // unix nanos
+}
+
+// Forwarder moves records from an Outbox to the hub.
+type Forwarder struct {
+	cfg    Config
+	out    Outbox
+	log    *slog.Logger
+	client mqtt.Client
+
+	acks  chan protocol.Ack
+	conn  chan bool
+	C     Counters
+	epoch string
+}
+
+type inflight struct {
+	from, to uint64
+	sentAt   time.Time
+}
+
+// New builds a forwarder; it connects when Run starts.
+func New(cfg Config, out Outbox) (*Forwarder, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	if cfg.Window <= 0 {
+		cfg.Window = 8
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = 20 * time.Second
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "lanebridge-agent-" + cfg.Store
+	}
+	f := &Forwarder{
+		cfg:   cfg,
+		out:   out,
+		log:   cfg.Logger.With("component", "uplink"),
+		acks:  make(chan protocol.Ack, 1024),
+		conn:  make(chan bool, 16),
+		epoch: out.Epoch(),
+	}
+	opts, err := f.clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	f.client = mqtt.NewClient(opts)
+	return f, nil
+}
+
+func (f *Forwarder) clientOptions() (*mqtt.ClientOptions, error) {
+	u, err := url.Parse(f.cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("broker url: %w", err)
+	}
+	o := mqtt.NewClientOptions()
+	o.AddBroker(f.cfg.Broker)
+	o.SetClientID(f.cfg.ClientID)
+	o.SetUsername(f.cfg.Username)
+	o.SetPassword(f.cfg.Password)
+	o.SetCleanSession(true) // the spool is the store; paho keeps nothing we rely on
+	o.SetOrderMatters(false)
+	o.SetAutoReconnect(true)
+	o.SetConnectRetry(true)
+	o.SetConnectRetryInterval(2 * time.Second)
+	o.SetMaxReconnectInterval(30 * time.Second)
+	o.SetConnectTimeout(10 * time.Second)
+	o.SetKeepAlive(30 * time.Second)
+	o.SetPingTimeout(10 * time.Second)
+	o.SetWriteTimeout(15 * time.Second)
+	o.SetResumeSubs(false)
+	will, _ := json.Marshal(protocol.Status{V: protocol.Version, Store: f.cfg.Store, State: "offline"})
+	o.SetBinaryWill(protocol.StatusTopic(f.cfg.Store), will, 1, true)
+	if u.Scheme == "ssl" || u.Scheme == "tls" || u.Scheme == "mqtts" {
+		tc, err := f.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	o.SetOnConnectHandler(func(c mqtt.Client) {
+		// Subscribing waits for a SUBACK, which must not happen on paho's callback goroutine
+		// without a timeout; hand the event to Run, which subscribes.
+		select {
+		case f.conn <- true:
+		default:
+		}
+	})
+	o.SetConnectionLostHandler(func(c mqtt.Client, err error) {
+		f.log.Warn("connection to broker lost", "err", err)
+		select {
+		case f.conn <- false:
+		default:
+		}
+	})
+	return o, nil
+}
+
+func (f *Forwarder) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.cfg.CAFile != "" {
+		pem, err := os.ReadFile(f.cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("hub.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("hub.tls.ca_file %s: no PEM certificates", f.cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if f.cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.cfg.CertFile, f.cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("hub.tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func (f *Forwarder) onAck(_ mqtt.Client, m mqtt.Message) {
+	a, err := protocol.DecodeAck(m.Payload())
+	if err != nil {
+		f.C.BadAcks.Add(1)
+		f.log.Warn("ack rejected", "err", err)
+		return
+	}
+	select {
+	case f.acks <- *a:
+	default:
+		// Acks are cumulative and the ack timeout rewinds: dropping one under overload is safe.
+		f.C.BadAcks.Add(1)
+	}
+}
+
+// Run connects and forwards until ctx is done. It returns nil on a normal stop and an error
+// only for failures that need a restart (the spool refusing an ack write).
+func (f *Forwarder) Run(ctx context.Context) error {
+	f.client.Connect() // with ConnectRetry the token completes only once connected; Run does not wait on it
+	defer func() {
+		if f.client.IsConnectionOpen() {
+			f.publishStatus("offline")
+		}
+		f.client.Disconnect(500)
+	}()
+
+	var (
+		connected bool
+		next      = f.out.LastAck() + 1
+		window    []inflight
+		lastProg  = time.Now()
+	)
+	rewind := func(why string) {
+		acked := f.out.LastAck()
+		if next != acked+1 || len(window) > 0 {
+			f.C.Rewinds.Add(1)
+			f.log.Info("rewinding", "reason", why, "from", acked+1, "was_next", next)
+		}
+		next = acked + 1
+		window = window[:0]
+		lastProg = time.Now()
+	}
+	hb := time.NewTicker(f.cfg.Heartbeat)
+	defer hb.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+
+	for {
+		// Fill the window.
+		for connected && len(window) < f.cfg.Window && next <= f.out.LastSeq() {
+			raws, err := f.out.ReadRaw(next, f.cfg.BatchSize)
+			if err != nil {
+				return fmt.Errorf("read outbox at seq %d: %w", next, err)
+			}
+			if len(raws) == 0 {
+				break
+			}
+			payload := encodeBatch(f.cfg.Store, f.epoch, raws)
+			tok := f.client.Publish(protocol.RecordsTopic(f.cfg.Store), 1, false, payload)
+			go f.watch(tok, next)
+			if len(window) == 0 {
+				lastProg = time.Now()
+			}
+			window = append(window, inflight{from: next, to: next + uint64(len(raws)) - 1, sentAt: time.Now()})
+			f.C.Published.Add(uint64(len(raws)))
+			next += uint64(len(raws))
+		}
+
+		select {
+		case <-ctx.Done():
+			return nil
+		case up := <-f.conn:
+			if up {
+				if err := f.subscribe(); err != nil {
+					f.log.Warn("subscribe to acks failed; will retry on reconnect", "err", err)
+					f.client.Disconnect(0)
+					f.client.Connect()
+					continue
+				}
+				connected = true
+				f.C.Connected.Store(true)
+				f.log.Info("connected to broker", "broker", f.cfg.Broker, "backlog", f.out.LastSeq()-f.out.LastAck())
+				f.publishStatus("online")
+				rewind("connected")
+			} else {
+				connected = false
+				f.C.Connected.Store(false)
+				rewind("disconnected")
+			}
+		case a := <-f.acks:
+			// Coalesce queued acks: cumulative, so the highest wins; honour any resend request.
+			through, resend := a.AppliedThrough, a.ResendFrom
+			ok := a.Epoch == f.epoch
+		drain:
+			for {
+				select {
+				case b := <-f.acks:
+					if b.Epoch != f.epoch {
+						continue
+					}
+					ok = true
+					through = max(through, b.AppliedThrough)
+					if b.ResendFrom > 0 {
+						resend = b.ResendFrom
+					}
+				default:
+					break drain
+				}
+			}
+			if !ok {
+				f.log.Warn("ack for another epoch ignored", "epoch", a.Epoch, "ours", f.epoch)
+				continue
+			}
+			if through > f.out.LastSeq() {
+				f.log.Error("hub acked beyond what was captured; ignoring", "through", through, "last_seq", f.out.LastSeq())
+				continue
+			}
+			if prev := f.out.LastAck(); through > prev {
+				if err := f.out.Ack(f.epoch, through); err != nil {
+					return fmt.Errorf("persist ack %d: %w", through, err)
+				}
+				f.C.Acked.Add(through - prev)
+				f.C.LastAckTime.Store(time.Now().UnixNano())
+				lastProg = time.Now()
+				i := 0
+				for i < len(window) && window[i].to <= through {
+					i++
+				}
+				window = window[i:]
+				if next <= through {
+					next = through + 1
+				}
+			}
+			if resend > 0 {
+				rewind(fmt.Sprintf("hub asked to resend from %d", resend))
+			}
+		case <-f.out.Notify():
+		case <-tick.C:
+			if len(window) > 0 && time.Since(lastProg) > f.cfg.AckTimeout {
+				rewind("no ack within ack_timeout")
+			}
+		case <-hb.C:
+			if connected {
+				f.publishStatus("online")
+			}
+		}
+	}
+}
+
+func (f *Forwarder) watch(tok mqtt.Token, from uint64) {
+	if !tok.WaitTimeout(30 * time.Second) {
+		return // the ack timeout rewinds if the hub never answers
+	}
+	if err := tok.Error(); err != nil {
+		f.log.Debug("publish failed; the ack timeout will resend", "from", from, "err", err)
+	}
+}
+
+func (f *Forwarder) subscribe() error {
+	tok := f.client.Subscribe(protocol.AcksTopic(f.cfg.Store), 1, f.onAck)
+	if !tok.WaitTimeout(10 * time.Second) {
+		return errors.New("subscribe: timed out")
+	}
+	return tok.Error()
+}
+
+func (f *Forwarder) publishStatus(state string) {
+	var st protocol.Status
+	if f.cfg.Status != nil {
+		st = f.cfg.Status()
+	}
+	st.V, st.Store, st.State = protocol.Version, f.cfg.Store, state
+	b, err := json.Marshal(st)
+	if err != nil {
+		f.log.Error("encode status", "err", err)
+		return
+	}
+	tok := f.client.Publish(protocol.StatusTopic(f.cfg.Store), 1, true, b)
+	go func() {
+		if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+			f.log.Debug("status publish failed", "err", tok.Error())
+		}
+	}()
+}
+
+// encodeBatch writes a protocol.Batch from stored JSON without decoding the records.
+func encodeBatch(store, epoch string, raws []spool.RawRecord) []byte {
+	n := 64 + len(store) + len(epoch)
+	for _, r := range raws {
+		n += len(r.JSON) + 1
+	}
+	b := make([]byte, 0, n)
+	b = fmt.Appendf(b, `{"v":%d,"store":`, protocol.Version)
+	b = appendJSONString(b, store)
+	b = append(b, `,"epoch":`...)
+	b = appendJSONString(b, epoch)
+	b = append(b, `,"records":[`...)
+	for i, r := range raws {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, r.JSON...)
+	}
+	return append(b, "]}"...)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}

@@ -1,0 +1,314 @@
+// Package ingest applies what agents publish: record batches go to the store in seq order per
+// store, one transaction per (merged) batch, and the ack is published only after the commit
+// returned. Status messages update the store's status and raise exceptions for quarantined
+// captures and agent alarms.
+//
+// Messages are spread over workers by store id, so one store's batches are applied in arrival
+// order by one goroutine while stores proceed in parallel. Consecutive queued batches of the
+// same stream are merged into one transaction (group commit).
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Publisher sends a message to agents (QoS 1, not retained). Safe for concurrent use.
+type Publisher interface {
+	Publish(topic string, payload []byte) error
+}
+
+// Message is one MQTT message handed to the ingester.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Ingester applies agent messages. Create with New, start with Run, feed with Handle.
+type Ingester struct {
+	st     store.Store
+	pub    Publisher
+	log    *slog.Logger
+	queues []chan Message
+	m      *metrics
+}
+
+type metrics struct {
+	messages      *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	applied       prometheus.Counter
+	duplicates    prometheus.Counter
+	conflicts     prometheus.Counter
+	resends       prometheus.Counter
+	applySeconds  prometheus.Histogram
+	ackFailures   prometheus.Counter
+	queueCapacity int
+}
+
+// Options configure an Ingester.
+type Options struct {
+	Workers   int // default 4
+	QueueSize int // messages per worker (default 256); Handle blocks when full (back-pressure)
+	Logger    *slog.Logger
+	Registry  prometheus.Registerer
+}
+
+// New returns an Ingester writing to st and acknowledging through pub.
+func New(st store.Store, pub Publisher, o Options) *Ingester {
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest")}
+	in.queues = make([]chan Message, o.Workers)
+	for i := range in.queues {
+		in.queues[i] = make(chan Message, o.QueueSize)
+	}
+	in.m = &metrics{
+		messages:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanebridge_hub_messages_total", Help: "MQTT messages received from agents, by topic kind."}, []string{"kind"}),
+		rejected:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanebridge_hub_rejected_messages_total", Help: "Messages rejected without applying anything, by reason."}, []string{"reason"}),
+		applied:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_records_applied_total", Help: "Records newly applied."}),
+		duplicates:   prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_records_duplicate_total", Help: "Records received again with the same hash (harmless resends)."}),
+		conflicts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_records_conflict_total", Help: "Records received again with a different hash (exception raised)."}),
+		resends:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_resend_requests_total", Help: "Gaps seen: resend requests sent to agents."}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanebridge_hub_apply_seconds", Help: "Time to apply one merged batch, commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		ackFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_ack_publish_failures_total", Help: "Acks that could not be published (the agent resends)."}),
+	}
+	if o.Registry != nil {
+		o.Registry.MustRegister(in.m.messages, in.m.rejected, in.m.applied, in.m.duplicates, in.m.conflicts, in.m.resends, in.m.applySeconds, in.m.ackFailures)
+	}
+	return in
+}
+
+// Handle queues a message for its store's worker. It blocks while that worker's queue is full
+// and returns false if ctx ends first (the message is dropped; the agent resends it).
+func (in *Ingester) Handle(ctx context.Context, m Message) bool {
+	store, _, err := protocol.ParseTopic(m.Topic)
+	if err != nil {
+		in.m.rejected.WithLabelValues("topic").Inc()
+		in.log.Warn("message on unexpected topic rejected", "topic", m.Topic, "err", err)
+		return true
+	}
+	select {
+	case in.queue(store) <- m:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// TryHandle queues a message without blocking; a full queue drops it (counted) and the agent
+// resends after its ack timeout. For callers that must never block, such as paho's router.
+func (in *Ingester) TryHandle(m Message) bool {
+	store, _, err := protocol.ParseTopic(m.Topic)
+	if err != nil {
+		in.m.rejected.WithLabelValues("topic").Inc()
+		return true
+	}
+	select {
+	case in.queue(store) <- m:
+		return true
+	default:
+		in.m.rejected.WithLabelValues("queue_full").Inc()
+		return false
+	}
+}
+
+func (in *Ingester) queue(store string) chan Message {
+	h := fnv.New32a()
+	h.Write([]byte(store))
+	return in.queues[int(h.Sum32()%uint32(len(in.queues)))]
+}
+
+// Run starts the workers and returns when ctx is done and they have stopped.
+func (in *Ingester) Run(ctx context.Context) error {
+	done := make(chan struct{}, len(in.queues))
+	for _, q := range in.queues {
+		go func() {
+			in.worker(ctx, q)
+			done <- struct{}{}
+		}()
+	}
+	for range in.queues {
+		<-done
+	}
+	return nil
+}
+
+// maxMerge bounds how many records one transaction applies.
+const maxMerge = 4096
+
+func (in *Ingester) worker(ctx context.Context, q chan Message) {
+	var held *protocol.Batch // a decoded batch that could not be merged into the previous group
+	for {
+		var first Message
+		if held == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case first = <-q:
+			}
+		}
+		var group *protocol.Batch
+		if held != nil {
+			group, held = held, nil
+		} else {
+			group = in.decode(ctx, first)
+			if group == nil {
+				continue
+			}
+		}
+		// Merge queued contiguous batches of the same stream into one transaction.
+	merge:
+		for len(group.Records) < maxMerge {
+			select {
+			case m := <-q:
+				b := in.decode(ctx, m)
+				if b == nil {
+					continue
+				}
+				last := group.Records[len(group.Records)-1].Seq
+				if b.Store == group.Store && b.Epoch == group.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
+					for _, r := range b.Records {
+						if r.Seq > last {
+							group.Records = append(group.Records, r)
+						}
+					}
+					continue
+				}
+				held = b
+				break merge
+			default:
+				break merge
+			}
+		}
+		in.apply(ctx, group)
+	}
+}
+
+// decode handles status messages itself and returns decoded record batches.
+func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
+	store, suffix, err := protocol.ParseTopic(m.Topic)
+	if err != nil {
+		in.m.rejected.WithLabelValues("topic").Inc()
+		return nil
+	}
+	switch suffix {
+	case protocol.SuffixRecords:
+		in.m.messages.WithLabelValues("records").Inc()
+		b, err := protocol.DecodeBatch(store, m.Payload)
+		if err != nil {
+			reason := "invalid"
+			switch {
+			case errors.Is(err, protocol.ErrDecode):
+				reason = "decode"
+			case errors.Is(err, protocol.ErrTooNew), errors.Is(err, protocol.ErrTooOld):
+				reason = "version"
+			case errors.Is(err, protocol.ErrWrongStore):
+				reason = "wrong_store"
+			}
+			in.m.rejected.WithLabelValues(reason).Inc()
+			in.log.Warn("record batch rejected; nothing applied", "store", store, "reason", reason, "err", err, "bytes", len(m.Payload))
+			in.raise(ctx, store, "rejected_batch", fmt.Sprintf("%x", fnvSum(m.Payload)), err.Error())
+			return nil
+		}
+		return b
+	case protocol.SuffixStatus:
+		in.m.messages.WithLabelValues("status").Inc()
+		if len(m.Payload) == 0 {
+			return nil // a cleared retained message
+		}
+		st, err := protocol.DecodeStatus(store, m.Payload)
+		if err != nil {
+			in.m.rejected.WithLabelValues("status").Inc()
+			in.log.Warn("status rejected", "store", store, "err", err)
+			return nil
+		}
+		in.status(ctx, st)
+		return nil
+	default:
+		in.m.rejected.WithLabelValues("topic").Inc()
+		return nil
+	}
+}
+
+func fnvSum(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
+	start := time.Now()
+	res, err := in.st.ApplyBatch(ctx, b.Store, b.Epoch, b.Records)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			in.m.rejected.WithLabelValues("unknown_store").Inc()
+			in.log.Warn("batch from a store the hub does not know; enroll it with `lanebridge-hub stores add`", "store", b.Store)
+			return
+		}
+		if ctx.Err() == nil {
+			in.log.Error("apply batch failed; the agent will resend", "store", b.Store, "epoch", b.Epoch, "first", b.Records[0].Seq, "err", err)
+		}
+		return // no ack: the agent's ack timeout resends
+	}
+	in.m.applySeconds.Observe(time.Since(start).Seconds())
+	in.m.applied.Add(float64(res.Applied))
+	in.m.duplicates.Add(float64(res.Duplicates))
+	in.m.conflicts.Add(float64(res.Conflicts))
+	ack := protocol.Ack{V: protocol.Version, Store: b.Store, Epoch: b.Epoch, AppliedThrough: res.AppliedThrough}
+	if res.ResendFrom > 0 {
+		in.m.resends.Inc()
+		ack.ResendFrom = res.ResendFrom
+		ack.Reason = fmt.Sprintf("gap: batch starts at %d, applied through %d", b.Records[0].Seq, res.AppliedThrough)
+		in.log.Info("gap in stream; asking agent to resend", "store", b.Store, "epoch", b.Epoch, "resend_from", res.ResendFrom)
+	}
+	if res.Conflicts > 0 {
+		in.log.Error("records with known seq but different content; exceptions raised", "store", b.Store, "epoch", b.Epoch, "conflicts", res.Conflicts)
+	}
+	payload, _ := json.Marshal(ack)
+	if err := in.pub.Publish(protocol.AcksTopic(b.Store), payload); err != nil {
+		in.m.ackFailures.Inc()
+		in.log.Warn("publish ack failed; the agent will resend", "store", b.Store, "err", err)
+	}
+}
+
+func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
+	if err := in.st.PutStatus(ctx, *st, time.Now().UTC()); err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			in.log.Warn("store status failed", "store", st.Store, "err", err)
+		}
+		return
+	}
+	for _, q := range st.Quarantine {
+		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)
+		if q.Excerpt != "" {
+			detail += "\nraw (card data masked): " + q.Excerpt
+		}
+		in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail)
+	}
+	for _, a := range st.Alarms {
+		in.raise(ctx, st.Store, store.ReasonSpoolAlarm, a, a)
+	}
+}
+
+func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string) {
+	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		in.log.Warn("raise exception failed", "store", st, "reason", reason, "err", err)
+	}
+}

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+)
+
+var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
+	"ago": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return time.Since(t).Round(time.Second).String() + " ago"
+	},
+	"secs": func(f float64) string { return (time.Duration(f) * time.Second).String() },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
+<title>Lanebridge hub</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}
+th{background:#f4f4f4}.bad{color:#b00;font-weight:bold}.ok{color:#080}
+</style></head><body>
+<h1>Lanebridge hub</h1>
+<h2>Stores</h2>
+<table id="stores"><tr><th>Store</th><th>Agent</th><th>Records at hub</th><th>Backlog at store</th><th>Oldest unsent</th><th>Last status</th></tr>
+{{range .Stores}}<tr><td><a href="/api/v1/stores/{{.ID}}">{{.ID}}</a></td>
+<td>{{if .Status}}{{if eq .Status.State "online"}}<span class="ok">online</span>{{else}}<span class="bad">{{.Status.State}}</span>{{end}}{{else}}never seen{{end}}</td>
+<td>{{.Records}}</td><td>{{if .Status}}{{.Status.Backlog}}{{end}}</td>
+<td>{{if .Status}}{{if gt .Status.OldestUnsentAge 300.0}}<span class="bad">{{secs .Status.OldestUnsentAge}}</span>{{else}}{{secs .Status.OldestUnsentAge}}{{end}}{{end}}</td>
+<td>{{ago .StatusAt}}</td></tr>
+{{else}}<tr><td colspan="6">No stores yet: enroll one with <code>lanebridge-hub stores add S001</code>.</td></tr>{{end}}
+</table>
+<h2>Open exceptions ({{len .Exceptions}})</h2>
+<table id="exceptions"><tr><th>Store</th><th>Reason</th><th>Detail</th><th>Raised</th></tr>
+{{range .Exceptions}}<tr><td>{{.Store}}</td><td>{{.Reason}}</td><td><pre>{{.Detail}}</pre></td><td>{{ago .CreatedAt}}</td></tr>
+{{else}}<tr><td colspan="4">None.</td></tr>{{end}}
+</table>
+<p>API: <a href="/api/v1/stores">/api/v1/stores</a> · <a href="/api/v1/exceptions">/api/v1/exceptions</a> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>
+</body></html>`))
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
+	stores, err := s.st.ListStores(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	exc, err := s.st.Exceptions(r.Context(), store.ExceptionFilter{State: "open", Limit: 200})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := dashTmpl.Execute(w, map[string]any{"Stores": stores, "Exceptions": exc}); err != nil {
+		s.log.Debug("render dashboard", "err", err)
+	}
+}
