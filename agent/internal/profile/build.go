@@ -11,16 +11,16 @@ import (
 
 // builder accumulates one transaction's fields.
 type builder struct {
-	p          *Profile
-	rec        protocol.Record
-	flags      []string
-	date, tm   string
-	terminal   string
-	haveTotal  bool
+	p           *Profile
+	rec         protocol.Record
+	flags       []string
+	date, tm    string
+	terminal    string
+	haveTotal   bool
 	pendingVoid bool
 	pendingCard *protocol.Card
-	z          *protocol.ZReport
-	zSeen      bool
+	z           *protocol.ZReport
+	zSeen       bool
 }
 
 // build turns a framed transaction's cleaned lines into a record. err means quarantine.
@@ -474,7 +474,9 @@ func (b *builder) zLine(l txLine) (bool, error) {
 func (b *builder) finish(terminal string) error {
 	p := b.p
 	r := &b.rec
-	r.Currency = p.Fields.Currency
+	if r.Currency == "" {
+		r.Currency = p.Fields.Currency
+	}
 	r.Terminal = terminal
 	if r.Terminal == "" {
 		r.Terminal = b.terminal
@@ -482,14 +484,16 @@ func (b *builder) finish(terminal string) error {
 	if r.Terminal == "" {
 		return fmt.Errorf("no terminal: configure one or capture a terminal group")
 	}
-	if b.date == "" {
+	if b.date == "" && r.BusinessDate == "" {
 		return fmt.Errorf("no date line")
 	}
-	d, err := time.ParseInLocation(p.Fields.DateFormat, b.date, p.c.loc)
-	if err != nil {
-		return fmt.Errorf("date %q does not match date_format %q", b.date, p.Fields.DateFormat)
+	if b.date != "" {
+		d, err := time.ParseInLocation(p.Fields.DateFormat, b.date, p.c.loc)
+		if err != nil {
+			return fmt.Errorf("date %q does not match date_format %q", b.date, p.Fields.DateFormat)
+		}
+		r.BusinessDate = d.Format("2006-01-02")
 	}
-	r.BusinessDate = d.Format("2006-01-02")
 	if b.tm != "" && p.Fields.TimeFormat != "" {
 		t, err := time.ParseInLocation(p.Fields.DateFormat+" "+p.Fields.TimeFormat, b.date+" "+b.tm, p.c.loc)
 		if err != nil {

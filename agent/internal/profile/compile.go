@@ -13,28 +13,28 @@ import (
 )
 
 type compiled struct {
-	format    string
-	dialect   escpos.Dialect
-	lineEnd   escpos.LineEnd
-	codePage  string
-	idle      time.Duration
-	subs      []substitution
-	ignore    []*regexp.Regexp
-	trim      string
-	dropEmpty bool
-	conts     []continuation
-	start     []marker
-	end       []marker
-	timeout   time.Duration
-	onRestart string
-	kindRules []kindRule
-	defKind   protocol.Kind
-	rules     []fieldRule
-	zrules    []zRule
-	loc       *time.Location
-	tenders   map[string]string
+	format        string
+	dialect       escpos.Dialect
+	lineEnd       escpos.LineEnd
+	codePage      string
+	idle          time.Duration
+	subs          []substitution
+	ignore        []*regexp.Regexp
+	trim          string
+	dropEmpty     bool
+	conts         []continuation
+	start         []marker
+	end           []marker
+	timeout       time.Duration
+	onRestart     string
+	kindRules     []kindRule
+	defKind       protocol.Kind
+	rules         []fieldRule
+	zrules        []zRule
+	loc           *time.Location
+	tenders       map[string]string
 	flagUnmatched bool
-	num       numFormat
+	num           numFormat
 
 	linesTotal, tendersTotal, lineMath bool
 	totalRequired                      map[protocol.Kind]bool

@@ -76,6 +76,7 @@ type textParser struct {
 	masker   *pan.Masker
 	stats    Stats
 
+	now                time.Time // time of the bytes being processed
 	lastData, lastLine time.Time
 	partial            bool // bytes written since the last line event
 
@@ -99,6 +100,7 @@ func (t *textParser) Stats() Stats {
 
 func (t *textParser) Feed(b []byte, now time.Time) []Result {
 	c := &t.p.c
+	t.now = now
 	if t.partial && c.idle > 0 && !t.lastData.IsZero() && now.Sub(t.lastData) >= c.idle {
 		t.dec.Flush()
 		t.drain()
@@ -117,6 +119,7 @@ func (t *textParser) Feed(b []byte, now time.Time) []Result {
 
 func (t *textParser) Flush(now time.Time) []Result {
 	c := &t.p.c
+	t.now = now
 	if t.partial && (c.idle <= 0 || now.Sub(t.lastData) >= c.idle) {
 		t.dec.Flush()
 		t.drainAt(now)
@@ -124,7 +127,11 @@ func (t *textParser) Flush(now time.Time) []Result {
 	if t.open && c.timeout > 0 && now.Sub(t.lastLine) >= c.timeout {
 		t.closeTx()
 	}
-	t.flushOrphans()
+	// Text outside a transaction is reported once the line has been quiet for the timeout
+	// (or the idle gap), so that one burst becomes one quarantine entry.
+	if gap := max(c.timeout, c.idle); t.orphanText && gap > 0 && now.Sub(t.lastLine) >= gap {
+		t.flushOrphans()
+	}
 	return t.take()
 }
 
@@ -213,6 +220,7 @@ func (t *textParser) start() {
 	t.flushOrphans()
 	t.open = true
 	t.closingIn = -1
+	t.lastLine = t.now
 }
 
 func (t *textParser) line(text string) {

@@ -237,7 +237,10 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 			return nil
 		}
 		closer = func() { b.Close() }
-		health = func(ctx context.Context) error { _, err := st.Exceptions(ctx, store.ExceptionFilter{Limit: 1}); return err }
+		health = func(ctx context.Context) error {
+			_, err := st.Exceptions(ctx, store.ExceptionFilter{Limit: 1})
+			return err
+		}
 	} else {
 		var in *ingest.Ingester
 		group := cfg.Broker.SharedGroup

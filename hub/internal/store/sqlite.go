@@ -61,7 +61,7 @@ var sqliteMigrations = []string{
 		body          TEXT NOT NULL,
 		applied_at    INTEGER NOT NULL,
 		PRIMARY KEY (store, epoch, seq)
-	);
+	) WITHOUT ROWID;
 	CREATE INDEX records_day ON records (store, business_date);
 	CREATE TABLE status (
 		store TEXT PRIMARY KEY REFERENCES stores(id),

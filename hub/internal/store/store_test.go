@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,10 +101,14 @@ func pgSchema(t testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, pgURL())
 	if err != nil {
-		if testing.Short() {
-			t.Skipf("PostgreSQL unreachable at %s (-short): %v", pgURL(), err)
+		shown := "LANEBRIDGE_TEST_PG_URL"
+		if u, perr := url.Parse(pgURL()); perr == nil {
+			shown = u.Redacted()
 		}
-		t.Fatalf("PostgreSQL unreachable at %s (set LANEBRIDGE_TEST_PG_URL or use -short): %v", pgURL(), err)
+		if testing.Short() {
+			t.Skipf("PostgreSQL unreachable at %s (-short): %v", shown, err)
+		}
+		t.Fatalf("PostgreSQL unreachable at %s (set LANEBRIDGE_TEST_PG_URL or use -short): %v", shown, err)
 	}
 	conn.Close(ctx)
 	name := fmt.Sprintf("lbtest_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, schemaSeq.Add(1))

@@ -54,7 +54,7 @@ type Client struct {
 	auth    string         // Authorization header value
 	context map[string]any // user preferences, sent with every model call
 
-	cacheMu    sync.Mutex
+	cacheMu      sync.Mutex
 	warehouses   map[string]int64   // store code → warehouse location id
 	productCache map[string]product // SKU → product
 	customer     *party
@@ -65,10 +65,10 @@ type Client struct {
 // as the context of later calls.
 func Dial(ctx context.Context, baseURL, db, user, password string) (*Client, error) {
 	c := &Client{
-		http:       &http.Client{Timeout: 60 * time.Second},
-		url:        strings.TrimRight(baseURL, "/") + "/" + db + "/",
-		user:       user,
-		password:   password,
+		http:         &http.Client{Timeout: 60 * time.Second},
+		url:          strings.TrimRight(baseURL, "/") + "/" + db + "/",
+		user:         user,
+		password:     password,
 		warehouses:   map[string]int64{},
 		productCache: map[string]product{},
 	}
