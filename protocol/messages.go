@@ -14,6 +14,10 @@ type Batch struct {
 	Store   string   `json:"store"`
 	Epoch   string   `json:"epoch"`
 	Records []Record `json:"records"`
+	// Replay marks records sent again on a replay command: ascending but not necessarily
+	// contiguous, all at or below the hub's progress. The hub re-inserts any it lacks.
+	Replay    bool   `json:"replay,omitempty"`
+	CommandID string `json:"command_id,omitempty"`
 }
 
 // Ack is the payload of AcksTopic, published by the hub only after its durable commit.
@@ -54,6 +58,10 @@ type Status struct {
 	Quarantine      []Quarantined        `json:"quarantine,omitempty"`
 	QuarantineCount uint64               `json:"quarantine_count,omitempty"`
 	Alarms          []string             `json:"alarms,omitempty"`
+	// InventoryVersion is the version of the item master the agent holds (0: none).
+	InventoryVersion uint64 `json:"inventory_version,omitempty"`
+	// CommandResults reports recent commands (newest last, bounded).
+	CommandResults []CommandResult `json:"command_results,omitempty"`
 }
 
 // Errors returned by the decoders.
@@ -103,8 +111,11 @@ func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
 		if err := r.Validate(); err != nil {
 			return nil, fmt.Errorf("records[%d] (seq %d): %w", i, r.Seq, err)
 		}
-		if i > 0 && r.Seq != b.Records[i-1].Seq+1 {
+		if i > 0 && !b.Replay && r.Seq != b.Records[i-1].Seq+1 {
 			return nil, &ValidationError{fmt.Sprintf("records[%d].seq", i), "batch is not contiguous"}
+		}
+		if i > 0 && b.Replay && r.Seq <= b.Records[i-1].Seq {
+			return nil, &ValidationError{fmt.Sprintf("records[%d].seq", i), "replay batch is not ascending"}
 		}
 	}
 	return &b, nil

@@ -171,6 +171,9 @@ func (d *Decoder) Events() []Event {
 	return ev
 }
 
+// Pending reports whether a partial line is waiting for its terminator.
+func (d *Decoder) Pending() bool { return len(d.line) > 0 }
+
 // Flush ends a partial line (for an idle gap) and emits it if it is not empty.
 func (d *Decoder) Flush() { d.endLine(false) }
 

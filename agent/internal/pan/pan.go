@@ -55,7 +55,7 @@ type Stats struct {
 
 // Masker masks lines and counts what it did. It is safe for concurrent use.
 type Masker struct {
-	opts                                 Options
+	opts                                Options
 	lines, masked, trackDrop, labelDrop atomic.Int64
 }
 

@@ -43,7 +43,7 @@ func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []st
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: line %d %q: %w", ErrIncomplete, i+1, l.text, err)
 		}
-		if !handled && p.c.flagUnmatched {
+		if !handled && !l.marker && p.c.flagUnmatched {
 			b.flags = append(b.flags, fmt.Sprintf("unmatched line %d: %q", i+1, l.text))
 		}
 	}

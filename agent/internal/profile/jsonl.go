@@ -56,6 +56,21 @@ func (j *jsonlParser) record(line string, dropped bool) {
 		return
 	}
 	r.Epoch, r.Seq, r.Hash, r.CapturedAt, r.Source = "", 0, "", time.Time{}, nil
+	// JSON escapes (\u0034…) can hide digits from the line masker: mask the decoded record's
+	// canonical encoding too, and keep that as the raw text when it changed anything.
+	if enc, err := json.Marshal(r); err == nil {
+		m, res := j.masker.Mask(enc)
+		if res.Dropped() {
+			j.emit(Result{Raw: "[line removed: card data]", Err: fmt.Errorf("%w: record held track data or a card security code", ErrIncomplete)})
+			return
+		}
+		if res.Masked > 0 {
+			var masked protocol.Record
+			if err := json.Unmarshal(m, &masked); err == nil {
+				r, line = masked, string(m)
+			}
+		}
+	}
 	if j.terminal != "" {
 		if r.Terminal != "" && r.Terminal != j.terminal {
 			j.emit(Result{Raw: line, Err: fmt.Errorf("%w: terminal %q, but this source is terminal %q", ErrIncomplete, r.Terminal, j.terminal)})

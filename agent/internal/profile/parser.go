@@ -65,8 +65,9 @@ func (p *Profile) NewParser(terminal string) Parser {
 func (p *Profile) Format() string { return p.c.format }
 
 type txLine struct {
-	text  string
-	cards []pan.Card
+	text   string
+	cards  []pan.Card
+	marker bool // the line matched a framing marker
 }
 
 type textParser struct {
@@ -78,7 +79,6 @@ type textParser struct {
 
 	now                time.Time // time of the bytes being processed
 	lastData, lastLine time.Time
-	partial            bool // bytes written since the last line event
 
 	open       bool
 	closingIn  int // lines still to take after an end marker; -1 when no end seen
@@ -101,7 +101,7 @@ func (t *textParser) Stats() Stats {
 func (t *textParser) Feed(b []byte, now time.Time) []Result {
 	c := &t.p.c
 	t.now = now
-	if t.partial && c.idle > 0 && !t.lastData.IsZero() && now.Sub(t.lastData) >= c.idle {
+	if t.dec.Pending() && c.idle > 0 && !t.lastData.IsZero() && now.Sub(t.lastData) >= c.idle {
 		t.dec.Flush()
 		t.drain()
 	}
@@ -111,7 +111,6 @@ func (t *textParser) Feed(b []byte, now time.Time) []Result {
 	if len(b) > 0 {
 		t.lastData = now
 		t.dec.Write(b)
-		t.partial = true
 		t.drainAt(now)
 	}
 	return t.take()
@@ -120,7 +119,7 @@ func (t *textParser) Feed(b []byte, now time.Time) []Result {
 func (t *textParser) Flush(now time.Time) []Result {
 	c := &t.p.c
 	t.now = now
-	if t.partial && (c.idle <= 0 || now.Sub(t.lastData) >= c.idle) {
+	if t.dec.Pending() && (c.idle <= 0 || now.Sub(t.lastData) >= c.idle) {
 		t.dec.Flush()
 		t.drainAt(now)
 	}
@@ -157,7 +156,6 @@ func (t *textParser) drainAt(now time.Time) {
 	for _, ev := range t.dec.Events() {
 		switch ev.Kind {
 		case escpos.EventLine:
-			t.partial = false
 			t.lastLine = now
 			t.line(ev.Text)
 		case escpos.EventBarcode, escpos.EventCode2D:
@@ -240,12 +238,16 @@ func (t *textParser) line(text string) {
 			if k.re.MatchString(cleaned) {
 				t.raw = append(t.raw, rawLine)
 				last := &t.lines[len(t.lines)-1]
-				last.text += k.sep + strings.TrimLeft(cleaned, " \t")
+				// Joining may bring digit groups together: mask the joined line again.
+				joined, jres := t.masker.Mask([]byte(last.text + k.sep + strings.TrimLeft(cleaned, " \t")))
+				last.text = string(joined)
+				last.cards = append(last.cards, jres.Cards...)
 				return
 			}
 		}
 	}
-	if keep && matchText(t.p.c.start, cleaned) {
+	isStart := keep && matchText(t.p.c.start, cleaned)
+	if isStart {
 		t.start()
 	}
 	if !t.open {
@@ -259,7 +261,8 @@ func (t *textParser) line(text string) {
 	if !keep {
 		return
 	}
-	t.lines = append(t.lines, txLine{text: cleaned, cards: res.Cards})
+	isEnd := t.closingIn < 0 && matchText(t.p.c.end, cleaned)
+	t.lines = append(t.lines, txLine{text: cleaned, cards: res.Cards, marker: isStart || isEnd})
 	if t.closingIn > 0 {
 		t.closingIn--
 		if t.closingIn == 0 {
@@ -267,7 +270,7 @@ func (t *textParser) line(text string) {
 		}
 		return
 	}
-	if matchText(t.p.c.end, cleaned) {
+	if isEnd {
 		if t.p.Framing.ExtraLines > 0 {
 			t.closingIn = t.p.Framing.ExtraLines
 		} else {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"regexp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -247,6 +248,8 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 	}
 }
 
+var digits = regexp.MustCompile(`[0-9]+`)
+
 func fnvSum(b []byte) uint64 {
 	h := fnv.New64a()
 	h.Write(b)
@@ -303,7 +306,9 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 		in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail)
 	}
 	for _, a := range st.Alarms {
-		in.raise(ctx, st.Store, store.ReasonSpoolAlarm, a, a)
+		// Alarms carry changing figures ("spool at 83% of max_size"): key on their shape so a
+		// recurring alarm stays one exception.
+		in.raise(ctx, st.Store, store.ReasonSpoolAlarm, st.Epoch+":"+digits.ReplaceAllString(a, "#"), a)
 	}
 }
 
