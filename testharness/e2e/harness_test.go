@@ -195,7 +195,8 @@ func (h *hub) start(t testing.TB) {
 	h.p = start(t, "lanebridge-hub", filepath.Join(h.dir, "hub.log"), args...)
 	eventually(t, 60*time.Second, "hub healthz", func() error {
 		if h.p.exited() {
-			t.Fatalf("hub exited: %v", h.p.err)
+			b, _ := os.ReadFile(h.p.log)
+			t.Fatalf("hub exited: %v\n%s", h.p.err, tail(b, 4000))
 		}
 		_, err := h.get("/healthz")
 		return err

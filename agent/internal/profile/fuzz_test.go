@@ -38,6 +38,12 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, which uint8, split uint16) {
+		checkParse(t, names, ps, data, which, split)
+	})
+}
+
+func checkParse(t *testing.T, names []string, ps map[string]*profile.Profile, data []byte, which uint8, split uint16) {
+	{
 		if len(data) > 1<<16 {
 			return
 		}
@@ -69,7 +75,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-	})
+	}
 }
 
 func mustJSON(v any) []byte {

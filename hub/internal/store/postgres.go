@@ -92,6 +92,12 @@ func OpenPostgresSchema(ctx context.Context, url, schema string) (*Postgres, err
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: parse url: %w", err)
 	}
+	if schema == "" {
+		// A single schema named in the URL's search_path is created if missing.
+		if sp := cfg.ConnConfig.RuntimeParams["search_path"]; sp != "" && !strings.ContainsAny(sp, ", \"") {
+			schema = sp
+		}
+	}
 	if schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
