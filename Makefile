@@ -17,9 +17,11 @@ build: ## build bin/lanebridge-agent, bin/lanebridge-hub and bin/lanebridge-sim
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/lanebridge-hub ./hub/cmd/lanebridge-hub
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/lanebridge-sim ./testharness/cmd/lanebridge-sim
 
-test: ## run all tests (needs PostgreSQL on 127.0.0.1:5432 and Mosquitto on 127.0.0.1:1883)
+test: ## run all tests; starts PostgreSQL, Mosquitto and a seeded Tryton first (testharness/services.sh)
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	@set -e; eval "$$(testharness/services.sh)"; \
+	  trap 'testharness/tryton/stop.sh "$${TRYTON_DIR:-/nonexistent}" >/dev/null 2>&1 || true' EXIT; \
+	  $(GO) test -count=1 -timeout 40m -p 2 ./...
 
 test-short: ## unit tests only, no external services
 	$(GO) test -short -count=1 ./...

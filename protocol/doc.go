@@ -27,5 +27,9 @@
 //     record leave the agent's outbox.
 //   - Store ids are path segments of topics: they may not contain '/', '+', '#' or NUL
 //     ([ValidateStoreID]).
+//   - Hash covers the fields this version knows. A new field on Record changes the canonical form
+//     for a newer sender but not for an older receiver, so adding a Record field is a breaking
+//     change (bump Version); fields may be added freely to Batch, Ack, Status and downlink
+//     messages.
 //   - Version history: 1 (2026-11-26) first version.
 package protocol

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,8 +32,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	flag.Parse()
+	race := []string{"-race"}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		race = nil // benchmarks measure the real thing, not the race detector
+	}
 	for _, p := range []string{"agent/cmd/lanebridge-agent", "hub/cmd/lanebridge-hub", "testharness/cmd/lanebridge-sim"} {
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, filepath.Base(p)), "./"+p)
+		args := append(append([]string{"build"}, race...), "-o", filepath.Join(dir, filepath.Base(p)), "./"+p)
+		cmd := exec.Command("go", args...)
 		cmd.Dir = repoRoot()
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -170,7 +177,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() error) {
 		if err = cond(); err == nil {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
 }
@@ -402,3 +409,7 @@ func verify(t testing.TB, h *hub, store string, want map[string]sim.Totals) {
 
 var _ = sync.Mutex{}
 var _ = context.Background
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
+func readFile(path string) ([]byte, error)  { return os.ReadFile(path) }
+func splitLines(s string) []string          { return strings.Split(s, "\n") }

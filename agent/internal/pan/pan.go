@@ -146,18 +146,29 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 			break
 		}
 		if len(digs) >= 13 {
+			// Search the run once, left to right: after a PAN, continue with the next group.
 			src := line
 			if out != nil {
 				src = out
 			}
-			if a, b, ok := findPAN(src, digs, groupStart); ok {
+			gi := 0
+			for {
+				a, b, ok := findPAN(src, digs, groupStart[gi:])
+				if !ok {
+					break
+				}
 				if out == nil {
 					out = bytes.Clone(line)
+					src = out
 				}
 				res.Cards = append(res.Cards, m.maskDigits(out, digs[a:b]))
 				n++
-				// Rescan the rest of the run after the masked PAN.
-				j = digs[b-1] + 1
+				for gi < len(groupStart) && groupStart[gi] < b {
+					gi++
+				}
+				if gi == len(groupStart) {
+					break
+				}
 			}
 		}
 		i = j
@@ -180,6 +191,9 @@ func findPAN(line []byte, digs []int, groupStart []int) (int, int, bool) {
 			b := len(digs)
 			if gj < len(groupStart) {
 				b = groupStart[gj]
+			}
+			if b <= a {
+				continue
 			}
 			if b-a > 19 {
 				break

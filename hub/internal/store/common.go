@@ -21,6 +21,8 @@ const (
 	StateOpen         = "open"
 	StateAcknowledged = "acknowledged"
 	StateResolved     = "resolved"
+	// StateReposted closes an erp_rejected exception whose posting was queued again.
+	StateReposted = "reposted"
 )
 
 // checkBatch validates what ApplyBatch needs of its arguments: one (store, epoch), seq >= 1,
@@ -137,7 +139,7 @@ func normException(e *Exception, now time.Time) error {
 }
 
 func validState(s string) bool {
-	return s == StateOpen || s == StateAcknowledged || s == StateResolved
+	return s == StateOpen || s == StateAcknowledged || s == StateResolved || s == StateReposted
 }
 
 // normTime is the precision both backends keep: UTC microseconds.

@@ -77,6 +77,50 @@ var pgMigrations = []string{
 		UNIQUE (store, reason, key)
 	);
 	CREATE INDEX exceptions_state ON exceptions (state, id);`,
+	// 2: ERP outbox, agent commands, daily closes, exception lifecycle.
+	`CREATE TABLE postings (
+		id            bigserial PRIMARY KEY,
+		key           text NOT NULL UNIQUE,
+		store         text NOT NULL,
+		terminal      text NOT NULL,
+		business_date text NOT NULL,
+		receipt       text NOT NULL,
+		kind          text NOT NULL,
+		epoch         text NOT NULL,
+		seq           bigint NOT NULL,
+		content_hash  text NOT NULL,
+		total         bigint NOT NULL,
+		state         text NOT NULL,
+		attempts      integer NOT NULL DEFAULT 0,
+		next_at       timestamptz NOT NULL,
+		lease_owner   text NOT NULL DEFAULT '',
+		lease_until   timestamptz NOT NULL DEFAULT 'epoch',
+		ref           text NOT NULL DEFAULT '',
+		last_error    text NOT NULL DEFAULT '',
+		created_at    timestamptz NOT NULL,
+		updated_at    timestamptz NOT NULL,
+		posted_at     timestamptz
+	);
+	CREATE INDEX postings_due ON postings (state, next_at);
+	CREATE INDEX postings_day ON postings (store, business_date);
+	CREATE TABLE commands (
+		id         text PRIMARY KEY,
+		store      text NOT NULL,
+		body       jsonb NOT NULL,
+		created_at timestamptz NOT NULL,
+		result     jsonb,
+		result_at  timestamptz
+	);
+	CREATE TABLE closes (
+		store         text NOT NULL,
+		business_date text NOT NULL,
+		state         text NOT NULL,
+		body          jsonb NOT NULL,
+		closed_at     timestamptz NOT NULL,
+		PRIMARY KEY (store, business_date)
+	);
+	ALTER TABLE exceptions ADD COLUMN updated_by text NOT NULL DEFAULT '';
+	ALTER TABLE exceptions ADD COLUMN comment text NOT NULL DEFAULT '';`,
 }
 
 // OpenPostgres connects to the database at url (a pgx connection string; a search_path
@@ -277,6 +321,9 @@ func (p *Postgres) applyBatch(ctx context.Context, store, epoch string, recs []p
 		}
 		if n != int64(len(run)) {
 			return res, fmt.Errorf("insert seq %d..%d: copied %d rows, want %d", run[0].Seq, run[len(run)-1].Seq, n, len(run))
+		}
+		if err := pgEnqueue(ctx, tx, run, now); err != nil {
+			return res, err
 		}
 		res.Applied = len(run)
 		res.AppliedThrough = run[len(run)-1].Seq
@@ -525,7 +572,7 @@ func (p *Postgres) RaiseException(ctx context.Context, e Exception) (bool, error
 
 // Exceptions implements Store: newest first. A limit <= 0 means 1000.
 func (p *Postgres) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error) {
-	q := `SELECT id, store, reason, key, detail, state, created_at, updated_at FROM exceptions`
+	q := `SELECT id, store, reason, key, detail, state, created_at, updated_at, updated_by, comment FROM exceptions`
 	var conds []string
 	var args []any
 	for _, c := range []struct{ col, val string }{{"store", f.Store}, {"reason", f.Reason}, {"state", f.State}} {
@@ -549,7 +596,7 @@ func (p *Postgres) Exceptions(ctx context.Context, f ExceptionFilter) ([]Excepti
 	}
 	out := []Exception{}
 	var e Exception
-	if _, err := pgx.ForEachRow(rows, []any{&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State, &e.CreatedAt, &e.UpdatedAt}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State, &e.CreatedAt, &e.UpdatedAt, &e.UpdatedBy, &e.Comment}, func() error {
 		x := e
 		x.CreatedAt, x.UpdatedAt = x.CreatedAt.UTC(), x.UpdatedAt.UTC()
 		out = append(out, x)

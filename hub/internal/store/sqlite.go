@@ -80,6 +80,50 @@ var sqliteMigrations = []string{
 		UNIQUE (store, reason, key)
 	);
 	CREATE INDEX exceptions_state ON exceptions (state, id);`,
+	// 2: ERP outbox, agent commands, daily closes, exception lifecycle.
+	`CREATE TABLE postings (
+		id            INTEGER PRIMARY KEY,
+		key           TEXT NOT NULL UNIQUE,
+		store         TEXT NOT NULL,
+		terminal      TEXT NOT NULL,
+		business_date TEXT NOT NULL,
+		receipt       TEXT NOT NULL,
+		kind          TEXT NOT NULL,
+		epoch         TEXT NOT NULL,
+		seq           INTEGER NOT NULL,
+		content_hash  TEXT NOT NULL,
+		total         INTEGER NOT NULL,
+		state         TEXT NOT NULL,
+		attempts      INTEGER NOT NULL DEFAULT 0,
+		next_at       INTEGER NOT NULL,
+		lease_owner   TEXT NOT NULL DEFAULT '',
+		lease_until   INTEGER NOT NULL DEFAULT 0,
+		ref           TEXT NOT NULL DEFAULT '',
+		last_error    TEXT NOT NULL DEFAULT '',
+		created_at    INTEGER NOT NULL,
+		updated_at    INTEGER NOT NULL,
+		posted_at     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX postings_due ON postings (state, next_at);
+	CREATE INDEX postings_day ON postings (store, business_date);
+	CREATE TABLE commands (
+		id         TEXT PRIMARY KEY,
+		store      TEXT NOT NULL,
+		body       TEXT NOT NULL,
+		created_at INTEGER NOT NULL,
+		result     TEXT NOT NULL DEFAULT '',
+		result_at  INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE TABLE closes (
+		store         TEXT NOT NULL,
+		business_date TEXT NOT NULL,
+		state         TEXT NOT NULL,
+		body          TEXT NOT NULL,
+		closed_at     INTEGER NOT NULL,
+		PRIMARY KEY (store, business_date)
+	);
+	ALTER TABLE exceptions ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE exceptions ADD COLUMN comment TEXT NOT NULL DEFAULT '';`,
 }
 
 // OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
@@ -281,6 +325,9 @@ func (s *SQLite) applyBatch(ctx context.Context, store, epoch string, recs []pro
 	}
 	if pl.insertFrom < len(recs) {
 		if err := sqliteInsertRecords(ctx, tx, store, epoch, recs[pl.insertFrom:], bodies[pl.insertFrom:], now); err != nil {
+			return res, err
+		}
+		if err := sqliteEnqueue(ctx, tx, recs[pl.insertFrom:], now); err != nil {
 			return res, err
 		}
 		res.Applied = len(recs) - pl.insertFrom
@@ -631,7 +678,7 @@ func (s *SQLite) RaiseException(ctx context.Context, e Exception) (bool, error) 
 
 // Exceptions implements Store: newest first. A limit <= 0 means 1000.
 func (s *SQLite) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error) {
-	q := `SELECT id, store, reason, key, detail, state, created_at, updated_at FROM exceptions`
+	q := `SELECT id, store, reason, key, detail, state, created_at, updated_at, updated_by, comment FROM exceptions`
 	var conds []string
 	var args []any
 	for _, c := range []struct{ col, val string }{{"store", f.Store}, {"reason", f.Reason}, {"state", f.State}} {
@@ -657,7 +704,7 @@ func (s *SQLite) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception
 	for rows.Next() {
 		var e Exception
 		var c, u int64
-		if err := rows.Scan(&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State, &c, &u); err != nil {
+		if err := rows.Scan(&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State, &c, &u, &e.UpdatedBy, &e.Comment); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("list exceptions: %w", err)
 		}

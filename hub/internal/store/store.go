@@ -56,9 +56,11 @@ type Exception struct {
 	Reason    string    `json:"reason"`
 	Key       string    `json:"key"` // idempotency key: raising the same (store, reason, key) twice keeps one
 	Detail    string    `json:"detail"`
-	State     string    `json:"state"` // open, acknowledged, resolved
+	State     string    `json:"state"` // open, acknowledged, resolved, reposted
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedBy string    `json:"updated_by,omitempty"` // who made the last state change
+	Comment   string    `json:"comment,omitempty"`    // their comment
 }
 
 // ExceptionFilter selects exceptions; empty fields match everything.
@@ -149,4 +151,9 @@ type Store interface {
 // that test fakes of Store need not.
 type ExceptionUpdater interface {
 	SetExceptionState(ctx context.Context, id int64, state string) error
+	// UpdateException changes state and records who did it and why; it returns the updated
+	// exception.
+	UpdateException(ctx context.Context, id int64, state, by, comment string) (Exception, error)
+	// Exception returns one exception by id.
+	Exception(ctx context.Context, id int64) (Exception, error)
 }

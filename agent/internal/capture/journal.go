@@ -1,0 +1,252 @@
+package capture
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The raw capture journal keeps everything a byte-stream source read (card data already masked)
+// so that parsing can be replayed after a crash and re-run after a profile fix.
+//
+// It is a bbolt file of its own (data_dir/journal.db), not a bucket of the spool, because:
+//   - the spool's single writer goroutine and its group commit stay the only writer of the spool,
+//     and a raw append (one fsync) never waits behind, or delays, a record commit's batch;
+//   - raw bytes are bulkier than records (an ESC/POS logo is ~9 KB per receipt) and have their
+//     own retention: they must not count against the spool's max_size alarm;
+//   - damage to one file does not take the other down.
+//
+// The price is a second fsync per batch and a cursor (kept in the spool, committed with the
+// records) that points into another file: a journal that is shorter than the cursor is
+// detected at start and reported.
+//
+// Layout: one bucket per source id holding 8-byte big-endian entry ids (from 1) → entry; and a
+// bucket "files/<source>" holding, for a dir:// source, file name → fileMark JSON.
+
+// EntryKind says what a journal entry tells the parser.
+type EntryKind byte
+
+const (
+	// EntryData is masked input bytes: Parser.Feed(data, time).
+	EntryData EntryKind = 'd'
+	// EntryFlush records a Parser.Flush(time) that closed transactions.
+	EntryFlush EntryKind = 'f'
+	// EntryClose records a Parser.Close after a quiet period; parsing restarts with a new
+	// parser after it.
+	EntryClose EntryKind = 'c'
+	// EntryEOF ends one file of a dir:// source (Parser.Close; a new parser for the next file).
+	EntryEOF EntryKind = 'e'
+)
+
+// Entry is one journal entry.
+type Entry struct {
+	ID   uint64 // assigned by Append, from 1, gap-free per source
+	Kind EntryKind
+	Time time.Time
+	Data []byte // masked bytes (EntryData)
+	File string // dir:// sources: the file the bytes came from
+	End  int64  // dir:// sources: the file offset just past these bytes
+}
+
+type fileMark struct {
+	Off int64  `json:"off"`           // bytes of the file journaled so far
+	EOF uint64 `json:"eof,omitempty"` // id of the file's EntryEOF, once written
+}
+
+// ErrJournalBehind is returned when the committed parse cursor points past the journal's end
+// (the journal file was lost or replaced while the spool survived).
+var ErrJournalBehind = errors.New("raw journal is behind the parse cursor")
+
+// Journal is the raw capture journal. It is safe for concurrent use; appends to one source
+// must come from one goroutine (the source's pipeline).
+type Journal struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenJournal opens or creates the journal at path, waiting at most timeout for its lock.
+func OpenJournal(path string, timeout time.Duration) (*Journal, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
+	}
+	return &Journal{db: db, path: path}, nil
+}
+
+// OpenJournalReadOnly opens the journal for reading (tools).
+func OpenJournalReadOnly(path string, timeout time.Duration) (*Journal, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
+	}
+	return &Journal{db: db, path: path}, nil
+}
+
+// Close closes the file.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Append writes entries for source in one fsynced transaction and returns them with their ids.
+// The caller's slice is not modified. An error is fatal for the caller: it must not retry on the
+// same file (bbolt's state after a failed fsync is unknown).
+func (j *Journal) Append(source string, entries []Entry) ([]Entry, error) {
+	out := append([]Entry(nil), entries...)
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(source))
+		if err != nil {
+			return err
+		}
+		b.FillPercent = 1.0
+		var files *bolt.Bucket
+		for i := range out {
+			e := &out[i]
+			id, _ := b.NextSequence()
+			e.ID = id
+			if err := b.Put(u64key(id), encodeEntry(e)); err != nil {
+				return err
+			}
+			if e.File == "" {
+				continue
+			}
+			if files == nil {
+				if files, err = tx.CreateBucketIfNotExists([]byte("files/" + source)); err != nil {
+					return err
+				}
+			}
+			var m fileMark
+			if v := files.Get([]byte(e.File)); v != nil {
+				_ = json.Unmarshal(v, &m)
+			}
+			if e.End > m.Off {
+				m.Off = e.End
+			}
+			if e.Kind == EntryEOF {
+				m.EOF = id
+			}
+			v, _ := json.Marshal(m)
+			if err := files.Put([]byte(e.File), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append to raw journal %s: %w", source, err)
+	}
+	return out, nil
+}
+
+// Read returns up to max entries of source with ids >= from, in order.
+func (j *Journal) Read(source string, from uint64, max int) ([]Entry, error) {
+	var out []Entry
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(source))
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Seek(u64key(from)); k != nil && len(out) < max; k, v = c.Next() {
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			e.ID = binary.BigEndian.Uint64(k)
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read raw journal %s: %w", source, err)
+	}
+	return out, nil
+}
+
+// Last returns the id of source's last entry (0 when empty).
+func (j *Journal) Last(source string) (uint64, error) {
+	var last uint64
+	err := j.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(source)); b != nil {
+			last = b.Sequence()
+		}
+		return nil
+	})
+	return last, err
+}
+
+// fileMark returns what the journal knows about file name of a dir:// source.
+func (j *Journal) fileMark(source, name string) (fileMark, error) {
+	var m fileMark
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("files/" + source))
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(name)); v != nil {
+			return json.Unmarshal(v, &m)
+		}
+		return nil
+	})
+	return m, err
+}
+
+// forgetFile removes a finished file's mark (after it was moved to done/), so a later file of
+// the same name is read again.
+func (j *Journal) forgetFile(source, name string) error {
+	return j.db.Update(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte("files/" + source)); b != nil {
+			return b.Delete([]byte(name))
+		}
+		return nil
+	})
+}
+
+// fileMarks returns every file mark of source.
+func (j *Journal) fileMarks(source string) (map[string]fileMark, error) {
+	out := map[string]fileMark{}
+	err := j.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("files/" + source))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var m fileMark
+			if err := json.Unmarshal(v, &m); err != nil {
+				return err
+			}
+			out[string(k)] = m
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Entry encoding: kind(1) | unix nanos(8) | file name length(2) | file name | end(8) | data.
+func encodeEntry(e *Entry) []byte {
+	b := make([]byte, 0, 19+len(e.File)+len(e.Data))
+	b = append(b, byte(e.Kind))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(e.File)))
+	b = append(b, e.File...)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.End))
+	return append(b, e.Data...)
+}
+
+func decodeEntry(v []byte) (Entry, error) {
+	if len(v) < 19 {
+		return Entry{}, errors.New("short entry")
+	}
+	e := Entry{Kind: EntryKind(v[0]), Time: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9])))}
+	n := int(binary.BigEndian.Uint16(v[9:11]))
+	if len(v) < 19+n {
+		return Entry{}, errors.New("short entry")
+	}
+	e.File = string(v[11 : 11+n])
+	e.End = int64(binary.BigEndian.Uint64(v[11+n : 19+n]))
+	e.Data = append([]byte(nil), v[19+n:]...)
+	return e, nil
+}
+
+func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -1,0 +1,379 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
+	"github.com/lanebridge/lanebridge/agent/internal/spool"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Input is masked bytes handed to a Pipeline by a byte-stream source.
+type Input struct {
+	Data []byte // masked; ownership passes to the pipeline
+	File string // dir:// sources: the file the bytes came from
+	End  int64  // dir:// sources: file offset just past Data
+	EOF  bool   // dir:// sources: File is complete (Data may be empty)
+}
+
+// parseCursor is the parse position of a pipeline, committed in the spool (offset key
+// "parse:<id>") in the same transaction as the records and quarantine it produced.
+//
+// Parsing is a deterministic function of the journal: entry i is fed to the parser with its own
+// time, flushes that closed something are journaled as EntryFlush, and a quiet period is
+// journaled as EntryClose (a fresh parser follows). From is the first entry after the last
+// close, where a fresh parser can start; Results is how many results the entries from From on
+// produced and committed; Next is the next entry to parse. After a crash, the entries from From
+// are parsed again and their first Results results, already committed, are skipped.
+type parseCursor struct {
+	From    uint64 `json:"from"`
+	Results int    `json:"results"`
+	Next    uint64 `json:"next"`
+}
+
+// Pipeline journals, parses and commits the input of one byte-stream source (serial,
+// tcp-listen, dir) for one terminal. Sources call Submit; Run is the only goroutine that
+// touches the journal, the parser and the spool for this source.
+type Pipeline struct {
+	ID       string // source id: journal bucket; the spool offset key is "parse:"+ID
+	Terminal string
+	Profile  *profile.Profile
+	Journal  *Journal
+	Spool    Committer
+	Log      *slog.Logger
+	// Quiet is how long without input before the parser is closed and a fresh one started
+	// (default: the profile's framing timeout or idle flush, whichever is longer, plus 1s;
+	// at least 5s). It bounds how much of the journal a restart parses again.
+	Quiet time.Duration
+	// Tick is the Flush interval (default 250ms).
+	Tick time.Duration
+	// OnEOF is called after the results of a file's EntryEOF are committed (dir:// sources).
+	OnEOF func(file string)
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+
+	in chan Input
+
+	records, quarantined, flagged atomic.Uint64
+	lastCapture                   atomic.Int64
+	ready                         chan struct{}
+}
+
+// NewPipeline returns a pipeline; fill in the exported fields before Run.
+func NewPipeline() *Pipeline {
+	return &Pipeline{in: make(chan Input, 1024), ready: make(chan struct{})}
+}
+
+// Submit hands masked input to the pipeline. It blocks when the pipeline is 1024 inputs behind
+// and returns ctx's error if ctx ends first. The input is durable only once journaled.
+func (p *Pipeline) Submit(ctx context.Context, in Input) error {
+	select {
+	case p.in <- in:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Ready is closed once recovery is done and the pipeline takes input.
+func (p *Pipeline) Ready() <-chan struct{} { return p.ready }
+
+// Stats returns counters.
+func (p *Pipeline) Stats() Stats {
+	var lc time.Time
+	if n := p.lastCapture.Load(); n != 0 {
+		lc = time.Unix(0, n)
+	}
+	return Stats{Records: p.records.Load(), Quarantined: p.quarantined.Load(), LastCapture: lc}
+}
+
+// OffsetKey is the spool offset key of a pipeline's parse cursor.
+func OffsetKey(id string) string { return "parse:" + id }
+
+// pstate is the parsing state of a run.
+type pstate struct {
+	parser   profile.Parser
+	cur      parseCursor
+	produced int    // results produced since cur.From
+	skip     int    // results from cur.From that were already committed
+	first    uint64 // entry that started the transaction being closed (approximate, for Raw refs)
+	fed      bool   // the parser has been fed since the last close
+	lastIn   time.Time
+	eofs     []string
+}
+
+// Run recovers from the committed cursor and then journals, parses and commits input until ctx
+// ends. It returns nil on a normal stop and an error for a journal or spool failure (fatal).
+func (p *Pipeline) Run(ctx context.Context) error {
+	if p.Log == nil {
+		p.Log = slog.Default()
+	}
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Tick <= 0 {
+		p.Tick = 250 * time.Millisecond
+	}
+	if p.Quiet <= 0 {
+		p.Quiet = max(time.Duration(p.Profile.Framing.Timeout), time.Duration(p.Profile.Decoding.IdleFlush)) + time.Second
+		p.Quiet = max(p.Quiet, 5*time.Second)
+	}
+	if p.in == nil {
+		p.in, p.ready = make(chan Input, 1024), make(chan struct{})
+	}
+	log := p.Log.With("terminal", p.Terminal, "profile", p.Profile.Name)
+	st := &pstate{parser: p.Profile.NewParser(p.Terminal)}
+	if err := p.recover(ctx, st, log); err != nil {
+		return err
+	}
+	close(p.ready)
+
+	tick := time.NewTicker(p.Tick)
+	defer tick.Stop()
+	var batch []Input
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-p.in:
+			batch = append(batch[:0], in)
+		drain:
+			for len(batch) < 256 {
+				select {
+				case in := <-p.in:
+					batch = append(batch, in)
+				default:
+					break drain
+				}
+			}
+			if err := p.ingest(ctx, st, batch, log); err != nil {
+				return err
+			}
+			clear(batch)
+		case <-tick.C:
+			if err := p.tick(ctx, st, log); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// recover parses the journaled entries from the committed cursor on, skipping results that
+// were already committed, and commits the rest.
+func (p *Pipeline) recover(ctx context.Context, st *pstate, log *slog.Logger) error {
+	b, err := p.Spool.Offset(OffsetKey(p.ID))
+	if err != nil {
+		return fmt.Errorf("read parse cursor of %s: %w", p.ID, err)
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &st.cur); err != nil {
+			return fmt.Errorf("decode parse cursor of %s: %w", p.ID, err)
+		}
+	}
+	if st.cur.From == 0 {
+		st.cur.From, st.cur.Next = 1, 1
+	}
+	last, err := p.Journal.Last(p.ID)
+	if err != nil {
+		return fmt.Errorf("raw journal of %s: %w", p.ID, err)
+	}
+	if st.cur.Next > last+1 {
+		return fmt.Errorf("terminal %s: %w: cursor at entry %d, journal ends at %d (journal.db lost or replaced? move spool.db and journal.db aside together)", p.ID, ErrJournalBehind, st.cur.Next, last)
+	}
+	st.skip = st.cur.Results
+	from := st.cur.From
+	replayed := 0
+	for {
+		es, err := p.Journal.Read(p.ID, from, 512)
+		if err != nil {
+			return err
+		}
+		if len(es) == 0 {
+			break
+		}
+		if err := p.process(ctx, st, es, log); err != nil {
+			return err
+		}
+		replayed += len(es)
+		from = es[len(es)-1].ID + 1
+	}
+	if replayed > 0 {
+		log.Info("raw journal parsed again from the last quiet point", "entries", replayed, "skipped_results", st.skip)
+	}
+	if st.fed {
+		st.lastIn = p.Now()
+	}
+	return nil
+}
+
+// ingest journals a batch of inputs (one fsync) and parses it.
+func (p *Pipeline) ingest(ctx context.Context, st *pstate, batch []Input, log *slog.Logger) error {
+	now := p.Now()
+	var es []Entry
+	if st.fed && now.Sub(st.lastIn) >= p.Quiet {
+		es = append(es, Entry{Kind: EntryClose, Time: now})
+	}
+	for _, in := range batch {
+		if len(in.Data) > 0 {
+			es = append(es, Entry{Kind: EntryData, Time: now, Data: in.Data, File: in.File, End: in.End})
+		}
+		if in.EOF {
+			es = append(es, Entry{Kind: EntryEOF, Time: now, File: in.File, End: in.End})
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	es, err := p.Journal.Append(p.ID, es)
+	if err != nil {
+		return err
+	}
+	st.lastIn = now
+	return p.process(ctx, st, es, log)
+}
+
+// tick flushes the parser; if that closed anything, the flush is journaled first so a replay
+// closes the same transactions. After a quiet period the parser is closed (journaled too).
+func (p *Pipeline) tick(ctx context.Context, st *pstate, log *slog.Logger) error {
+	if !st.fed {
+		return nil
+	}
+	now := p.Now()
+	kind := EntryFlush
+	var res []profile.Result
+	if now.Sub(st.lastIn) >= p.Quiet {
+		kind = EntryClose
+	} else if res = st.parser.Flush(now); len(res) == 0 {
+		return nil
+	}
+	es, err := p.Journal.Append(p.ID, []Entry{{Kind: kind, Time: now}})
+	if err != nil {
+		return err
+	}
+	if kind == EntryClose {
+		return p.process(ctx, st, es, log)
+	}
+	// The flush already ran on the live parser: account for its results as the entry's.
+	return p.commit(ctx, st, p.collect(st, res, es[0].ID), es[0].ID, log)
+}
+
+type collected struct {
+	recs []protocol.Record
+	quar []protocol.Quarantined
+}
+
+// process applies journal entries to the parser and commits what they closed, with the cursor,
+// in one spool transaction.
+func (p *Pipeline) process(ctx context.Context, st *pstate, es []Entry, log *slog.Logger) error {
+	var c collected
+	for _, e := range es {
+		if !st.fed {
+			st.first = e.ID
+		}
+		var res []profile.Result
+		switch e.Kind {
+		case EntryData:
+			res = st.parser.Feed(e.Data, e.Time)
+			st.fed = true
+		case EntryFlush:
+			res = st.parser.Flush(e.Time)
+		case EntryClose, EntryEOF:
+			res = st.parser.Close()
+		default:
+			return fmt.Errorf("raw journal %s entry %d: unknown kind %q", p.ID, e.ID, e.Kind)
+		}
+		got := p.collect(st, res, e.ID)
+		c.recs, c.quar = append(c.recs, got.recs...), append(c.quar, got.quar...)
+		if e.Kind == EntryClose || e.Kind == EntryEOF {
+			st.parser = p.Profile.NewParser(p.Terminal)
+			st.cur.From, st.produced, st.skip, st.fed = e.ID+1, 0, 0, false
+			if e.Kind == EntryEOF {
+				st.eofs = append(st.eofs, e.File)
+			}
+		}
+	}
+	return p.commit(ctx, st, c, es[len(es)-1].ID, log)
+}
+
+// collect turns parser results into records and quarantine, skipping those already committed.
+func (p *Pipeline) collect(st *pstate, res []profile.Result, entry uint64) collected {
+	var c collected
+	for _, r := range res {
+		st.produced++
+		if st.produced <= st.skip {
+			continue
+		}
+		ref := fmt.Sprintf("journal:%s/%d-%d", p.ID, st.first, entry)
+		if r.Err == nil && r.Record != nil {
+			rec := *r.Record
+			if rec.Terminal == "" {
+				rec.Terminal = p.Terminal
+			}
+			raw := ref
+			if len(r.Flags) > 0 {
+				raw += " flags=" + strings.Join(r.Flags, ",")
+			}
+			rec.Source = &protocol.Source{Terminal: p.Terminal, Profile: p.Profile.Name, Raw: raw}
+			if err := rec.ValidateBusiness(); err != nil {
+				// The hub would refuse it forever: quarantine it instead.
+				r.Err = fmt.Errorf("parsed record is invalid: %w", err)
+			} else {
+				c.recs = append(c.recs, rec)
+				continue
+			}
+		}
+		reason := "unparseable"
+		if r.Err != nil {
+			reason = r.Err.Error()
+		}
+		c.quar = append(c.quar, protocol.Quarantined{
+			Terminal: p.Terminal, At: p.Now().UTC(),
+			Reason:  fmt.Sprintf("%s [%s %s]", reason, p.Profile.Name, ref),
+			Excerpt: excerpt([]byte(r.Raw)),
+		})
+	}
+	return c
+}
+
+func (p *Pipeline) commit(ctx context.Context, st *pstate, c collected, last uint64, log *slog.Logger) error {
+	st.cur.Results = st.produced
+	st.cur.Next = last + 1
+	off, _ := json.Marshal(st.cur)
+	// The commit must happen even while stopping: the journal already holds the input.
+	if _, err := p.Spool.Commit(context.WithoutCancel(ctx), spool.Capture{Source: OffsetKey(p.ID), Records: c.recs, Offset: off, Quarantine: c.quar}); err != nil {
+		if errors.Is(err, spool.ErrInvalidCapture) {
+			return fmt.Errorf("commit capture of %s (a record passed validation here but not in the spool): %w", p.ID, err)
+		}
+		return fmt.Errorf("commit capture of %s: %w", p.ID, err)
+	}
+	st.skip = 0
+	if n := len(c.recs); n > 0 {
+		p.records.Add(uint64(n))
+		p.lastCapture.Store(time.Now().UnixNano())
+		for _, r := range c.recs {
+			if strings.Contains(r.Source.Raw, " flags=") {
+				p.flagged.Add(1)
+				log.Warn("transaction captured with broken invariants", "receipt", r.Receipt, "ref", r.Source.Raw)
+			}
+		}
+	}
+	if len(c.quar) > 0 {
+		p.quarantined.Add(uint64(len(c.quar)))
+		log.Warn("input quarantined", "transactions", len(c.quar), "first_reason", c.quar[0].Reason)
+	}
+	eofs := st.eofs
+	st.eofs = nil
+	for _, f := range eofs {
+		if p.OnEOF != nil {
+			p.OnEOF(f)
+		}
+	}
+	return nil
+}
