@@ -22,6 +22,8 @@ import (
 
 	"github.com/lanebridge/lanebridge/agent/internal/capture"
 	"github.com/lanebridge/lanebridge/agent/internal/config"
+	"github.com/lanebridge/lanebridge/agent/internal/inventory"
+	"github.com/lanebridge/lanebridge/agent/internal/replay"
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
 	"github.com/lanebridge/lanebridge/agent/internal/uplink"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -36,6 +38,7 @@ Usage:
   lanebridge-agent run       --config agent.yaml   capture and forward (foreground or as a service)
   lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
+  lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart --config agent.yaml
   lanebridge-agent version
 `
@@ -54,6 +57,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
 		err = cmdValidate(args[1:], stdout)
+	case "inventory":
+		err = cmdInventory(args[1:], stdout)
 	case "service":
 		err = cmdService(args[1:], stdout)
 	case "version", "--version":
@@ -153,6 +158,8 @@ type agent struct {
 	sp      *spool.Spool
 	fwd     *uplink.Forwarder
 	sources map[string]statser
+	inv     *inventory.Service // nil in the offline status command
+	rep     *replay.Executor   // nil in the offline status command
 }
 
 func (a *agent) status() protocol.Status {
@@ -166,6 +173,13 @@ func (a *agent) status() protocol.Status {
 	}
 	if q, err := a.sp.Quarantined(50); err == nil {
 		st.Quarantine = q
+	}
+	if a.inv != nil {
+		st.InventoryVersion = a.inv.Version()
+		st.Alarms = append(st.Alarms, a.inv.Alarms()...)
+	}
+	if a.rep != nil {
+		st.CommandResults = a.rep.Results()
 	}
 	return st
 }
@@ -193,11 +207,18 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("spool open", "epoch", st.Epoch, "last_seq", st.LastSeq, "last_ack", st.LastAck, "backlog", st.Backlog)
 
+	closeInv, err := a.openDownlink()
+	if err != nil {
+		return err
+	}
+	defer closeInv()
+
 	a.fwd, err = uplink.New(uplink.Config{
 		Store: cfg.Store, Broker: cfg.Hub.Broker, Username: cfg.Hub.Username, Password: pw,
 		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
 		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
+		Inventory: a.inv.Messages(), Commands: a.rep.Commands(),
 	}, sp)
 	if err != nil {
 		return fmt.Errorf("uplink: %w", err)
@@ -214,6 +235,17 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err := a.fwd.Run(fctx); err != nil {
 			errc <- fmt.Errorf("uplink: %w", err)
 		}
+	}()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := a.inv.Run(fctx); err != nil {
+			errc <- fmt.Errorf("inventory: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_ = a.rep.Run(fctx) // returns nil; failures are command results
 	}()
 
 	if cfg.Listen != "off" {
@@ -311,6 +343,7 @@ func (a *agent) handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.local())
 	})
+	mux.HandleFunc("GET /inventory/{sku}", a.handleInventory)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if a.sp.Stats().Failed {
 			http.Error(w, "spool failed", http.StatusServiceUnavailable)

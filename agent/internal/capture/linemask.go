@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/lanebridge/lanebridge/agent/internal/pan"
 )
@@ -20,8 +21,9 @@ const panSpan = 40
 //
 // Not safe for concurrent use; the Masker it uses is.
 type LineMasker struct {
-	M   *pan.Masker
-	buf []byte
+	M     *pan.Masker
+	Count *atomic.Uint64 // optional: incremented per line masked or removed (metrics)
+	buf   []byte
 }
 
 // Write takes p (not retained) and returns the masked complete lines, terminators included.
@@ -65,7 +67,10 @@ func (l *LineMasker) mask(b []byte) []byte {
 			b = nil
 		}
 		if len(line) > 0 {
-			m, _ := l.M.Mask(line)
+			m, res := l.M.Mask(line)
+			if res.Changed() && l.Count != nil {
+				l.Count.Add(1)
+			}
 			out = append(out, m...)
 		}
 		out = append(out, term...)

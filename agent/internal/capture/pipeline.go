@@ -59,7 +59,8 @@ type Pipeline struct {
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 
-	in chan Input
+	in      chan Input
+	stopped chan struct{} // closed when Run returns
 
 	records, quarantined, flagged atomic.Uint64
 	lastCapture                   atomic.Int64
@@ -68,18 +69,47 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline; fill in the exported fields before Run.
 func NewPipeline() *Pipeline {
-	return &Pipeline{in: make(chan Input, 1024), ready: make(chan struct{})}
+	return &Pipeline{in: make(chan Input, 1024), ready: make(chan struct{}), stopped: make(chan struct{})}
 }
 
+// ErrPipelineStopped is returned by Submit after Run has returned.
+var ErrPipelineStopped = errors.New("capture pipeline stopped")
+
 // Submit hands masked input to the pipeline. It blocks when the pipeline is 1024 inputs behind
-// and returns ctx's error if ctx ends first. The input is durable only once journaled.
+// and returns ctx's error if ctx ends first. The input is durable only once journaled. Input
+// submitted before Run's context ends is journaled before Run returns.
 func (p *Pipeline) Submit(ctx context.Context, in Input) error {
 	select {
 	case p.in <- in:
 		return nil
+	case <-p.stopped:
+		return ErrPipelineStopped
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// RunWith runs the pipeline and read, a source's reader: read starts once recovery is done and
+// must return when its context ends. The pipeline stops after read has returned, journaling
+// what read submitted; if the pipeline fails, read's context is cancelled.
+func (p *Pipeline) RunWith(ctx context.Context, read func(ctx context.Context)) error {
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer pcancel()
+	perr := make(chan error, 1)
+	go func() {
+		err := p.Run(pctx)
+		rcancel()
+		perr <- err
+	}()
+	select {
+	case <-p.ready:
+		read(rctx)
+	case <-rctx.Done():
+	}
+	pcancel()
+	return <-perr
 }
 
 // Ready is closed once recovery is done and the pipeline takes input.
@@ -126,8 +156,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.Quiet = max(p.Quiet, 5*time.Second)
 	}
 	if p.in == nil {
-		p.in, p.ready = make(chan Input, 1024), make(chan struct{})
+		panic("capture: Pipeline not made with NewPipeline")
 	}
+	defer close(p.stopped)
 	log := p.Log.With("terminal", p.Terminal, "profile", p.Profile.Name)
 	st := &pstate{parser: p.Profile.NewParser(p.Terminal)}
 	if err := p.recover(ctx, st, log); err != nil {
@@ -141,7 +172,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			// Journal what the reader handed over before it stopped.
+			for {
+				select {
+				case in := <-p.in:
+					if err := p.ingest(ctx, st, []Input{in}, log); err != nil {
+						return err
+					}
+				default:
+					return nil
+				}
+			}
 		case in := <-p.in:
 			batch = append(batch[:0], in)
 		drain:

@@ -3,6 +3,8 @@ package capture
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,30 @@ type tailOffset struct {
 	Dev  uint64 `json:"dev"`
 	Ino  uint64 `json:"ino"`
 	Off  int64  `json:"off"`
+	// Tail is a SHA-256 (hex) of the up to 4 KiB before Off: if the file no longer holds those
+	// bytes there, it was truncated and rewritten in place (copy-truncate) and is read again
+	// from the start.
+	Tail string `json:"tail,omitempty"`
+}
+
+const fingerprintLen = 4096
+
+func fingerprint(f *os.File, off int64) string {
+	n := min(off, fingerprintLen)
+	if n == 0 {
+		return ""
+	}
+	buf := make([]byte, n)
+	if got, _ := f.ReadAt(buf, off-n); int64(got) != n {
+		return "short"
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
+}
+
+// fingerprintOK reports whether f still holds the bytes recorded before o.Off.
+func fingerprintOK(f *os.File, o tailOffset) bool {
+	return o.Tail == "" || o.Off == 0 || fingerprint(f, o.Off) == o.Tail
 }
 
 // Tail follows a growing file like `tail -F`: it survives rotation (rename and re-create, also
@@ -35,7 +61,7 @@ type Tail struct {
 	Terminal string
 	Path     string
 	Parse    LineParser
-	Mask     func([]byte) []byte // masks card data in a line before anything else sees it
+	Mask     func([]byte) []byte // masks card data in quarantined lines (default MaskLine)
 	Spool    Committer
 	Log      *slog.Logger
 	Poll     time.Duration // default 200ms
@@ -100,6 +126,9 @@ func (t *Tail) Run(ctx context.Context) error {
 			if st, err := nf.Stat(); err == nil && st.Size() < start {
 				log.Warn("file is shorter than the committed offset: truncated, reading from the start", "offset", start, "size", st.Size())
 				start = 0
+			} else if !fingerprintOK(nf, pos) {
+				log.Warn("file content before the committed offset changed: truncated and rewritten, reading from the start", "offset", start)
+				start = 0
 			}
 		} else if pos.Path != "" {
 			// The file was rotated while we were not looking: finish the old one first.
@@ -108,7 +137,7 @@ func (t *Tail) Run(ctx context.Context) error {
 				if err == nil && oid.Ino == pos.Ino {
 					nf.Close()
 					log.Info("finishing rotated file", "old", old, "offset", pos.Off)
-					f, cur = of, tailOffset{Path: old, Dev: oid.Dev, Ino: oid.Ino, Off: pos.Off}
+					f, cur = of, tailOffset{Path: old, Dev: oid.Dev, Ino: oid.Ino, Off: pos.Off, Tail: pos.Tail}
 					_, err = f.Seek(pos.Off, io.SeekStart)
 					return err
 				}
@@ -121,6 +150,9 @@ func (t *Tail) Run(ctx context.Context) error {
 			return fmt.Errorf("seek %s: %w", t.Path, err)
 		}
 		f, cur = nf, tailOffset{Path: t.Path, Dev: id.Dev, Ino: id.Ino, Off: start}
+		if start == pos.Off {
+			cur.Tail = pos.Tail
+		}
 		pending = pending[:0]
 		return nil
 	}
@@ -148,7 +180,7 @@ func (t *Tail) Run(ctx context.Context) error {
 		n, err := f.Read(buf)
 		if n > 0 {
 			pending = append(pending, buf[:n]...)
-			if err := t.consume(ctx, &cur, &pending, false, log); err != nil {
+			if err := t.consume(ctx, f, &cur, &pending, false, log); err != nil {
 				return err
 			}
 			pos = cur
@@ -167,7 +199,7 @@ func (t *Tail) Run(ctx context.Context) error {
 		switch {
 		case serr == nil && (id.Ino != cur.Ino || id.Dev != cur.Dev):
 			// Rotated: the old file is complete. A final line without terminator still counts.
-			if err := t.consume(ctx, &cur, &pending, true, log); err != nil {
+			if err := t.consume(ctx, f, &cur, &pending, true, log); err != nil {
 				return err
 			}
 			log.Info("file rotated; following the new one")
@@ -176,10 +208,10 @@ func (t *Tail) Run(ctx context.Context) error {
 			timer.Reset(0)
 			continue
 		case serr == nil:
-			if st, err := f.Stat(); err == nil && st.Size() < cur.Off+int64(len(pending)) {
+			if st, err := f.Stat(); err == nil && (st.Size() < cur.Off+int64(len(pending)) || !fingerprintOK(f, cur)) {
 				log.Warn("file truncated; reading from the start")
 				if _, err := f.Seek(0, io.SeekStart); err == nil {
-					cur.Off, pending = 0, pending[:0]
+					cur.Off, cur.Tail, pending = 0, "", pending[:0]
 				}
 			}
 		}
@@ -189,7 +221,7 @@ func (t *Tail) Run(ctx context.Context) error {
 
 // consume parses complete lines in *pending (all of it when final) and commits the records and
 // the offset just past the last consumed line in one spool transaction.
-func (t *Tail) consume(ctx context.Context, cur *tailOffset, pending *[]byte, final bool, log *slog.Logger) error {
+func (t *Tail) consume(ctx context.Context, f *os.File, cur *tailOffset, pending *[]byte, final bool, log *slog.Logger) error {
 	for {
 		data := *pending
 		end := bytes.LastIndexByte(data, '\n') + 1
@@ -215,12 +247,14 @@ func (t *Tail) consume(ctx context.Context, cur *tailOffset, pending *[]byte, fi
 			}
 			lines++
 			line = bytes.TrimRight(line, "\r")
-			if t.Mask != nil {
-				line = t.Mask(line)
-			}
 			rec, ok, err := t.Parse(line)
 			if err != nil {
-				quar = append(quar, protocol.Quarantined{Terminal: t.Terminal, At: time.Now().UTC(), Reason: err.Error(), Excerpt: excerpt(line)})
+				// The raw text is kept for review with card data masked before it is written.
+				mask := t.Mask
+				if mask == nil {
+					mask = MaskLine
+				}
+				quar = append(quar, protocol.Quarantined{Terminal: t.Terminal, At: time.Now().UTC(), Reason: err.Error(), Excerpt: excerpt(mask(line))})
 				continue
 			}
 			if !ok {
@@ -234,6 +268,7 @@ func (t *Tail) consume(ctx context.Context, cur *tailOffset, pending *[]byte, fi
 		}
 		next := *cur
 		next.Off += int64(used)
+		next.Tail = fingerprint(f, next.Off)
 		off, _ := json.Marshal(next)
 		if _, err := t.Spool.Commit(ctx, spool.Capture{Source: t.ID, Records: recs, Offset: off, Quarantine: quar}); err != nil {
 			return fmt.Errorf("commit capture of %s: %w", t.ID, err)

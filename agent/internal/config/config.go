@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,32 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	// Listen is the local HTTP endpoint (status, metrics); default 127.0.0.1:7780, "off" disables.
 	Listen string `yaml:"listen"`
+	// ProfilesDir is a folder of firmware profiles (*.yaml) that override or add to the shipped
+	// ones by name; empty: the shipped profiles only. Relative to the config file.
+	ProfilesDir string `yaml:"profiles_dir"`
+	// Inventory configures what the agent does with the item master the hub pushes.
+	Inventory Inventory `yaml:"inventory"`
 }
+
+// Inventory configures the optional PLU / price file written for terminals that load one.
+type Inventory struct {
+	// PLUFile is rewritten atomically after each applied inventory message ("" = none). A
+	// relative path is relative to the configuration file's directory.
+	PLUFile string `yaml:"plu_file"`
+	// PLUFormat is the file format: csv (the default).
+	PLUFormat string `yaml:"plu_format"`
+	// PLUColumns, in order, from: sku, description, price (minor units), price_major (price/100
+	// with two decimals), tax_code, status, on_hand, available (default sku, description,
+	// price, tax_code).
+	PLUColumns []string `yaml:"plu_columns"`
+	// PLUDelimiter is the csv field delimiter, one character (default ",").
+	PLUDelimiter string `yaml:"plu_delimiter"`
+	// PLUHeader writes the column names as the first line.
+	PLUHeader bool `yaml:"plu_header"`
+}
+
+// PLUColumns are the columns inventory.plu_columns may name.
+var PLUColumns = []string{"sku", "description", "price", "price_major", "tax_code", "status", "on_hand", "available"}
 
 // Hub says how to reach the hub's MQTT broker.
 type Hub struct {
@@ -143,7 +169,7 @@ func ParseSize(s string) (int64, error) {
 const (
 	DefaultRetention = 35 * 24 * time.Hour
 	DefaultBatch     = 256
-	DefaultWindow    = 8
+	DefaultWindow    = 32
 	DefaultAck       = 20 * time.Second
 	DefaultHeartbeat = 30 * time.Second
 	DefaultListen    = "127.0.0.1:7780"
@@ -166,6 +192,12 @@ func Load(path string) (*Config, error) {
 	c, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if c.ProfilesDir != "" && !filepath.IsAbs(c.ProfilesDir) {
+		c.ProfilesDir = filepath.Join(filepath.Dir(path), c.ProfilesDir)
+	}
+	if c.Inventory.PLUFile != "" && !filepath.IsAbs(c.Inventory.PLUFile) {
+		c.Inventory.PLUFile = filepath.Join(filepath.Dir(path), c.Inventory.PLUFile)
 	}
 	if c.Hub.PasswordFile != "" && !filepath.IsAbs(c.Hub.PasswordFile) {
 		c.Hub.PasswordFile = filepath.Join(filepath.Dir(path), c.Hub.PasswordFile)
@@ -291,6 +323,9 @@ func (c *Config) Validate() error {
 	default:
 		return &Error{"log.format", fmt.Sprintf("%q: use text or json", c.Log.Format)}
 	}
+	if err := c.Inventory.validate(); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Terminals {
 		key := fmt.Sprintf("terminals[%d]", i)
@@ -310,6 +345,38 @@ func (c *Config) Validate() error {
 		}
 		if t.Profile == "" {
 			return &Error{key + ".profile", "missing; e.g. canonical-jsonl (see `lanebridge-agent profile list`)"}
+		}
+	}
+	return nil
+}
+
+func (inv *Inventory) validate() error {
+	if inv.PLUFile == "" {
+		if inv.PLUFormat != "" || len(inv.PLUColumns) > 0 || inv.PLUDelimiter != "" || inv.PLUHeader {
+			return &Error{"inventory.plu_file", "missing; the other inventory.plu_* keys need it"}
+		}
+		return nil
+	}
+	if inv.PLUFormat == "" {
+		inv.PLUFormat = "csv"
+	}
+	if inv.PLUFormat != "csv" {
+		return &Error{"inventory.plu_format", fmt.Sprintf("%q: use csv", inv.PLUFormat)}
+	}
+	seen := map[string]bool{}
+	for i, col := range inv.PLUColumns {
+		if !slices.Contains(PLUColumns, col) {
+			return &Error{fmt.Sprintf("inventory.plu_columns[%d]", i), fmt.Sprintf("%q: use %s", col, strings.Join(PLUColumns, ", "))}
+		}
+		if seen[col] {
+			return &Error{fmt.Sprintf("inventory.plu_columns[%d]", i), fmt.Sprintf("%q is listed twice", col)}
+		}
+		seen[col] = true
+	}
+	if inv.PLUDelimiter != "" {
+		r := []rune(inv.PLUDelimiter)
+		if len(r) != 1 || r[0] == '"' || r[0] == '\r' || r[0] == '\n' || r[0] == 0xFFFD {
+			return &Error{"inventory.plu_delimiter", fmt.Sprintf("%q: one character other than a quote or line break (e.g. \",\", \";\", \"\\t\")", inv.PLUDelimiter)}
 		}
 	}
 	return nil

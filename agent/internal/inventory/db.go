@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -341,6 +341,7 @@ func (d *DB) ForEach(fn func(protocol.Item) error) (Meta, error) {
 type encoded struct {
 	sku string
 	v   []byte
+	i   int // position in the message: among equal SKUs the later one wins
 }
 
 // Apply applies one message in one transaction. A snapshot whose Version is above the current
@@ -362,10 +363,15 @@ func (d *DB) Apply(m *protocol.Inventory) (Outcome, Meta, error) {
 		if err != nil {
 			return 0, Meta{}, fmt.Errorf("inventory apply v%d: encode %q: %w", m.Version, m.Items[i].SKU, err)
 		}
-		items = append(items, encoded{m.Items[i].SKU, v})
+		items = append(items, encoded{m.Items[i].SKU, v, i})
 	}
-	// Sorted keys fill pages sequentially; for equal SKUs the later item wins (stable sort).
-	sort.SliceStable(items, func(i, j int) bool { return items[i].sku < items[j].sku })
+	// Sorted keys fill pages sequentially; equal SKUs keep message order, so the later wins.
+	slices.SortFunc(items, func(a, b encoded) int {
+		if c := strings.Compare(a.sku, b.sku); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.i, b.i)
+	})
 
 	var (
 		out  Outcome

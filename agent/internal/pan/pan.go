@@ -352,6 +352,9 @@ var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []
 // report's "CID $168.64" (cash in drawer) are kept.
 func hasSensitiveLabel(line []byte) bool {
 	for i := 0; i < len(line); i++ {
+		if c := line[i] | 0x20; c != 'c' && c != 'p' {
+			continue // every label starts with C or P
+		}
 		if i > 0 && isAlnum(line[i-1]) {
 			continue
 		}

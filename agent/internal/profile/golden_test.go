@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/lanebridge/lanebridge/agent/internal/profile"
@@ -61,6 +62,17 @@ func render(results []profile.Result) []goldenResult {
 		g = append(g, gr)
 	}
 	return g
+}
+
+func TestLoadFSNameMismatch(t *testing.T) {
+	b, err := firmwareprofiles.FS.ReadFile("star-line.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"other.yaml": {Data: b}}
+	if _, err := profile.LoadFS(fsys); err == nil || !strings.Contains(err.Error(), "must match the file name") {
+		t.Fatalf("LoadFS with a renamed file: %v", err)
+	}
 }
 
 func TestGolden(t *testing.T) {
@@ -153,7 +165,15 @@ func TestCardDataNeverLeaks(t *testing.T) {
 				in = append(in, b...)
 			}
 		}
-		results := run(p, in, 5)
+		ps := p.NewParser("")
+		var results []profile.Result
+		for i := 0; i < len(in); i += 5 {
+			results = append(results, ps.Feed(in[i:min(i+5, len(in))], t0)...)
+		}
+		results = append(results, ps.Close()...)
+		if st := ps.Stats(); st.PANsMasked < 3 || st.LinesDropped < 3 {
+			t.Errorf("%s: masked %d PANs and dropped %d lines, want at least 3 of each", name, st.PANsMasked, st.LinesDropped)
+		}
 		out, _ := json.Marshal(render(results))
 		for _, r := range results {
 			out = append(out, r.Raw...)

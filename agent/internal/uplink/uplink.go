@@ -56,7 +56,13 @@ type Config struct {
 	ClientID   string
 	// Status builds the heartbeat; State and V are filled in by the forwarder.
 	Status func() protocol.Status
-	Logger *slog.Logger
+	// Inventory and Commands, when set, receive the hub's down/inventory and down/commands
+	// messages, decoded and checked. The forwarder sends without blocking: a message that finds
+	// the channel full is dropped and counted in DownDropped (the hub recovers: a missed delta
+	// leads to a snapshot, a command without a result is sent again).
+	Inventory chan<- *protocol.Inventory
+	Commands  chan<- *protocol.Command
+	Logger    *slog.Logger
 }
 
 // Counters are exported for metrics and status.
@@ -65,6 +71,8 @@ type Counters struct {
 	Acked       atomic.Uint64 // records newly acknowledged by the hub
 	Rewinds     atomic.Uint64
 	BadAcks     atomic.Uint64
+	BadDown     atomic.Uint64 // inventory or command messages that failed to decode
+	DownDropped atomic.Uint64 // inventory or command messages dropped on a full channel
 	Connected   atomic.Bool
 	LastAckTime atomic.Int64 // unix nanos
 }
@@ -76,10 +84,11 @@ type Forwarder struct {
 	log    *slog.Logger
 	client mqtt.Client
 
-	acks  chan protocol.Ack
-	conn  chan bool
-	C     Counters
-	epoch string
+	acks      chan protocol.Ack
+	conn      chan bool
+	statusReq chan struct{}
+	C         Counters
+	epoch     string
 }
 
 type inflight struct {
@@ -108,12 +117,14 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 		cfg.ClientID = "lanebridge-agent-" + cfg.Store
 	}
 	f := &Forwarder{
-		cfg:   cfg,
-		out:   out,
-		log:   cfg.Logger.With("component", "uplink"),
-		acks:  make(chan protocol.Ack, 1024),
-		conn:  make(chan bool, 16),
-		epoch: out.Epoch(),
+		cfg:  cfg,
+		out:  out,
+		log:  cfg.Logger.With("component", "uplink"),
+		acks: make(chan protocol.Ack, 1024),
+		conn: make(chan bool, 16),
+		// statusReq coalesces requests for a prompt status (capacity 1).
+		statusReq: make(chan struct{}, 1),
+		epoch:     out.Epoch(),
 	}
 	opts, err := f.clientOptions()
 	if err != nil {
@@ -206,6 +217,68 @@ func (f *Forwarder) onAck(_ mqtt.Client, m mqtt.Message) {
 	default:
 		// Acks are cumulative and the ack timeout rewinds: dropping one under overload is safe.
 		f.C.BadAcks.Add(1)
+	}
+}
+
+func (f *Forwarder) onInventory(_ mqtt.Client, m mqtt.Message) {
+	inv, err := protocol.DecodeInventory(f.cfg.Store, m.Payload())
+	if err != nil {
+		f.C.BadDown.Add(1)
+		f.log.Warn("inventory message rejected", "err", err)
+		return
+	}
+	select {
+	case f.cfg.Inventory <- inv:
+	default:
+		f.C.DownDropped.Add(1)
+		f.log.Warn("inventory queue full; message dropped (the hub sends a snapshot)", "version", inv.Version)
+	}
+}
+
+func (f *Forwarder) onCommand(_ mqtt.Client, m mqtt.Message) {
+	c, err := protocol.DecodeCommand(m.Payload())
+	if err != nil {
+		f.C.BadDown.Add(1)
+		f.log.Warn("command rejected", "err", err)
+		return
+	}
+	select {
+	case f.cfg.Commands <- c:
+	default:
+		f.C.DownDropped.Add(1)
+		f.log.Warn("command queue full; command dropped (the hub sends it again)", "id", c.ID)
+	}
+}
+
+// RequestStatus asks Run to publish the status now (if connected), e.g. after the inventory
+// version changed or a command finished. It never blocks; requests coalesce.
+func (f *Forwarder) RequestStatus() {
+	select {
+	case f.statusReq <- struct{}{}:
+	default:
+	}
+}
+
+// ErrNotConnected is returned by PublishRecords while the broker connection is down.
+var ErrNotConnected = errors.New("not connected to the broker")
+
+// PublishRecords publishes a batch payload (a replay) on the store's records topic with QoS 1
+// and waits, bounded by ctx and 30 s, for the broker's PUBACK, which is not the hub's ack.
+// Safe for concurrent use; never call it from a paho callback.
+func (f *Forwarder) PublishRecords(ctx context.Context, payload []byte) error {
+	if !f.client.IsConnectionOpen() {
+		return ErrNotConnected
+	}
+	tok := f.client.Publish(protocol.RecordsTopic(f.cfg.Store), 1, false, payload)
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return errors.New("publish: no PUBACK within 30s")
 	}
 }
 
@@ -339,6 +412,10 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if connected {
 				f.publishStatus("online")
 			}
+		case <-f.statusReq:
+			if connected {
+				f.publishStatus("online")
+			}
 		}
 	}
 }
@@ -353,11 +430,27 @@ func (f *Forwarder) watch(tok mqtt.Token, from uint64) {
 }
 
 func (f *Forwarder) subscribe() error {
-	tok := f.client.Subscribe(protocol.AcksTopic(f.cfg.Store), 1, f.onAck)
-	if !tok.WaitTimeout(10 * time.Second) {
-		return errors.New("subscribe: timed out")
+	type sub struct {
+		topic string
+		cb    mqtt.MessageHandler
 	}
-	return tok.Error()
+	subs := []sub{{protocol.AcksTopic(f.cfg.Store), f.onAck}}
+	if f.cfg.Inventory != nil {
+		subs = append(subs, sub{protocol.InventoryTopic(f.cfg.Store), f.onInventory})
+	}
+	if f.cfg.Commands != nil {
+		subs = append(subs, sub{protocol.CommandsTopic(f.cfg.Store), f.onCommand})
+	}
+	for _, sub := range subs {
+		tok := f.client.Subscribe(sub.topic, 1, sub.cb)
+		if !tok.WaitTimeout(10 * time.Second) {
+			return fmt.Errorf("subscribe %s: timed out", sub.topic)
+		}
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("subscribe %s: %w", sub.topic, err)
+		}
+	}
+	return nil
 }
 
 func (f *Forwarder) publishStatus(state string) {

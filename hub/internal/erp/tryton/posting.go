@@ -25,7 +25,11 @@ const WalkInCustomer = "Walk-in Customer"
 
 // Line is one item line of a Posting.
 type Line struct {
-	SKU string // product code in Tryton
+	// SKU is the product code in Tryton. A line without SKU (a discount, a
+	// department sale) becomes a sale line without product: it counts in
+	// the total and moves no stock.
+	SKU         string
+	Description string // shown on a line without SKU
 	// Quantity is an exact decimal string; negative for returned items.
 	Quantity string
 	// UnitPrice is the price actually charged per unit, in minor units,
@@ -126,7 +130,9 @@ func (c *Client) createSale(ctx context.Context, p Posting) (int64, error) {
 	}
 	skus := make([]string, 0, len(p.Lines))
 	for _, l := range p.Lines {
-		skus = append(skus, l.SKU)
+		if l.SKU != "" {
+			skus = append(skus, l.SKU)
+		}
 	}
 	products, err := c.products(ctx, skus)
 	if err != nil {
@@ -134,16 +140,30 @@ func (c *Client) createSale(ctx context.Context, p Posting) (int64, error) {
 	}
 	lines := make([]map[string]any, 0, len(p.Lines))
 	for i, l := range p.Lines {
-		prod, ok := products[l.SKU]
-		if !ok {
-			return 0, fmt.Errorf("line %d sku %q: %w", i+1, l.SKU, ErrUnknownSKU)
-		}
 		q, err := parseQuantity(l.Quantity)
 		if err != nil {
 			return 0, fmt.Errorf("line %d: %w", i+1, err)
 		}
 		if l.UnitPrice < 0 {
 			return 0, fmt.Errorf("line %d: negative unit price %d", i+1, l.UnitPrice)
+		}
+		if l.SKU == "" {
+			desc := l.Description
+			if desc == "" {
+				desc = "POS line"
+			}
+			lines = append(lines, map[string]any{
+				"type":        "line",
+				"sequence":    i + 1,
+				"description": desc,
+				"quantity":    q,
+				"unit_price":  minorToDecimal(l.UnitPrice),
+			})
+			continue
+		}
+		prod, ok := products[l.SKU]
+		if !ok {
+			return 0, fmt.Errorf("line %d sku %q: %w", i+1, l.SKU, ErrUnknownSKU)
 		}
 		lines = append(lines, map[string]any{
 			"type":        "line",

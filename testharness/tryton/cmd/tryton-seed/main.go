@@ -24,9 +24,13 @@ import (
 // walkInCustomer must match tryton.WalkInCustomer in hub/internal/erp/tryton.
 const walkInCustomer = "Walk-in Customer"
 
-// defaultProducts is SKU=price:name, comma separated.
+// defaultProducts is SKU=price:name, comma separated. SKUs 100001..100010 are the catalog of
+// the POS simulator (testharness/sim), with the same prices, so simulated days post as they are.
 const defaultProducts = "1001=18.99:Espresso beans 1kg,1002=2.49:Oat milk 1l," +
-	"1003=4.75:Paper cups 50,1004=1.80:Croissant,1005=3.20:Sparkling water 6x0.5l"
+	"1003=4.75:Paper cups 50,1004=1.80:Croissant,1005=3.20:Sparkling water 6x0.5l," +
+	"100001=1.29:Milk 1L,100002=2.49:Bread loaf,100003=3.89:Eggs 12,100004=8.99:Coffee 500g," +
+	"100005=2.99:Apples kg,100006=11.99:Batteries AA,100007=6.49:Shampoo,100008=1.50:Chocolate bar," +
+	"100009=4.59:Water 6x1.5L,100010=3.25:Notebook"
 
 func main() {
 	if err := run(); err != nil {

@@ -1,0 +1,212 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lanebridge/lanebridge/agent/internal/pan"
+)
+
+// Dir is a drop folder of exported files (CSV or JSON lines, by profile). Each file is read
+// once, journaled (masked) with its name and offset, parsed with a fresh parser and, after the
+// commit that covers its end, moved to Path/done/.
+//
+// Crash safety: the journal keeps, per file, how far it was journaled; a restart resumes the
+// file there (no byte is journaled twice), and the pipeline's cursor makes parsing resume
+// without loss or repetition. A file whose end is committed but which was not moved yet is
+// moved at start.
+//
+// Caveats: a file must be complete when it appears (write it elsewhere and rename it in);
+// a file that is still growing is read as far as it goes and the rest is read as a new file
+// only if the exporter writes it under a new name. Names are the identity: a new file with the
+// name of one whose move to done/ failed is not read until that is resolved.
+type Dir struct {
+	Path     string
+	Pattern  string // glob of file names to take (default "*")
+	Masker   *pan.Masker
+	Masked   *atomic.Uint64 // optional: counts masked or removed lines
+	Pipeline *Pipeline
+	Log      *slog.Logger
+	Poll     time.Duration // default 1s
+	// Settle: a file is taken only once its size and mtime have not changed for this long
+	// (default 2s).
+	Settle time.Duration
+
+	seen     map[string]seenFile
+	mu       sync.Mutex
+	inflight map[string]bool // submitted to the end, not yet moved to done/
+}
+
+type seenFile struct {
+	size  int64
+	mtime time.Time
+	since time.Time
+}
+
+// Stats returns the pipeline's counters.
+func (d *Dir) Stats() Stats { return d.Pipeline.Stats() }
+
+// Run watches the folder until ctx ends.
+func (d *Dir) Run(ctx context.Context) error {
+	if d.Poll <= 0 {
+		d.Poll = time.Second
+	}
+	if d.Settle < 0 {
+		d.Settle = 0
+	} else if d.Settle == 0 {
+		d.Settle = 2 * time.Second
+	}
+	if d.Pattern == "" {
+		d.Pattern = "*"
+	}
+	d.seen = map[string]seenFile{}
+	log := d.Log.With("terminal", d.Pipeline.Terminal, "dir", d.Path)
+	d.inflight = map[string]bool{}
+	d.Pipeline.OnEOF = func(name string) { d.finish(name, log) }
+	return d.Pipeline.RunWith(ctx, func(ctx context.Context) { d.watch(ctx, log) })
+}
+
+// finish moves a committed file to done/ and forgets its journal mark.
+func (d *Dir) finish(name string, log *slog.Logger) {
+	doneDir := filepath.Join(d.Path, "done")
+	if err := os.MkdirAll(doneDir, 0o750); err != nil {
+		log.Error("cannot create done/ folder", "err", err)
+		return
+	}
+	src, dst := filepath.Join(d.Path, name), filepath.Join(doneDir, name)
+	if err := os.Rename(src, dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error("cannot move a processed file to done/; it stays and is not read again", "file", name, "err", err)
+		return
+	}
+	if err := d.Pipeline.Journal.forgetFile(d.Pipeline.ID, name); err != nil {
+		log.Error("cannot clear the journal mark of a processed file", "file", name, "err", err)
+		return
+	}
+	d.mu.Lock()
+	delete(d.inflight, name)
+	d.mu.Unlock()
+	log.Info("file processed", "file", name)
+}
+
+func (d *Dir) watch(ctx context.Context, log *slog.Logger) {
+	// Files whose end was committed before a crash but not moved yet.
+	marks, err := d.Pipeline.Journal.fileMarks(d.Pipeline.ID)
+	if err != nil {
+		log.Error("cannot read journal file marks", "err", err)
+	}
+	for name, m := range marks {
+		if m.EOF != 0 {
+			d.finish(name, log)
+		}
+	}
+	for {
+		d.scan(ctx, log)
+		if !sleep(ctx, d.Poll) {
+			return
+		}
+	}
+}
+
+func (d *Dir) scan(ctx context.Context, log *slog.Logger) {
+	names, err := filepath.Glob(filepath.Join(d.Path, d.Pattern))
+	if err != nil {
+		log.Error("bad file pattern", "pattern", d.Pattern, "err", err)
+		return
+	}
+	sort.Strings(names)
+	now := time.Now()
+	for _, full := range names {
+		if ctx.Err() != nil {
+			return
+		}
+		st, err := os.Stat(full)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		name := filepath.Base(full)
+		d.mu.Lock()
+		busy := d.inflight[name]
+		d.mu.Unlock()
+		if busy {
+			continue
+		}
+		s, ok := d.seen[name]
+		if !ok || s.size != st.Size() || !s.mtime.Equal(st.ModTime()) {
+			d.seen[name] = seenFile{size: st.Size(), mtime: st.ModTime(), since: now}
+			if d.Settle > 0 {
+				continue
+			}
+		} else if now.Sub(s.since) < d.Settle {
+			continue
+		}
+		m, err := d.Pipeline.Journal.fileMark(d.Pipeline.ID, name)
+		if err != nil {
+			log.Error("cannot read journal mark", "file", name, "err", err)
+			continue
+		}
+		if m.EOF != 0 {
+			continue // journaled completely; moved once its commit is done
+		}
+		if err := d.read(ctx, full, name, m.Off, log); err != nil {
+			log.Warn("cannot read exported file; retrying", "file", name, "err", err)
+			continue
+		}
+		delete(d.seen, name)
+	}
+}
+
+// read journals name from off to its end, complete lines only, then marks its end.
+func (d *Dir) read(ctx context.Context, full, name string, off int64, log *slog.Logger) error {
+	f, err := os.Open(full)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return err
+	}
+	if off > 0 {
+		log.Info("resuming a partly read file", "file", name, "offset", off)
+	}
+	lm := &LineMasker{M: d.Masker, Count: d.Masked}
+	buf := make([]byte, 64<<10)
+	pos := off
+	for {
+		n, rerr := f.Read(buf)
+		if n > 0 {
+			pos += int64(n)
+			if out := lm.Write(buf[:n]); len(out) > 0 {
+				// Everything up to pos minus what the masker holds back is journaled.
+				end := pos - int64(len(lm.buf))
+				if err := d.Pipeline.Submit(ctx, Input{Data: out, File: name, End: end}); err != nil {
+					return err
+				}
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	out := lm.Flush()
+	d.mu.Lock()
+	d.inflight[name] = true
+	d.mu.Unlock()
+	if err := d.Pipeline.Submit(ctx, Input{Data: out, File: name, End: pos, EOF: true}); err != nil {
+		d.mu.Lock()
+		delete(d.inflight, name)
+		d.mu.Unlock()
+		return err
+	}
+	return nil
+}
