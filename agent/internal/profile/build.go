@@ -528,7 +528,7 @@ func (b *builder) finish(terminal string) error {
 		r.Total = b.computed()
 	}
 	if r.Kind == protocol.KindReturn {
-		b.magnitudes()
+		b.signReturn()
 	}
 	b.invariants()
 	return r.ValidateBusiness()
@@ -555,20 +555,27 @@ func (b *builder) computed() int64 {
 	return sum
 }
 
-// magnitudes makes a return's money non-negative: the kind carries the direction.
-func (b *builder) magnitudes() {
+// signReturn gives a return's money the protocol's sign (protocol v1: returns carry negative
+// totals), whatever sign the terminal printed: quantities, line amounts, discounts, taxes,
+// tenders, change and total are negative; unit prices stay positive.
+func (b *builder) signReturn() {
 	r := &b.rec
 	for i := range r.Lines {
-		r.Lines[i].Amount, r.Lines[i].UnitPrice = abs(r.Lines[i].Amount), abs(r.Lines[i].UnitPrice)
-		r.Lines[i].Quantity = strings.TrimPrefix(r.Lines[i].Quantity, "-")
+		r.Lines[i].Amount, r.Lines[i].UnitPrice = -abs(r.Lines[i].Amount), abs(r.Lines[i].UnitPrice)
+		if q := strings.TrimPrefix(r.Lines[i].Quantity, "-"); q != "0" && strings.Trim(q, "0.") != "" {
+			r.Lines[i].Quantity = "-" + q
+		}
+	}
+	for i := range r.Discounts {
+		r.Discounts[i].Amount = -abs(r.Discounts[i].Amount)
 	}
 	for i := range r.Taxes {
-		r.Taxes[i].Amount, r.Taxes[i].Taxable = abs(r.Taxes[i].Amount), abs(r.Taxes[i].Taxable)
+		r.Taxes[i].Amount, r.Taxes[i].Taxable = -abs(r.Taxes[i].Amount), -abs(r.Taxes[i].Taxable)
 	}
 	for i := range r.Tenders {
-		r.Tenders[i].Amount = abs(r.Tenders[i].Amount)
+		r.Tenders[i].Amount = -abs(r.Tenders[i].Amount)
 	}
-	r.Total, r.Change = abs(r.Total), abs(r.Change)
+	r.Total, r.Change = -abs(r.Total), -abs(r.Change)
 }
 
 func (b *builder) invariants() {

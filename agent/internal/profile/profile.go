@@ -20,8 +20,9 @@
 //
 // # Caveats
 //
-//   - Money in a return record, and refunds/voids in a report, are magnitudes (non-negative);
-//     the kind says the direction. A sale's item lines may still be negative.
+//   - A return record's money is negative (protocol v1), whatever sign the terminal printed;
+//     refunds/voids in a report are magnitudes (non-negative). A sale's item lines may still
+//     be negative.
 //   - The configured terminal given to NewParser wins over one read from the text.
 //   - Record.Time is built from the printed date and time in the profile's timezone (default UTC).
 //   - Parsers are not safe for concurrent use; a Profile is (it is read-only after Load).

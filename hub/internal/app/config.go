@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,6 +42,36 @@ type Config struct {
 	Ingest struct {
 		Workers int `yaml:"workers"`
 	} `yaml:"ingest"`
+	ERP struct {
+		// Kind is none (default: records are stored, nothing is posted), tryton or flatfile.
+		Kind string `yaml:"kind"`
+		// Rate limits postings per second (0: unlimited).
+		Rate float64 `yaml:"rate"`
+		// Lease is how long a claimed posting stays with one hub replica (default 2m).
+		Lease  time.Duration `yaml:"lease"`
+		Tryton struct {
+			URL          string `yaml:"url"`
+			DB           string `yaml:"db"`
+			User         string `yaml:"user"`
+			PasswordFile string `yaml:"password_file"`
+		} `yaml:"tryton"`
+		Flatfile struct {
+			Outbound string `yaml:"outbound"`
+			Inbound  string `yaml:"inbound"`
+			// State holds the ledger of files written (default DATA_DIR/flatfile).
+			State string `yaml:"state"`
+		} `yaml:"flatfile"`
+	} `yaml:"erp"`
+	Close struct {
+		// At is the local time of day ("02:00") when the previous business day is closed
+		// automatically; empty disables the scheduler.
+		At string `yaml:"at"`
+		// NoZBy is the local time of day by which every terminal's Z report is expected for the
+		// previous business day ("01:00"); a close after it raises no_z_report. Default: close.at.
+		NoZBy string `yaml:"no_z_by"`
+		// ReplayWait is how long a close waits for an agent to answer a replay command (default 30s).
+		ReplayWait time.Duration `yaml:"replay_wait"`
+	} `yaml:"close"`
 	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
@@ -94,6 +125,29 @@ func (c *Config) validate() error {
 	}
 	if c.Ingest.Workers < 1 || c.Ingest.Workers > 64 {
 		return errors.New("config key ingest.workers: must be 1..64")
+	}
+	switch c.ERP.Kind {
+	case "", "none":
+	case "tryton":
+		if c.ERP.Tryton.URL == "" || c.ERP.Tryton.DB == "" {
+			return errors.New("config key erp.tryton.url: erp.kind tryton needs erp.tryton.url and erp.tryton.db")
+		}
+	case "flatfile":
+		if c.ERP.Flatfile.Outbound == "" {
+			return errors.New("config key erp.flatfile.outbound: erp.kind flatfile needs an outbound folder")
+		}
+	default:
+		return fmt.Errorf("config key erp.kind: %q: use none, tryton or flatfile", c.ERP.Kind)
+	}
+	if c.ERP.Rate < 0 {
+		return errors.New("config key erp.rate: must be >= 0")
+	}
+	for _, k := range []struct{ name, v string }{{"close.at", c.Close.At}, {"close.no_z_by", c.Close.NoZBy}} {
+		if k.v != "" {
+			if _, err := time.Parse("15:04", k.v); err != nil {
+				return fmt.Errorf("config key %s: %q is not HH:MM", k.name, k.v)
+			}
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

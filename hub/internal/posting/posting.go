@@ -128,15 +128,15 @@ func (p *Poster) Run(ctx context.Context) error {
 
 // Once claims one batch and settles it; it returns how many postings it claimed.
 func (p *Poster) Once(ctx context.Context) (int, error) {
-	ps, err := p.ob.ClaimPostings(ctx, p.o.Owner, p.o.Lease, p.o.Batch)
+	claimed, err := p.ob.ClaimPostings(ctx, p.o.Owner, p.o.Lease, p.o.Batch)
 	if err != nil {
 		return 0, err
 	}
-	if len(ps) == 0 {
+	if len(claimed) == 0 {
 		return 0, nil
 	}
 	var todo []store.Posting
-	for _, ps := range ps {
+	for _, ps := range claimed {
 		if ps.Record == nil {
 			p.finish(ctx, ps, p.retry(ps, errors.New("record not stored at the hub (awaiting replay)")))
 			continue
@@ -146,7 +146,7 @@ func (p *Poster) Once(ctx context.Context) (int, error) {
 		cancel()
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return len(ps), p.release(ps)
+			return len(claimed), p.release([]store.Posting{ps})
 		case err != nil:
 			p.finish(ctx, ps, p.failure(ps, fmt.Errorf("find: %w", err)))
 		case found:
@@ -157,11 +157,11 @@ func (p *Poster) Once(ctx context.Context) (int, error) {
 		}
 	}
 	if len(todo) == 0 {
-		return len(ps), nil
+		return len(claimed), nil
 	}
 	if bp, ok := p.conn.(erp.BatchPoster); ok {
 		if err := p.lim.wait(ctx, len(todo)); err != nil {
-			return len(ps), p.release(todo)
+			return len(claimed), p.release(todo)
 		}
 		batch := make([]erp.Posting, len(todo))
 		for i, t := range todo {
@@ -180,11 +180,11 @@ func (p *Poster) Once(ctx context.Context) (int, error) {
 			p.m.outcomes.WithLabelValues("posted").Inc()
 			p.finish(ctx, t, store.PostingOutcome{Done: true, Ref: refs[i]})
 		}
-		return len(ps), nil
+		return len(claimed), nil
 	}
 	for i, t := range todo {
 		if err := p.lim.wait(ctx, 1); err != nil {
-			return len(ps), p.release(todo[i:])
+			return len(claimed), p.release(todo[i:])
 		}
 		cctx, cancel := context.WithTimeout(ctx, p.callTimeout())
 		start := time.Now()
@@ -194,7 +194,7 @@ func (p *Poster) Once(ctx context.Context) (int, error) {
 		if err != nil {
 			if ctx.Err() != nil {
 				// Stopping: the ERP may or may not have it; the next claim's Find decides.
-				return len(ps), p.release(todo[i:])
+				return len(claimed), p.release(todo[i:])
 			}
 			p.finish(ctx, t, p.failure(t, err))
 			continue
@@ -203,7 +203,7 @@ func (p *Poster) Once(ctx context.Context) (int, error) {
 		p.log.Debug("posted", "key", t.Key, "ref", ref)
 		p.finish(ctx, t, store.PostingOutcome{Done: true, Ref: ref})
 	}
-	return len(ps), nil
+	return len(claimed), nil
 }
 
 func (p *Poster) callTimeout() time.Duration { return min(p.o.Lease/2, 2*time.Minute) }

@@ -1,0 +1,448 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lanebridge/lanebridge/agent/internal/capture"
+	"github.com/lanebridge/lanebridge/agent/internal/config"
+	"github.com/lanebridge/lanebridge/agent/internal/pan"
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
+	"github.com/lanebridge/lanebridge/agent/internal/spool"
+	firmwareprofiles "github.com/lanebridge/lanebridge/firmware-profiles"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// cardMasker masks card data for every capture source and the canonical-jsonl tail; it counts
+// into the lanebridge_agent_card_masks_total metric.
+var cardMasker = pan.New(pan.Options{})
+
+func init() {
+	mask = func(line []byte) []byte {
+		out, res := cardMasker.Mask(line)
+		if res.Changed() {
+			masked.Add(1)
+		}
+		return out
+	}
+}
+
+// captureEnv is what byte-stream sources share in a running agent: the profiles and the raw
+// journal. run sets it (openCapture); validate only loads the profiles.
+var captureEnv struct {
+	profiles map[string]*profile.Profile
+	journal  *capture.Journal
+}
+
+func journalPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "journal.db") }
+
+// loadProfiles returns the shipped profiles, overridden by name by those in dir (if set).
+func loadProfiles(dir string) (map[string]*profile.Profile, error) {
+	ps, err := profile.LoadFS(firmwareprofiles.FS)
+	if err != nil {
+		return nil, fmt.Errorf("shipped profiles: %w", err)
+	}
+	if dir == "" {
+		return ps, nil
+	}
+	over, err := profile.LoadFS(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("config key profiles_dir (%s): %w", dir, err)
+	}
+	for n, p := range over {
+		ps[n] = p
+	}
+	return ps, nil
+}
+
+// useProfiles loads the profiles of cfg for newSource.
+func useProfiles(cfg *config.Config) error {
+	ps, err := loadProfiles(cfg.ProfilesDir)
+	if err != nil {
+		return err
+	}
+	captureEnv.profiles = ps
+	return nil
+}
+
+// openCapture loads the profiles and opens the raw journal; the returned func closes it.
+func openCapture(cfg *config.Config) (func(), error) {
+	if err := useProfiles(cfg); err != nil {
+		return nil, err
+	}
+	jr, err := capture.OpenJournal(journalPath(cfg), 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	captureEnv.journal = jr
+	return func() { jr.Close(); captureEnv.journal = nil }, nil
+}
+
+// newCaptureSource builds a serial://, tcp-listen:// or dir:// source. With a nil committer it
+// only validates.
+func newCaptureSource(t config.Terminal, u *url.URL, sp capture.Committer, log *slog.Logger) (statser, error) {
+	ps := captureEnv.profiles
+	if ps == nil {
+		var err error
+		if ps, err = loadProfiles(""); err != nil {
+			return nil, err
+		}
+	}
+	p := ps[t.Profile]
+	if p == nil {
+		return nil, fmt.Errorf("profile %q not found (see `lanebridge-agent profile list`; add custom ones with profiles_dir)", t.Profile)
+	}
+	pl := capture.NewPipeline()
+	pl.ID, pl.Terminal, pl.Profile, pl.Spool, pl.Journal, pl.Log = t.ID, t.ID, p, sp, captureEnv.journal, log
+	var src statser
+	switch u.Scheme {
+	case "serial":
+		c, err := capture.ParseSerialURL(u, p.Transport)
+		if err != nil {
+			return nil, err
+		}
+		src = &capture.Serial{Config: c, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
+	case "tcp-listen":
+		addr, fwd, err := capture.ParseTCPListenURL(u, p.Transport.TCPPort)
+		if err != nil {
+			return nil, err
+		}
+		src = &capture.TCPListen{Addr: addr, Forward: fwd, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
+	case "dir":
+		d := u.Path
+		if u.Host != "" && u.Host != "localhost" {
+			d = u.Host + d
+		}
+		if d == "" {
+			return nil, fmt.Errorf("source %q: no folder", t.Source)
+		}
+		if f := p.Format(); f != "csv" && f != "canonical-jsonl" {
+			return nil, fmt.Errorf("profile %q: dir:// sources take csv or canonical-jsonl profiles", t.Profile)
+		}
+		src = &capture.Dir{Path: filepath.FromSlash(d), Pattern: p.Transport.FilePattern, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
+	default:
+		return nil, fmt.Errorf("source %q: scheme %q is not supported", t.Source, u.Scheme)
+	}
+	if sp != nil && captureEnv.journal == nil {
+		return nil, errors.New("raw journal not open")
+	}
+	return src, nil
+}
+
+const captureUsage = `
+Capture and profiles:
+  lanebridge-agent capture --source URL --out sample.cap [--profile NAME] [--duration 10m]
+        record a masked raw capture (serial://, tcp-listen://) for writing a profile
+  lanebridge-agent profile list [--profiles-dir DIR]
+  lanebridge-agent profile show NAME [--profiles-dir DIR]
+  lanebridge-agent profile test --profile x.yaml|NAME [--terminal T1] sample.cap
+        print parsed transactions, quarantined ones with reasons and invariant failures
+  lanebridge-agent reparse --terminal T1 [--since 2026-01-02T15:04:05Z] [--profile x.yaml] --config agent.yaml
+        re-parse a terminal's raw journal after a profile fix (agent stopped): records not
+        yet captured are committed once; already captured ones are left alone
+`
+
+// cmdCapture records masked raw bytes from a source to a file.
+func cmdCapture(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("capture", flag.ContinueOnError)
+	src := fs.String("source", "", "serial:///dev/ttyUSB0?baud=9600 or tcp-listen://0.0.0.0:9100[?forward=printer:9100]")
+	out := fs.String("out", "sample.cap", "capture file to write (masked)")
+	prof := fs.String("profile", "", "profile whose transport settings are the defaults")
+	dur := fs.Duration("duration", 10*time.Minute, "stop after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	u, err := url.Parse(*src)
+	if err != nil || *src == "" {
+		return fmt.Errorf("--source: %q is not a source URL", *src)
+	}
+	var tr profile.Transport
+	if *prof != "" {
+		p, err := findProfile(*prof, "")
+		if err != nil {
+			return err
+		}
+		tr = p.Transport
+	}
+	f, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer f.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *dur)
+	defer cancel()
+	lm := &capture.LineMasker{M: cardMasker, Count: &masked}
+	var n int64
+	write := func(b []byte) error {
+		if len(b) == 0 {
+			return nil
+		}
+		n += int64(len(b))
+		_, err := f.Write(b)
+		return err
+	}
+	switch u.Scheme {
+	case "serial":
+		c, err := capture.ParseSerialURL(u, tr)
+		if err != nil {
+			return err
+		}
+		port, err := capture.OpenTarm(c)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", c.Name, err)
+		}
+		defer port.Close()
+		fmt.Fprintf(stderr, "capturing %s (%d baud, %d%s%d) to %s for %v; Ctrl-C stops\n", c.Name, c.Baud, c.DataBits, strings.ToUpper(c.Parity[:1]), c.StopBits, *out, *dur)
+		buf := make([]byte, 4096)
+		last := time.Now()
+		for ctx.Err() == nil {
+			k, err := port.Read(buf)
+			if k > 0 {
+				last = time.Now()
+				if err := write(lm.Write(buf[:k])); err != nil {
+					return err
+				}
+			} else if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read %s: %w", c.Name, err)
+			} else if lm.Pending() && time.Since(last) > time.Second {
+				if err := write(lm.Flush()); err != nil {
+					return err
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("--source: capture supports serial:// (for tcp-listen:// run the agent: the raw journal keeps everything)")
+	}
+	if err := write(lm.Flush()); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes, card data masked (%d lines masked or removed)\n", *out, n, masked.Load())
+	return nil
+}
+
+// findProfile resolves a profile by file path or by name (shipped, or in dir).
+func findProfile(ref, dir string) (*profile.Profile, error) {
+	if strings.HasSuffix(ref, ".yaml") || strings.ContainsAny(ref, `/\`) {
+		f, err := os.Open(ref)
+		if err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		defer f.Close()
+		return profile.Load(f)
+	}
+	ps, err := loadProfiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	if p := ps[ref]; p != nil {
+		return p, nil
+	}
+	return nil, fmt.Errorf("profile %q not found (see `lanebridge-agent profile list`)", ref)
+}
+
+func cmdProfile(args []string, stdout io.Writer) error {
+	if len(args) < 1 {
+		return errors.New("profile: use list, show NAME or test --profile x.yaml sample.cap")
+	}
+	fs := flag.NewFlagSet("profile "+args[0], flag.ContinueOnError)
+	dir := fs.String("profiles-dir", "", "folder of profiles overriding the shipped ones")
+	prof := fs.String("profile", "", "profile file (x.yaml) or name (test)")
+	term := fs.String("terminal", "T1", "terminal id for parsed records (test)")
+	if err := fs.Parse(reorder(args[1:])); err != nil {
+		return err
+	}
+	switch args[0] {
+	case "list":
+		ps, err := loadProfiles(*dir)
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(ps))
+		for n := range ps {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := ps[n]
+			fmt.Fprintf(stdout, "%-18s v%-2d %-10s %-9s %s %s — %s\n", n, p.Version, p.Transport.Source, p.Identity.Port, p.Identity.Vendor, p.Identity.Model, p.Description)
+		}
+		return nil
+	case "show":
+		if fs.NArg() != 1 {
+			return errors.New("profile show NAME")
+		}
+		p, err := findProfile(fs.Arg(0), *dir)
+		if err != nil {
+			return err
+		}
+		enc := yaml.NewEncoder(stdout)
+		enc.SetIndent(2)
+		defer enc.Close()
+		return enc.Encode(p)
+	case "test":
+		if *prof == "" || fs.NArg() != 1 {
+			return errors.New("profile test --profile x.yaml|NAME sample.cap")
+		}
+		p, err := findProfile(*prof, *dir)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		return profileTest(p, *term, data, stdout)
+	}
+	return fmt.Errorf("profile %s: unknown (list, show, test)", args[0])
+}
+
+// reorder moves flags before positional arguments so "test x.cap --profile p" works too.
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.HasPrefix(a, "-") {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+// profileTest parses data as one capture (fed in one go, then closed) and prints the outcome.
+func profileTest(p *profile.Profile, term string, data []byte, w io.Writer) error {
+	ps := p.NewParser(term)
+	res := append(ps.Feed(data, time.Now()), ps.Close()...)
+	var ok, flagged, quar int
+	for i, r := range res {
+		switch {
+		case r.Err != nil:
+			quar++
+			fmt.Fprintf(w, "#%d QUARANTINED: %v\n%s\n\n", i+1, r.Err, indent(r.Raw))
+		default:
+			rec := r.Record
+			if err := rec.ValidateBusiness(); err != nil {
+				quar++
+				fmt.Fprintf(w, "#%d QUARANTINED (invalid record): %v\n%s\n\n", i+1, err, indent(r.Raw))
+				continue
+			}
+			ok++
+			fmt.Fprintf(w, "#%d %-8s receipt %-8s %s %s total %s tenders %s", i+1, rec.Kind, rec.Receipt, rec.BusinessDate, rec.Time, money(rec.Total), tenders(rec))
+			if len(r.Flags) > 0 {
+				flagged++
+				fmt.Fprintf(w, "  INVARIANT FAILED: %s", strings.Join(r.Flags, ", "))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	st := ps.Stats()
+	fmt.Fprintf(w, "\n%d transaction(s): %d parsed (%d flagged), %d quarantined; %d lines, %d PANs masked, %d card-data lines removed, %d unknown commands\n",
+		len(res), ok, flagged, quar, st.Lines, st.PANsMasked, st.LinesDropped, st.UnknownCommands)
+	return nil
+}
+
+func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
+
+func money(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}
+
+func tenders(r *protocol.Record) string {
+	var parts []string
+	for _, t := range r.Tenders {
+		parts = append(parts, fmt.Sprintf("%s %s", t.Type, money(t.Amount)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cmdReparse re-parses a terminal's raw journal with the current (fixed) profile and commits
+// the records that are not captured yet, each once. The agent must be stopped: the spool and
+// the journal are opened for writing and their locks say so if it is not.
+func cmdReparse(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("reparse", flag.ContinueOnError)
+	cfgPath := fs.String("config", "agent.yaml", "agent configuration file")
+	term := fs.String("terminal", "", "terminal id")
+	since := fs.String("since", "", "only journal entries at or after this time (RFC 3339)")
+	prof := fs.String("profile", "", "profile file or name (default: the terminal's configured profile)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var t *config.Terminal
+	for i := range cfg.Terminals {
+		if cfg.Terminals[i].ID == *term {
+			t = &cfg.Terminals[i]
+		}
+	}
+	if t == nil {
+		return fmt.Errorf("--terminal %q is not in %s", *term, *cfgPath)
+	}
+	var from time.Time
+	if *since != "" {
+		if from, err = time.Parse(time.RFC3339, *since); err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+	}
+	ref := t.Profile
+	if *prof != "" {
+		ref = *prof
+	}
+	p, err := findProfile(ref, cfg.ProfilesDir)
+	if err != nil {
+		return err
+	}
+	sp, err := spool.Open(spoolPath(cfg), spool.Options{Store: cfg.Store, OpenTimeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, spool.ErrLocked) {
+			return fmt.Errorf("the agent is running: stop it first (reparse writes to the spool): %w", err)
+		}
+		return err
+	}
+	defer sp.Close()
+	jr, err := capture.OpenJournal(journalPath(cfg), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
+	res, err := capture.Reparse(context.Background(), capture.ReparseOptions{ID: t.ID, Terminal: t.ID, Profile: p, Since: from}, jr, sp)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "terminal %s: %d journal entries re-parsed with %s v%d: %d record(s) newly captured, %d already captured, %d still unparseable\n",
+		t.ID, res.Entries, p.Name, p.Version, res.Captured, res.AlreadyCaptured, len(res.StillFailing))
+	for _, q := range res.StillFailing {
+		fmt.Fprintf(stdout, "  still quarantined: %s\n%s\n", q.Reason, indent(q.Excerpt))
+	}
+	return nil
+}
