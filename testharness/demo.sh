@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a hub on embedded defaults, three enrolled stores, their agents fed by the simulator,
-# and a live line of captured / forwarded / applied counts. Ctrl-C stops everything cleanly.
+# and a live line of captured / forwarded / applied counts. Ctrl-C stops everything cleanly:
+# the hub runs in its own session so it stops last, after the agents have drained.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-bin}
@@ -31,7 +32,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-"$BIN/lanebridge-hub" serve --data "$DEMO/hub" --mqtt "$MQTT" --http "$HTTP" >"$DEMO/hub.log" 2>&1 &
+setsid "$BIN/lanebridge-hub" serve --data "$DEMO/hub" --mqtt "$MQTT" --http "$HTTP" >"$DEMO/hub.log" 2>&1 &
 hub=$!
 for _ in $(seq 100); do curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $DEMO/hub.log" >&2; tail -5 "$DEMO/hub.log" >&2; exit 1; }

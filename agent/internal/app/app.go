@@ -41,7 +41,7 @@ Usage:
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart --config agent.yaml
   lanebridge-agent version
-`
+`+captureUsage
 
 // Main runs the command and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
@@ -61,6 +61,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdInventory(args[1:], stdout)
 	case "service":
 		err = cmdService(args[1:], stdout)
+	case "capture":
+		err = cmdCapture(args[1:], stdout, stderr)
+	case "profile":
+		err = cmdProfile(args[1:], stdout)
+	case "reparse":
+		err = cmdReparse(args[1:], stdout)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "lanebridge-agent %s (protocol v%d)\n", Version, protocol.Version)
 	case "help", "-h", "--help":
@@ -101,6 +107,9 @@ func cmdValidate(args []string, stdout io.Writer) error {
 		return err
 	}
 	for i, t := range cfg.Terminals {
+		if err := useProfiles(cfg); err != nil {
+			return err
+		}
 		if _, err := newSource(t, nil, nil, nil); err != nil {
 			return fmt.Errorf("config key terminals[%d]: %w", i, err)
 		}
@@ -146,8 +155,10 @@ func newSource(t config.Terminal, sp capture.Committer, log *slog.Logger, mask f
 			return nil, fmt.Errorf("source %q: no path", t.Source)
 		}
 		return &capture.Tail{ID: t.ID, Terminal: t.ID, Path: filepath.FromSlash(p), Parse: capture.ParseCanonicalJSONL, Mask: mask, Spool: sp, Log: log}, nil
+	case "serial", "tcp-listen", "dir":
+		return newCaptureSource(t, u, sp, log)
 	default:
-		return nil, fmt.Errorf("source %q: scheme %q is not supported (use file:///path)", t.Source, u.Scheme)
+		return nil, fmt.Errorf("source %q: scheme %q is not supported (use file:///path, serial:///dev/ttyS0, tcp-listen://0.0.0.0:9100 or dir:///path)", t.Source, u.Scheme)
 	}
 }
 
@@ -200,6 +211,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("open spool: %w", err)
 	}
 	defer sp.Close()
+	closeCapture, err := openCapture(cfg)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	defer closeCapture()
 	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]statser{}}
 	st := sp.Stats()
 	for _, al := range st.Alarms {

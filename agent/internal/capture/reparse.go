@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -70,7 +71,7 @@ func Reparse(ctx context.Context, o ReparseOptions, jr *Journal, sp interface {
 	if b, err := sp.Offset(OffsetKey(o.ID)); err != nil {
 		return res, err
 	} else if len(b) > 0 {
-		if err := jsonUnmarshal(b, &cur); err != nil {
+		if err := json.Unmarshal(b, &cur); err != nil {
 			return res, fmt.Errorf("decode parse cursor: %w", err)
 		}
 	}

@@ -360,3 +360,36 @@ func TestReadOnlyWhileLocked(t *testing.T) {
 		t.Fatalf("OpenReadOnly while held: %v, want ErrLocked", err)
 	}
 }
+
+// TestReorderedDeltas: deliveries may overtake each other; a delta that arrives before the one
+// it builds on is kept and applied once its base is there.
+func TestReorderedDeltas(t *testing.T) {
+	s, err := New(openDB(t), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		msg  *protocol.Inventory
+		want Outcome
+		v    uint64
+	}{
+		{delta(1, 2, nil, item("A", "2")), IgnoredBase, 0}, // before the snapshot
+		{delta(3, 4, nil, item("A", "4")), IgnoredBase, 0},
+		{snapshot(1, item("A", "1")), Applied, 2},          // 1, then parked 1→2
+		{delta(2, 3, nil, item("A", "3")), Applied, 4},     // 3, then parked 3→4
+		{delta(2, 3, nil, item("A", "9")), IgnoredBase, 4}, // late repeat: not parked
+		{snapshot(4, item("A", "0")), IgnoredStale, 4},
+	}
+	for i, st := range steps {
+		out, err := s.Apply(st.msg)
+		if err != nil || out != st.want || s.Version() != st.v {
+			t.Fatalf("step %d: %v, %v, version %d; want %v, version %d", i, out, err, s.Version(), st.want, st.v)
+		}
+	}
+	if v, err := s.Lookup("A"); err != nil || v.Available != "4" {
+		t.Fatalf("Lookup = %+v, %v", v, err)
+	}
+	if len(s.parked) != 0 {
+		t.Fatalf("parked left: %v", s.parked)
+	}
+}

@@ -96,9 +96,17 @@ type Service struct {
 	mu sync.Mutex // guards ov, and orders Apply against lookups
 	ov overlay
 
+	// parked holds deltas whose base is ahead of the current version, by BaseVersion: paho
+	// delivers messages on concurrent goroutines, so a delta can overtake the message it
+	// builds on. Only Apply touches it (Run's goroutine).
+	parked map[uint64]*protocol.Inventory
+
 	version atomic.Uint64
 	C       Counters
 }
+
+// maxParked bounds the deltas kept while waiting for their base.
+const maxParked = 64
 
 // New builds the service over an open item master and the agent's journal (nil: no overlay)
 // and builds the overlay from the journal.
@@ -112,7 +120,8 @@ func New(db *DB, j Journal, opts Options) (*Service, error) {
 	if opts.CatchUp <= 0 {
 		opts.CatchUp = 5 * time.Second
 	}
-	s := &Service{db: db, j: j, opts: opts, log: opts.Logger.With("component", "inventory"), in: make(chan *protocol.Inventory, opts.Queue)}
+	s := &Service{db: db, j: j, opts: opts, log: opts.Logger.With("component", "inventory"),
+		in: make(chan *protocol.Inventory, opts.Queue), parked: map[uint64]*protocol.Inventory{}}
 	m, err := db.Meta()
 	if err != nil {
 		return nil, err
@@ -174,8 +183,42 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Apply applies one message (see DB.Apply), rebuilds the overlay on a new version and rewrites
-// the PLU file. Run calls it; tests may call it directly.
+// the PLU file. A delta whose base is ahead of the current version is also kept (up to
+// maxParked) and applied if its base arrives later, since deliveries can overtake each other;
+// it is still reported as IgnoredBase. Run calls Apply; tests may call it directly. Not safe
+// for concurrent use with itself.
 func (s *Service) Apply(m *protocol.Inventory) (Outcome, error) {
+	out, err := s.apply(m)
+	if err != nil {
+		return out, err
+	}
+	if out == IgnoredBase && m.BaseVersion > s.Version() {
+		if len(s.parked) >= maxParked {
+			s.parked = map[uint64]*protocol.Inventory{} // far behind: a snapshot is the way back
+		}
+		s.parked[m.BaseVersion] = m
+	}
+	// Apply parked deltas that now fit, and forget those that never will.
+	for {
+		v := s.Version()
+		for base := range s.parked {
+			if base < v {
+				delete(s.parked, base)
+			}
+		}
+		p, ok := s.parked[v]
+		if !ok {
+			return out, nil
+		}
+		delete(s.parked, v)
+		if _, err := s.apply(p); err != nil {
+			return out, err
+		}
+		s.log.Info("Inventory delta applied after the message it builds on arrived.", "version", p.Version)
+	}
+}
+
+func (s *Service) apply(m *protocol.Inventory) (Outcome, error) {
 	start := time.Now()
 	s.mu.Lock()
 	out, meta, err := s.db.Apply(m)

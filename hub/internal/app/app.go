@@ -25,7 +25,11 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
+	"github.com/lanebridge/lanebridge/hub/internal/erp"
+	"github.com/lanebridge/lanebridge/hub/internal/erp/flatfile"
+	"github.com/lanebridge/lanebridge/hub/internal/erp/tryton"
 	"github.com/lanebridge/lanebridge/hub/internal/ingest"
+	"github.com/lanebridge/lanebridge/hub/internal/posting"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/hub/internal/web"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -303,6 +307,26 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer closer()
 
+	hubSt, _ := st.(store.Hub)
+	conn, err := openERP(cfg)
+	if err != nil {
+		return err
+	}
+	if conn != nil && hubSt != nil {
+		if cfg.Store.PostgresURL == "" {
+			// One hub process per SQLite file: leases left by a killed process are stale.
+			if err := hubSt.ReleaseLeases(ctx, ""); err != nil {
+				return err
+			}
+		}
+		poster := posting.New(hubSt, conn, posting.Options{Rate: cfg.ERP.Rate, Lease: cfg.ERP.Lease, Logger: log, Registry: reg})
+		pctx, pcancel := context.WithCancel(context.Background())
+		pdone := make(chan struct{})
+		go func() { poster.Run(pctx); close(pdone) }()
+		defer func() { pcancel(); <-pdone }()
+		log.Info("posting to the ERP", "kind", cfg.ERP.Kind, "owner", poster.Owner(), "rate", cfg.ERP.Rate)
+	}
+
 	srv := &http.Server{
 		Addr:              cfg.HTTP.Listen,
 		Handler:           web.New(st, web.Options{Logger: log, Gatherer: reg, Health: health}),
@@ -429,4 +453,38 @@ func storesList(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Records, state, backlog, at)
 	}
 	return tw.Flush()
+}
+
+// openERP returns the configured connector, or nil for erp.kind none. A Tryton that is down
+// does not stop the hub: the connector logs in on first use and the outbox retries.
+func openERP(cfg *Config) (erp.Connector, error) {
+	switch cfg.ERP.Kind {
+	case "tryton":
+		t := cfg.ERP.Tryton
+		pw := ""
+		if t.PasswordFile != "" {
+			b, err := os.ReadFile(t.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("config key erp.tryton.password_file: %w", err)
+			}
+			pw = strings.TrimSpace(string(b))
+		}
+		user := t.User
+		if user == "" {
+			user = "admin"
+		}
+		return tryton.NewLazy(t.URL, t.DB, user, pw), nil
+	case "flatfile":
+		f := cfg.ERP.Flatfile
+		state := f.State
+		if state == "" {
+			state = filepath.Join(cfg.DataDir, "flatfile")
+		}
+		c, err := flatfile.Open(f.Outbound, f.Inbound, state)
+		if err != nil {
+			return nil, fmt.Errorf("config key erp.flatfile: %w", err)
+		}
+		return c, nil
+	}
+	return nil, nil
 }

@@ -184,7 +184,7 @@ func (in *Ingester) worker(ctx context.Context, q chan Message) {
 					continue
 				}
 				last := group.Records[len(group.Records)-1].Seq
-				if b.Store == group.Store && b.Epoch == group.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
+				if !b.Replay && !group.Replay && b.Store == group.Store && b.Epoch == group.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
 					for _, r := range b.Records {
 						if r.Seq > last {
 							group.Records = append(group.Records, r)
@@ -257,6 +257,10 @@ func fnvSum(b []byte) uint64 {
 }
 
 func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
+	if b.Replay {
+		in.replay(ctx, b)
+		return
+	}
 	start := time.Now()
 	res, err := in.st.ApplyBatch(ctx, b.Store, b.Epoch, b.Records)
 	if err != nil {
@@ -291,12 +295,52 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 	}
 }
 
+// replay stores records an agent sent again on a replay command: missing ones at or below
+// the stream's progress are restored, the rest are compared by hash. The ack repeats the
+// stream's progress (a replay never moves it).
+func (in *Ingester) replay(ctx context.Context, b *protocol.Batch) {
+	rp, ok := in.st.(store.Replayer)
+	if !ok {
+		in.m.rejected.WithLabelValues("replay_unsupported").Inc()
+		return
+	}
+	res, err := rp.ApplyReplay(ctx, b.Store, b.Epoch, b.Records)
+	if err != nil {
+		if ctx.Err() == nil {
+			in.log.Error("apply replay batch failed", "store", b.Store, "epoch", b.Epoch, "command", b.CommandID, "err", err)
+		}
+		return
+	}
+	in.m.applied.Add(float64(res.Restored))
+	in.m.duplicates.Add(float64(res.Duplicates))
+	in.m.conflicts.Add(float64(res.Conflicts))
+	in.log.Info("replay batch applied", "store", b.Store, "epoch", b.Epoch, "command", b.CommandID,
+		"restored", res.Restored, "duplicates", res.Duplicates, "conflicts", res.Conflicts, "ahead", res.Ahead)
+	if res.AppliedThrough == 0 {
+		return
+	}
+	payload, _ := json.Marshal(protocol.Ack{V: protocol.Version, Store: b.Store, Epoch: b.Epoch, AppliedThrough: res.AppliedThrough})
+	if err := in.pub.Publish(protocol.AcksTopic(b.Store), payload); err != nil {
+		in.m.ackFailures.Inc()
+	}
+}
+
 func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	if err := in.st.PutStatus(ctx, *st, time.Now().UTC()); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			in.log.Warn("store status failed", "store", st.Store, "err", err)
 		}
 		return
+	}
+	if cl, ok := in.st.(store.CommandLog); ok {
+		for _, r := range st.CommandResults {
+			changed, err := cl.PutCommandResult(ctx, st.Store, r)
+			if err != nil {
+				in.log.Warn("store command result failed", "store", st.Store, "command", r.ID, "err", err)
+			} else if changed {
+				in.log.Info("command result", "store", st.Store, "command", r.ID, "ok", r.OK, "found", r.Found, "detail", r.Detail)
+			}
+		}
 	}
 	for _, q := range st.Quarantine {
 		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)

@@ -25,6 +25,8 @@ type Server struct {
 	gather  prometheus.Gatherer
 	healthy func(context.Context) error
 	mux     *http.ServeMux
+	hub     store.Hub
+	closer  DayCloser
 }
 
 // Options configure the server.
@@ -33,6 +35,8 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Health reports whether the hub can serve (store reachable, broker up).
 	Health func(context.Context) error
+	// Closer serves the close endpoints (nil: not served).
+	Closer DayCloser
 }
 
 // New builds the handler tree.
@@ -52,6 +56,9 @@ func New(st store.Store, o Options) *Server {
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	if h, ok := st.(store.Hub); ok {
+		s.routesERP(h, o.Closer)
+	}
 	return s
 }
 

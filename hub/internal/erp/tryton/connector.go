@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/erp"
@@ -174,4 +175,63 @@ func (f *flag) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("boolean %s", b)
 	}
 	return nil
+}
+
+// Lazy is a Connector that logs in on first use and again after a failed login, so a hub can
+// start (and keep ingesting) while Tryton is down. Safe for concurrent use.
+type Lazy struct {
+	url, db, user, password string
+
+	mu sync.Mutex
+	c  *Client
+}
+
+var (
+	_ erp.Connector   = (*Lazy)(nil)
+	_ erp.StockSource = (*Lazy)(nil)
+)
+
+// NewLazy returns a Lazy connector for database db at url.
+func NewLazy(url, db, user, password string) *Lazy {
+	return &Lazy{url: url, db: db, user: user, password: password}
+}
+
+func (l *Lazy) conn(ctx context.Context) (Connector, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c == nil {
+		c, err := Dial(ctx, l.url, l.db, l.user, l.password)
+		if err != nil {
+			return Connector{}, fmt.Errorf("connect to tryton %s: %w", l.url, err)
+		}
+		l.c = c
+	}
+	return Connector{C: l.c}, nil
+}
+
+// Post implements erp.Connector.
+func (l *Lazy) Post(ctx context.Context, p erp.Posting) (string, error) {
+	c, err := l.conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.Post(ctx, p)
+}
+
+// Find implements erp.Connector.
+func (l *Lazy) Find(ctx context.Context, key string) (string, bool, error) {
+	c, err := l.conn(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	return c.Find(ctx, key)
+}
+
+// Pull implements erp.StockSource.
+func (l *Lazy) Pull(ctx context.Context, stores []string) (erp.Update, error) {
+	c, err := l.conn(ctx)
+	if err != nil {
+		return erp.Update{}, err
+	}
+	return c.Pull(ctx, stores)
 }

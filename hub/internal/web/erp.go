@@ -1,0 +1,198 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+)
+
+// DayCloser closes store-days (package reconcile). Results are JSON-encodable.
+type DayCloser interface {
+	// CloseDay runs the three-way close of a store-day now and returns its result.
+	CloseDay(ctx context.Context, store, businessDate string) (any, error)
+	// ClosedDay returns the stored result of the latest close (store.ErrNotFound if none).
+	ClosedDay(ctx context.Context, store, businessDate string) (any, error)
+}
+
+// routesERP registers the outbox, exception lifecycle and close endpoints when the store
+// provides them.
+func (s *Server) routesERP(h store.Hub, closer DayCloser) {
+	s.hub = h
+	s.closer = closer
+	s.mux.HandleFunc("GET /api/v1/postings", s.postings)
+	s.mux.HandleFunc("POST /api/v1/postings/{id}/repost", s.repost)
+	s.mux.HandleFunc("GET /api/v1/exceptions/{id}", s.exception)
+	s.mux.HandleFunc("POST /api/v1/exceptions/{id}", s.updateException)
+	if closer != nil {
+		s.mux.HandleFunc("POST /api/v1/stores/{store}/days/{date}/close", s.closeDay)
+		s.mux.HandleFunc("GET /api/v1/stores/{store}/days/{date}/close", s.closedDay)
+	}
+}
+
+func (s *Server) postings(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.PostingFilter{Store: q.Get("store"), BusinessDate: q.Get("date"), State: q.Get("state"), Key: q.Get("key"), Limit: 1000}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			s.fail(w, r, badRequest("limit: must be 1..10000"))
+			return
+		}
+		f.Limit = n
+	}
+	list, err := s.hub.Postings(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"postings": list})
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, badRequest("id: not a positive integer")
+	}
+	return id, nil
+}
+
+func (s *Server) repost(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.hub.RepostPosting(r.Context(), id); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			s.writeJSON(w, http.StatusConflict, apiError{err.Error()})
+			return
+		}
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]any{"id": id, "state": store.PostingPending})
+}
+
+func (s *Server) exception(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	e, err := s.hub.Exception(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, e)
+}
+
+// exceptionUpdate is the body of POST /api/v1/exceptions/{id}.
+type exceptionUpdate struct {
+	State   string `json:"state"`
+	By      string `json:"by"`
+	Comment string `json:"comment"`
+}
+
+// updateException moves an exception along open → acknowledged → resolved, recording who and
+// why. State "reposted" (erp_rejected only) queues its posting again.
+func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var u exceptionUpdate
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		s.fail(w, r, badRequest("body: want {\"state\":..., \"by\":..., \"comment\":...}: "+err.Error()))
+		return
+	}
+	if u.By == "" {
+		s.fail(w, r, badRequest("by: say who makes the change"))
+		return
+	}
+	switch u.State {
+	case store.StateAcknowledged, store.StateResolved, store.StateOpen:
+	case store.StateReposted:
+		e, err := s.hub.Exception(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if e.Reason != store.ReasonERPRejected {
+			s.fail(w, r, badRequest(fmt.Sprintf("state reposted: only %s exceptions have a posting to re-post", store.ReasonERPRejected)))
+			return
+		}
+		ps, err := s.hub.Postings(r.Context(), store.PostingFilter{Key: e.Key, Limit: 1})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if len(ps) == 0 {
+			s.fail(w, r, fmt.Errorf("posting %s: %w", e.Key, store.ErrNotFound))
+			return
+		}
+		if err := s.hub.RepostPosting(r.Context(), ps[0].ID); err != nil && !errors.Is(err, store.ErrExists) {
+			s.fail(w, r, err)
+			return
+		}
+	default:
+		s.fail(w, r, badRequest("state: use acknowledged, resolved, open or reposted"))
+		return
+	}
+	e, err := s.hub.UpdateException(r.Context(), id, u.State, u.By, u.Comment)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, e)
+}
+
+func (s *Server) dayParams(r *http.Request) (string, string, error) {
+	id, err := s.storeParam(r)
+	if err != nil {
+		return "", "", err
+	}
+	date := r.PathValue("date")
+	if _, err := time.Parse("2006-01-02", date); err != nil {
+		return "", "", badRequest("business_date: use YYYY-MM-DD")
+	}
+	return id, date, nil
+}
+
+func (s *Server) closeDay(w http.ResponseWriter, r *http.Request) {
+	id, date, err := s.dayParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.closer.CloseDay(r.Context(), id, date)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) closedDay(w http.ResponseWriter, r *http.Request) {
+	id, date, err := s.dayParams(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.closer.ClosedDay(r.Context(), id, date)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeJSON(w, http.StatusOK, res)
+}
