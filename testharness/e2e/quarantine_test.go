@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/testharness/sim"
+)
+
+// TestQuarantinedInputReachesHub: lines that do not parse are kept by the agent (card data
+// masked), surface at the hub as exceptions, and capture goes on.
+func TestQuarantinedInputReachesHub(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	const store = "S020"
+	journal := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	g := sim.New("T1", "2026-11-26", 11, nil, 1)
+	var lines []string
+	for range 3 {
+		b, _ := json.Marshal(g.Next())
+		lines = append(lines, string(b))
+	}
+	pan := "4111 1111 1111 1111"
+	lines = append(lines[:1], append([]string{"SALE 12.00 VISA " + pan + " EXP 12/29", `{"kind":"refund","terminal":"T1","business_date":"2026-11-26"}`}, lines[1:]...)...)
+	if err := os.WriteFile(journal, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ag := startAgent(t, dir, store, cfg)
+	h.waitRecords(t, store, 3, 30*time.Second)
+	var exc []struct {
+		Reason, Detail, State string
+	}
+	eventually(t, 30*time.Second, "two quarantine exceptions", func() error {
+		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined")
+		if err != nil {
+			return err
+		}
+		var resp struct {
+			Exceptions []struct{ Reason, Detail, State string } `json:"exceptions"`
+		}
+		if err := json.Unmarshal(b, &resp); err != nil {
+			return err
+		}
+		exc = resp.Exceptions
+		if len(exc) != 2 {
+			return fmt.Errorf("%d exceptions", len(exc))
+		}
+		return nil
+	})
+	all := fmt.Sprint(exc)
+	if strings.Contains(all, pan) || strings.Contains(all, "4111111111111111") {
+		t.Fatalf("exception shows a full card number: %s", all)
+	}
+	if !strings.Contains(all, "4111 11** **** 1111") || !strings.Contains(all, `unknown kind "refund"`) {
+		t.Fatalf("exceptions do not explain what was wrong: %s", all)
+	}
+	ag.stop(t)
+	// Nothing the agent wrote holds the card number.
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || p == journal {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), pan) || strings.Contains(string(b), "4111111111111111") {
+			t.Errorf("%s holds the full card number", p)
+		}
+		return nil
+	})
+	checkLogs(t, dir)
+}
