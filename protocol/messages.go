@@ -87,9 +87,20 @@ func checkVersion(v int) error {
 // It returns an error wrapping ErrDecode, ErrTooNew, ErrTooOld, ErrWrongStore or a
 // *ValidationError; it never returns a partly valid batch.
 func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
-	var b Batch
-	if err := json.Unmarshal(payload, &b); err != nil {
+	var wire struct {
+		Batch
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := json.Unmarshal(payload, &wire); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	b := wire.Batch
+	b.Records = make([]Record, len(wire.Records))
+	for i, raw := range wire.Records {
+		if err := json.Unmarshal(raw, &b.Records[i]); err != nil {
+			return nil, fmt.Errorf("%w: records[%d]: %v", ErrDecode, i, err)
+		}
+		b.Records[i].Wire = raw
 	}
 	if err := checkVersion(b.V); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -149,12 +150,18 @@ type Record struct {
 	CapturedAt time.Time `json:"captured_at,omitzero"`
 	Hash       string    `json:"hash,omitempty"`
 	Source     *Source   `json:"source,omitempty"`
+
+	// Wire holds the record's JSON exactly as received when it was decoded by DecodeBatch
+	// (never encoded, not part of the canonical form). Stores may keep it instead of encoding
+	// the record again.
+	Wire json.RawMessage `json:"-"`
 }
 
 // Canonical returns the canonical form of r: its JSON encoding with Hash cleared. Go's encoder
 // writes struct fields in declaration order, so the form is stable for a given record.
 func (r Record) Canonical() []byte {
 	r.Hash = ""
+	r.Wire = nil
 	b, err := json.Marshal(r)
 	if err != nil {
 		// Record holds only strings, integers and times; Marshal cannot fail on it.
@@ -249,6 +256,9 @@ func (r *Record) Validate() error {
 	if r.Hash == "" {
 		return &ValidationError{"hash", "missing"}
 	}
+	if r.Wire != nil && wireHashOK(r.Wire, r.Hash) {
+		return nil
+	}
 	if got := r.ComputeHash(); got != r.Hash {
 		return &ValidationError{"hash", "does not match the record's canonical form"}
 	}
@@ -271,4 +281,25 @@ func ValidateStoreID(id string) error {
 		return fmt.Errorf("%w: %q contains '/', '+', '#', NUL or whitespace", ErrBadStoreID, id)
 	}
 	return nil
+}
+
+// wireHashOK checks a record's hash against its wire bytes without encoding it again: when the
+// sender used Go's encoder for this version of Record (the agent does), the wire form is the
+// canonical form plus the "hash" member, so removing that member gives the bytes that were
+// hashed. Anything else (other encoders, other field order) returns false and the caller
+// recomputes the canonical form.
+func wireHashOK(wire []byte, hash string) bool {
+	if len(hash) != 64 {
+		return false
+	}
+	member := []byte(`,"hash":"` + hash + `"`)
+	i := bytes.Index(wire, member)
+	if i < 0 {
+		return false
+	}
+	h := sha256.New()
+	h.Write(wire[:i])
+	h.Write(wire[i+len(member):])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])) == hash
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -32,6 +33,9 @@ func BenchmarkDrain(b *testing.B) {
 	raw := rawBaseline(b, dir, payloads)
 
 	h := &hub{dir: dir, http: freeAddr(b), mqtt: freeAddr(b)}
+	if pp := os.Getenv("LANEBRIDGE_BENCH_PPROF"); pp != "" {
+		h.extra = []string{"--pprof", pp} // e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
+	}
 	const store = "S900"
 	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
 	listen := agentListen(b, cfg)
@@ -168,7 +172,7 @@ func agentListen(b *testing.B, cfgPath string) string {
 }
 
 type agentLocal struct {
-	LastSeq uint64 `json:"last_seq"`
+	LastSeq   uint64 `json:"last_seq"`
 	LastAck   uint64 `json:"last_ack"`
 	Connected bool   `json:"connected"`
 }

@@ -261,7 +261,8 @@ func (g *Generator) zEpson(receipt int) []byte {
 	g.epsonHeader(&w, "", receipt, false)
 	g.epsonLine(&w, fmt.Sprintf("        Z REPORT  Z %04d", receipt))
 	g.epsonCol(&w, fmt.Sprintf("GROSS SALES  QT %d", g.day.nSale), money(g.day.gross, false))
-	g.epsonCol(&w, fmt.Sprintf("NET SALES  NO %d", g.day.nSale), money(g.day.net, false))
+	// This layout's NET is what the drawer and cards took (tax included): Σtenders = net.
+	g.epsonCol(&w, fmt.Sprintf("NET SALES  NO %d", g.day.nSale), money(g.day.cash+g.day.card, false))
 	g.epsonCol(&w, fmt.Sprintf("REFUND  NO %d", g.day.nRefund), money(-g.day.refunds, false))
 	g.epsonCol(&w, fmt.Sprintf("VOID  NO %d", g.day.nVoid), money(-g.day.voids, false))
 	g.epsonLine(&w, fmt.Sprintf("NO SALE  NO %d", g.day.nNoSale))

@@ -41,7 +41,7 @@ Usage:
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart --config agent.yaml
   lanebridge-agent version
-`+captureUsage
+` + captureUsage
 
 // Main runs the command and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {

@@ -57,6 +57,10 @@ func checkBatch(store, epoch string, recs []protocol.Record) error {
 func marshalBodies(recs []protocol.Record) ([][]byte, error) {
 	out := make([][]byte, len(recs))
 	for i := range recs {
+		if recs[i].Wire != nil {
+			out[i] = recs[i].Wire // exactly what the agent sent (and what its hash covers)
+			continue
+		}
 		b, err := json.Marshal(&recs[i])
 		if err != nil {
 			return nil, fmt.Errorf("encode record seq %d: %w", recs[i].Seq, err)

@@ -31,6 +31,9 @@ Writes one canonical record per line, appending to FILE and fsyncing after each 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 1 && args[0] == "terminal" {
+		return runTerminal(args[1:], stdout, stderr)
+	}
 	if len(args) < 1 || args[0] != "jsonl" {
 		fmt.Fprint(stderr, usage)
 		return 2
