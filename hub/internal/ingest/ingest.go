@@ -33,6 +33,21 @@ type Publisher interface {
 type Message struct {
 	Topic   string
 	Payload []byte
+
+	// Set by Handle: record batches are decoded and validated on the caller's goroutine (one
+	// per agent connection) so decoding runs in parallel with the worker's transactions.
+	predecoded bool
+	batch      *protocol.Batch
+	decodeErr  error
+}
+
+// predecode decodes a record batch ahead of the worker.
+func predecode(store, suffix string, m *Message) {
+	if suffix != protocol.SuffixRecords {
+		return
+	}
+	m.batch, m.decodeErr = protocol.DecodeBatch(store, m.Payload)
+	m.predecoded = true
 }
 
 // Ingester applies agent messages. Create with New, start with Run, feed with Handle.
@@ -105,6 +120,8 @@ func (in *Ingester) Handle(ctx context.Context, m Message) bool {
 		in.log.Warn("message on unexpected topic rejected", "topic", m.Topic, "err", err)
 		return true
 	}
+	_, suffix, _ := protocol.ParseTopic(m.Topic)
+	predecode(store, suffix, &m)
 	select {
 	case in.queue(store) <- m:
 		return true
@@ -121,6 +138,8 @@ func (in *Ingester) TryHandle(m Message) bool {
 		in.m.rejected.WithLabelValues("topic").Inc()
 		return true
 	}
+	_, suffix, _ := protocol.ParseTopic(m.Topic)
+	predecode(store, suffix, &m)
 	select {
 	case in.queue(store) <- m:
 		return true
@@ -212,7 +231,10 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 	switch suffix {
 	case protocol.SuffixRecords:
 		in.m.messages.WithLabelValues("records").Inc()
-		b, err := protocol.DecodeBatch(store, m.Payload)
+		b, err := m.batch, m.decodeErr
+		if !m.predecoded {
+			b, err = protocol.DecodeBatch(store, m.Payload)
+		}
 		if err != nil {
 			reason := "invalid"
 			switch {
