@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,12 @@ import (
 
 	"github.com/lanebridge/lanebridge/agent/internal/config"
 )
+
+// systemdUnit replaces kardianos/service's unit, which waits 120 s to restart and has no
+// hardening.
+//
+//go:embed systemd.tmpl
+var systemdUnit string
 
 // masked counts card-data maskings (wired to the PAN masker of the capture pipeline).
 var masked atomic.Uint64
@@ -71,6 +78,7 @@ func serviceConfig(cfgPath string) (*service.Config, error) {
 			"OnFailureResetPeriod":   3600,
 			"DelayedAutoStart":       true,
 			"Restart":                "always",
+			"SystemdScript":          systemdUnit,
 		},
 	}, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/erp/tryton"
 	"github.com/lanebridge/lanebridge/hub/internal/ingest"
 	"github.com/lanebridge/lanebridge/hub/internal/posting"
+	"github.com/lanebridge/lanebridge/hub/internal/reconcile"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/hub/internal/web"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -340,9 +341,26 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("posting to the ERP", "kind", cfg.ERP.Kind, "owner", poster.Owner(), "rate", cfg.ERP.Rate)
 	}
 
+	var dayCloser web.DayCloser
+	if hubSt != nil {
+		rc := &reconcile.Closer{St: hubSt, Pub: pub, Log: log.With("component", "reconcile"), ReplayWait: cfg.Close.ReplayWait}
+		if by := cfg.Close.NoZBy; by != "" || cfg.Close.At != "" {
+			if by == "" {
+				by = cfg.Close.At
+			}
+			rc.ZDue = zDue(by)
+		}
+		dayCloser = rc
+		if cfg.Close.At != "" {
+			sctx, scancel := context.WithCancel(context.Background())
+			sdone := make(chan struct{})
+			go func() { (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run(sctx); close(sdone) }()
+			defer func() { scancel(); <-sdone }()
+		}
+	}
 	srv := &http.Server{
 		Addr:              cfg.HTTP.Listen,
-		Handler:           web.New(st, web.Options{Logger: log, Gatherer: reg, Health: health}),
+		Handler:           web.New(st, web.Options{Logger: log, Gatherer: reg, Health: health, Closer: dayCloser}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
@@ -500,4 +518,18 @@ func openERP(cfg *Config) (erp.Connector, error) {
 		return c, nil
 	}
 	return nil, nil
+}
+
+// zDue reports Z reports of a business date as due once the local time of day by has passed on
+// the following day.
+func zDue(by string) func(string, time.Time) bool {
+	at, _ := time.Parse("15:04", by) // validated with the config
+	return func(date string, now time.Time) bool {
+		d, err := time.ParseInLocation("2006-01-02", date, now.Location())
+		if err != nil {
+			return true
+		}
+		due := d.AddDate(0, 0, 1).Add(time.Duration(at.Hour())*time.Hour + time.Duration(at.Minute())*time.Minute)
+		return !now.Before(due)
+	}
 }

@@ -1,0 +1,549 @@
+// Package reconcile closes a store's business day three ways: (a) the Z reports the terminals
+// printed, (b) the sum of the captured transactions, per tender type and per tax code to the
+// cent, and (c) what the ERP outbox shows as posted. Every disagreement becomes an exception
+// with a reason code; a day without any closes as "closed".
+//
+// Receipt-number gaps are first sent to the agent as a replay command
+// (lanebridge/v1/{store}/down/commands); the close waits for the agent's CommandResult and the
+// replayed records, and raises missing_receipts only for what is still missing.
+//
+// Caveats: a return's original sale is looked up in the same business day only; records are
+// read through the paging Records API (fine for a store-day, not tuned for huge stores).
+package reconcile
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// Reason codes.
+const (
+	ReasonMissingReceipts       = "missing_receipts"
+	ReasonZMismatchTender       = "z_mismatch_tender"
+	ReasonZMismatchTax          = "z_mismatch_tax"
+	ReasonERPMismatch           = "erp_mismatch"
+	ReasonDuplicateReceipt      = store.ReasonDuplicateReceipt
+	ReasonReturnUnknownOriginal = "return_unknown_original"
+	ReasonReturnExceedsSale     = "return_exceeds_sale"
+	ReasonNoZReport             = "no_z_report"
+	ReasonPostingMissing        = "posting_missing"
+)
+
+// Close states.
+const (
+	StateClosed     = "closed"
+	StateExceptions = "exceptions"
+)
+
+// Issue is one disagreement found by a close.
+type Issue struct {
+	Reason   string `json:"reason"`
+	Terminal string `json:"terminal,omitempty"`
+	Key      string `json:"key"`
+	Detail   string `json:"detail"`
+}
+
+// Totals are per-tender and per-tax sums in minor units.
+type Totals struct {
+	Tenders map[string]int64 `json:"tenders"`
+	Taxes   map[string]int64 `json:"taxes"`
+	Net     int64            `json:"net"` // Σ totals of sales and returns (tax included)
+}
+
+func newTotals() Totals { return Totals{Tenders: map[string]int64{}, Taxes: map[string]int64{}} }
+
+// ERPSide is what the outbox shows for the day.
+type ERPSide struct {
+	Postable int   `json:"postable"` // sales and returns captured
+	Postings int   `json:"postings"`
+	Done     int   `json:"done"`
+	Pending  int   `json:"pending"`
+	Rejected int   `json:"rejected"`
+	Posted   int64 `json:"posted_total"`   // Σ totals of done postings
+	Captured int64 `json:"captured_total"` // Σ totals of captured sales and returns
+}
+
+// Result is the stored three-way comparison of a store-day.
+type Result struct {
+	Store        string                `json:"store"`
+	BusinessDate string                `json:"business_date"`
+	State        string                `json:"state"`
+	ClosedAt     time.Time             `json:"closed_at"`
+	Z            map[string]Totals     `json:"z"`        // per terminal, from its Z report
+	Captured     map[string]Totals     `json:"captured"` // per terminal, from transactions
+	ERP          ERPSide               `json:"erp"`
+	Gaps         map[string][][2]int64 `json:"gaps,omitempty"`
+	Replays      []string              `json:"replay_commands,omitempty"`
+	Issues       []Issue               `json:"issues"`
+}
+
+// Compare is the pure three-way comparison of a store-day's records and postings. zDue says
+// whether Z reports are due by now (no_z_report is raised only then).
+func Compare(storeID, date string, recs []protocol.Record, postings []store.Posting, zDue bool) Result {
+	res := Result{Store: storeID, BusinessDate: date, Z: map[string]Totals{}, Captured: map[string]Totals{}, Gaps: map[string][][2]int64{}, Issues: []Issue{}}
+	issue := func(reason, term, key, format string, a ...any) {
+		res.Issues = append(res.Issues, Issue{Reason: reason, Terminal: term, Key: date + "|" + term + "|" + key, Detail: fmt.Sprintf(format, a...)})
+	}
+	type seen struct {
+		hash string
+		seq  uint64
+	}
+	byKey := map[string]seen{}
+	sales := map[string]*protocol.Record{} // terminal|receipt → sale
+	numbers := map[string][]int64{}
+	active := map[string]bool{}
+	var returns []*protocol.Record
+	for i := range recs {
+		r := &recs[i]
+		if r.BusinessDate != date {
+			continue
+		}
+		t := r.Terminal
+		if r.Kind == protocol.KindZReport {
+			if r.Z != nil {
+				zt := newTotals()
+				for _, tt := range r.Z.Tenders {
+					zt.Tenders[tt.Type] += tt.Amount
+				}
+				for _, tx := range r.Z.Taxes {
+					zt.Taxes[tx.Code] += tx.Amount
+				}
+				zt.Net = r.Z.Net
+				res.Z[t] = zt
+			}
+			continue
+		}
+		if r.Kind == protocol.KindXReport {
+			continue
+		}
+		active[t] = true
+		if r.Receipt != "" {
+			k := store.PostingKey(r)
+			h := store.ContentHash(*r)
+			if prev, ok := byKey[k]; ok {
+				if prev.hash != h {
+					issue(ReasonDuplicateReceipt, t, r.Receipt+"|"+string(r.Kind), "receipt %s (%s) captured as seq %d and seq %d with different content", r.Receipt, r.Kind, prev.seq, r.Seq)
+				}
+				continue // the same receipt twice counts once
+			}
+			byKey[k] = seen{h, r.Seq}
+			if n, err := strconv.ParseInt(r.Receipt, 10, 64); err == nil {
+				numbers[t] = append(numbers[t], n)
+			}
+		}
+		ct, ok := res.Captured[t]
+		if !ok {
+			ct = newTotals()
+		}
+		for _, tn := range r.Tenders {
+			ct.Tenders[tn.Type] += tn.Amount
+		}
+		if r.Change != 0 {
+			ct.Tenders[protocol.TenderCash] -= r.Change
+		}
+		if r.Kind == protocol.KindSale || r.Kind == protocol.KindReturn {
+			for _, tx := range r.Taxes {
+				ct.Taxes[tx.Code] += tx.Amount
+			}
+			ct.Net += r.Total
+			res.ERP.Postable++
+			res.ERP.Captured += r.Total
+		}
+		res.Captured[t] = ct
+		switch r.Kind {
+		case protocol.KindSale:
+			sales[t+"|"+r.Receipt] = r
+		case protocol.KindReturn:
+			returns = append(returns, r)
+		}
+	}
+	// Receipt gaps per terminal.
+	for t, ns := range numbers {
+		slices.Sort(ns)
+		ns = slices.Compact(ns)
+		for i := 1; i < len(ns); i++ {
+			if ns[i] > ns[i-1]+1 {
+				res.Gaps[t] = append(res.Gaps[t], [2]int64{ns[i-1] + 1, ns[i] - 1})
+			}
+		}
+	}
+	for _, t := range sortedKeys(res.Gaps) {
+		for _, g := range res.Gaps[t] {
+			issue(ReasonMissingReceipts, t, fmt.Sprintf("%d-%d", g[0], g[1]), "terminal %s: receipts %d..%d missing (the agent could not replay them)", t, g[0], g[1])
+		}
+	}
+	// Z against captured, per terminal, to the cent.
+	for _, t := range sortedKeys(active) {
+		z, ok := res.Z[t]
+		if !ok {
+			if zDue {
+				issue(ReasonNoZReport, t, "z", "terminal %s has transactions on %s but no Z report", t, date)
+			}
+			continue
+		}
+		c := res.Captured[t]
+		for _, k := range unionKeys(z.Tenders, c.Tenders) {
+			if z.Tenders[k] != c.Tenders[k] {
+				issue(ReasonZMismatchTender, t, k, "terminal %s tender %s: Z report %s, captured %s", t, k, money(z.Tenders[k]), money(c.Tenders[k]))
+			}
+		}
+		for _, k := range unionKeys(z.Taxes, c.Taxes) {
+			if z.Taxes[k] != c.Taxes[k] {
+				issue(ReasonZMismatchTax, t, k, "terminal %s tax %s: Z report %s, captured %s", t, k, money(z.Taxes[k]), money(c.Taxes[k]))
+			}
+		}
+	}
+	// Returns against their original sales.
+	returned := map[string]map[string]*big.Rat{} // sale → sku → quantity returned
+	for _, r := range returns {
+		orig := sales[r.Terminal+"|"+r.OriginalReceipt]
+		if r.OriginalReceipt == "" || orig == nil {
+			issue(ReasonReturnUnknownOriginal, r.Terminal, r.Receipt, "return %s on terminal %s names original receipt %q, not a sale of that terminal on %s", r.Receipt, r.Terminal, r.OriginalReceipt, date)
+			continue
+		}
+		k := r.Terminal + "|" + r.OriginalReceipt
+		if returned[k] == nil {
+			returned[k] = map[string]*big.Rat{}
+		}
+		sold := map[string]*big.Rat{}
+		for _, l := range orig.Lines {
+			if !l.Voided {
+				addQty(sold, l.SKU, l.Quantity, false)
+			}
+		}
+		for _, l := range r.Lines {
+			if l.Voided {
+				continue
+			}
+			addQty(returned[k], l.SKU, l.Quantity, true)
+			if s := sold[l.SKU]; s == nil || returned[k][l.SKU].Cmp(s) > 0 {
+				issue(ReasonReturnExceedsSale, r.Terminal, r.Receipt+"|"+l.SKU, "return %s returns %s of sku %s in total, sale %s sold %s", r.Receipt, returned[k][l.SKU].FloatString(3), l.SKU, orig.Receipt, ratString(s))
+			}
+		}
+	}
+	// ERP side: one done posting per sale and return, totals equal.
+	have := map[string]store.Posting{}
+	for _, p := range postings {
+		if p.BusinessDate != date {
+			continue
+		}
+		have[p.Key] = p
+		res.ERP.Postings++
+		switch p.State {
+		case store.PostingDone:
+			res.ERP.Done++
+			res.ERP.Posted += p.Total
+		case store.PostingRejected:
+			res.ERP.Rejected++
+		default:
+			res.ERP.Pending++
+		}
+	}
+	for k := range byKey {
+		var r *protocol.Record
+		for i := range recs {
+			if store.PostingKey(&recs[i]) == k {
+				r = &recs[i]
+				break
+			}
+		}
+		if r == nil || !store.Postable(r.Kind) {
+			continue
+		}
+		p, ok := have[k]
+		switch {
+		case !ok:
+			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s has no posting in the outbox", r.Kind, r.Receipt)
+		case p.State != store.PostingDone:
+			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s is not posted yet (%s, attempts %d: %s)", r.Kind, r.Receipt, p.State, p.Attempts, p.LastError)
+		}
+	}
+	if res.ERP.Done == res.ERP.Postable && res.ERP.Posted != res.ERP.Captured {
+		issue(ReasonERPMismatch, "", "total", "ERP posted %s, captured %s", money(res.ERP.Posted), money(res.ERP.Captured))
+	}
+	sort.SliceStable(res.Issues, func(i, j int) bool { return res.Issues[i].Reason < res.Issues[j].Reason })
+	res.State = StateClosed
+	if len(res.Issues) > 0 {
+		res.State = StateExceptions
+	}
+	return res
+}
+
+func addQty(m map[string]*big.Rat, sku, q string, abs bool) {
+	r, ok := new(big.Rat).SetString(q)
+	if !ok {
+		return
+	}
+	if abs {
+		r.Abs(r)
+	}
+	if m[sku] == nil {
+		m[sku] = new(big.Rat)
+	}
+	m[sku].Add(m[sku], r)
+}
+
+func ratString(r *big.Rat) string {
+	if r == nil {
+		return "0"
+	}
+	return r.FloatString(3)
+}
+
+func money(v int64) string {
+	sign := ""
+	if v < 0 {
+		sign, v = "-", -v
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func unionKeys(a, b map[string]int64) []string {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return sortedKeys(m)
+}
+
+// Publisher sends a command to an agent (QoS 1).
+type Publisher interface {
+	Publish(topic string, payload []byte) error
+}
+
+// Closer runs closes against the hub's store.
+type Closer struct {
+	St         store.Hub
+	Pub        Publisher // nil: no replay commands
+	Log        *slog.Logger
+	ReplayWait time.Duration // how long to wait for a replay (default 30 s)
+	// ZDue reports whether Z reports of date are due at now (default: always).
+	ZDue func(date string, now time.Time) bool
+}
+
+// dayRecords reads every record of the store-day, all epochs.
+func (c *Closer) dayRecords(ctx context.Context, storeID, date string) ([]protocol.Record, error) {
+	info, err := c.St.GetStore(ctx, storeID)
+	if err != nil {
+		return nil, err
+	}
+	var out []protocol.Record
+	for _, s := range info.Streams {
+		var after uint64
+		for {
+			page, err := c.St.Records(ctx, storeID, s.Epoch, after, 5000)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range page {
+				if r.BusinessDate == date {
+					out = append(out, r)
+				}
+			}
+			if len(page) < 5000 {
+				break
+			}
+			after = page[len(page)-1].Seq
+		}
+	}
+	return out, nil
+}
+
+func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, error) {
+	recs, err := c.dayRecords(ctx, storeID, date)
+	if err != nil {
+		return Result{}, err
+	}
+	ps, err := c.St.Postings(ctx, store.PostingFilter{Store: storeID, BusinessDate: date, Limit: 1 << 30})
+	if err != nil {
+		return Result{}, err
+	}
+	due := true
+	if c.ZDue != nil {
+		due = c.ZDue(date, time.Now())
+	}
+	return Compare(storeID, date, recs, ps, due), nil
+}
+
+// CloseDay runs the close of a store-day: compare; for receipt gaps send replay commands and
+// wait for them; compare again; store the result and raise an exception per issue.
+func (c *Closer) CloseDay(ctx context.Context, storeID, date string) (any, error) {
+	return c.Close(ctx, storeID, date)
+}
+
+// Close is CloseDay with a typed result.
+func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error) {
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	res, err := c.compare(ctx, storeID, date)
+	if err != nil {
+		return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
+	}
+	if len(res.Gaps) > 0 && c.Pub != nil {
+		ids, err := c.replay(ctx, storeID, date, res.Gaps)
+		if err != nil {
+			log.Warn("replay request failed", "store", storeID, "date", date, "err", err)
+		}
+		if len(ids) > 0 {
+			c.await(ctx, ids)
+			if res, err = c.compare(ctx, storeID, date); err != nil {
+				return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
+			}
+			res.Replays = ids
+		}
+	}
+	res.ClosedAt = time.Now().UTC()
+	for _, is := range res.Issues {
+		if _, err := c.St.RaiseException(ctx, store.Exception{Store: storeID, Reason: is.Reason, Key: is.Key, Detail: is.Detail}); err != nil {
+			return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
+		}
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return res, err
+	}
+	if err := c.St.PutClose(ctx, store.CloseRecord{Store: storeID, BusinessDate: date, State: res.State, Body: body, ClosedAt: res.ClosedAt}); err != nil {
+		return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
+	}
+	log.Info("store-day closed", "store", storeID, "date", date, "state", res.State, "issues", len(res.Issues))
+	return res, nil
+}
+
+// ClosedDay returns the stored result of the latest close.
+func (c *Closer) ClosedDay(ctx context.Context, storeID, date string) (any, error) {
+	cr, err := c.St.GetClose(ctx, storeID, date)
+	if err != nil {
+		return nil, err
+	}
+	var res Result
+	if err := json.Unmarshal(cr.Body, &res); err != nil {
+		return nil, fmt.Errorf("close %s/%s: decode: %w", storeID, date, err)
+	}
+	return res, nil
+}
+
+func (c *Closer) replay(ctx context.Context, storeID, date string, gaps map[string][][2]int64) ([]string, error) {
+	var ids []string
+	for _, t := range sortedKeys(gaps) {
+		for _, g := range gaps[t] {
+			b := make([]byte, 6)
+			rand.Read(b)
+			cmd := protocol.Command{V: protocol.Version, ID: "replay-" + hex.EncodeToString(b), Type: protocol.CommandReplay,
+				Terminal: t, BusinessDate: date, FromReceipt: g[0], ToReceipt: g[1]}
+			if err := c.St.AddCommand(ctx, storeID, cmd); err != nil {
+				return ids, err
+			}
+			payload, _ := json.Marshal(cmd)
+			if err := c.Pub.Publish(protocol.CommandsTopic(storeID), payload); err != nil {
+				return ids, err
+			}
+			ids = append(ids, cmd.ID)
+		}
+	}
+	return ids, nil
+}
+
+// await waits until every command has a result (and a moment for its replay batch to be
+// applied) or ReplayWait passes.
+func (c *Closer) await(ctx context.Context, ids []string) {
+	wait := c.ReplayWait
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		all := true
+		for _, id := range ids {
+			cr, err := c.St.Command(ctx, id)
+			if err != nil || cr.Result == nil {
+				all = false
+				break
+			}
+		}
+		if all {
+			// The agent reports the result with its replay batch in flight; give ingest a moment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// ErrBadTime is returned by NewSchedule for a time of day that is not HH:MM.
+var ErrBadTime = errors.New("time of day is not HH:MM")
+
+// Scheduler closes the previous business day of every store once a day at At (local time).
+type Scheduler struct {
+	C  *Closer
+	At string // "02:00"
+}
+
+// Run closes days until ctx ends. A day already closed is not closed again automatically.
+func (s *Scheduler) Run(ctx context.Context) error {
+	at, err := time.Parse("15:04", s.At)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrBadTime, s.At)
+	}
+	for {
+		now := time.Now()
+		due := time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), 0, 0, now.Location())
+		if now.After(due) {
+			s.closeAll(ctx, now.AddDate(0, 0, -1).Format("2006-01-02"))
+			due = due.AddDate(0, 0, 1)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Until(due) + time.Second):
+		}
+	}
+}
+
+func (s *Scheduler) closeAll(ctx context.Context, date string) {
+	stores, err := s.C.St.ListStores(ctx)
+	if err != nil {
+		return
+	}
+	for _, st := range stores {
+		if _, err := s.C.St.GetClose(ctx, st.ID, date); err == nil {
+			continue
+		}
+		if _, err := s.C.Close(ctx, st.ID, date); err != nil && s.C.Log != nil {
+			s.C.Log.Warn("scheduled close failed", "store", st.ID, "date", date, "err", err)
+		}
+	}
+}
