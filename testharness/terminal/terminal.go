@@ -37,6 +37,35 @@ type Expected struct {
 	Damaged []string `json:"damaged"`
 	// Receipts lists every receipt number printed (Z included).
 	Receipts []string `json:"receipts"`
+	// Transactions lists every transaction printed, in order (Z included), with the damage
+	// noise did to it, so a test can account for each one.
+	Transactions []Emitted `json:"transactions"`
+	// Z holds the figures the closing Z report printed (zero until Z is called).
+	Z ZFigures `json:"z"`
+}
+
+// Emitted is one printed transaction.
+type Emitted struct {
+	Receipt string `json:"receipt"`
+	Kind    string `json:"kind"`
+	Total   int64  `json:"total"`            // the record total its profile yields (returns negative)
+	Damage  string `json:"damage,omitempty"` // "", "line_noise", "dropped_bytes" or "reboot"
+}
+
+// ZFigures are the day's totals as the Z report prints them, in minor units, positive.
+type ZFigures struct {
+	Sales        int64 `json:"sales"`         // count
+	Refunds      int64 `json:"refunds"`       // count
+	Voids        int64 `json:"voids"`         // count
+	NoSales      int64 `json:"no_sales"`      // count
+	Gross        int64 `json:"gross"`         // sales before discounts, tax excluded
+	Net          int64 `json:"net"`           // sales − returns, tax excluded
+	Tax          int64 `json:"tax"`           // sales − returns
+	RefundAmount int64 `json:"refund_amount"` // tax included
+	VoidAmount   int64 `json:"void_amount"`
+	Cash         int64 `json:"cash"` // net of change and refunds
+	Card         int64 `json:"card"` // net of refunds
+	GrandTotal   int64 `json:"grand_total"`
 }
 
 type item struct {
@@ -173,12 +202,15 @@ func (g *Generator) Next() []byte {
 	}
 	b := g.render(t)
 	g.account(t)
+	em := Emitted{Receipt: g.receiptStr(t.receipt), Kind: t.kind, Total: g.recordTotal(t)}
 	if g.noise > 0 && g.rng.Float64() < g.noise && t.kind != "no_sale" {
-		b = g.damage(b)
+		b, em.Damage = g.damage(b)
 		g.exp.Damaged = append(g.exp.Damaged, g.receiptStr(t.receipt))
 		g.exp.Receipts = append(g.exp.Receipts, g.receiptStr(t.receipt))
+		g.exp.Transactions = append(g.exp.Transactions, em)
 		return b
 	}
+	g.exp.Transactions = append(g.exp.Transactions, em)
 	kt := g.exp.Kinds[t.kind]
 	kt.Count++
 	kt.Total += g.recordTotal(t)
@@ -244,8 +276,8 @@ func (g *Generator) recordTotal(t *txn) int64 {
 	return t.total()
 }
 
-// damage applies one kind of noise to a transaction's bytes.
-func (g *Generator) damage(b []byte) []byte {
+// damage applies one kind of noise to a transaction's bytes and names it.
+func (g *Generator) damage(b []byte) ([]byte, string) {
 	switch g.rng.IntN(3) {
 	case 0: // line noise: bytes flipped in the middle of the amounts
 		out := append([]byte(nil), b...)
@@ -257,15 +289,15 @@ func (g *Generator) damage(b []byte) []byte {
 				out[j] = '?'
 			}
 		}
-		return out
+		return out, "line_noise"
 	case 1: // dropped bytes: a stretch of the receipt's middle is lost
 		i := len(b)/3 + g.rng.IntN(len(b)/3)
 		n := 8 + g.rng.IntN(24)
-		return append(append([]byte(nil), b[:i]...), b[min(len(b), i+n):]...)
+		return append(append([]byte(nil), b[:i]...), b[min(len(b), i+n):]...), "dropped_bytes"
 	default: // reboot mid-receipt: the receipt stops and the terminal prints its power-on line
 		cut := len(b)/2 + g.rng.IntN(len(b)/4)
 		out := append([]byte(nil), b[:cut]...)
-		return append(out, []byte("\r\n*** POWER FAIL ***\r\n")...)
+		return append(out, []byte("\r\n*** POWER FAIL ***\r\n")...), "reboot"
 	}
 }
 
@@ -287,6 +319,11 @@ func (g *Generator) Z() []byte {
 	kt := g.exp.Kinds["z_report"]
 	kt.Count++
 	g.exp.Kinds["z_report"] = kt
+	g.exp.Transactions = append(g.exp.Transactions, Emitted{Receipt: rs, Kind: "z_report"})
+	d := &g.day
+	g.exp.Z = ZFigures{Sales: d.nSale, Refunds: d.nRefund, Voids: d.nVoid, NoSales: d.nNoSale,
+		Gross: d.gross, Net: d.net, Tax: d.tax, RefundAmount: d.refunds, VoidAmount: d.voids,
+		Cash: d.cash, Card: d.card, GrandTotal: d.gt}
 	return g.renderZ(g.receipt)
 }
 
