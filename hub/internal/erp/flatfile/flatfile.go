@@ -26,12 +26,11 @@
 //
 // # Exactly once
 //
-// After a file is renamed into place its keys are appended to the ledger (state folder,
-// sent.log, fsynced). Find answers from the ledger and, when the hub starts, from the posting
-// files still in the outbound folder, so a crash between rename and ledger is recovered as long
-// as the ERP has not consumed the file yet. Caveat: if the ERP consumes a file in that instant
-// and the hub crashes before the ledger write, the batch is written again; an ERP should
-// therefore ignore a key it has already imported.
+// The ledger (state folder, sent.log, fsynced) names a file's keys before the file is renamed
+// into place. After a crash, Open looks for the temporary copy: still there means the rename
+// never happened, so the keys are retracted (a later Post writes them again); gone means the
+// file was published, whether or not the ERP has consumed it since. Find answers from the
+// ledger, plus, for files written by older versions, from posting files still in outbound.
 //
 // # Inbound files
 //
@@ -100,7 +99,11 @@ func Open(outbound, inbound, state string) (*Connector, error) {
 	if b, err := os.ReadFile(lp); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			k, f, ok := strings.Cut(line, "\t")
-			if ok && k != "" {
+			switch {
+			case !ok || k == "":
+			case f == "":
+				delete(c.sent, k) // retracted: the file was never published
+			default:
 				c.sent[k] = f
 			}
 		}
@@ -122,8 +125,30 @@ func Open(outbound, inbound, state string) (*Connector, error) {
 // Close closes the ledger.
 func (c *Connector) Close() error { return c.ledger.Close() }
 
-// recover adds to the ledger the keys of posting files in outbound that it lacks.
+// recover settles what a crash left: keys logged for a file whose temporary copy is still
+// there were never published (the rename had not happened) and are retracted; stray temporary
+// files are removed; keys of posting files in outbound that the ledger lacks are added.
 func (c *Connector) recover() error {
+	var retract []string
+	for k, name := range c.sent {
+		if _, err := os.Stat(filepath.Join(c.outbound, ".tmp-"+name)); err == nil {
+			delete(c.sent, k)
+			retract = append(retract, k+"\t")
+		}
+	}
+	if len(retract) > 0 {
+		if err := c.appendLedger(retract); err != nil {
+			return fmt.Errorf("flat-file connector: %w", err)
+		}
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(c.outbound, ".tmp-LB_*.csv")); len(tmps) > 0 {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+		if err := syncDir(c.outbound); err != nil {
+			return fmt.Errorf("flat-file connector: %w", err)
+		}
+	}
 	names, err := filepath.Glob(filepath.Join(c.outbound, "LB_*.csv"))
 	if err != nil {
 		return err
@@ -227,25 +252,57 @@ func (c *Connector) PostBatch(ctx context.Context, ps []erp.Posting) ([]string, 
 			return nil, err
 		}
 		idx := groups[g]
-		name, err := c.writeFile(g, ps, idx)
+		name, err := c.writeTemp(g, ps, idx)
 		if err != nil {
 			return nil, err
 		}
+		// Intent first: the ledger names the file before it is published. After a crash, a
+		// temporary copy still present means the rename never happened (Open retracts the
+		// keys); no temporary copy means the file was published, even if the ERP has already
+		// taken it away. So a batch is never written twice and never lost.
 		lines := make([]string, 0, len(idx))
+		for _, i := range idx {
+			lines = append(lines, ps[i].Key+"\t"+name)
+		}
+		tmp := filepath.Join(c.outbound, ".tmp-"+name)
+		if err := c.appendLedger(lines); err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("flat-file connector: %w", err)
+		}
+		if err := c.publish(tmp, name); err != nil {
+			retract := make([]string, 0, len(idx))
+			for _, i := range idx {
+				retract = append(retract, ps[i].Key+"\t")
+			}
+			if lerr := c.appendLedger(retract); lerr != nil {
+				// The temporary copy stays: Open retracts these keys.
+				return nil, fmt.Errorf("flat-file connector: %w (and %v)", err, lerr)
+			}
+			os.Remove(tmp)
+			return nil, fmt.Errorf("flat-file connector: %w", err)
+		}
 		for _, i := range idx {
 			refs[i] = name
 			c.sent[ps[i].Key] = name
-			lines = append(lines, ps[i].Key+"\t"+name)
-		}
-		if err := c.appendLedger(lines); err != nil {
-			// The file is in place; Open's recovery will find its keys after a restart.
-			return nil, fmt.Errorf("flat-file connector: %w", err)
 		}
 	}
 	return refs, nil
 }
 
-func (c *Connector) writeFile(group string, ps []erp.Posting, idx []int) (string, error) {
+// publish renames the fsynced temporary file into place and makes the rename durable.
+func (c *Connector) publish(tmp, name string) error {
+	if err := os.Rename(tmp, filepath.Join(c.outbound, name)); err != nil {
+		return fmt.Errorf("publish %s: %w", name, err)
+	}
+	if err := syncDir(c.outbound); err != nil {
+		return fmt.Errorf("publish %s: %w", name, err)
+	}
+	return nil
+}
+
+// writeTemp writes and fsyncs the posting file under its temporary name and returns the
+// final name.
+func (c *Connector) writeTemp(group string, ps []erp.Posting, idx []int) (string, error) {
 	h := sha256.New()
 	for _, i := range idx {
 		h.Write([]byte(ps[i].Key + "\n"))
@@ -273,12 +330,6 @@ func (c *Connector) writeFile(group string, ps []erp.Posting, idx []int) (string
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(c.outbound, name))
-	}
-	if err == nil {
-		err = syncDir(c.outbound)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -139,3 +139,41 @@ func TestPullInboundOnce(t *testing.T) {
 		t.Fatal("Pull(bad quantity) succeeded")
 	}
 }
+
+// TestCrashBetweenLedgerAndRename: the ledger names a file whose rename never happened; Open
+// retracts its keys (so the posting is written again), while a published file that the ERP has
+// already consumed still counts as sent.
+func TestCrashBetweenLedgerAndRename(t *testing.T) {
+	dir := t.TempDir()
+	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	os.MkdirAll(out, 0o755)
+	os.MkdirAll(state, 0o755)
+	// A crash after the intent was logged but before the rename: temp copy present.
+	os.WriteFile(filepath.Join(out, ".tmp-LB_S1_2026-11-26_x_aaaa.csv"), []byte("key\n"), 0o644)
+	// A published file the ERP already took away: no temp copy, no final file.
+	ledger := "S1|T1|2026-11-26|1|sale\tLB_S1_2026-11-26_x_aaaa.csv\nS1|T1|2026-11-26|2|sale\tLB_S1_2026-11-26_y_bbbb.csv\n"
+	os.WriteFile(filepath.Join(state, "sent.log"), []byte(ledger), 0o644)
+	c, err := Open(out, "", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := c.Find(context.Background(), "S1|T1|2026-11-26|1|sale"); found {
+		t.Error("key of an unpublished file counts as sent: it would never be posted")
+	}
+	if _, found, _ := c.Find(context.Background(), "S1|T1|2026-11-26|2|sale"); !found {
+		t.Error("key of a published (consumed) file is not sent: it would be posted twice")
+	}
+	if m, _ := filepath.Glob(filepath.Join(out, ".tmp-*")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
+	}
+	c.Close()
+	// The retraction is durable.
+	c, err = Open(out, "", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, found, _ := c.Find(context.Background(), "S1|T1|2026-11-26|1|sale"); found {
+		t.Error("retraction lost on reopen")
+	}
+}
