@@ -38,6 +38,12 @@ if ! listening 1883; then
 fi
 listening 1883 || die "Mosquitto is not listening on 127.0.0.1:1883"
 
+# Chromium, for the dashboard test in a real browser
+if ! command -v chromium >/dev/null; then
+  log "installing Chromium"
+  apt_install chromium
+fi
+
 # Tryton (fresh database each run; setup.sh installs Debian's packages when missing)
 export TRYTON_DIR="${TRYTON_DIR:-/tmp/lanebridge-tryton-test}"
 export TRYTON_PORT="${TRYTON_PORT:-18000}"

@@ -23,6 +23,7 @@ var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
 body{font:14px system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}
 th{background:#f4f4f4}.bad{color:#b00;font-weight:bold}.ok{color:#080}
+pre{white-space:pre-wrap;word-break:break-word;max-width:70em;margin:0}
 </style></head><body>
 <h1>Lanebridge hub</h1>
 <h2>Stores</h2>
