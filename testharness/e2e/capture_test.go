@@ -216,7 +216,7 @@ func runSimTerminals(t testing.TB, dir string, ts []*simTerminal, count int, rat
 		ps = append(ps, start(t, "lanebridge-sim", filepath.Join(dir, "sim-"+st.id+".log"), "terminal",
 			"--profile", st.profile, "--out", "serial://"+st.line.Sim, "--terminal", st.printed, "--date", simDate,
 			"--count", fmt.Sprint(count), "--rate", fmt.Sprint(rate), "--noise", fmt.Sprint(noise),
-			"--seed", fmt.Sprint(100+i), "--totals", st.totals))
+			"--seed", fmt.Sprint(simSeed(t)+i), "--totals", st.totals))
 	}
 	exp := map[string]terminal.Expected{}
 	for i, p := range ps {
@@ -243,6 +243,19 @@ func runSimTerminals(t testing.TB, dir string, ts []*simTerminal, count int, rat
 		exp[ts[i].id] = e
 	}
 	return exp
+}
+
+// simSeed is the first simulator seed: 100, or LANEBRIDGE_SIM_SEED to explore other days.
+func simSeed(t testing.TB) int {
+	n := 100
+	if v := os.Getenv("LANEBRIDGE_SIM_SEED"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			t.Fatalf("LANEBRIDGE_SIM_SEED=%q: %v", v, err)
+		}
+		t.Logf("simulator seeds from %d", n)
+	}
+	return n
 }
 
 // receiptNo is a receipt number as a number ("000123" and "0123" are the same receipt).
@@ -619,8 +632,13 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 			if captured {
 				if flagsOf(r) != "" {
 					flagged++
-				} else {
-					clean++
+					continue
+				}
+				clean++
+				// Unflagged means trusted: the noise must have hit nothing that matters.
+				if string(r.Kind) != em.Kind || r.Total != em.Total {
+					t.Errorf("%s (%s): damaged receipt %s (%s) captured unflagged with wrong figures: hub %s %d, printed %s %d",
+						st.id, st.profile, em.Receipt, em.Damage, r.Kind, r.Total, em.Kind, em.Total)
 				}
 				continue
 			}
@@ -645,6 +663,11 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 			if !attributed[i] {
 				spare++
 			}
+		}
+		// Each printed transaction has exactly one outcome: a record or a quarantine entry.
+		if n := len(got) + len(misnumbered) + len(mine); n != len(e.Transactions) {
+			t.Errorf("%s (%s): %d printed transactions, but %d records + %d misnumbered records + %d quarantine exceptions = %d",
+				st.id, st.profile, len(e.Transactions), len(got), len(misnumbered), len(mine), n)
 		}
 		if unattributed > spare {
 			t.Errorf("%s (%s): %d damaged receipts neither captured nor quarantined (only %d unattributed exceptions/records)", st.id, st.profile, unattributed-spare, spare)

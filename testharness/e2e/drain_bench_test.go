@@ -65,6 +65,9 @@ func BenchmarkDrain(b *testing.B) {
 		t0 = time.Now()
 		return nil
 	})
+	if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
+		b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
+	}
 	eventually(b, 300*time.Second, "backlog drained and acked", func() error {
 		st, err := agentStatus(listen)
 		if err != nil {

@@ -28,6 +28,9 @@ type overlay struct {
 	base    uint64         // records with seq > base count
 	through uint64         // highest seq folded in
 	sold    map[string]Qty // net quantity sold (returns are negative)
+	// idle is set while no item master has been applied: there is nothing to adjust, so
+	// captured records are not read at all (a backlog drain costs the overlay nothing).
+	idle bool
 }
 
 // reset starts counting after the version described by m. Records of another epoch than the
@@ -40,11 +43,12 @@ func (o *overlay) reset(m Meta, journalEpoch string) {
 	}
 	o.through = o.base
 	o.sold = map[string]Qty{}
+	o.idle = m.Version == 0
 }
 
 // catchUp folds in every record of j with seq in (through, LastSeq].
 func (o *overlay) catchUp(j Journal) error {
-	if j == nil {
+	if j == nil || o.idle {
 		return nil
 	}
 	last := j.LastSeq()

@@ -68,6 +68,7 @@ type Hub interface {
 	Replayer
 	CommandLog
 	CloseLog
+	Inventory
 }
 
 var (

@@ -121,6 +121,41 @@ var pgMigrations = []string{
 	);
 	ALTER TABLE exceptions ADD COLUMN updated_by text NOT NULL DEFAULT '';
 	ALTER TABLE exceptions ADD COLUMN comment text NOT NULL DEFAULT '';`,
+	// 3: inventory push: the ERP's stock as pulled, per-store published items and versions.
+	`CREATE TABLE erp_items (
+		sku         text PRIMARY KEY,
+		description text NOT NULL,
+		price       bigint NOT NULL,
+		tax_code    text NOT NULL,
+		status      text NOT NULL
+	);
+	CREATE TABLE erp_onhand (
+		store   text NOT NULL,
+		sku     text NOT NULL,
+		on_hand text NOT NULL,
+		PRIMARY KEY (store, sku)
+	);
+	CREATE TABLE inventory_versions (
+		store           text PRIMARY KEY REFERENCES stores(id),
+		version         bigint NOT NULL,
+		epoch           text NOT NULL,
+		applied_through bigint NOT NULL,
+		items           integer NOT NULL,
+		updated_at      timestamptz NOT NULL
+	);
+	CREATE TABLE inventory_items (
+		store       text NOT NULL,
+		sku         text NOT NULL,
+		description text NOT NULL,
+		price       bigint NOT NULL,
+		tax_code    text NOT NULL,
+		status      text NOT NULL,
+		on_hand     text NOT NULL,
+		available   text NOT NULL,
+		version     bigint NOT NULL,
+		PRIMARY KEY (store, sku)
+	);
+	CREATE INDEX postings_open ON postings (store, state);`,
 }
 
 // OpenPostgres connects to the database at url (a pgx connection string; a search_path

@@ -124,6 +124,41 @@ var sqliteMigrations = []string{
 	);
 	ALTER TABLE exceptions ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE exceptions ADD COLUMN comment TEXT NOT NULL DEFAULT '';`,
+	// 3: inventory push: the ERP's stock as pulled, per-store published items and versions.
+	`CREATE TABLE erp_items (
+		sku         TEXT PRIMARY KEY,
+		description TEXT NOT NULL,
+		price       INTEGER NOT NULL,
+		tax_code    TEXT NOT NULL,
+		status      TEXT NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE erp_onhand (
+		store   TEXT NOT NULL,
+		sku     TEXT NOT NULL,
+		on_hand TEXT NOT NULL,
+		PRIMARY KEY (store, sku)
+	) WITHOUT ROWID;
+	CREATE TABLE inventory_versions (
+		store           TEXT PRIMARY KEY REFERENCES stores(id),
+		version         INTEGER NOT NULL,
+		epoch           TEXT NOT NULL,
+		applied_through INTEGER NOT NULL,
+		items           INTEGER NOT NULL,
+		updated_at      INTEGER NOT NULL
+	);
+	CREATE TABLE inventory_items (
+		store       TEXT NOT NULL,
+		sku         TEXT NOT NULL,
+		description TEXT NOT NULL,
+		price       INTEGER NOT NULL,
+		tax_code    TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		on_hand     TEXT NOT NULL,
+		available   TEXT NOT NULL,
+		version     INTEGER NOT NULL,
+		PRIMARY KEY (store, sku)
+	) WITHOUT ROWID;
+	CREATE INDEX postings_open ON postings (store, state);`,
 }
 
 // OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
