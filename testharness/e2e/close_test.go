@@ -101,3 +101,96 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 	ag.stop(t)
 	checkLogs(t, dir)
 }
+
+// TestCloseMissingReceiptsAgentLacksThem captures a day whose receipts 10..15 the terminal never
+// emitted (so the agent's journal lacks them too): the close asks the agent to replay the range,
+// the agent finds nothing, and a missing_receipts exception names the range.
+func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	cfgPath := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: 20s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, dir, "--config", cfgPath)
+	const store = "S004"
+	full := filepath.Join(dir, "full.jsonl")
+	simP := start(t, "lanebridge-sim", filepath.Join(dir, "sim.log"), "jsonl", "--out", full, "--terminal", "T1",
+		"--date", "2026-11-26", "--count", "30", "--rate", "0", "--seed", "8")
+	<-simP.done
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r struct {
+			Receipt string `json:"receipt"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		switch r.Receipt {
+		case "10", "11", "12", "13", "14", "15":
+			continue // never emitted by the terminal
+		}
+		kept = append(kept, l)
+	}
+	if len(kept) != 24 {
+		t.Fatalf("kept %d of 30 records, want 24", len(kept))
+	}
+	journal := filepath.Join(dir, "T1.jsonl")
+	if err := os.WriteFile(journal, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	ag := startAgent(t, dir, store, cfg)
+	h.waitRecords(t, store, 24, 60*time.Second)
+
+	resp, err := http.Post("http://"+h.http+"/api/v1/stores/"+store+"/days/2026-11-26/close", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("close: %s: %s", resp.Status, body)
+	}
+	var result struct {
+		State   string                `json:"state"`
+		Gaps    map[string][][2]int64 `json:"gaps"`
+		Replays []string              `json:"replay_commands"`
+		Issues  []struct{ Reason, Key, Detail string }
+	}
+	if err := json.Unmarshal(body, &result); err != nil {
+		t.Fatal(err)
+	}
+	if len(result.Replays) != 1 {
+		t.Fatalf("close sent %d replay commands, want 1: %s", len(result.Replays), body)
+	}
+	if g := result.Gaps["T1"]; len(g) != 1 || g[0] != [2]int64{10, 15} {
+		t.Fatalf("gaps after the replay = %v, want T1 [[10 15]]", result.Gaps)
+	}
+	var missing []string
+	for _, is := range result.Issues {
+		if is.Reason == "missing_receipts" {
+			missing = append(missing, is.Detail)
+		}
+		if is.Reason == "posting_missing" {
+			t.Errorf("posting_missing raised by a hub without an ERP: %s", is.Detail)
+		}
+	}
+	if len(missing) != 1 || !strings.Contains(missing[0], "10..15") || result.State != "exceptions" {
+		t.Fatalf("missing_receipts issues = %q (state %s), want one naming 10..15", missing, result.State)
+	}
+	ex, err := h.get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
+	if err != nil || !strings.Contains(string(ex), "10..15") || !strings.Contains(string(ex), `"state": "open"`) {
+		t.Fatalf("missing_receipts exceptions: %s, %v", ex, err)
+	}
+	t.Logf("close: state %s, missing_receipts: %s", result.State, missing[0])
+	ag.stop(t)
+	checkLogs(t, dir)
+}

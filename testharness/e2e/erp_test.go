@@ -219,6 +219,8 @@ func TestERPTrytonExactlyOnceUnderHubKill(t *testing.T) {
 	if len(sales) != posted {
 		t.Errorf("Tryton has %d sales for terminal %s, want %d (one per sale and return)", len(sales), terminal, posted)
 	}
+	// The agents end with the right available quantities: Tryton's on-hand, every sale posted.
+	checkAgentsAvailable(t, h, dir, erpStores, skus, func(st string) map[string]float64 { return tr.onHand(t, st, skus) })
 	checkLogs(t, dir)
 	h.p.stop(t)
 }

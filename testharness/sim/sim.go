@@ -47,8 +47,15 @@ type Generator struct {
 	mix          []weighted
 	total        int
 	receipt      int
-	sales        []string
+	sales        []string              // receipts of sales with something left to return
+	returnable   map[string][]soldLine // by sale receipt: what a return may still take back
 	clock        time.Time
+}
+
+// soldLine is a line of a sale and how much of it is not returned yet.
+type soldLine struct {
+	item int // index in catalog
+	left int64
 }
 
 type weighted struct {
@@ -61,7 +68,8 @@ func New(terminal, businessDate string, seed uint64, mix Mix, firstReceipt int) 
 	if mix == nil {
 		mix = DefaultMix
 	}
-	g := &Generator{Terminal: terminal, BusinessDate: businessDate, Currency: "USD", rng: rand.New(rand.NewPCG(seed, 0x5eed)), receipt: firstReceipt - 1}
+	g := &Generator{Terminal: terminal, BusinessDate: businessDate, Currency: "USD", rng: rand.New(rand.NewPCG(seed, 0x5eed)), receipt: firstReceipt - 1,
+		returnable: map[string][]soldLine{}}
 	kinds := make([]protocol.Kind, 0, len(mix))
 	for k := range mix {
 		kinds = append(kinds, k)
@@ -110,9 +118,10 @@ func (g *Generator) Next() protocol.Record {
 	}
 	switch kind {
 	case protocol.KindSale, protocol.KindVoid:
-		g.fillSale(&r, 1)
+		sold := g.fillSale(&r)
 		if kind == protocol.KindSale {
 			g.sales = append(g.sales, r.Receipt)
+			g.returnable[r.Receipt] = sold
 		} else {
 			for i := range r.Lines {
 				r.Lines[i].Voided = true
@@ -120,8 +129,7 @@ func (g *Generator) Next() protocol.Record {
 			r.Total, r.Tenders, r.Change, r.Taxes, r.Discounts = 0, nil, 0, nil, nil
 		}
 	case protocol.KindReturn:
-		r.OriginalReceipt = g.sales[g.rng.IntN(len(g.sales))]
-		g.fillSale(&r, -1)
+		g.fillReturn(&r)
 	case protocol.KindPaidOut, protocol.KindPaidIn:
 		amt := int64(500 + g.rng.IntN(5000))
 		if kind == protocol.KindPaidOut {
@@ -134,15 +142,67 @@ func (g *Generator) Next() protocol.Record {
 	return r
 }
 
-func (g *Generator) fillSale(r *protocol.Record, sign int64) {
+// line is a record line of q (negative: returned) of catalog item i.
+func line(i int, q int64) protocol.Line {
+	it := catalog[i]
+	return protocol.Line{SKU: it.sku, Description: it.desc, Quantity: strconv.FormatInt(q, 10), UnitPrice: it.price, Amount: q * it.price, Department: it.dept}
+}
+
+// fillSale makes a sale's lines and totals and returns what a return may take back of it.
+func (g *Generator) fillSale(r *protocol.Record) []soldLine {
 	nl := 1 + g.rng.IntN(5)
-	var sub int64
+	sold := make([]soldLine, 0, nl)
 	for range nl {
-		it := catalog[g.rng.IntN(len(catalog))]
+		i := g.rng.IntN(len(catalog))
 		q := int64(1 + g.rng.IntN(3))
-		amt := sign * q * it.price
-		r.Lines = append(r.Lines, protocol.Line{SKU: it.sku, Description: it.desc, Quantity: strconv.FormatInt(sign*q, 10), UnitPrice: it.price, Amount: amt, Department: it.dept})
-		sub += amt
+		r.Lines = append(r.Lines, line(i, q))
+		sold = append(sold, soldLine{i, q})
+	}
+	g.finish(r, 1)
+	return sold
+}
+
+// fillReturn returns part of an earlier sale of this terminal: a non-empty subset of its lines,
+// each at most what is left of it, so a simulated day never returns more than was sold.
+func (g *Generator) fillReturn(r *protocol.Record) {
+	k := g.rng.IntN(len(g.sales))
+	orig := g.sales[k]
+	r.OriginalReceipt = orig
+	left := g.returnable[orig]
+	var open []int
+	for j, l := range left {
+		if l.left > 0 {
+			open = append(open, j)
+		}
+	}
+	first := open[g.rng.IntN(len(open))] // always returned, so the subset is never empty
+	for j := range left {
+		if left[j].left == 0 || (j != first && g.rng.IntN(2) == 0) {
+			continue
+		}
+		q := 1 + g.rng.Int64N(left[j].left)
+		left[j].left -= q
+		r.Lines = append(r.Lines, line(left[j].item, -q))
+	}
+	// A sale with nothing left cannot be returned again.
+	done := true
+	for _, l := range left {
+		if l.left > 0 {
+			done = false
+		}
+	}
+	if done {
+		g.sales = append(g.sales[:k], g.sales[k+1:]...)
+		delete(g.returnable, orig)
+	}
+	g.finish(r, -1)
+}
+
+// finish adds discount, tax and tenders to a sale (sign 1) or return (sign -1) with lines.
+func (g *Generator) finish(r *protocol.Record, sign int64) {
+	var sub int64
+	for _, l := range r.Lines {
+		sub += l.Amount
 	}
 	if sign > 0 && g.rng.IntN(10) == 0 {
 		d := sub / 10

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -62,5 +63,50 @@ func TestParseMix(t *testing.T) {
 		if _, err := ParseMix(bad); err == nil {
 			t.Errorf("ParseMix(%q) accepted", bad)
 		}
+	}
+}
+
+// Returns take back part of an earlier sale of the terminal, never more than it sold, so a
+// simulated day closes without return_unknown_original or return_exceeds_sale.
+func TestReturnsStayWithinTheirSale(t *testing.T) {
+	g := New("T1", "2026-11-26", 3, Mix{protocol.KindSale: 50, protocol.KindReturn: 50}, 1)
+	sold := map[string]map[string]int{}     // receipt → sku → quantity
+	returned := map[string]map[string]int{} // original receipt → sku → quantity
+	returns := 0
+	for range 3000 {
+		r := g.Next()
+		switch r.Kind {
+		case protocol.KindSale:
+			sold[r.Receipt] = map[string]int{}
+			for _, l := range r.Lines {
+				q, _ := strconv.Atoi(l.Quantity)
+				sold[r.Receipt][l.SKU] += q
+			}
+		case protocol.KindReturn:
+			returns++
+			s, ok := sold[r.OriginalReceipt]
+			if !ok {
+				t.Fatalf("return %s names %q, not an earlier sale", r.Receipt, r.OriginalReceipt)
+			}
+			if len(r.Lines) == 0 {
+				t.Fatalf("return %s has no lines", r.Receipt)
+			}
+			if returned[r.OriginalReceipt] == nil {
+				returned[r.OriginalReceipt] = map[string]int{}
+			}
+			for _, l := range r.Lines {
+				q, _ := strconv.Atoi(l.Quantity)
+				if q >= 0 {
+					t.Fatalf("return %s line quantity %s is not negative", r.Receipt, l.Quantity)
+				}
+				returned[r.OriginalReceipt][l.SKU] -= q
+				if got, max := returned[r.OriginalReceipt][l.SKU], s[l.SKU]; got > max {
+					t.Fatalf("returns of sale %s take back %d of sku %s, it sold %d", r.OriginalReceipt, got, l.SKU, max)
+				}
+			}
+		}
+	}
+	if returns < 1000 {
+		t.Fatalf("only %d returns in 3000 records at a 50%% mix", returns)
 	}
 }

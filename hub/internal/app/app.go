@@ -30,6 +30,7 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/erp/flatfile"
 	"github.com/lanebridge/lanebridge/hub/internal/erp/tryton"
 	"github.com/lanebridge/lanebridge/hub/internal/ingest"
+	"github.com/lanebridge/lanebridge/hub/internal/inventory"
 	"github.com/lanebridge/lanebridge/hub/internal/posting"
 	"github.com/lanebridge/lanebridge/hub/internal/reconcile"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
@@ -149,6 +150,12 @@ type brokerPublisher struct{ b *broker.Broker }
 
 func (p brokerPublisher) Publish(topic string, payload []byte) error {
 	return p.b.Publish(topic, payload, false, 1)
+}
+
+type inventoryRefresher struct{ s *inventory.Service }
+
+func (r inventoryRefresher) RefreshInventory(ctx context.Context) (any, error) {
+	return r.s.Refresh(ctx)
 }
 
 type pahoPublisher struct{ c mqtt.Client }
@@ -310,7 +317,29 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 	}
 
-	in := ingest.New(st, pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: reg})
+	hubSt, _ := st.(store.Hub)
+	conn, err := openERP(cfg)
+	if err != nil {
+		return err
+	}
+	if conn == nil {
+		// erp.kind none: store records, post nothing (no posting waits for an absent ERP).
+		if ps, ok := st.(store.PostingSwitch); ok {
+			ps.SetPostings(false)
+		}
+	}
+	// The inventory push runs whenever the ERP is a stock source; it hears agent statuses
+	// from ingest.
+	var inv *inventory.Service
+	if src, ok := conn.(erp.StockSource); ok && hubSt != nil {
+		inv = inventory.New(hubSt, src, pub, inventory.Options{Interval: cfg.Inventory.Interval,
+			ResendAfter: cfg.Inventory.ResendAfter, Logger: log, Registry: reg})
+	}
+	var onStatus func(protocol.Status)
+	if inv != nil {
+		onStatus = inv.OnStatus
+	}
+	in := ingest.New(st, pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: reg, OnStatus: onStatus})
 	ingDone := make(chan struct{})
 	ictx, icancel := context.WithCancel(context.Background())
 	go func() { in.Run(ictx); close(ingDone) }()
@@ -321,11 +350,6 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer closer()
 
-	hubSt, _ := st.(store.Hub)
-	conn, err := openERP(cfg)
-	if err != nil {
-		return err
-	}
 	if conn != nil && hubSt != nil {
 		if cfg.Store.PostgresURL == "" {
 			// One hub process per SQLite file: leases left by a killed process are stale.
@@ -341,9 +365,20 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		log.Info("posting to the ERP", "kind", cfg.ERP.Kind, "owner", poster.Owner(), "rate", cfg.ERP.Rate)
 	}
 
+	var invRefresher web.InventoryRefresher
+	if inv != nil {
+		vctx, vcancel := context.WithCancel(context.Background())
+		vdone := make(chan struct{})
+		go func() { inv.Run(vctx); close(vdone) }()
+		defer func() { vcancel(); <-vdone }()
+		invRefresher = inventoryRefresher{inv}
+		log.Info("pushing inventory to agents", "interval", cfg.Inventory.Interval)
+	}
+
 	var dayCloser web.DayCloser
 	if hubSt != nil {
-		rc := &reconcile.Closer{St: hubSt, Pub: pub, Log: log.With("component", "reconcile"), ReplayWait: cfg.Close.ReplayWait}
+		rc := &reconcile.Closer{St: hubSt, Pub: pub, Log: log.With("component", "reconcile"), ReplayWait: cfg.Close.ReplayWait,
+			NoERP: conn == nil}
 		if by := cfg.Close.NoZBy; by != "" || cfg.Close.At != "" {
 			if by == "" {
 				by = cfg.Close.At
@@ -360,7 +395,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	srv := &http.Server{
 		Addr:              cfg.HTTP.Listen,
-		Handler:           web.New(st, web.Options{Logger: log, Gatherer: reg, Health: health, Closer: dayCloser}),
+		Handler:           web.New(st, web.Options{Logger: log, Gatherer: reg, Health: health, Closer: dayCloser, Inventory: invRefresher}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

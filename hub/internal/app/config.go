@@ -72,6 +72,15 @@ type Config struct {
 		// ReplayWait is how long a close waits for an agent to answer a replay command (default 30s).
 		ReplayWait time.Duration `yaml:"replay_wait"`
 	} `yaml:"close"`
+	Inventory struct {
+		// Interval between inventory cycles: pull stock and prices from the ERP, compute each
+		// store's available quantities, publish changes (default 5m). POST
+		// /api/v1/inventory/refresh runs one now.
+		Interval time.Duration `yaml:"interval"`
+		// ResendAfter is how long a published version counts as held by the agent before its
+		// status confirms it; after that a lagging agent gets a snapshot (default 15s).
+		ResendAfter time.Duration `yaml:"resend_after"`
+	} `yaml:"inventory"`
 	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
@@ -84,6 +93,8 @@ func defaultConfig() *Config {
 	c.HTTP.Listen = "127.0.0.1:8080"
 	c.Broker.SharedGroup = "lanebridge-hub"
 	c.Ingest.Workers = 4
+	c.Inventory.Interval = 5 * time.Minute
+	c.Inventory.ResendAfter = 15 * time.Second
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -148,6 +159,12 @@ func (c *Config) validate() error {
 				return fmt.Errorf("config key %s: %q is not HH:MM", k.name, k.v)
 			}
 		}
+	}
+	if c.Inventory.Interval < time.Second {
+		return errors.New("config key inventory.interval: must be at least 1s")
+	}
+	if c.Inventory.ResendAfter < time.Second {
+		return errors.New("config key inventory.resend_after: must be at least 1s")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

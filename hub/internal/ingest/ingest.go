@@ -57,6 +57,7 @@ type Ingester struct {
 	log    *slog.Logger
 	queues []chan Message
 	m      *metrics
+	onStat func(protocol.Status)
 }
 
 type metrics struct {
@@ -77,6 +78,9 @@ type Options struct {
 	QueueSize int // messages per worker (default 256); Handle blocks when full (back-pressure)
 	Logger    *slog.Logger
 	Registry  prometheus.Registerer
+	// OnStatus, when set, is called with each agent status after it is stored (the inventory
+	// push reacts to the agent's InventoryVersion). It runs on a worker and must not block.
+	OnStatus func(protocol.Status)
 }
 
 // New returns an Ingester writing to st and acknowledging through pub.
@@ -90,7 +94,7 @@ func New(st store.Store, pub Publisher, o Options) *Ingester {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest")}
+	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus}
 	in.queues = make([]chan Message, o.Workers)
 	for i := range in.queues {
 		in.queues[i] = make(chan Message, o.QueueSize)
@@ -353,6 +357,9 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 			in.log.Warn("store status failed", "store", st.Store, "err", err)
 		}
 		return
+	}
+	if in.onStat != nil {
+		in.onStat(*st)
 	}
 	if cl, ok := in.st.(store.CommandLog); ok {
 		for _, r := range st.CommandResults {

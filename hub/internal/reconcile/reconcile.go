@@ -74,6 +74,8 @@ type ERPSide struct {
 	Rejected int   `json:"rejected"`
 	Posted   int64 `json:"posted_total"`   // Σ totals of done postings
 	Captured int64 `json:"captured_total"` // Σ totals of captured sales and returns
+	// Skipped: the hub has no ERP (erp.kind none); nothing is posted and nothing compared.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Result is the stored three-way comparison of a store-day.
@@ -93,6 +95,16 @@ type Result struct {
 // Compare is the pure three-way comparison of a store-day's records and postings. zDue says
 // whether Z reports are due by now (no_z_report is raised only then).
 func Compare(storeID, date string, recs []protocol.Record, postings []store.Posting, zDue bool) Result {
+	return compare(storeID, date, recs, postings, zDue, true)
+}
+
+// CompareNoERP is Compare for a hub without an ERP (erp.kind none): nothing is posted, so the
+// ERP leg is skipped (ERP.Skipped) and raises nothing.
+func CompareNoERP(storeID, date string, recs []protocol.Record, zDue bool) Result {
+	return compare(storeID, date, recs, nil, zDue, false)
+}
+
+func compare(storeID, date string, recs []protocol.Record, postings []store.Posting, zDue, withERP bool) Result {
 	res := Result{Store: storeID, BusinessDate: date, Z: map[string]Totals{}, Captured: map[string]Totals{}, Gaps: map[string][][2]int64{}, Issues: []Issue{}}
 	issue := func(reason, term, key, format string, a ...any) {
 		res.Issues = append(res.Issues, Issue{Reason: reason, Terminal: term, Key: date + "|" + term + "|" + key, Detail: fmt.Sprintf(format, a...)})
@@ -234,6 +246,10 @@ func Compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			}
 		}
 	}
+	if !withERP {
+		res.ERP.Skipped = true
+		return finish(res)
+	}
 	// ERP side: one done posting per sale and return, totals equal.
 	have := map[string]store.Posting{}
 	for _, p := range postings {
@@ -274,6 +290,10 @@ func Compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	if res.ERP.Done == res.ERP.Postable && res.ERP.Posted != res.ERP.Captured {
 		issue(ReasonERPMismatch, "", "total", "ERP posted %s, captured %s", money(res.ERP.Posted), money(res.ERP.Captured))
 	}
+	return finish(res)
+}
+
+func finish(res Result) Result {
 	sort.SliceStable(res.Issues, func(i, j int) bool { return res.Issues[i].Reason < res.Issues[j].Reason })
 	res.State = StateClosed
 	if len(res.Issues) > 0 {
@@ -344,6 +364,8 @@ type Closer struct {
 	ReplayWait time.Duration // how long to wait for a replay (default 30 s)
 	// ZDue reports whether Z reports of date are due at now (default: always).
 	ZDue func(date string, now time.Time) bool
+	// NoERP skips the ERP leg (erp.kind none: nothing is posted).
+	NoERP bool
 }
 
 // dayRecords reads every record of the store-day, all epochs.
@@ -379,13 +401,16 @@ func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, err
 	if err != nil {
 		return Result{}, err
 	}
-	ps, err := c.St.Postings(ctx, store.PostingFilter{Store: storeID, BusinessDate: date, Limit: 1 << 30})
-	if err != nil {
-		return Result{}, err
-	}
 	due := true
 	if c.ZDue != nil {
 		due = c.ZDue(date, time.Now())
+	}
+	if c.NoERP {
+		return CompareNoERP(storeID, date, recs, due), nil
+	}
+	ps, err := c.St.Postings(ctx, store.PostingFilter{Store: storeID, BusinessDate: date, Limit: 1 << 30})
+	if err != nil {
+		return Result{}, err
 	}
 	return Compare(storeID, date, recs, ps, due), nil
 }

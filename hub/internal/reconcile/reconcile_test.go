@@ -95,3 +95,17 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("gaps = %v, want [[2 4]]", res.Gaps)
 	}
 }
+
+// Without an ERP nothing is posted: the ERP leg is skipped instead of reporting every sale as
+// posting_missing.
+func TestCompareNoERP(t *testing.T) {
+	recs := []protocol.Record{sale(1, "1", 108), sale(2, "2", 108)}
+	with := Compare("S1", day, recs, nil, false)
+	if len(with.Issues) != 2 || with.Issues[0].Reason != ReasonPostingMissing {
+		t.Fatalf("Compare without postings = %+v, want 2 posting_missing", with.Issues)
+	}
+	without := CompareNoERP("S1", day, recs, false)
+	if len(without.Issues) != 0 || without.State != StateClosed || !without.ERP.Skipped || without.ERP.Postable != 2 {
+		t.Fatalf("CompareNoERP = %+v, want a clean close with the ERP leg skipped", without)
+	}
+}

@@ -33,13 +33,15 @@ type MasterItem struct {
 type ERPStock struct {
 	Items  []MasterItem      // the whole item master, by SKU
 	OnHand map[string]string // sku -> exact decimal on-hand in this store
-	// Pulled says whether the ERP ever reported on-hand for this store.
-	Pulled bool
+	// PulledAt is when the store's on-hand was read from the ERP (zero: never): postings
+	// finished after it may not be in OnHand yet.
+	PulledAt time.Time
 }
 
 // Unposted is what the ERP's on-hand of a store does not yet reflect, read in one snapshot:
 // the store's current (latest) stream and its progress, and every stored sale and return whose
-// posting is not done (pending or rejected), of any epoch.
+// posting is not done (pending or rejected) or was done at or after the time the on-hand was
+// pulled, of any epoch.
 type Unposted struct {
 	Epoch          string
 	AppliedThrough uint64
@@ -60,14 +62,14 @@ type InventoryState struct {
 // compare-and-set on the version).
 type Inventory interface {
 	// PutERPStock durably stores a pull from the ERP: items, when not nil, replace the whole
-	// item master; each store listed in onHand has its on-hand replaced by its map. One
-	// transaction.
-	PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string) error
+	// item master; each store listed in onHand has its on-hand replaced by its map, read from
+	// the ERP at pulledAt. One transaction.
+	PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error
 	// ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
 	ERPStock(ctx context.Context, store string) (ERPStock, error)
-	// UnpostedRecords returns what the store's ERP on-hand does not reflect yet (ErrNotFound for
-	// an unknown store).
-	UnpostedRecords(ctx context.Context, store string) (Unposted, error)
+	// UnpostedRecords returns what the store's ERP on-hand, pulled at pulledAt, does not reflect
+	// yet (ErrNotFound for an unknown store).
+	UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (Unposted, error)
 	// InventoryItems returns the store's last saved state and its items, ordered by SKU.
 	InventoryItems(ctx context.Context, store string) (InventoryState, []protocol.Item, error)
 	// SaveInventory saves version st.Version for store on top of base (the version the caller

@@ -3,12 +3,15 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -176,4 +179,36 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// PostingSwitch turns the ERP outbox on or off. With postings off (a hub without an ERP,
+// erp.kind none) ApplyBatch and ApplyReplay store records and enqueue nothing, so no posting
+// waits forever for an ERP that does not exist. Call it before the store is used; on by default.
+type PostingSwitch interface {
+	SetPostings(enabled bool)
+}
+
+var (
+	_ PostingSwitch = (*SQLite)(nil)
+	_ PostingSwitch = (*Postgres)(nil)
+)
+
+// SetPostings implements PostingSwitch.
+func (s *SQLite) SetPostings(enabled bool) { s.noPostings.Store(!enabled) }
+
+// SetPostings implements PostingSwitch.
+func (p *Postgres) SetPostings(enabled bool) { p.noPostings.Store(!enabled) }
+
+func (s *SQLite) enqueue(ctx context.Context, tx *sql.Tx, run []protocol.Record, now int64) error {
+	if s.noPostings.Load() {
+		return nil
+	}
+	return sqliteEnqueue(ctx, tx, run, now)
+}
+
+func (p *Postgres) enqueue(ctx context.Context, tx pgx.Tx, run []protocol.Record, now time.Time) error {
+	if p.noPostings.Load() {
+		return nil
+	}
+	return pgEnqueue(ctx, tx, run, now)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,6 +22,8 @@ import (
 type Postgres struct {
 	pool   *pgxpool.Pool
 	schema string
+
+	noPostings atomic.Bool // SetPostings(false): nothing is enqueued
 }
 
 var _ Store = (*Postgres)(nil)
@@ -133,6 +136,7 @@ var pgMigrations = []string{
 		store   text NOT NULL,
 		sku     text NOT NULL,
 		on_hand text NOT NULL,
+		pulled_at timestamptz NOT NULL,
 		PRIMARY KEY (store, sku)
 	);
 	CREATE TABLE inventory_versions (
@@ -357,7 +361,7 @@ func (p *Postgres) applyBatch(ctx context.Context, store, epoch string, recs []p
 		if n != int64(len(run)) {
 			return res, fmt.Errorf("insert seq %d..%d: copied %d rows, want %d", run[0].Seq, run[len(run)-1].Seq, n, len(run))
 		}
-		if err := pgEnqueue(ctx, tx, run, now); err != nil {
+		if err := p.enqueue(ctx, tx, run, now); err != nil {
 			return res, err
 		}
 		res.Applied = len(run)

@@ -14,7 +14,7 @@ import (
 )
 
 // PutERPStock implements Inventory.
-func (p *Postgres) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string) error {
+func (p *Postgres) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("put erp stock: %w", err)
@@ -48,8 +48,8 @@ func (p *Postgres) PutERPStock(ctx context.Context, items []MasterItem, onHand m
 		for sku, q := range onHand[st] {
 			skus, qs = append(skus, sku), append(qs, q)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO erp_onhand (store, sku, on_hand)
-			SELECT $1, * FROM unnest($2::text[], $3::text[])`, st, skus, qs); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO erp_onhand (store, sku, on_hand, pulled_at)
+			SELECT $1, u.*, $4 FROM unnest($2::text[], $3::text[]) AS u`, st, skus, qs, pulledAt.UTC()); err != nil {
 			return fmt.Errorf("put erp stock of %s: %w", st, err)
 		}
 	}
@@ -79,24 +79,27 @@ func (p *Postgres) ERPStock(ctx context.Context, store string) (ERPStock, error)
 	}); err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
-	rows, err = tx.Query(ctx, `SELECT sku, on_hand FROM erp_onhand WHERE store = $1`, store)
+	rows, err = tx.Query(ctx, `SELECT sku, on_hand, pulled_at FROM erp_onhand WHERE store = $1`, store)
 	if err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
 	out.OnHand = map[string]string{}
 	var sku, q string
-	if _, err := pgx.ForEachRow(rows, []any{&sku, &q}, func() error {
+	var at time.Time
+	if _, err := pgx.ForEachRow(rows, []any{&sku, &q, &at}, func() error {
 		out.OnHand[sku] = q
+		if at.After(out.PulledAt) {
+			out.PulledAt = at.UTC()
+		}
 		return nil
 	}); err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
-	out.Pulled = len(out.OnHand) > 0
 	return out, nil
 }
 
 // UnpostedRecords implements Inventory.
-func (p *Postgres) UnpostedRecords(ctx context.Context, store string) (Unposted, error) {
+func (p *Postgres) UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (Unposted, error) {
 	var out Unposted
 	tx, err := p.readTx(ctx)
 	if err != nil {
@@ -119,7 +122,8 @@ func (p *Postgres) UnpostedRecords(ctx context.Context, store string) (Unposted,
 	out.AppliedThrough = uint64(through)
 	rows, err := tx.Query(ctx, `SELECT r.body FROM postings p
 		JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
-		WHERE p.store = $1 AND p.state IN ('pending', 'rejected') ORDER BY p.id`, store)
+		WHERE p.store = $1 AND (p.state IN ('pending', 'rejected') OR (p.state = 'done' AND p.posted_at >= $2)) ORDER BY p.id`,
+		store, pulledAt.UTC())
 	if err != nil {
 		return out, fmt.Errorf("unposted records of %s: %w", store, err)
 	}

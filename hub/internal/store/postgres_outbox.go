@@ -343,7 +343,7 @@ func (p *Postgres) ApplyReplay(ctx context.Context, store, epoch string, recs []
 				store, epoch, int64(r.Seq), string(r.Kind), r.Terminal, r.Receipt, r.BusinessDate, r.Total, r.Hash, bodies[i], now); err != nil {
 				return res, fmt.Errorf("apply replay %s/%s: insert seq %d: %w", store, epoch, r.Seq, err)
 			}
-			if err := pgEnqueue(ctx, tx, recs[i:i+1], now); err != nil {
+			if err := p.enqueue(ctx, tx, recs[i:i+1], now); err != nil {
 				return res, fmt.Errorf("apply replay %s/%s: %w", store, epoch, err)
 			}
 			res.Restored++

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -25,6 +26,8 @@ type SQLite struct {
 	path string
 	w    *sql.DB // one connection, BEGIN IMMEDIATE
 	r    *sql.DB // readers
+
+	noPostings atomic.Bool // SetPostings(false): nothing is enqueued
 }
 
 var _ Store = (*SQLite)(nil)
@@ -136,6 +139,7 @@ var sqliteMigrations = []string{
 		store   TEXT NOT NULL,
 		sku     TEXT NOT NULL,
 		on_hand TEXT NOT NULL,
+		pulled_at INTEGER NOT NULL,
 		PRIMARY KEY (store, sku)
 	) WITHOUT ROWID;
 	CREATE TABLE inventory_versions (
@@ -362,7 +366,7 @@ func (s *SQLite) applyBatch(ctx context.Context, store, epoch string, recs []pro
 		if err := sqliteInsertRecords(ctx, tx, store, epoch, recs[pl.insertFrom:], bodies[pl.insertFrom:], now); err != nil {
 			return res, err
 		}
-		if err := sqliteEnqueue(ctx, tx, recs[pl.insertFrom:], now); err != nil {
+		if err := s.enqueue(ctx, tx, recs[pl.insertFrom:], now); err != nil {
 			return res, err
 		}
 		res.Applied = len(recs) - pl.insertFrom

@@ -36,7 +36,7 @@ func sqliteInsertRows(ctx context.Context, tx *sql.Tx, table string, cols []stri
 }
 
 // PutERPStock implements Inventory.
-func (s *SQLite) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string) error {
+func (s *SQLite) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("put erp stock: %w", err)
@@ -59,6 +59,7 @@ func (s *SQLite) PutERPStock(ctx context.Context, items []MasterItem, onHand map
 			return fmt.Errorf("put erp stock: %w", err)
 		}
 	}
+	now := micros(pulledAt)
 	for _, st := range slices.Sorted(maps.Keys(onHand)) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM erp_onhand WHERE store = ?`, st); err != nil {
 			return fmt.Errorf("put erp stock of %s: %w", st, err)
@@ -66,9 +67,9 @@ func (s *SQLite) PutERPStock(ctx context.Context, items []MasterItem, onHand map
 		m := onHand[st]
 		rows := make([][]any, 0, len(m))
 		for sku, q := range m {
-			rows = append(rows, []any{st, sku, q})
+			rows = append(rows, []any{st, sku, q, now})
 		}
-		if err := sqliteInsertRows(ctx, tx, "erp_onhand", []string{"store", "sku", "on_hand"}, rows); err != nil {
+		if err := sqliteInsertRows(ctx, tx, "erp_onhand", []string{"store", "sku", "on_hand", "pulled_at"}, rows); err != nil {
 			return fmt.Errorf("put erp stock of %s: %w", st, err)
 		}
 	}
@@ -102,28 +103,33 @@ func (s *SQLite) ERPStock(ctx context.Context, store string) (ERPStock, error) {
 	if err := closeRows(rows); err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT sku, on_hand FROM erp_onhand WHERE store = ?`, store)
+	rows, err = tx.QueryContext(ctx, `SELECT sku, on_hand, pulled_at FROM erp_onhand WHERE store = ?`, store)
 	if err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
 	out.OnHand = map[string]string{}
+	var pulled int64
 	for rows.Next() {
 		var sku, q string
-		if err := rows.Scan(&sku, &q); err != nil {
+		var at int64
+		if err := rows.Scan(&sku, &q, &at); err != nil {
 			rows.Close()
 			return out, fmt.Errorf("erp stock of %s: %w", store, err)
 		}
 		out.OnHand[sku] = q
+		pulled = max(pulled, at)
 	}
 	if err := closeRows(rows); err != nil {
 		return out, fmt.Errorf("erp stock of %s: %w", store, err)
 	}
-	out.Pulled = len(out.OnHand) > 0
+	if pulled != 0 {
+		out.PulledAt = fromMicros(pulled)
+	}
 	return out, nil
 }
 
 // UnpostedRecords implements Inventory.
-func (s *SQLite) UnpostedRecords(ctx context.Context, store string) (Unposted, error) {
+func (s *SQLite) UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (Unposted, error) {
 	var out Unposted
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -144,7 +150,8 @@ func (s *SQLite) UnpostedRecords(ctx context.Context, store string) (Unposted, e
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT r.body FROM postings p
 		JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
-		WHERE p.store = ? AND p.state IN ('pending', 'rejected') ORDER BY p.id`, store)
+		WHERE p.store = ? AND (p.state IN ('pending', 'rejected') OR (p.state = 'done' AND p.posted_at >= ?)) ORDER BY p.id`,
+		store, micros(pulledAt))
 	if err != nil {
 		return out, fmt.Errorf("unposted records of %s: %w", store, err)
 	}

@@ -321,7 +321,7 @@ func (s *SQLite) ApplyReplay(ctx context.Context, store, epoch string, recs []pr
 			if err := sqliteInsertRecords(ctx, tx, store, epoch, recs[i:i+1], bodies[i:i+1], now); err != nil {
 				return res, fmt.Errorf("apply replay %s/%s: %w", store, epoch, err)
 			}
-			if err := sqliteEnqueue(ctx, tx, recs[i:i+1], now); err != nil {
+			if err := s.enqueue(ctx, tx, recs[i:i+1], now); err != nil {
 				return res, fmt.Errorf("apply replay %s/%s: %w", store, epoch, err)
 			}
 			res.Restored++

@@ -37,6 +37,8 @@ type Options struct {
 	Health func(context.Context) error
 	// Closer serves the close endpoints (nil: not served).
 	Closer DayCloser
+	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
+	Inventory InventoryRefresher
 }
 
 // New builds the handler tree.
@@ -58,6 +60,7 @@ func New(st store.Store, o Options) *Server {
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
 	if h, ok := st.(store.Hub); ok {
 		s.routesERP(h, o.Closer)
+		s.routesInventory(o.Inventory)
 	}
 	return s
 }

@@ -99,9 +99,29 @@ func openOut(s string) (io.WriteCloser, error) {
 	case "serial":
 		return os.OpenFile(u.Host+u.Path, os.O_WRONLY|syscall.O_NOCTTY, 0)
 	case "tcp":
-		return net.DialTimeout("tcp", u.Host, 5*time.Second)
+		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return printerConn{c.(*net.TCPConn)}, nil
 	case "file":
 		return os.OpenFile(u.Host+u.Path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	}
 	return nil, fmt.Errorf("--out %q: use serial://, tcp:// or file://", s)
+}
+
+// printerConn ends a print job the way a print driver does: it half-closes and reads the
+// printer's status replies until the printer closes. Closing with unread replies would make
+// the kernel reset the connection, and the printer (or a tap in front of it) would lose the
+// end of the job still in its receive buffer.
+type printerConn struct{ *net.TCPConn }
+
+func (c printerConn) Close() error {
+	if err := c.CloseWrite(); err != nil {
+		c.TCPConn.Close()
+		return err
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := io.Copy(io.Discard, c.TCPConn)
+	return errors.Join(err, c.TCPConn.Close())
 }
