@@ -67,8 +67,8 @@ func (l *LineMasker) mask(b []byte) []byte {
 			b = nil
 		}
 		if len(line) > 0 {
-			m, res := l.M.Mask(line)
-			if res.Changed() && l.Count != nil {
+			m, changed := l.maskLine(line)
+			if changed && l.Count != nil {
 				l.Count.Add(1)
 			}
 			out = append(out, m...)
@@ -90,4 +90,59 @@ func safeCut(b []byte) int {
 		}
 	}
 	return len(b) - panSpan
+}
+
+// maskLine masks one raw line. Printer streams can split a card number with formatting
+// commands ("4111 11" ESC E 1 "11 1111 1111"), so a line holding ESC, FS or GS is also scanned
+// as the text it prints: once skipping each command byte with one argument byte (ESC/POS
+// style commands such as ESC E n) and once skipping the command byte alone (Star Line's
+// argument-less ESC E). Digits recognised in either view are masked in the raw bytes. A line
+// whose printed text holds track data or a CVV/PIN value is dropped whole.
+func (l *LineMasker) maskLine(line []byte) ([]byte, bool) {
+	m, res := l.M.Mask(line)
+	if res.Dropped() {
+		return m, true
+	}
+	changed := res.Changed()
+	if !bytes.ContainsAny(line, "\x1b\x1c\x1d") {
+		return m, changed
+	}
+	if !changed {
+		m = append([]byte(nil), line...) // never write into the caller's bytes
+	}
+	for _, args := range []int{1, 0} {
+		view, pos := printedView(m, args)
+		vm, vres := l.M.Mask(view)
+		if vres.Dropped() {
+			return nil, true
+		}
+		if vres.Masked == 0 {
+			continue
+		}
+		for i := range view {
+			if vm[i] != view[i] {
+				m[pos[i]] = vm[i]
+			}
+		}
+		changed = true
+	}
+	return m, changed
+}
+
+// printedView returns the bytes of line that are not ESC/FS/GS commands (each command byte
+// followed by a selector byte and args argument bytes is skipped), with each kept byte's
+// position in line.
+func printedView(line []byte, args int) ([]byte, []int) {
+	view := make([]byte, 0, len(line))
+	pos := make([]int, 0, len(line))
+	for i := 0; i < len(line); i++ {
+		switch line[i] {
+		case 0x1b, 0x1c, 0x1d:
+			i += 1 + args // selector byte and its argument(s)
+			continue
+		}
+		view = append(view, line[i])
+		pos = append(pos, i)
+	}
+	return view, pos
 }
