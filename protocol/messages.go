@@ -31,11 +31,15 @@ type Ack struct {
 	AppliedThrough uint64 `json:"applied_through"`
 	ResendFrom     uint64 `json:"resend_from,omitempty"`
 	Reason         string `json:"reason,omitempty"`
+	// QuarantineThrough acknowledges that the hub has raised exceptions for every quarantined
+	// capture of Epoch with Seq <= QuarantineThrough (see Status.Quarantine). Added 2026-11-26.
+	QuarantineThrough uint64 `json:"quarantine_through,omitempty"`
 }
 
 // Quarantined describes one capture that could not be parsed; the raw text is masked.
 type Quarantined struct {
 	ID       string    `json:"id"`
+	Seq      uint64    `json:"seq,omitempty"` // order within the epoch, for QuarantineThrough
 	Terminal string    `json:"terminal"`
 	At       time.Time `json:"at"`
 	Reason   string    `json:"reason"`
@@ -55,6 +59,8 @@ type Status struct {
 	Backlog         uint64               `json:"backlog"`
 	OldestUnsentAge float64              `json:"oldest_unsent_age_seconds"`
 	LastCapture     map[string]time.Time `json:"last_capture,omitempty"`
+	// Quarantine lists quarantined captures the hub has not yet acknowledged (oldest first, a
+	// page at a time); the hub answers with Ack.QuarantineThrough.
 	Quarantine      []Quarantined        `json:"quarantine,omitempty"`
 	QuarantineCount uint64               `json:"quarantine_count,omitempty"`
 	Alarms          []string             `json:"alarms,omitempty"`

@@ -32,6 +32,11 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 	}
 	pan := "4111 1111 1111 1111"
 	lines = append(lines[:1], append([]string{"SALE 12.00 VISA " + pan + " EXP 12/29", `{"kind":"refund","terminal":"T1","business_date":"2026-11-26"}`}, lines[1:]...)...)
+	// A burst larger than one status page (100): every one must still reach the hub.
+	const burst = 250
+	for i := range burst {
+		lines = append(lines, fmt.Sprintf("line noise %d", i))
+	}
 	if err := os.WriteFile(journal, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +45,8 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 	var exc []struct {
 		Reason, Detail, State string
 	}
-	eventually(t, 30*time.Second, "two quarantine exceptions", func() error {
-		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined")
+	eventually(t, 60*time.Second, "every quarantine exception", func() error {
+		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined&limit=1000")
 		if err != nil {
 			return err
 		}
@@ -52,8 +57,8 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 			return err
 		}
 		exc = resp.Exceptions
-		if len(exc) != 2 {
-			return fmt.Errorf("%d exceptions", len(exc))
+		if len(exc) != 2+burst {
+			return fmt.Errorf("%d exceptions, want %d", len(exc), 2+burst)
 		}
 		return nil
 	})

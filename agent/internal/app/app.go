@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanebridge/lanebridge/agent/internal/capture"
@@ -164,7 +165,11 @@ func newSource(t config.Terminal, sp capture.Committer, log *slog.Logger, mask f
 }
 
 // agent is a running agent.
+// quarantinePage bounds the quarantined captures carried by one status message.
+const quarantinePage = 100
+
 type agent struct {
+	quarAcked atomic.Uint64 // quarantined captures acknowledged by the hub (this run)
 	cfg     *config.Config
 	log     *slog.Logger
 	sp      *spool.Spool
@@ -183,7 +188,9 @@ func (a *agent) status() protocol.Status {
 	if !s.OldestUnsent.IsZero() {
 		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()
 	}
-	if q, err := a.sp.Quarantined(50); err == nil {
+	// Quarantined captures go out a page at a time, oldest first, until the hub acknowledges
+	// them (Ack.QuarantineThrough): a burst larger than a page is never lost.
+	if q, err := a.sp.QuarantinedAfter(a.quarAcked.Load(), quarantinePage); err == nil {
 		st.Quarantine = q
 	}
 	if a.inv != nil {
@@ -236,6 +243,17 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
 		Inventory: a.inv.Messages(), Commands: a.rep.Commands(),
+		OnQuarantineAck: func(through uint64) {
+			for {
+				prev := a.quarAcked.Load()
+				if through <= prev || a.quarAcked.CompareAndSwap(prev, through) {
+					break
+				}
+			}
+			if through < a.sp.Stats().QuarantineCount {
+				a.fwd.RequestStatus() // more pages to send: do not wait for the heartbeat
+			}
+		},
 	}, sp)
 	if err != nil {
 		return fmt.Errorf("uplink: %w", err)

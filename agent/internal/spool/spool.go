@@ -605,6 +605,28 @@ func (s *Spool) Quarantined(limit int) ([]protocol.Quarantined, error) {
 	return out, nil
 }
 
+// QuarantinedAfter returns up to limit quarantined captures with Seq > after, oldest first,
+// each with its Seq set.
+func (s *Spool) QuarantinedAfter(after uint64, limit int) ([]protocol.Quarantined, error) {
+	var out []protocol.Quarantined
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQuarantine).Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var q protocol.Quarantined
+			if err := json.Unmarshal(v, &q); err != nil {
+				return fmt.Errorf("decode %x: %w", k, err)
+			}
+			q.Seq = binary.BigEndian.Uint64(k)
+			out = append(out, q)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool quarantined: %w", err)
+	}
+	return out, nil
+}
+
 // Purge deletes acknowledged records captured more than Retention ago, oldest first, and
 // stops at the first record that is unacknowledged or younger, so the stored seqs stay
 // contiguous. It never deletes an unacknowledged record. It returns how many it deleted.

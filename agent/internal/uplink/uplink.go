@@ -54,6 +54,9 @@ type Config struct {
 	AckTimeout time.Duration
 	Heartbeat  time.Duration
 	ClientID   string
+	// OnQuarantineAck is called (from paho's goroutine: it must not block) when the hub
+	// acknowledges quarantined captures of this epoch through a seq.
+	OnQuarantineAck func(through uint64)
 	// Status builds the heartbeat; State and V are filled in by the forwarder.
 	Status func() protocol.Status
 	// Inventory and Commands, when set, receive the hub's down/inventory and down/commands
@@ -207,6 +210,9 @@ func (f *Forwarder) tlsConfig() (*tls.Config, error) {
 
 func (f *Forwarder) onAck(_ mqtt.Client, m mqtt.Message) {
 	a, err := protocol.DecodeAck(m.Payload())
+	if err == nil && a.QuarantineThrough > 0 && a.Epoch == f.epoch && f.cfg.OnQuarantineAck != nil {
+		f.cfg.OnQuarantineAck(a.QuarantineThrough) // cheap and non-blocking by contract
+	}
 	if err != nil {
 		f.C.BadAcks.Add(1)
 		f.log.Warn("ack rejected", "err", err)
@@ -358,8 +364,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		case a := <-f.acks:
 			// Coalesce queued acks: cumulative, so the highest wins; honour any resend request.
-			through, resend := a.AppliedThrough, a.ResendFrom
+			var through, resend uint64
 			ok := a.Epoch == f.epoch
+			if ok {
+				through, resend = a.AppliedThrough, a.ResendFrom
+			}
 		drain:
 			for {
 				select {

@@ -371,12 +371,26 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 			}
 		}
 	}
+	var quarThrough uint64
+	quarOK := true
 	for _, q := range st.Quarantine {
 		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)
 		if q.Excerpt != "" {
 			detail += "\nraw (card data masked): " + q.Excerpt
 		}
-		in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail)
+		if !in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail) {
+			quarOK = false
+		}
+		if quarOK && q.Seq > quarThrough {
+			quarThrough = q.Seq
+		}
+	}
+	if quarThrough > 0 && st.Epoch != "" {
+		// Tell the agent these are durably raised, so it sends the next page.
+		payload, _ := json.Marshal(protocol.Ack{V: protocol.Version, Store: st.Store, Epoch: st.Epoch, QuarantineThrough: quarThrough})
+		if err := in.pub.Publish(protocol.AcksTopic(st.Store), payload); err != nil {
+			in.m.ackFailures.Inc()
+		}
 	}
 	for _, a := range st.Alarms {
 		// Alarms carry changing figures ("spool at 83% of max_size"): key on their shape so a
@@ -385,8 +399,14 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	}
 }
 
-func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string) {
-	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail}); err != nil && !errors.Is(err, store.ErrNotFound) {
-		in.log.Warn("raise exception failed", "store", st, "reason", reason, "err", err)
+// raise records an exception (idempotent on store, reason and key) and reports whether it is
+// stored.
+func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string) bool {
+	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail}); err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			in.log.Warn("raise exception failed", "store", st, "reason", reason, "err", err)
+		}
+		return false
 	}
+	return true
 }

@@ -356,7 +356,7 @@ func (s *Service) updateStore(ctx context.Context, id string) (StoreResult, erro
 // progressMoved reports whether the store's stream moved past sale or return lines since the
 // version prev: the agent's overlay must then stop subtracting them.
 func (s *Service) progressMoved(ctx context.Context, id string, prev store.InventoryState, u store.Unposted) (bool, error) {
-	if true {
+	if u.Epoch == "" || (u.Epoch == prev.Epoch && u.AppliedThrough <= prev.AppliedThrough) {
 		return false, nil
 	}
 	if u.Epoch != prev.Epoch {
