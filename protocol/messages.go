@@ -61,9 +61,9 @@ type Status struct {
 	LastCapture     map[string]time.Time `json:"last_capture,omitempty"`
 	// Quarantine lists quarantined captures the hub has not yet acknowledged (oldest first, a
 	// page at a time); the hub answers with Ack.QuarantineThrough.
-	Quarantine      []Quarantined        `json:"quarantine,omitempty"`
-	QuarantineCount uint64               `json:"quarantine_count,omitempty"`
-	Alarms          []string             `json:"alarms,omitempty"`
+	Quarantine      []Quarantined `json:"quarantine,omitempty"`
+	QuarantineCount uint64        `json:"quarantine_count,omitempty"`
+	Alarms          []string      `json:"alarms,omitempty"`
 	// InventoryVersion is the version of the item master the agent holds (0: none).
 	InventoryVersion uint64 `json:"inventory_version,omitempty"`
 	// CommandResults reports recent commands (newest last, bounded).

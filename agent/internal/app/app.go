@@ -170,13 +170,13 @@ const quarantinePage = 100
 
 type agent struct {
 	quarAcked atomic.Uint64 // quarantined captures acknowledged by the hub (this run)
-	cfg     *config.Config
-	log     *slog.Logger
-	sp      *spool.Spool
-	fwd     *uplink.Forwarder
-	sources map[string]statser
-	inv     *inventory.Service // nil in the offline status command
-	rep     *replay.Executor   // nil in the offline status command
+	cfg       *config.Config
+	log       *slog.Logger
+	sp        *spool.Spool
+	fwd       *uplink.Forwarder
+	sources   map[string]statser
+	inv       *inventory.Service // nil in the offline status command
+	rep       *replay.Executor   // nil in the offline status command
 }
 
 func (a *agent) status() protocol.Status {
