@@ -1,0 +1,137 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+func newServer(t *testing.T) (*httptest.Server, store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.AddStore(ctx, "S001", "sha256$00$00"); err != nil {
+		t.Fatal(err)
+	}
+	var recs []protocol.Record
+	for i := 1; i <= 7; i++ {
+		r := protocol.Record{Kind: protocol.KindSale, Store: "S001", Terminal: "T1", Receipt: fmt.Sprint(100 + i), BusinessDate: "2026-11-26",
+			Total: int64(100 * i), Tenders: []protocol.Tender{{Type: "cash", Amount: int64(100 * i)}}, Epoch: "e1", Seq: uint64(i),
+			CapturedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+		if i == 4 {
+			continue // receipt 104 missing: a gap
+		}
+		r.Seq = uint64(len(recs) + 1)
+		r.Seal()
+		recs = append(recs, r)
+	}
+	if _, err := st.ApplyBatch(ctx, "S001", "e1", recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.RaiseException(ctx, store.Exception{Store: "S001", Reason: "hash_conflict", Key: "e1:3", Detail: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(st, Options{Gatherer: prometheus.NewRegistry()}))
+	t.Cleanup(srv.Close)
+	return srv, st
+}
+
+func TestAPI(t *testing.T) {
+	srv, _ := newServer(t)
+	tests := []struct {
+		method, path, body string
+		code               int
+		contains           []string
+	}{
+		{"GET", "/api/v1/stores", "", 200, []string{`"id": "S001"`, `"records": 6`}},
+		{"GET", "/api/v1/stores/S001", "", 200, []string{`"applied_through": 6`}},
+		{"GET", "/api/v1/stores/S999", "", 404, []string{`"error"`}},
+		{"GET", "/api/v1/stores/S%2F1", "", 400, []string{"invalid store id"}},
+		{"GET", "/api/v1/stores/S001/records?after_seq=2&limit=3", "", 200, []string{`"seq": 3`, `"seq": 5`, `"next_after_seq": 5`}},
+		{"GET", "/api/v1/stores/S001/records?limit=0", "", 400, []string{"limit"}},
+		{"GET", "/api/v1/stores/S001/records?after_seq=-1", "", 400, []string{"after_seq"}},
+		{"GET", "/api/v1/stores/S001/days/2026-11-26", "", 200, []string{`"kind": "sale"`, `"count": 6`, `"total": 2400`, "104"}},
+		{"GET", "/api/v1/stores/S001/days/26-11-2026", "", 400, []string{"YYYY-MM-DD"}},
+		{"GET", "/api/v1/exceptions?store=S001&state=open", "", 200, []string{"hash_conflict"}},
+		{"GET", "/api/v1/exceptions?reason=nothing", "", 200, []string{`"exceptions": []`}},
+		{"GET", "/healthz", "", 200, []string{"ok"}},
+		{"GET", "/metrics", "", 200, nil},
+		{"GET", "/", "", 200, []string{"S001", "hash_conflict"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.code {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.code, b)
+			}
+			for _, c := range tt.contains {
+				if !strings.Contains(string(b), c) {
+					t.Errorf("response lacks %q:\n%s", c, b)
+				}
+			}
+		})
+	}
+}
+
+func TestExceptionLifecycle(t *testing.T) {
+	srv, _ := newServer(t)
+	var list struct {
+		Exceptions []store.Exception `json:"exceptions"`
+	}
+	resp, err := http.Get(srv.URL + "/api/v1/exceptions?store=S001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Exceptions) != 1 {
+		t.Fatalf("exceptions: %+v", list)
+	}
+	id := list.Exceptions[0].ID
+	post := func(body string) (int, string) {
+		resp, err := http.Post(fmt.Sprintf("%s/api/v1/exceptions/%d", srv.URL, id), "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, b := post(`{"state":"acknowledged","by":"ana","comment":"looking"}`); code != 200 || !strings.Contains(b, "acknowledged") {
+		t.Fatalf("acknowledge: %d %s", code, b)
+	}
+	if code, b := post(`{"state":"resolved","by":"ana","comment":"agent re-sent it"}`); code != 200 || !strings.Contains(b, "resolved") || !strings.Contains(b, "ana") {
+		t.Fatalf("resolve: %d %s", code, b)
+	}
+	if code, _ := post(`{"state":"bogus","by":"ana"}`); code != 400 {
+		t.Fatalf("bogus state accepted: %d", code)
+	}
+	resp, _ = http.Get(srv.URL + "/api/v1/exceptions?store=S001&state=open")
+	json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Exceptions) != 0 {
+		t.Fatalf("resolved exception still open: %+v", list.Exceptions)
+	}
+}
