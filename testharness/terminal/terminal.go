@@ -113,6 +113,7 @@ type Generator struct {
 	receipt  int
 	minute   int
 	noise    float64
+	clean    []byte // the last transaction as printed, before noise
 	exp      Expected
 	sales    []int // receipts of sales, for returns
 	day      struct {
@@ -201,6 +202,7 @@ func (g *Generator) Next() []byte {
 		}
 	}
 	b := g.render(t)
+	g.clean = b
 	g.account(t)
 	em := Emitted{Receipt: g.receiptStr(t.receipt), Kind: t.kind, Total: g.recordTotal(t)}
 	if g.noise > 0 && g.rng.Float64() < g.noise && t.kind != "no_sale" {
@@ -310,6 +312,11 @@ func (g *Generator) receiptStr(n int) string {
 	}
 }
 
+// Clean returns the bytes of the transaction the last Next or Z returned as the terminal
+// printed them, before any noise: parsed alone, they give the truth a capture is checked
+// against. The slice must not be modified.
+func (g *Generator) Clean() []byte { return g.clean }
+
 // Z returns the day's closing Z report.
 func (g *Generator) Z() []byte {
 	g.receipt++
@@ -324,7 +331,8 @@ func (g *Generator) Z() []byte {
 	g.exp.Z = ZFigures{Sales: d.nSale, Refunds: d.nRefund, Voids: d.nVoid, NoSales: d.nNoSale,
 		Gross: d.gross, Net: d.net, Tax: d.tax, RefundAmount: d.refunds, VoidAmount: d.voids,
 		Cash: d.cash, Card: d.card, GrandTotal: d.gt}
-	return g.renderZ(g.receipt)
+	g.clean = g.renderZ(g.receipt)
+	return g.clean
 }
 
 func money(v int64, dollar bool) string {
