@@ -21,11 +21,12 @@ type builder struct {
 	pendingCard *protocol.Card
 	z           *protocol.ZReport
 	zSeen       bool
+	matched     []bool // per field rule: handled at least one line
 }
 
 // build turns a framed transaction's cleaned lines into a record. err means quarantine.
 func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []string, error) {
-	b := &builder{p: p}
+	b := &builder{p: p, matched: make([]bool, len(p.c.rules))}
 	b.rec.Kind = p.classify(lines)
 	report := b.rec.Kind.IsReport()
 	if report {
@@ -86,6 +87,10 @@ func (b *builder) header(g map[string]string) {
 		b.tm = v
 	}
 	if v := g["receipt"]; v != "" {
+		if b.rec.Receipt != "" && b.rec.Receipt != v {
+			// Two receipts run together (a lost end or start): which one is this?
+			b.flags = append(b.flags, fmt.Sprintf("receipt number %s printed after %s in one transaction", v, b.rec.Receipt))
+		}
 		b.rec.Receipt = v
 	}
 	if v := g["terminal"]; v != "" {
@@ -97,7 +102,7 @@ func (b *builder) header(g map[string]string) {
 }
 
 func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
-	for _, r := range b.p.c.rules {
+	for i, r := range b.p.c.rules {
 		m := r.re.FindStringSubmatch(l.text)
 		if m == nil {
 			continue
@@ -107,6 +112,7 @@ func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 			// In a report only header rules apply; the rest is the z_report map's job.
 			continue
 		}
+		b.matched[i] = true
 		return true, b.apply(r.typ, g, l)
 	}
 	return false, nil
@@ -501,8 +507,28 @@ func (b *builder) finish(terminal string) error {
 		}
 		r.Time = t.Format(time.RFC3339)
 	}
+	if p.Invariants.ReceiptRequired && r.Receipt == "" {
+		return fmt.Errorf("no receipt number")
+	}
 	if b.pendingVoid {
 		b.flags = append(b.flags, "item void marker with no item after it")
+	}
+	// Rules of one type that require this kind form a group: one of them must have matched.
+	missing := map[string]bool{}
+	for i, rule := range p.c.rules {
+		if rule.require[r.Kind] {
+			if _, seen := missing[rule.typ]; !seen {
+				missing[rule.typ] = true
+			}
+			if b.matched[i] {
+				missing[rule.typ] = false
+			}
+		}
+	}
+	for _, typ := range ruleTypes {
+		if missing[typ] {
+			b.flags = append(b.flags, fmt.Sprintf("no %s line in a %s (the layout always prints one)", typ, r.Kind))
+		}
 	}
 	if r.Kind.IsReport() {
 		if !b.zSeen {

@@ -64,9 +64,10 @@ type kindRule struct {
 }
 
 type fieldRule struct {
-	re  *regexp.Regexp
-	typ string
-	set map[string]string
+	re      *regexp.Regexp
+	typ     string
+	set     map[string]string
+	require map[protocol.Kind]bool
 }
 
 type zRule struct {
@@ -201,7 +202,17 @@ func (p *Profile) compile() error {
 		if e != nil {
 			return e
 		}
-		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set})
+		var req map[protocol.Kind]bool
+		for _, k := range r.Require {
+			if !protocol.Kind(k).Valid() {
+				return fmt.Errorf("%s.require: %q is not a kind (%s)", where, k, kindList())
+			}
+			if req == nil {
+				req = map[protocol.Kind]bool{}
+			}
+			req[protocol.Kind(k)] = true
+		}
+		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req})
 	}
 	for i, r := range p.ZReport.Rules {
 		where := fmt.Sprintf("z_report.rules[%d]", i)

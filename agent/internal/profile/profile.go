@@ -167,6 +167,10 @@ type FieldRule struct {
 	Match string            `yaml:"match"`
 	Type  string            `yaml:"type"`
 	Set   map[string]string `yaml:"set"` // defaults for named groups the regex did not capture
+	// Require lists kinds in which the layout always prints a line of this rule's type: a
+	// transaction of such a kind in which no rule of this type that lists it handled a line is
+	// flagged (rules of one type requiring one kind form a group; any of them will do).
+	Require []string `yaml:"require"`
 }
 
 // Numbers says how amounts and quantities are printed.
@@ -199,6 +203,7 @@ type Invariants struct {
 	TaxIncluded      bool     `yaml:"tax_included"`  // prices include tax: Σlines − discounts = total
 	Tolerance        int64    `yaml:"tolerance"`     // minor units
 	TotalRequired    []string `yaml:"total_required"`
+	ReceiptRequired  bool     `yaml:"receipt_required"` // quarantine a transaction without a receipt number
 	ZTendersEqualNet bool     `yaml:"z_tenders_equal_net"`
 }
 
