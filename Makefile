@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION)
 BIN := bin
 
-.PHONY: help build test test-short bench cross lint demo clean
+.PHONY: help build test test-short bench cross lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ lint: ## gofmt, go vet, staticcheck if installed
 
 demo: build ## run a hub and three stores on embedded defaults; Ctrl-C stops everything
 	@bash testharness/demo.sh
+
+demo-erp: build ## the demo with a real Tryton ERP: postings, three-way close and stock pushed back to stores
+	@DEMO_ERP=tryton bash testharness/demo.sh
 
 clean: ## remove build output and demo data
 	rm -rf $(BIN) .demo

@@ -9,6 +9,9 @@ DEMO=${DEMO_DIR:-.demo}
 MQTT=${DEMO_MQTT:-127.0.0.1:18830}   # not 1883: a broker (Mosquitto) may already listen there
 HTTP=${DEMO_HTTP:-127.0.0.1:8080}
 RATE=${DEMO_RATE:-5}                  # records per second per terminal
+if [ "${DEMO_ERP:-}" = tryton ] && [ -z "${DEMO_RATE:-}" ]; then
+  RATE=0.2                            # Tryton confirms about one sale a second on this kind of machine
+fi
 STORES=(S001 S002 S003)
 
 for b in lanebridge-hub lanebridge-agent lanebridge-sim; do
@@ -20,6 +23,28 @@ for a in "$MQTT" "$HTTP"; do
 done
 
 rm -rf "$DEMO"; mkdir -p "$DEMO"
+hubargs=()
+if [ "${DEMO_ERP:-}" = tryton ]; then
+  # make demo-erp: a real Tryton (Debian's packages) seeded with one warehouse per store.
+  export TRYTON_DIR="$PWD/$DEMO/tryton" TRYTON_PORT="${DEMO_TRYTON_PORT:-18100}" TRYTON_SEED_STORES="$(IFS=,; echo "${STORES[*]}")"
+  echo "starting Tryton on 127.0.0.1:$TRYTON_PORT (first run installs packages and builds the database: about a minute)…"
+  TRYTON_FRESH=1 testharness/tryton/setup.sh "$TRYTON_DIR" "$TRYTON_PORT" >"$DEMO/tryton-setup.log" 2>&1 \
+    || { echo "Tryton did not start; see $DEMO/tryton-setup.log" >&2; tail -5 "$DEMO/tryton-setup.log" >&2; exit 1; }
+  set -a; . "$TRYTON_DIR/env"; set +a
+  printf '%s\n' "$LANEBRIDGE_TRYTON_PASSWORD" >"$DEMO/tryton.password"
+  cat >"$DEMO/hub.yaml" <<YAML
+erp:
+  kind: tryton
+  tryton:
+    url: $LANEBRIDGE_TRYTON_URL
+    db: $LANEBRIDGE_TRYTON_DB
+    user: $LANEBRIDGE_TRYTON_USER
+    password_file: $PWD/$DEMO/tryton.password
+inventory:
+  interval: 30s
+YAML
+  hubargs=(--config "$DEMO/hub.yaml")
+fi
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -28,11 +53,12 @@ cleanup() {
   for p in "${agents[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${agents[@]:-}"; do wait "$p" 2>/dev/null || true; done
   [ -n "${hub:-}" ] && kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
+  [ -n "${TRYTON_DIR:-}" ] && testharness/tryton/stop.sh "$TRYTON_DIR" >/dev/null 2>&1 || true
   echo "stopped; logs and data are in $DEMO/"
 }
 trap cleanup INT TERM EXIT
 
-setsid "$BIN/lanebridge-hub" serve --data "$DEMO/hub" --mqtt "$MQTT" --http "$HTTP" >"$DEMO/hub.log" 2>&1 &
+setsid "$BIN/lanebridge-hub" serve --data "$DEMO/hub" --mqtt "$MQTT" --http "$HTTP" "${hubargs[@]}" >"$DEMO/hub.log" 2>&1 &
 hub=$!
 for _ in $(seq 100); do curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $DEMO/hub.log" >&2; tail -5 "$DEMO/hub.log" >&2; exit 1; }
@@ -40,7 +66,7 @@ curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $D
 agents=(); sims=(); listens=()
 port=17790
 for s in "${STORES[@]}"; do
-  "$BIN/lanebridge-hub" stores add "$s" --data "$DEMO/hub" --broker-url "tcp://$MQTT" 2>/dev/null >"$DEMO/$s.enrolled.yaml"
+  "$BIN/lanebridge-hub" stores add "$s" --data "$DEMO/hub" --broker-url "tcp://$MQTT" "${hubargs[@]}" 2>/dev/null >"$DEMO/$s.enrolled.yaml"
   pw=$(awk '/^  password:/{print $2}' "$DEMO/$s.enrolled.yaml")
   listen="127.0.0.1:$port"; port=$((port+1)); listens+=("$listen")
   cat >"$DEMO/$s.yaml" <<YAML
@@ -67,6 +93,8 @@ echo "Lanebridge demo running."
 echo "  dashboard:  http://$HTTP/"
 echo "  API:        http://$HTTP/api/v1/stores"
 echo "  MQTT:       tcp://$MQTT (embedded broker)"
+[ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  ERP:        Tryton at $LANEBRIDGE_TRYTON_URL (db $LANEBRIDGE_TRYTON_DB); postings: http://$HTTP/api/v1/postings"
+[ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  stock:      curl http://${listens[0]}/inventory/100001   (store S001's agent)"
 echo "  logs:       $DEMO/*.log      — Ctrl-C stops everything"
 json_sum() { grep -o "\"$1\": *[0-9]*" | awk -F: '{s+=$2} END{print s+0}'; }
 while sleep 1; do

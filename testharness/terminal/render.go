@@ -33,6 +33,10 @@ func (g *Generator) renderZ(receipt int) []byte {
 
 // ---- Sharp ER-A style journal ----
 
+// sharpCols is the journal width: amounts end in column 28, as in
+// pos-samples/synthetic/sharp-style-journal.txt.
+const sharpCols = 28
+
 func (g *Generator) sharpHeader(w *bytes.Buffer, receipt int) {
 	y, m, d := g.date[0], g.date[1], g.date[2]
 	fmt.Fprintf(w, "%02d/%02d/%04d %02d:%02d  #%04d  %s\nCLERK01\n", m, d, y, (g.minute/60)%24, g.minute%60, receipt, g.terminal)
@@ -53,33 +57,37 @@ func (g *Generator) renderSharp(t *txn) []byte {
 		w.WriteString("*** VOID MODE ***\n")
 	}
 	for _, it := range t.items {
-		col(&w, 29, fmt.Sprintf("DEPT%02s          T1", it.desc), money(sign*it.qty*it.unit, true))
+		col(&w, sharpCols, fmt.Sprintf("DEPT%02s          T1", it.desc), money(sign*it.qty*it.unit, true))
 		if it.qty > 1 {
 			fmt.Fprintf(&w, "  %d @ %s\n", it.qty, money(it.unit, true))
 		}
 		if it.voided {
 			w.WriteString("VOID\n")
-			col(&w, 29, fmt.Sprintf("DEPT%02s          T1", it.desc), money(-it.qty*it.unit, true))
+			col(&w, sharpCols, fmt.Sprintf("DEPT%02s          T1", it.desc), money(-it.qty*it.unit, true))
 		}
 	}
-	if t.kind != "void" {
-		col(&w, 29, "SUBTOTAL", money(sign*t.net(), true))
-		col(&w, 29, "TXBL1", money(sign*t.net(), true))
-		col(&w, 29, "TAX1", money(sign*t.tax, true))
+	if t.kind == "sale" {
+		col(&w, sharpCols, "SUBTOTAL", money(t.net(), true))
+		col(&w, sharpCols, "TXBL1", money(t.net(), true))
 	}
-	col(&w, 29, "TOTAL", money(sign*t.total(), true))
+	if t.kind != "void" {
+		// A refund prints its tax but no subtotal or taxable line, as in
+		// pos-samples/synthetic/sharp-style-journal.txt.
+		col(&w, sharpCols, "TAX1", money(sign*t.tax, true))
+	}
+	col(&w, sharpCols, "TOTAL", money(sign*t.total(), true))
 	if t.kind == "void" {
-		col(&w, 29, "CASH", money(t.total(), true))
+		col(&w, sharpCols, "CASH", money(t.total(), true))
 	}
 	for _, td := range t.tenders {
 		name := td.name
 		if name == "CARD" {
 			name = "CHARGE"
 		}
-		col(&w, 29, name, money(sign*td.amount, true))
+		col(&w, sharpCols, name, money(sign*td.amount, true))
 	}
 	if t.change > 0 {
-		col(&w, 29, "CHANGE", money(t.change, true))
+		col(&w, sharpCols, "CHANGE", money(t.change, true))
 	}
 	return w.Bytes()
 }
@@ -107,6 +115,11 @@ func (g *Generator) zSharp(receipt int) []byte {
 
 // ---- Casio TE/SE style journal ----
 
+// casioCols is where amounts end on the journal, as in
+// pos-samples/synthetic/casio-style-journal.txt: column 25 for "$" amounts, one less for the
+// discount line, which prints none.
+const casioCols = 25
+
 func (g *Generator) casioHeader(w *bytes.Buffer, mode string, receipt int) {
 	y, m, d := g.date[0], g.date[1], g.date[2]
 	fmt.Fprintf(w, "%02d-%02d-%04d %02d:%02d\n%-3s %s %06d\n", d, m, y, (g.minute/60)%24, g.minute%60, mode, g.terminal, receipt)
@@ -124,7 +137,7 @@ func (g *Generator) renderCasio(t *txn) []byte {
 		return w.Bytes()
 	}
 	for _, it := range t.items {
-		col(&w, 24, fmt.Sprintf(" %d DEPT%03s", it.qty, it.desc), money(it.qty*it.unit, true))
+		col(&w, casioCols, fmt.Sprintf(" %d DEPT%03s", it.qty, it.desc), money(it.qty*it.unit, true))
 		if it.qty > 1 {
 			fmt.Fprintf(&w, "   @%s\n", money(it.unit, false))
 		}
@@ -135,18 +148,18 @@ func (g *Generator) renderCasio(t *txn) []byte {
 	}
 	if t.discount > 0 {
 		w.WriteString("   10%\n")
-		col(&w, 24, "   %-", money(-t.discount, false))
+		col(&w, casioCols-1, "   %-", money(-t.discount, false))
 	}
-	col(&w, 24, "TL", money(t.total(), true))
+	col(&w, casioCols, "TL", money(t.total(), true))
 	for _, td := range t.tenders {
 		name := td.name
 		if name == "CARD" {
 			name = "CH"
 		}
-		col(&w, 24, name, money(td.amount, true))
+		col(&w, casioCols, name, money(td.amount, true))
 	}
 	if t.change > 0 {
-		col(&w, 24, "CG", money(t.change, true))
+		col(&w, casioCols, "CG", money(t.change, true))
 	}
 	return w.Bytes()
 }
@@ -181,8 +194,14 @@ const (
 
 func (g *Generator) epsonLine(w *bytes.Buffer, s string) { w.WriteString(s + "\n\r") }
 
+// epsonCol right-aligns value in 42 printed columns: style commands take no column.
 func (g *Generator) epsonCol(w *bytes.Buffer, label, value string) {
-	g.epsonLine(w, label+strings.Repeat(" ", max(2, 42-len(label)-len(value)))+value)
+	g.epsonLine(w, label+strings.Repeat(" ", max(2, 42-printed(label)-printed(value)))+value)
+}
+
+// printed is the number of columns s takes on paper: its ESC E n (bold) commands print nothing.
+func printed(s string) int {
+	return len(s) - 3*(strings.Count(s, boldOn)+strings.Count(s, boldOff))
 }
 
 func (g *Generator) epsonHeader(w *bytes.Buffer, title string, receipt int, trans bool) {

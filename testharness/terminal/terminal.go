@@ -293,14 +293,39 @@ func (g *Generator) damage(b []byte) ([]byte, string) {
 		}
 		return out, "line_noise"
 	case 1: // dropped bytes: a stretch of the receipt's middle is lost
+		// A stretch that is exactly some whole lines leaves what the terminal would have
+		// printed for a different receipt (an item or an "@ unit price" line fewer): no
+		// parser can see that damage, so such a stretch is moved by a byte.
 		i := len(b)/3 + g.rng.IntN(len(b)/3)
 		n := 8 + g.rng.IntN(24)
-		return append(append([]byte(nil), b[:i]...), b[min(len(b), i+n):]...), "dropped_bytes"
+		out := append(append([]byte(nil), b[:i]...), b[min(len(b), i+n):]...)
+		for i+n < len(b) && wholeLinesRemoved(b, out) {
+			i++
+			out = append(append([]byte(nil), b[:i]...), b[i+n:]...)
+		}
+		return out, "dropped_bytes"
 	default: // reboot mid-receipt: the receipt stops and the terminal prints its power-on line
 		cut := len(b)/2 + g.rng.IntN(len(b)/4)
 		out := append([]byte(nil), b[:cut]...)
 		return append(out, []byte("\r\n*** POWER FAIL ***\r\n")...), "reboot"
 	}
+}
+
+// wholeLinesRemoved reports whether damaged is clean with some whole lines removed and nothing
+// else changed (CR ignored: the printer streams end lines with LF CR).
+func wholeLinesRemoved(clean, damaged []byte) bool {
+	split := func(b []byte) [][]byte { return bytes.Split(bytes.ReplaceAll(b, []byte("\r"), nil), []byte("\n")) }
+	cl, dl := split(clean), split(damaged)
+	if len(dl) >= len(cl) {
+		return false
+	}
+	j := 0
+	for _, l := range cl {
+		if j < len(dl) && bytes.Equal(l, dl[j]) {
+			j++
+		}
+	}
+	return j == len(dl)
 }
 
 func (g *Generator) receiptStr(n int) string {

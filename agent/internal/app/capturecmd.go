@@ -1,11 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -15,8 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/lanebridge/lanebridge/agent/internal/capture"
 	"github.com/lanebridge/lanebridge/agent/internal/config"
@@ -259,6 +259,34 @@ func findProfile(ref, dir string) (*profile.Profile, error) {
 	return nil, fmt.Errorf("profile %q not found (see `lanebridge-agent profile list`)", ref)
 }
 
+// profileSource returns the YAML of the profile findProfile(ref, dir) finds: the file ref, or
+// the file in dir or else among the shipped ones that holds the profile named ref.
+func profileSource(ref, dir string) ([]byte, error) {
+	if strings.HasSuffix(ref, ".yaml") || strings.ContainsAny(ref, `/\`) {
+		return os.ReadFile(ref)
+	}
+	var fss []fs.FS
+	if dir != "" {
+		fss = append(fss, os.DirFS(dir))
+	}
+	for _, fsys := range append(fss, firmwareprofiles.FS) {
+		names, err := fs.Glob(fsys, "*.yaml")
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			b, err := fs.ReadFile(fsys, n)
+			if err != nil {
+				return nil, fmt.Errorf("read profile %s: %w", n, err)
+			}
+			if p, err := profile.Load(bytes.NewReader(b)); err == nil && p.Name == ref {
+				return b, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("profile %q not found (see `lanebridge-agent profile list`)", ref)
+}
+
 func cmdProfile(args []string, stdout io.Writer) error {
 	if len(args) < 1 {
 		return errors.New("profile: use list, show NAME or test --profile x.yaml sample.cap")
@@ -290,14 +318,17 @@ func cmdProfile(args []string, stdout io.Writer) error {
 		if fs.NArg() != 1 {
 			return errors.New("profile show NAME")
 		}
-		p, err := findProfile(fs.Arg(0), *dir)
+		if _, err := findProfile(fs.Arg(0), *dir); err != nil {
+			return err
+		}
+		// The file as written (comments included), not the decoded struct: encoding that gives
+		// YAML the loader refuses (durations as nanoseconds) and loses the comments.
+		src, err := profileSource(fs.Arg(0), *dir)
 		if err != nil {
 			return err
 		}
-		enc := yaml.NewEncoder(stdout)
-		enc.SetIndent(2)
-		defer enc.Close()
-		return enc.Encode(p)
+		_, err = stdout.Write(src)
+		return err
 	case "test":
 		if *prof == "" || fs.NArg() != 1 {
 			return errors.New("profile test --profile x.yaml|NAME sample.cap")

@@ -32,9 +32,16 @@ type ReparseResult struct {
 }
 
 // BusinessKey identifies a record across parses: the same transaction parsed by an old and a
-// fixed profile has the same key.
+// fixed profile has the same key. A printed receipt number identifies the transaction (with
+// the kind: some terminals print a Z report or a no-sale under the last sale's number), so the
+// figures are left out: a fix that changes how a captured receipt's total or time is read must
+// not capture that receipt a second time. Only without a receipt number do time and total
+// tell transactions apart.
 func BusinessKey(r protocol.Record) string {
-	return fmt.Sprintf("%s|%s|%s|%s|%s|%d", r.Terminal, r.BusinessDate, r.Receipt, r.Kind, r.Time, r.Total)
+	if r.Receipt != "" {
+		return fmt.Sprintf("%s|%s|%s|%s", r.Terminal, r.BusinessDate, r.Receipt, r.Kind)
+	}
+	return fmt.Sprintf("%s|%s||%s|%s|%d", r.Terminal, r.BusinessDate, r.Kind, r.Time, r.Total)
 }
 
 // Reparse parses the raw journal of a source again, from its start up to the committed parse

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -103,6 +104,9 @@ func (b *builder) header(g map[string]string) {
 
 func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 	for i, r := range b.p.c.rules {
+		if r.width > 0 && utf8.RuneCountInString(l.text) != r.width {
+			continue
+		}
 		m := r.re.FindStringSubmatch(l.text)
 		if m == nil {
 			continue
@@ -514,9 +518,10 @@ func (b *builder) finish(terminal string) error {
 		b.flags = append(b.flags, "item void marker with no item after it")
 	}
 	// Rules of one type that require this kind form a group: one of them must have matched.
+	// (Only text transactions go through the rules: b.matched is nil for csv and jsonl.)
 	missing := map[string]bool{}
 	for i, rule := range p.c.rules {
-		if rule.require[r.Kind] {
+		if b.matched != nil && rule.require[r.Kind] {
 			if _, seen := missing[rule.typ]; !seen {
 				missing[rule.typ] = true
 			}
@@ -628,7 +633,7 @@ func (b *builder) invariants() {
 	}
 	if p.c.lineMath {
 		for i, l := range r.Lines {
-			if l.UnitPrice == 0 || l.Quantity == "1" {
+			if l.UnitPrice == 0 {
 				continue
 			}
 			want, ok := quantityTimes(l.Quantity, l.UnitPrice)

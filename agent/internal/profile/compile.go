@@ -68,6 +68,7 @@ type fieldRule struct {
 	typ     string
 	set     map[string]string
 	require map[protocol.Kind]bool
+	width   int
 }
 
 type zRule struct {
@@ -212,7 +213,10 @@ func (p *Profile) compile() error {
 			}
 			req[protocol.Kind(k)] = true
 		}
-		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req})
+		if r.Width < 0 {
+			return fmt.Errorf("%s.width: must not be negative", where)
+		}
+		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req, r.Width})
 	}
 	for i, r := range p.ZReport.Rules {
 		where := fmt.Sprintf("z_report.rules[%d]", i)

@@ -171,6 +171,9 @@ type FieldRule struct {
 	// transaction of such a kind in which no rule of this type that lists it handled a line is
 	// flagged (rules of one type requiring one kind form a group; any of them will do).
 	Require []string `yaml:"require"`
+	// Width, when set, is the exact width in characters of the lines this rule handles: in a
+	// right-aligned column layout, dropped or inserted bytes change a line's width.
+	Width int `yaml:"width"`
 }
 
 // Numbers says how amounts and quantities are printed.

@@ -195,3 +195,38 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// strict is base with the damage-revealing rules: every line must match, items are 12
+// columns wide, a sale always prints an item and a tender, a receipt number is required.
+var strict = strings.NewReplacer(
+	"    - text: '^START (?P<receipt>\\d+)'", "    - text: '^START '",
+	"  rules:\n", "  unmatched: flag\n  rules:\n    - match: '^RECEIPT (?P<receipt>\\d+)$'\n      type: header\n",
+	"'^START (?P<receipt>\\d+) (?P<date>\\S+)'", "'^START (?:(?P<receipt>\\d+) )?(?P<date>\\d{4}-\\d\\d-\\d\\d)$'",
+	"(?P<description>[A-Z]+) ", "(?P<description>[A-Z]+) +",
+	"      type: tender\n", "      type: tender\n      require: [sale]\n",
+	"      type: item\n", "      type: item\n      require: [sale]\n      width: 12\n",
+).Replace(base) + "invariants:\n  receipt_required: true\n"
+
+func TestDamageRules(t *testing.T) {
+	p := mustLoad(t, strict)
+	tests := []struct{ name, in, want string }{
+		{"clean", "START 1 2024-03-14\nMILK    1.00\nTOTAL 1.00\nCASH 1.00\nEND\n", "sale:1;"},
+		{"unmatched line", "START 1 2024-03-14\nMILK    1.00\nM?LK 1.00\nTOTAL 1.00\nCASH 1.00\nEND\n",
+			`sale:1!unmatched line 3: "M?LK 1.00";`},
+		{"wrong width", "START 1 2024-03-14\nMILK  1.00\nTOTAL 1.00\nCASH 1.00\nEND\n",
+			`sale:1!unmatched line 2: "MILK  1.00"|no item line in a sale (the layout always prints one);`},
+		{"no tender", "START 1 2024-03-14\nMILK    1.00\nTOTAL 1.00\nEND\n",
+			"sale:1!no tender line in a sale (the layout always prints one);"},
+		{"no receipt", "START 2024-03-14\nMILK    1.00\nTOTAL 1.00\nCASH 1.00\nEND\n",
+			"ERR(transaction not parseable: no receipt number);"},
+		{"two receipts", "START 1 2024-03-14\nRECEIPT 2\nMILK    1.00\nTOTAL 1.00\nCASH 1.00\nEND\n",
+			"sale:2!receipt number 2 printed after 1 in one transaction;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := summary(runSteps(p, []step{{feed: tt.in}, {close: true}})); got != tt.want {
+				t.Errorf("Parse(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}

@@ -63,7 +63,8 @@
 //   - bbolt v1.4.3 has no MaxSize option: a full disk surfaces as a failed commit (fatal), and
 //     the file never shrinks; Purge frees pages for reuse only. SizeBytes is the file's length:
 //     with the 64 MiB initial mmap (not on Windows) bbolt grows the file in 16 MiB steps, so
-//     even a small spool is about 16 MiB long (sparse on Linux).
+//     even a small spool is about 16 MiB long (sparse on Linux). The size alarm therefore
+//     follows UsedBytes, bbolt's high-water mark, not the length.
 //   - Purge stops at the first record that is too young; if the clock jumped back, older records
 //     behind it wait until that one ages out.
 //   - A corruption alarm raised at Open lives in memory; after a restart it is the .corrupt-

@@ -164,7 +164,8 @@ type state struct {
 	oldestUnsent time.Time
 	lastCapture  map[string]time.Time
 	quarantineN  uint64
-	sizeBytes    int64
+	sizeBytes    int64 // file length
+	usedBytes    int64 // bbolt high-water mark (tx.Size)
 	sizeAlarmed  bool
 	alarms       []string
 }
@@ -448,19 +449,28 @@ func (s *Spool) load() error {
 	})
 }
 
+// refreshSize updates the file length and the used size. The size alarm follows the used size
+// (bbolt's high-water mark: pages in use or freed for reuse), not the file length, which bbolt
+// grows ahead of need to its mmap size or in 16 MiB steps: with a small max_size the length
+// alone would alarm on an almost empty spool.
 func (s *Spool) refreshSize() {
 	fi, err := os.Stat(s.path)
 	if err != nil {
 		return
 	}
+	var used int64
+	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		used = fi.Size()
+	}
 	s.mu.Lock()
 	s.st.sizeBytes = fi.Size()
-	alarm := s.opts.MaxSize > 0 && fi.Size()*100 > s.opts.MaxSize*SizeAlarmPercent
+	s.st.usedBytes = used
+	alarm := s.opts.MaxSize > 0 && used*100 > s.opts.MaxSize*SizeAlarmPercent
 	crossed := alarm && !s.st.sizeAlarmed
 	s.st.sizeAlarmed = alarm
 	s.mu.Unlock()
 	if crossed {
-		s.log.Warn("Spool is nearing its size limit; capture continues.", "size_bytes", fi.Size(), "max_size", s.opts.MaxSize)
+		s.log.Warn("Spool is nearing its size limit; capture continues.", "used_bytes", used, "size_bytes", fi.Size(), "max_size", s.opts.MaxSize)
 	}
 }
 
@@ -493,7 +503,8 @@ type Stats struct {
 	OldestUnsent     time.Time            // CapturedAt of seq LastAck+1, zero if none
 	LastCapture      map[string]time.Time // per terminal
 	QuarantineCount  uint64
-	SizeBytes        int64
+	SizeBytes        int64 // the file's length
+	UsedBytes        int64 // bytes up to bbolt's high-water mark; the size alarm follows this
 	Alarms           []string
 	// Transactions counts the write transactions committed since Open.
 	Transactions uint64
@@ -514,14 +525,15 @@ func (s *Spool) Stats() Stats {
 		LastCapture:     make(map[string]time.Time, len(s.st.lastCapture)),
 		QuarantineCount: s.st.quarantineN,
 		SizeBytes:       s.st.sizeBytes,
+		UsedBytes:       s.st.usedBytes,
 		Alarms:          append([]string(nil), s.st.alarms...),
 		Transactions:    s.txN.Load(),
 	}
 	for k, v := range s.st.lastCapture {
 		st.LastCapture[k] = v
 	}
-	if s.opts.MaxSize > 0 && s.st.sizeBytes*100 > s.opts.MaxSize*SizeAlarmPercent {
-		st.Alarms = append(st.Alarms, fmt.Sprintf("spool at %d%% of max_size", s.st.sizeBytes*100/s.opts.MaxSize))
+	if s.opts.MaxSize > 0 && s.st.usedBytes*100 > s.opts.MaxSize*SizeAlarmPercent {
+		st.Alarms = append(st.Alarms, fmt.Sprintf("spool at %d%% of max_size", s.st.usedBytes*100/s.opts.MaxSize))
 	}
 	if p := s.failed.Load(); p != nil {
 		st.Failed = true

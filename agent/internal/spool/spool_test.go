@@ -507,6 +507,24 @@ func TestSizeAlarmNeverRefuses(t *testing.T) {
 	}
 }
 
+// TestSizeAlarmFollowsUsedSpace: bbolt grows the file to its mmap size (max_size when that is
+// below 64 MiB) at the first commit; a few records must not read as a full spool.
+func TestSizeAlarmFollowsUsedSpace(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "spool.db"), Options{MaxSize: 2 << 20})
+	recs := make([]protocol.Record, 20)
+	for i := range recs {
+		recs[i] = sale("t1", i)
+	}
+	mustCommit(t, s, Capture{Source: "t1", Records: recs})
+	st := s.Stats()
+	if len(st.Alarms) != 0 {
+		t.Fatalf("20 records (file %d bytes, used %d) alarm with MaxSize 2MiB: %q", st.SizeBytes, st.UsedBytes, st.Alarms)
+	}
+	if st.UsedBytes <= 0 || st.UsedBytes > st.SizeBytes {
+		t.Fatalf("UsedBytes = %d, SizeBytes = %d", st.UsedBytes, st.SizeBytes)
+	}
+}
+
 func TestCommitErrorIsFatal(t *testing.T) {
 	var files []*os.File
 	var mu sync.Mutex

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/sim"
+)
+
+// TestCorruptSpoolQuarantined: with the agent stopped, bytes are flipped in the middle of
+// spool.db, inside a stored record. On start the agent moves the file aside (never starts empty
+// silently), raises an alarm that reaches the hub as an agent_alarm exception, starts a new
+// epoch and keeps capturing: the journal is read again from the start (its committed offset was
+// in the quarantined file) and new sales follow, all exactly once in the new epoch.
+func TestCorruptSpoolQuarantined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	const store = "S042"
+	j1, j2 := filepath.Join(dir, "T1.jsonl"), filepath.Join(dir, "T2.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": j1, "T2": j2})
+	const n1, n2 = 500, 300
+	s1 := runSim(t, dir, j1, "T1", n1, 1000, 43)
+	ag := startAgent(t, dir, store, cfg)
+	<-s1.done
+	h.waitRecords(t, store, n1, 60*time.Second)
+	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, j1)})
+	recs := h.allRecords(t, store)
+	oldEpoch := recs[0].Epoch
+	ag.stop(t)
+
+	spoolDB := filepath.Join(dir, "agent-"+store, "spool.db")
+	victim := recs[n1/2]
+	flipped := flipInRecord(t, spoolDB, victim)
+	t.Logf("flipped a byte in %d stored copies of seq %d (receipt %s)", flipped, victim.Seq, victim.Receipt)
+
+	ag = startAgent(t, dir, store, cfg)
+	var st localAgentStatus
+	eventually(t, 30*time.Second, "the agent's status after restart", func() (err error) {
+		if ag.exited() {
+			t.Fatalf("the agent exited on a corrupt spool instead of quarantining it: %v", ag.err)
+		}
+		st, err = localStatusOf(cfg)
+		return err
+	})
+	aside, _ := filepath.Glob(spoolDB + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("corrupt spool moved aside to %v, want one spool.db.corrupt-* file", aside)
+	}
+	if st.Epoch == "" || st.Epoch == oldEpoch {
+		t.Fatalf("epoch after quarantine %q, want a new one (old %s)", st.Epoch, oldEpoch)
+	}
+	if !hasAlarm(st.Alarms, "corrupt") {
+		t.Fatalf("no corruption alarm in the agent's status: %q", st.Alarms)
+	}
+	exc := waitException(t, h, store, "agent_alarm", "corrupt")
+	if !strings.Contains(exc.Detail, filepath.Base(aside[0])) {
+		t.Errorf("the exception does not say where the file went: %q", exc.Detail)
+	}
+
+	s2 := runSim(t, dir, j2, "T2", n2, 300, 44)
+	<-s2.done
+	h.waitRecords(t, store, n1+n1+n2, 60*time.Second)
+	verifyEpoch(t, h, store, oldEpoch, map[string]sim.Totals{"T1": readTotals(t, j1)})
+	verifyEpoch(t, h, store, st.Epoch, map[string]sim.Totals{"T1": readTotals(t, j1), "T2": readTotals(t, j2)})
+	ag.stop(t)
+	checkLogs(t, dir)
+}
+
+// flipInRecord damages every stored copy of r's JSON in the spool file (bbolt copies pages on
+// write, so older copies sit in free pages): one digit of its receipt number changes, so the
+// record no longer matches its hash. It returns how many copies it changed.
+func flipInRecord(t testing.TB, path string, r protocol.Record) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needle := []byte(fmt.Sprintf(`"receipt":%q`, r.Receipt))
+	n := 0
+	for i := 0; ; {
+		j := bytes.Index(b[i:], needle)
+		if j < 0 {
+			break
+		}
+		p := i + j + len(needle) - 2 // the receipt's last character
+		b[p] ^= 0x01
+		n++
+		i = p + 1
+	}
+	if n == 0 {
+		t.Fatalf("%s not found in %s: cannot aim the corruption", needle, path)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// verifyEpoch is verify restricted to one epoch: its records are there exactly once, seq is
+// contiguous from 1, hashes are right and the totals match to the cent.
+func verifyEpoch(t testing.TB, h *hub, store, epoch string, want map[string]sim.Totals) {
+	t.Helper()
+	var recs []protocol.Record
+	for _, r := range h.allRecords(t, store) {
+		if r.Epoch == epoch {
+			recs = append(recs, r)
+		}
+	}
+	var n int64
+	for _, w := range want {
+		n += w.N
+	}
+	if int64(len(recs)) != n {
+		t.Fatalf("store %s epoch %s: hub has %d records, want %d", store, epoch, len(recs), n)
+	}
+	seen := map[string]bool{}
+	got := map[string]*sim.Totals{}
+	for i, r := range recs {
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("epoch %s record %d has seq %d: seq not contiguous from 1", epoch, i, r.Seq)
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("epoch %s seq %d: %v", epoch, r.Seq, err)
+		}
+		key := r.Terminal + "/" + r.Receipt
+		if seen[key] {
+			t.Fatalf("epoch %s: receipt %s captured twice", epoch, key)
+		}
+		seen[key] = true
+		if got[r.Terminal] == nil {
+			got[r.Terminal] = &sim.Totals{}
+		}
+		got[r.Terminal].Add(r)
+	}
+	for term, w := range want {
+		g := got[term]
+		if g == nil || g.N != w.N {
+			t.Fatalf("epoch %s terminal %s: got %v records, want %d", epoch, term, g, w.N)
+		}
+		for k, c := range w.Count {
+			if g.Count[k] != c || g.Sum[k] != w.Sum[k] {
+				t.Fatalf("epoch %s terminal %s kind %s: hub count %d sum %d, simulator count %d sum %d", epoch, term, k, g.Count[k], g.Sum[k], c, w.Sum[k])
+			}
+		}
+	}
+}

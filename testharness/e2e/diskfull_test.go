@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/testharness/sim"
+)
+
+// TestSpoolDiskFull: the agent's data_dir is a 64 MiB tmpfs and spool.max_size is 2 MiB. With
+// the hub down, a backlog grows past max_size (alarm, capture goes on, nothing evicted); then a
+// filler file takes the rest of the tmpfs and new sales arrive. The failed commit is fatal: the
+// agent exits non-zero. Once the space is freed and the agent and hub restart, every record —
+// those captured before the failure and those written while the agent was down — reaches the
+// hub exactly once, and the max_size alarm is an agent_alarm exception there.
+func TestSpoolDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs for the agent's data_dir (CI runs this as root)")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	const store = "S041"
+	j0, j1, j2 := filepath.Join(dir, "T0.jsonl"), filepath.Join(dir, "T1.jsonl"), filepath.Join(dir, "T2.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T0": j0, "T1": j1, "T2": j2})
+	setSpoolMaxSize(t, cfg, "2MiB")
+	dataDir := mountTmpfs(t, filepath.Join(dir, "agent-"+store), "64m")
+	h.p.stop(t)
+	t.Log("hub stopped: the agent builds a backlog")
+
+	ag := startAgent(t, dir, store, cfg)
+	// A few records are far below max_size: no alarm yet.
+	const n0, n1, n2 = 20, 6000, 500
+	s0 := runSim(t, dir, j0, "T0", n0, 1000, 40)
+	<-s0.done
+	var st localAgentStatus
+	eventually(t, 30*time.Second, fmt.Sprintf("%d records captured", n0), func() (err error) {
+		if st, err = localStatusOf(cfg); err == nil && st.LastSeq != n0 {
+			err = fmt.Errorf("last_seq %d", st.LastSeq)
+		}
+		return err
+	})
+	if hasAlarm(st.Alarms, "max_size") {
+		t.Fatalf("a spool of %d records (file %d bytes) already alarms on max_size 2MiB: %q", n0, spoolSize(t, dataDir), st.Alarms)
+	}
+
+	s1 := runSim(t, dir, j1, "T1", n1, 3000, 41)
+	<-s1.done
+	eventually(t, 60*time.Second, fmt.Sprintf("%d records captured", n0+n1), func() (err error) {
+		if st, err = localStatusOf(cfg); err == nil && st.LastSeq != n0+n1 {
+			err = fmt.Errorf("last_seq %d", st.LastSeq)
+		}
+		return err
+	})
+	if !hasAlarm(st.Alarms, "max_size") {
+		t.Fatalf("spool size %d past 80%% of max_size 2MiB but no alarm: %q", spoolSize(t, dataDir), st.Alarms)
+	}
+	t.Logf("backlog %d, spool file %d bytes, alarms %q", st.Backlog, spoolSize(t, dataDir), st.Alarms)
+
+	filled := fillFS(t, filepath.Join(dataDir, "filler"))
+	t.Logf("tmpfs filled with %d bytes", filled)
+	s2 := runSim(t, dir, j2, "T2", n2, 200, 42)
+	select {
+	case <-ag.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the agent kept running with a full disk: a failed commit must be fatal")
+	}
+	var ee *exec.ExitError
+	if !errors.As(ag.err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("agent exit: %v, want a non-zero exit after the failed commit", ag.err)
+	}
+	if countInFile(ag.log, "no space left on device") == 0 {
+		t.Fatalf("agent exited (%v) but its log does not show the full disk", ag.err)
+	}
+	t.Logf("agent exited: %v", ag.err)
+	<-s2.done
+
+	if err := os.Remove(filepath.Join(dataDir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	ag = startAgent(t, dir, store, cfg)
+	h.waitRecords(t, store, n0+n1+n2, 120*time.Second)
+	verify(t, h, store, map[string]sim.Totals{"T0": readTotals(t, j0), "T1": readTotals(t, j1), "T2": readTotals(t, j2)})
+	waitException(t, h, store, "agent_alarm", "max_size")
+	if m, _ := filepath.Glob(filepath.Join(dataDir, "spool.db.corrupt-*")); len(m) > 0 {
+		t.Fatalf("the full disk left a spool judged corrupt: %v", m)
+	}
+	ag.stop(t)
+	checkLogs(t, dir)
+}
+
+// mountTmpfs mounts a tmpfs of the given size at path and unmounts it at cleanup.
+func mountTmpfs(t testing.TB, path, size string) string {
+	t.Helper()
+	if err := os.MkdirAll(path, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0750", "tmpfs", path).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs at %s: %v: %s", path, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", path).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", path, err, out)
+			exec.Command("umount", "-l", path).Run()
+		}
+	})
+	return path
+}
+
+// fillFS writes path until the file system is full and returns the bytes written.
+func fillFS(t testing.TB, path string) int64 {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var total int64
+	for _, chunk := range []int{1 << 20, 4 << 10, 1} {
+		buf := make([]byte, chunk)
+		for {
+			n, err := f.Write(buf)
+			total += int64(n)
+			if errors.Is(err, syscall.ENOSPC) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("fill %s: %v", path, err)
+			}
+		}
+	}
+	return total
+}
+
+func spoolSize(t testing.TB, dataDir string) int64 {
+	fi, err := os.Stat(filepath.Join(dataDir, "spool.db"))
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
+}
+
+// setSpoolMaxSize rewrites spool.max_size in an agent config.
+func setSpoolMaxSize(t testing.TB, cfg, size string) {
+	t.Helper()
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	found := false
+	for i, l := range lines {
+		if strings.HasPrefix(l, "  max_size:") {
+			lines[i], found = "  max_size: "+size, true
+		}
+	}
+	if !found {
+		t.Fatalf("no spool.max_size in %s", cfg)
+	}
+	if err := os.WriteFile(cfg, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type localAgentStatus struct {
+	Epoch     string            `json:"epoch"`
+	LastSeq   uint64            `json:"last_seq"`
+	LastAck   uint64            `json:"last_ack"`
+	Backlog   uint64            `json:"backlog"`
+	Alarms    []string          `json:"alarms"`
+	Connected bool              `json:"connected"`
+	Captured  map[string]uint64 `json:"captured"`
+}
+
+// localStatusOf reads the agent's local /status endpoint (its address is the config's listen:).
+func localStatusOf(cfg string) (localAgentStatus, error) {
+	var st localAgentStatus
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		return st, err
+	}
+	var addr string
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "listen:"); ok {
+			addr = strings.TrimSpace(v)
+		}
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+func hasAlarm(alarms []string, sub string) bool {
+	for _, a := range alarms {
+		if strings.Contains(a, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+type exception struct {
+	Store, Reason, Detail, State string
+}
+
+// waitException waits for an exception of store with reason whose detail contains sub.
+func waitException(t testing.TB, h *hub, store, reason, sub string) exception {
+	t.Helper()
+	var found exception
+	eventually(t, 60*time.Second, fmt.Sprintf("a %s exception of %s mentioning %q", reason, store, sub), func() error {
+		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=" + reason + "&limit=1000")
+		if err != nil {
+			return err
+		}
+		var resp struct {
+			Exceptions []exception `json:"exceptions"`
+		}
+		if err := json.Unmarshal(b, &resp); err != nil {
+			return err
+		}
+		for _, e := range resp.Exceptions {
+			if strings.Contains(e.Detail, sub) {
+				found = e
+				return nil
+			}
+		}
+		return fmt.Errorf("exceptions: %+v", resp.Exceptions)
+	})
+	return found
+}
