@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -111,10 +112,28 @@ func flipInRecord(t testing.TB, path string, r protocol.Record) int {
 func verifyEpoch(t testing.TB, h *hub, store, epoch string, want map[string]sim.Totals) {
 	t.Helper()
 	var recs []protocol.Record
-	for _, r := range h.allRecords(t, store) {
-		if r.Epoch == epoch {
-			recs = append(recs, r)
+	var after uint64
+	for {
+		b, err := h.get(fmt.Sprintf("/api/v1/stores/%s/records?epoch=%s&after_seq=%d&limit=5000", store, epoch, after))
+		if err != nil {
+			t.Fatal(err)
 		}
+		var page struct {
+			Records []protocol.Record `json:"records"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			if r.Epoch != epoch {
+				t.Fatalf("asked for epoch %s, got a record of epoch %s", epoch, r.Epoch)
+			}
+		}
+		recs = append(recs, page.Records...)
+		if len(page.Records) < 5000 {
+			break
+		}
+		after = page.Records[len(page.Records)-1].Seq
 	}
 	var n int64
 	for _, w := range want {

@@ -42,7 +42,7 @@ func TestSpoolDiskFull(t *testing.T) {
 
 	ag := startAgent(t, dir, store, cfg)
 	// A few records are far below max_size: no alarm yet.
-	const n0, n1, n2 = 20, 6000, 500
+	const n0, n1, n2 = 20, 6000, 3000
 	s0 := runSim(t, dir, j0, "T0", n0, 1000, 40)
 	<-s0.done
 	var st localAgentStatus
@@ -71,7 +71,7 @@ func TestSpoolDiskFull(t *testing.T) {
 
 	filled := fillFS(t, filepath.Join(dataDir, "filler"))
 	t.Logf("tmpfs filled with %d bytes", filled)
-	s2 := runSim(t, dir, j2, "T2", n2, 200, 42)
+	s2 := runSim(t, dir, j2, "T2", n2, 500, 42)
 	select {
 	case <-ag.done:
 	case <-time.After(60 * time.Second):
@@ -84,7 +84,13 @@ func TestSpoolDiskFull(t *testing.T) {
 	if countInFile(ag.log, "no space left on device") == 0 {
 		t.Fatalf("agent exited (%v) but its log does not show the full disk", ag.err)
 	}
-	t.Logf("agent exited: %v", ag.err)
+	b, _ := os.ReadFile(ag.log)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "no space left on device") {
+			t.Logf("agent exited (%v): %s", ag.err, l)
+			break
+		}
+	}
 	<-s2.done
 
 	if err := os.Remove(filepath.Join(dataDir, "filler")); err != nil {
