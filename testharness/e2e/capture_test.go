@@ -301,6 +301,7 @@ type hubDay struct {
 		Count    int64      `json:"count"`
 		Gaps     [][2]int64 `json:"gaps"`
 	} `json:"terminals"`
+	Recaptured int64 `json:"recaptured"`
 }
 
 func (h *hub) day(store, date string) (hubDay, error) {

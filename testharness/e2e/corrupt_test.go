@@ -73,6 +73,26 @@ func TestCorruptSpoolQuarantined(t *testing.T) {
 	h.waitRecords(t, store, n1+n1+n2, 60*time.Second)
 	verifyEpoch(t, h, store, oldEpoch, map[string]sim.Totals{"T1": readTotals(t, j1)})
 	verifyEpoch(t, h, store, st.Epoch, map[string]sim.Totals{"T1": readTotals(t, j1), "T2": readTotals(t, j2)})
+	// The business day still counts each receipt once: T1's sales were captured again under
+	// the new epoch, with the same business keys.
+	d, err := h.day(store, "2026-11-26")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	for _, tot := range []sim.Totals{readTotals(t, j1), readTotals(t, j2)} {
+		for k, v := range tot.Sum {
+			want[string(k)] += v
+		}
+	}
+	for _, k := range d.Kinds {
+		if k.Total != want[k.Kind] {
+			t.Errorf("day total of %s = %d, want %d (each receipt once)", k.Kind, k.Total, want[k.Kind])
+		}
+	}
+	if d.Recaptured != int64(n1) {
+		t.Errorf("day reports %d recaptured records, want %d", d.Recaptured, n1)
+	}
 	ag.stop(t)
 	checkLogs(t, dir)
 }

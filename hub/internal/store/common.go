@@ -188,8 +188,19 @@ func buildDay(store, date string, rows []dayRow) Day {
 	d := Day{Store: store, BusinessDate: date, Kinds: []KindTotal{}, Terminals: []TerminalDay{}}
 	kinds := map[protocol.Kind]*KindTotal{}
 	terms := map[string]*termAcc{}
+	seen := map[[3]string]bool{}
 	for _, r := range rows {
 		k := protocol.Kind(r.kind)
+		if receiptKinds[k] && r.receipt != "" {
+			// The same business key counts once, as it posts once: a spool reset makes the
+			// agent capture its sources again under a new epoch.
+			key := [3]string{r.terminal, r.kind, r.receipt}
+			if seen[key] {
+				d.Recaptured++
+				continue
+			}
+			seen[key] = true
+		}
 		kt := kinds[k]
 		if kt == nil {
 			kt = &KindTotal{Kind: k}

@@ -110,6 +110,9 @@ type Day struct {
 	BusinessDate string        `json:"business_date"`
 	Kinds        []KindTotal   `json:"kinds"`
 	Terminals    []TerminalDay `json:"terminals"`
+	// Recaptured counts records whose business key (terminal, kind, receipt) was already
+	// counted, e.g. captured again under a new epoch after a spool reset; they count once.
+	Recaptured int64 `json:"recaptured"`
 }
 
 // Store is the hub's persistence. Implementations are safe for concurrent use by several
