@@ -154,8 +154,10 @@ func (f *Forwarder) clientOptions() (*mqtt.ClientOptions, error) {
 	o.SetConnectRetryInterval(2 * time.Second)
 	o.SetMaxReconnectInterval(30 * time.Second)
 	o.SetConnectTimeout(10 * time.Second)
-	o.SetKeepAlive(30 * time.Second)
-	o.SetPingTimeout(10 * time.Second)
+	// A half-open link (nothing gets through, nothing is closed) is noticed by the keepalive:
+	// at most keepalive + ping timeout after the last packet received.
+	o.SetKeepAlive(15 * time.Second)
+	o.SetPingTimeout(5 * time.Second)
 	o.SetWriteTimeout(15 * time.Second)
 	o.SetResumeSubs(false)
 	will, _ := json.Marshal(protocol.Status{V: protocol.Version, Store: f.cfg.Store, State: "offline"})
