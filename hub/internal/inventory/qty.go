@@ -1,92 +1,12 @@
 package inventory
 
-import (
-	"errors"
-	"fmt"
-	"math"
-	"strconv"
-	"strings"
+import "github.com/lanebridge/lanebridge/protocol"
 
-	"github.com/lanebridge/lanebridge/protocol"
-)
+// Qty is the protocol's exact decimal quantity (shared with the agent, so figures agree).
+type Qty = protocol.Qty
 
-// Qty mirrors the agent's arithmetic (agent/internal/inventory/qty.go) so the hub's Available
-// and the agent's overlay agree to the last digit; the agent cannot import hub code nor the hub
-// the agent's internal packages.
+// ParseQty parses an exact decimal quantity string.
+func ParseQty(s string) (Qty, error) { return protocol.ParseQty(s) }
 
-// qtyScale is the number of decimal places a Qty keeps: protocol quantities have at most six.
-const qtyScale = 6
-
-const qtyUnit = 1_000_000 // 10^qtyScale
-
-// ErrOverflow is returned when a sum of quantities leaves the range of a Qty (±9.2e12).
-var ErrOverflow = errors.New("quantity overflow")
-
-// Qty is an exact decimal quantity in millionths. The zero value is 0. Arithmetic is exact;
-// sums that would overflow return ErrOverflow, never a wrapped value.
-type Qty int64
-
-// ParseQty parses an exact decimal string as the protocol writes it ("2", "-1", "0.456").
-// The empty string is 0 (an item without a stock figure).
-func ParseQty(s string) (Qty, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if !protocol.ValidQuantity(s) {
-		return 0, fmt.Errorf("quantity %q is not an exact decimal", s)
-	}
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	whole, frac, _ := strings.Cut(s, ".")
-	w, err := strconv.ParseInt(whole, 10, 64) // at most 12 digits
-	if err != nil {
-		return 0, fmt.Errorf("quantity %q: %w", s, err)
-	}
-	var f int64
-	if frac != "" {
-		f, err = strconv.ParseInt(frac+strings.Repeat("0", qtyScale-len(frac)), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("quantity %q: %w", s, err)
-		}
-	}
-	v := w*qtyUnit + f // < 10^18, no overflow
-	if neg {
-		v = -v
-	}
-	return Qty(v), nil
-}
-
-// Add returns q+o, or ErrOverflow.
-func (q Qty) Add(o Qty) (Qty, error) {
-	if (o > 0 && q > math.MaxInt64-o) || (o < 0 && q < math.MinInt64-o) {
-		return 0, fmt.Errorf("%w: %s + %s", ErrOverflow, q, o)
-	}
-	return q + o, nil
-}
-
-// Sub returns q-o, or ErrOverflow.
-func (q Qty) Sub(o Qty) (Qty, error) {
-	if o == math.MinInt64 {
-		return 0, fmt.Errorf("%w: %s - %s", ErrOverflow, q, o)
-	}
-	return q.Add(-o)
-}
-
-// String formats q as the protocol writes quantities: no exponent, no trailing zeros.
-func (q Qty) String() string {
-	v := int64(q)
-	sign := ""
-	var u uint64
-	if v < 0 {
-		sign = "-"
-		u = uint64(-(v + 1)) + 1 // safe for MinInt64
-	} else {
-		u = uint64(v)
-	}
-	whole, frac := u/qtyUnit, u%qtyUnit
-	if frac == 0 {
-		return sign + strconv.FormatUint(whole, 10)
-	}
-	fs := fmt.Sprintf("%06d", frac)
-	return sign + strconv.FormatUint(whole, 10) + "." + strings.TrimRight(fs, "0")
-}
+// ErrOverflow is returned when a sum of quantities leaves the range of a Qty.
+var ErrOverflow = protocol.ErrQtyOverflow
