@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION)
 BIN := bin
 
-.PHONY: help build test test-short bench cross lint demo demo-erp clean
+.PHONY: help build test test-short bench soak cross lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test-short: ## unit tests only, no external services
 bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./testharness/e2e/
 	$(GO) test -run '^$$' -bench . -timeout 30m ./agent/... ./hub/...
+
+soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
+	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
 
 cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
