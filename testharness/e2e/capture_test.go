@@ -962,8 +962,22 @@ func panForms(p string) []string {
 	return []string{p, strings.Join(gs, " "), strings.Join(gs, "-")}
 }
 
+// epsonCol right-aligns value on a 42-column line, counting printed columns (ESC x n
+// formatting commands take none).
 func epsonCol(label, value string) string {
-	return label + strings.Repeat(" ", max(2, 42-len(label)-len(value))) + value + "\n\r"
+	return label + strings.Repeat(" ", max(2, 42-printedLen(label)-printedLen(value))) + value + "\n\r"
+}
+
+func printedLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0x1b {
+			i += 2 // ESC, selector, argument
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 // cardStream is an ESC/POS receipt stream full of card data: PANs in every form on card slip
