@@ -44,8 +44,9 @@ func init() {
 // captureEnv is what byte-stream sources share in a running agent: the profiles and the raw
 // journal. run sets it (openCapture); validate only loads the profiles.
 var captureEnv struct {
-	profiles map[string]*profile.Profile
-	journal  *capture.Journal
+	profiles  map[string]*profile.Profile
+	journal   *capture.Journal
+	retention time.Duration // raw journal entries already parsed are kept this long
 }
 
 func journalPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "journal.db") }
@@ -89,6 +90,7 @@ func openCapture(cfg *config.Config) (func(), error) {
 		return nil, err
 	}
 	captureEnv.journal = jr
+	captureEnv.retention = time.Duration(cfg.Spool.Retention)
 	return func() { jr.Close(); captureEnv.journal = nil }, nil
 }
 
@@ -108,6 +110,7 @@ func newCaptureSource(t config.Terminal, u *url.URL, sp capture.Committer, log *
 	}
 	pl := capture.NewPipeline()
 	pl.ID, pl.Terminal, pl.Profile, pl.Spool, pl.Journal, pl.Log = t.ID, t.ID, p, sp, captureEnv.journal, log
+	pl.Retention = captureEnv.retention
 	var src statser
 	switch u.Scheme {
 	case "serial":

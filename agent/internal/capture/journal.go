@@ -164,6 +164,46 @@ func (j *Journal) Read(source string, from uint64, max int) ([]Entry, error) {
 	return out, nil
 }
 
+// Purge deletes source's entries with id < below that were journaled before olderThan, oldest
+// first, in transactions of at most 10,000 entries, and returns how many it deleted. The
+// pipeline passes its parse cursor's restart point as below, so nothing a restart would parse
+// again is deleted; bbolt reuses the freed pages, so the file stops growing.
+func (j *Journal) Purge(source string, below uint64, olderThan time.Time) (int, error) {
+	total := 0
+	for {
+		n := 0
+		done := false
+		err := j.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte(source))
+			if b == nil {
+				done = true
+				return nil
+			}
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.First() {
+				if binary.BigEndian.Uint64(k) >= below || len(v) < 9 ||
+					time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9]))).After(olderThan) || n == 10_000 {
+					done = n < 10_000
+					return nil
+				}
+				if err := c.Delete(); err != nil {
+					return err
+				}
+				n++
+			}
+			done = true
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("purge raw journal %s: %w", source, err)
+		}
+		total += n
+		if done || n == 0 {
+			return total, nil
+		}
+	}
+}
+
 // Last returns the id of source's last entry (0 when empty).
 func (j *Journal) Last(source string) (uint64, error) {
 	var last uint64

@@ -58,6 +58,9 @@ type Pipeline struct {
 	OnEOF func(file string)
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Retention is how long raw journal entries that are already parsed are kept for reparse
+	// (default 35 days, like the spool's acknowledged records); older ones are purged hourly.
+	Retention time.Duration
 
 	in      chan Input
 	stopped chan struct{} // closed when Run returns
@@ -166,8 +169,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	close(p.ready)
 
+	if p.Retention <= 0 {
+		p.Retention = 35 * 24 * time.Hour
+	}
 	tick := time.NewTicker(p.Tick)
 	defer tick.Stop()
+	purge := time.NewTicker(time.Hour)
+	defer purge.Stop()
 	var batch []Input
 	for {
 		select {
@@ -201,6 +209,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-tick.C:
 			if err := p.tick(ctx, st, log); err != nil {
 				return err
+			}
+		case <-purge.C:
+			if n, err := p.Journal.Purge(p.ID, st.cur.From, p.Now().Add(-p.Retention)); err != nil {
+				log.Warn("raw journal purge failed", "err", err)
+			} else if n > 0 {
+				log.Info("raw journal entries past retention purged", "entries", n)
 			}
 		}
 	}
