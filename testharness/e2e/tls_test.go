@@ -97,4 +97,3 @@ func TestTLSBroker(t *testing.T) {
 	ag.stop(t)
 	checkLogs(t, dir)
 }
-
