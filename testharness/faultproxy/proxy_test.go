@@ -107,8 +107,18 @@ func TestPassThrough(t *testing.T) {
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("echo through proxy: err %v, equal %v", err, bytes.Equal(got, msg))
 	}
-	if st := p.Stats(); st.BytesUp != int64(len(msg)) || st.BytesDown != int64(len(msg)) || st.Accepted != 1 {
-		t.Fatalf("stats %+v, want %d bytes each way and 1 connection", st, len(msg))
+	// The counters move just after each forwarded write: the echo can arrive before the last
+	// upstream chunk is counted, so wait for them briefly.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		st := p.Stats()
+		if st.BytesUp == int64(len(msg)) && st.BytesDown == int64(len(msg)) && st.Accepted == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v, want %d bytes each way and 1 connection", st, len(msg))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
