@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -116,5 +115,3 @@ func passwordOf(t testing.TB, agentYAML string) string {
 	t.Fatal("no password in agent.yaml")
 	return ""
 }
-
-var _ = fmt.Sprint

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -406,9 +404,6 @@ func verify(t testing.TB, h *hub, store string, want map[string]sim.Totals) {
 		}
 	}
 }
-
-var _ = sync.Mutex{}
-var _ = context.Background
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
 func readFile(path string) ([]byte, error)  { return os.ReadFile(path) }

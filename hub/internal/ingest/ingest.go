@@ -118,13 +118,12 @@ func New(st store.Store, pub Publisher, o Options) *Ingester {
 // Handle queues a message for its store's worker. It blocks while that worker's queue is full
 // and returns false if ctx ends first (the message is dropped; the agent resends it).
 func (in *Ingester) Handle(ctx context.Context, m Message) bool {
-	store, _, err := protocol.ParseTopic(m.Topic)
+	store, suffix, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
 		in.log.Warn("message on unexpected topic rejected", "topic", m.Topic, "err", err)
 		return true
 	}
-	_, suffix, _ := protocol.ParseTopic(m.Topic)
 	predecode(store, suffix, &m)
 	select {
 	case in.queue(store) <- m:
@@ -137,12 +136,11 @@ func (in *Ingester) Handle(ctx context.Context, m Message) bool {
 // TryHandle queues a message without blocking; a full queue drops it (counted) and the agent
 // resends after its ack timeout. For callers that must never block, such as paho's router.
 func (in *Ingester) TryHandle(m Message) bool {
-	store, _, err := protocol.ParseTopic(m.Topic)
+	store, suffix, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
 		return true
 	}
-	_, suffix, _ := protocol.ParseTopic(m.Topic)
 	predecode(store, suffix, &m)
 	select {
 	case in.queue(store) <- m:
