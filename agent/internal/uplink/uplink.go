@@ -65,7 +65,7 @@ type Config struct {
 	// leads to a snapshot, a command without a result is sent again).
 	Inventory chan<- *protocol.Inventory
 	Commands  chan<- *protocol.Command
-	Logger    *slog.Logger
+	Logger    *slog.Logger // nil discards
 }
 
 // Counters are exported for metrics and status.
@@ -114,7 +114,7 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 		cfg.Heartbeat = 30 * time.Second
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "lanebridge-agent-" + cfg.Store
@@ -239,7 +239,7 @@ func (f *Forwarder) onInventory(_ mqtt.Client, m mqtt.Message) {
 	case f.cfg.Inventory <- inv:
 	default:
 		f.C.DownDropped.Add(1)
-		f.log.Warn("inventory queue full; message dropped (the hub sends a snapshot)", "version", inv.Version)
+		f.log.Warn("inventory queue full; message dropped", "version", inv.Version)
 	}
 }
 
@@ -254,7 +254,7 @@ func (f *Forwarder) onCommand(_ mqtt.Client, m mqtt.Message) {
 	case f.cfg.Commands <- c:
 	default:
 		f.C.DownDropped.Add(1)
-		f.log.Warn("command queue full; command dropped (the hub sends it again)", "id", c.ID)
+		f.log.Warn("command queue full; command dropped", "id", c.ID)
 	}
 }
 

@@ -77,13 +77,13 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	log := h.log.With(slog.String("store", store), slog.String("client", pk.Connect.ClientIdentifier), slog.String("remote", cl.Net.Remote))
 	if reason, err := h.checkConnect(store, pk); err != nil {
 		if errors.Is(err, errDenied) {
-			log.Warn("Refused an MQTT connection.", slog.String("reason", reason))
+			log.Warn("mqtt connection refused", slog.String("reason", reason))
 		} else {
-			log.Error("Could not check store credentials; refused the connection.", slog.Any("error", err))
+			log.Error("check store credentials failed; connection refused", slog.Any("err", err))
 		}
 		return false
 	}
-	log.Info("Store connected.", slog.Bool("clean", pk.Connect.Clean), slog.Int("protocol", int(pk.ProtocolVersion)))
+	log.Info("store connected", slog.Bool("clean", pk.Connect.Clean), slog.Int("protocol", int(pk.ProtocolVersion)))
 	return true
 }
 
@@ -137,7 +137,7 @@ func (h *aclHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		ok = mayRead(store, topic)
 	}
 	if !ok {
-		h.log.Warn("Denied an MQTT topic.", slog.String("store", store), slog.String("topic", topic), slog.Bool("write", write))
+		h.log.Warn("mqtt topic denied", slog.String("store", store), slog.String("topic", topic), slog.Bool("write", write))
 	}
 	return ok
 }

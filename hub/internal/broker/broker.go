@@ -147,7 +147,7 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker: serve: %w", err)
 	}
 	b.started = true
-	b.log.Info("MQTT broker listening.", slog.String("addr", b.ln.Address()), slog.String("protocol", b.ln.Protocol()))
+	b.log.Info("mqtt broker listening", slog.String("addr", b.ln.Address()), slog.String("protocol", b.ln.Protocol()))
 	return nil
 }
 
@@ -230,6 +230,6 @@ func (b *Broker) Close() error {
 	if err := b.srv.Close(); err != nil {
 		return fmt.Errorf("broker: close: %w", err)
 	}
-	b.log.Info("MQTT broker stopped.")
+	b.log.Info("mqtt broker stopped")
 	return nil
 }

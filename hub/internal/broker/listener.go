@@ -95,7 +95,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			}
 			// EMFILE and the like: wait and retry rather than stop serving for good.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.log.Error("Accept failed; retrying.", slog.Any("error", err), slog.Duration("backoff", backoff))
+			l.log.Error("accept failed; retrying", slog.Any("err", err), slog.Duration("backoff", backoff))
 			time.Sleep(backoff)
 			continue
 		}
@@ -108,7 +108,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		go func() {
 			defer l.untrack(conn)
 			if err := establish(l.id, conn); err != nil {
-				l.log.Debug("MQTT connection ended.", slog.String("remote", conn.RemoteAddr().String()), slog.Any("error", err))
+				l.log.Debug("mqtt connection ended", slog.String("remote", conn.RemoteAddr().String()), slog.Any("err", err))
 			}
 		}()
 	}

@@ -24,6 +24,21 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
+// Store is what the ingester writes to the hub's store.
+type Store interface {
+	// ApplyBatch applies records of one (store, epoch) in ascending contiguous seq order, in one
+	// transaction, and reports the stream's progress (store.ErrNotFound for an unknown store).
+	ApplyBatch(ctx context.Context, store, epoch string, recs []protocol.Record) (store.ApplyResult, error)
+	// ApplyReplay stores again records a replay command asked for.
+	ApplyReplay(ctx context.Context, store, epoch string, recs []protocol.Record) (store.ReplayResult, error)
+	// PutStatus keeps the latest status of an agent.
+	PutStatus(ctx context.Context, st protocol.Status, at time.Time) error
+	// PutCommandResult stores an agent's result for a command it was sent.
+	PutCommandResult(ctx context.Context, store string, r protocol.CommandResult) (bool, error)
+	// RaiseException creates an open exception unless the same (store, reason, key) exists.
+	RaiseException(ctx context.Context, e store.Exception) (bool, error)
+}
+
 // Publisher sends a message to agents (QoS 1, not retained). Safe for concurrent use.
 type Publisher interface {
 	Publish(topic string, payload []byte) error
@@ -52,7 +67,7 @@ func predecode(store, suffix string, m *Message) {
 
 // Ingester applies agent messages. Create with New, start with Run, feed with Handle.
 type Ingester struct {
-	st     store.Store
+	st     Store
 	pub    Publisher
 	log    *slog.Logger
 	queues []chan Message
@@ -74,9 +89,9 @@ type metrics struct {
 
 // Options configure an Ingester.
 type Options struct {
-	Workers   int // default 4
-	QueueSize int // messages per worker (default 256); Handle blocks when full (back-pressure)
-	Logger    *slog.Logger
+	Workers   int          // default 4
+	QueueSize int          // messages per worker (default 256); Handle blocks when full (back-pressure)
+	Logger    *slog.Logger // nil discards
 	Registry  prometheus.Registerer
 	// OnStatus, when set, is called with each agent status after it is stored (the inventory
 	// push reacts to the agent's InventoryVersion). It runs on a worker and must not block.
@@ -84,7 +99,7 @@ type Options struct {
 }
 
 // New returns an Ingester writing to st and acknowledging through pub.
-func New(st store.Store, pub Publisher, o Options) *Ingester {
+func New(st Store, pub Publisher, o Options) *Ingester {
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -92,7 +107,7 @@ func New(st store.Store, pub Publisher, o Options) *Ingester {
 		o.QueueSize = 256
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus}
 	in.queues = make([]chan Message, o.Workers)
@@ -248,7 +263,7 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 				reason = "wrong_store"
 			}
 			in.m.rejected.WithLabelValues(reason).Inc()
-			in.log.Warn("record batch rejected; nothing applied", "store", store, "reason", reason, "err", err, "bytes", len(m.Payload))
+			in.log.Warn("record batch rejected", "store", store, "reason", reason, "err", err, "bytes", len(m.Payload))
 			in.raise(ctx, store, "rejected_batch", fmt.Sprintf("%x", fnvSum(m.Payload)), err.Error())
 			return nil
 		}
@@ -290,11 +305,11 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			in.m.rejected.WithLabelValues("unknown_store").Inc()
-			in.log.Warn("batch from a store the hub does not know; enroll it with `lanebridge-hub stores add`", "store", b.Store)
+			in.log.Warn("batch from unknown store", "store", b.Store, "hint", "enroll it with lanebridge-hub stores add")
 			return
 		}
 		if ctx.Err() == nil {
-			in.log.Error("apply batch failed; the agent will resend", "store", b.Store, "epoch", b.Epoch, "first", b.Records[0].Seq, "err", err)
+			in.log.Error("apply batch failed; agent resends", "store", b.Store, "epoch", b.Epoch, "first", b.Records[0].Seq, "err", err)
 		}
 		return // no ack: the agent's ack timeout resends
 	}
@@ -307,15 +322,15 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 		in.m.resends.Inc()
 		ack.ResendFrom = res.ResendFrom
 		ack.Reason = fmt.Sprintf("gap: batch starts at %d, applied through %d", b.Records[0].Seq, res.AppliedThrough)
-		in.log.Info("gap in stream; asking agent to resend", "store", b.Store, "epoch", b.Epoch, "resend_from", res.ResendFrom)
+		in.log.Info("gap in stream; resend requested", "store", b.Store, "epoch", b.Epoch, "resend_from", res.ResendFrom)
 	}
 	if res.Conflicts > 0 {
-		in.log.Error("records with known seq but different content; exceptions raised", "store", b.Store, "epoch", b.Epoch, "conflicts", res.Conflicts)
+		in.log.Error("records conflict with stored ones; exceptions raised", "store", b.Store, "epoch", b.Epoch, "conflicts", res.Conflicts)
 	}
 	payload, _ := json.Marshal(ack)
 	if err := in.pub.Publish(protocol.AcksTopic(b.Store), payload); err != nil {
 		in.m.ackFailures.Inc()
-		in.log.Warn("publish ack failed; the agent will resend", "store", b.Store, "err", err)
+		in.log.Warn("publish ack failed; agent resends", "store", b.Store, "err", err)
 	}
 }
 
@@ -323,12 +338,7 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 // the stream's progress are restored, the rest are compared by hash. The ack repeats the
 // stream's progress (a replay never moves it).
 func (in *Ingester) replay(ctx context.Context, b *protocol.Batch) {
-	rp, ok := in.st.(store.Replayer)
-	if !ok {
-		in.m.rejected.WithLabelValues("replay_unsupported").Inc()
-		return
-	}
-	res, err := rp.ApplyReplay(ctx, b.Store, b.Epoch, b.Records)
+	res, err := in.st.ApplyReplay(ctx, b.Store, b.Epoch, b.Records)
 	if err != nil {
 		if ctx.Err() == nil {
 			in.log.Error("apply replay batch failed", "store", b.Store, "epoch", b.Epoch, "command", b.CommandID, "err", err)
@@ -359,14 +369,12 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	if in.onStat != nil {
 		in.onStat(*st)
 	}
-	if cl, ok := in.st.(store.CommandLog); ok {
-		for _, r := range st.CommandResults {
-			changed, err := cl.PutCommandResult(ctx, st.Store, r)
-			if err != nil {
-				in.log.Warn("store command result failed", "store", st.Store, "command", r.ID, "err", err)
-			} else if changed {
-				in.log.Info("command result", "store", st.Store, "command", r.ID, "ok", r.OK, "found", r.Found, "detail", r.Detail)
-			}
+	for _, r := range st.CommandResults {
+		changed, err := in.st.PutCommandResult(ctx, st.Store, r)
+		if err != nil {
+			in.log.Warn("store command result failed", "store", st.Store, "command", r.ID, "err", err)
+		} else if changed {
+			in.log.Info("command result", "store", st.Store, "command", r.ID, "ok", r.OK, "found", r.Found, "detail", r.Detail)
 		}
 	}
 	var quarThrough uint64

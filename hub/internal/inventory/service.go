@@ -4,7 +4,7 @@
 //
 // Each cycle (every Options.Interval, on Refresh, and on a flat-file arrival found by the pull)
 // the Service pulls the item master and on-hand per store from an erp.StockSource and stores
-// it (store.Inventory.PutERPStock) before a flat-file source moves its files to processed/.
+// it (Stock.PutERPStock) before a flat-file source moves its files to processed/.
 // Then, per store, it computes
 //
 //	available(SKU) = ERP on-hand − Σ signed quantity of the store's sale and return lines whose
@@ -53,11 +53,39 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// Store is what the Service needs of the hub's store.
-type Store interface {
+// Stock is the inventory push's data in the hub's store; safe for concurrent use, and with
+// PostgreSQL by several hub processes (SaveInventory is a compare-and-set on the version).
+type Stock interface {
+	// PutERPStock durably stores a pull from the ERP: items, when not nil, replace the whole
+	// item master; each store listed in onHand has its on-hand replaced by its map, read from
+	// the ERP at pulledAt. One transaction.
+	PutERPStock(ctx context.Context, items []store.MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error
+	// ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
+	ERPStock(ctx context.Context, store string) (store.ERPStock, error)
+	// UnpostedRecords returns what the store's ERP on-hand, pulled at pulledAt, does not reflect
+	// yet (store.ErrNotFound for an unknown store).
+	UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (store.Unposted, error)
+	// InventoryItems returns the store's last saved state and its items, ordered by SKU.
+	InventoryItems(ctx context.Context, store string) (store.InventoryState, []protocol.Item, error)
+	// SaveInventory saves version st.Version for store on top of base (the version the caller
+	// read); it returns store.ErrVersionConflict if the stored version is not base.
+	SaveInventory(ctx context.Context, store string, base uint64, st store.InventoryState, changed []protocol.Item, removed []string) error
+	// InventoryVersions returns every store's saved state, by store id.
+	InventoryVersions(ctx context.Context) (map[string]store.InventoryState, error)
+}
+
+// Streams is what the Service reads of the stores and their records: agent statuses from
+// other hub replicas, and stream progress past sale and return lines.
+type Streams interface {
 	ListStores(ctx context.Context) ([]store.StoreInfo, error)
 	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
-	store.Inventory
+}
+
+// Store is what the Service needs of the hub's store: Stock and Streams (eight methods, kept
+// as those two parts so a fake or another store can provide each).
+type Store interface {
+	Stock
+	Streams
 }
 
 // Publisher sends a message to agents (QoS 1, not retained). Safe for concurrent use.
@@ -72,7 +100,7 @@ type Options struct {
 	// ResendAfter is how long a published version counts as held by the agent before its
 	// status confirms it (default 15s); after that a lagging agent gets a snapshot.
 	ResendAfter time.Duration
-	Logger      *slog.Logger
+	Logger      *slog.Logger // nil discards
 	Registry    prometheus.Registerer
 }
 
@@ -174,9 +202,9 @@ type Result struct {
 
 // Run runs cycles every Interval and reacts to agent statuses until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	s.log.Info("Inventory push started.", "interval", s.opts.Interval)
+	s.log.Info("inventory push started", "interval", s.opts.Interval)
 	if _, err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("Inventory cycle failed.", "err", err)
+		s.log.Warn("inventory cycle failed", "err", err)
 	}
 	t := time.NewTicker(s.opts.Interval)
 	defer t.Stop()
@@ -186,7 +214,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			if _, err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("Inventory cycle failed.", "err", err)
+				s.log.Warn("inventory cycle failed", "err", err)
 			}
 		case <-s.wake:
 			s.react(ctx)
@@ -220,7 +248,7 @@ func (s *Service) Refresh(ctx context.Context) (Result, error) {
 			// Stored stock is still the best figure; unposted sales still move availability.
 			s.m.errors.Inc()
 			res.PullError = err.Error()
-			s.log.Warn("ERP stock pull failed; using the stock last pulled.", "err", err)
+			s.log.Warn("erp stock pull failed; using last pull", "err", err)
 		}
 	}
 	for _, id := range ids {
@@ -231,7 +259,7 @@ func (s *Service) Refresh(ctx context.Context) (Result, error) {
 			}
 			s.m.errors.Inc()
 			r.Error = err.Error()
-			s.log.Warn("Inventory of a store not updated.", "store", id, "err", err)
+			s.log.Warn("update store inventory failed", "store", id, "err", err)
 		}
 		res.Stores = append(res.Stores, r)
 	}
@@ -292,7 +320,7 @@ func (s *Service) pull(ctx context.Context, ids []string) (bool, error) {
 			return true, fmt.Errorf("commit pull: %w", err)
 		}
 	}
-	s.log.Debug("ERP stock stored.", "items", len(u.Items), "stores", len(u.OnHand))
+	s.log.Debug("erp stock stored", "items", len(u.Items), "stores", len(u.OnHand))
 	return true, nil
 }
 
@@ -339,7 +367,7 @@ func (s *Service) updateStore(ctx context.Context, id string) (StoreResult, erro
 		Items: len(next), UpdatedAt: time.Now().UTC()}
 	if err := s.st.SaveInventory(ctx, id, prev.Version, st, changed, removed); err != nil {
 		if errors.Is(err, store.ErrVersionConflict) {
-			s.log.Info("Another hub saved this store's inventory first; it publishes.", "store", id)
+			s.log.Info("inventory saved first by another hub", "store", id)
 			return r, nil
 		}
 		return r, err
@@ -347,7 +375,7 @@ func (s *Service) updateStore(ctx context.Context, id string) (StoreResult, erro
 	s.m.versions.Inc()
 	s.latest[id] = st
 	r.Version, r.NewVersion, r.Changed, r.Removed = st.Version, true, len(changed), len(removed)
-	s.log.Debug("Inventory version saved.", "store", id, "version", st.Version, "changed", len(changed), "removed", len(removed),
+	s.log.Debug("inventory version saved", "store", id, "version", st.Version, "changed", len(changed), "removed", len(removed),
 		"epoch", st.Epoch, "applied_through", st.AppliedThrough)
 	s.send(ctx, id, &r, true, prev.Version, st, changed, removed)
 	return r, nil
@@ -416,7 +444,7 @@ func (s *Service) send(ctx context.Context, id string, r *StoreResult, fresh boo
 		cur, items, err := s.st.InventoryItems(ctx, id)
 		if err != nil {
 			s.m.errors.Inc()
-			s.log.Warn("Inventory snapshot not read.", "store", id, "err", err)
+			s.log.Warn("read inventory snapshot failed", "store", id, "err", err)
 			return
 		}
 		msg = Snapshot(id, cur, items)
@@ -424,12 +452,12 @@ func (s *Service) send(ctx context.Context, id string, r *StoreResult, fresh boo
 	payload, err := json.Marshal(msg)
 	if err != nil {
 		s.m.errors.Inc()
-		s.log.Error("Inventory message not encoded.", "store", id, "err", err)
+		s.log.Error("encode inventory message failed", "store", id, "err", err)
 		return
 	}
 	if err := s.pub.Publish(protocol.InventoryTopic(id), payload); err != nil {
 		s.m.errors.Inc()
-		s.log.Warn("Inventory message not published; the agent's next status retries.", "store", id, "kind", msg.Kind, "err", err)
+		s.log.Warn("publish inventory failed; next status retries", "store", id, "kind", msg.Kind, "err", err)
 		return
 	}
 	s.m.messages.WithLabelValues(msg.Kind).Inc()
@@ -441,7 +469,7 @@ func (s *Service) send(ctx context.Context, id string, r *StoreResult, fresh boo
 	if r != nil {
 		r.Sent = msg.Kind
 	}
-	s.log.Info("Inventory published.", "store", id, "kind", msg.Kind, "version", msg.Version, "base_version", msg.BaseVersion,
+	s.log.Info("inventory published", "store", id, "kind", msg.Kind, "version", msg.Version, "base_version", msg.BaseVersion,
 		"items", len(msg.Items), "removed", len(msg.Removed), "agent_version", v.Reported, "applied_through", msg.AppliedThrough)
 }
 
@@ -451,7 +479,7 @@ func (s *Service) react(ctx context.Context) {
 	defer s.mu.Unlock()
 	if s.latest == nil {
 		if err := s.loadLatest(ctx); err != nil {
-			s.log.Warn("Inventory versions not read.", "err", err)
+			s.log.Warn("read inventory versions failed", "err", err)
 			return
 		}
 	}

@@ -35,6 +35,16 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 )
 
+// Outbox is the part of the hub's store a Poster works on.
+type Outbox interface {
+	// ClaimPostings leases up to limit due pending postings to owner, oldest first, with their
+	// records.
+	ClaimPostings(ctx context.Context, owner string, lease time.Duration, limit int) ([]store.Posting, error)
+	// FinishPosting records the outcome of a claimed posting and ends the lease
+	// (store.ErrLeaseLost when owner no longer holds it).
+	FinishPosting(ctx context.Context, id int64, owner string, o store.PostingOutcome) error
+}
+
 // Options configure a Poster.
 type Options struct {
 	Owner      string        // lease owner id; default host-pid-random
@@ -44,13 +54,13 @@ type Options struct {
 	Poll       time.Duration // idle wait between claims; default 1 s
 	MinBackoff time.Duration // default 2 s
 	MaxBackoff time.Duration // default 10 min
-	Logger     *slog.Logger
+	Logger     *slog.Logger  // nil discards
 	Registry   prometheus.Registerer
 }
 
 // Poster posts the outbox to one ERP connector. Run one per hub process.
 type Poster struct {
-	ob   store.Outbox
+	ob   Outbox
 	conn erp.Connector
 	o    Options
 	log  *slog.Logger
@@ -70,7 +80,7 @@ func NewOwner() string {
 }
 
 // New returns a Poster.
-func New(ob store.Outbox, conn erp.Connector, o Options) *Poster {
+func New(ob Outbox, conn erp.Connector, o Options) *Poster {
 	if o.Owner == "" {
 		o.Owner = NewOwner()
 	}
@@ -90,7 +100,7 @@ func New(ob store.Outbox, conn erp.Connector, o Options) *Poster {
 		o.MaxBackoff = max(10*time.Minute, o.MinBackoff)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	p := &Poster{ob: ob, conn: conn, o: o, log: o.Logger.With("component", "posting"), lim: limiter{rate: o.Rate}}
 	p.m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lanebridge_hub_erp_postings_total",
@@ -211,7 +221,7 @@ func (p *Poster) callTimeout() time.Duration { return min(p.o.Lease/2, 2*time.Mi
 func (p *Poster) failure(ps store.Posting, err error) store.PostingOutcome {
 	if erp.Permanent(err) {
 		p.m.outcomes.WithLabelValues("rejected").Inc()
-		p.log.Warn("ERP rejected posting", "key", ps.Key, "err", err)
+		p.log.Warn("erp rejected posting", "key", ps.Key, "err", err)
 		return store.PostingOutcome{Rejected: true, Error: err.Error()}
 	}
 	return p.retry(ps, err)
@@ -237,7 +247,7 @@ func (p *Poster) finish(ctx context.Context, ps store.Posting, o store.PostingOu
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := p.ob.FinishPosting(fctx, ps.ID, p.o.Owner, o); err != nil {
-		p.log.Warn("record posting outcome failed; the next claim's Find settles it", "key", ps.Key, "err", err)
+		p.log.Warn("record posting outcome failed; next claim settles it", "key", ps.Key, "err", err)
 	}
 }
 

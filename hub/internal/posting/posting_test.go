@@ -67,7 +67,17 @@ func (f *fakeERP) Find(_ context.Context, key string) (string, bool, error) {
 	return r, ok, nil
 }
 
-func openStore(t *testing.T) *store.SQLite {
+// testStore is the hub's store as these tests use it: the Poster's Outbox, and what feeds and
+// inspects it.
+type testStore interface {
+	Outbox
+	ApplyBatch(ctx context.Context, store, epoch string, recs []protocol.Record) (store.ApplyResult, error)
+	Postings(ctx context.Context, f store.PostingFilter) ([]store.Posting, error)
+	RepostPosting(ctx context.Context, id int64) error
+	Exceptions(ctx context.Context, f store.ExceptionFilter) ([]store.Exception, error)
+}
+
+func openStore(t *testing.T) testStore {
 	t.Helper()
 	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
@@ -80,7 +90,7 @@ func openStore(t *testing.T) *store.SQLite {
 	return s
 }
 
-func apply(t *testing.T, s store.Store, from, to uint64) {
+func apply(t *testing.T, s testStore, from, to uint64) {
 	t.Helper()
 	var b []protocol.Record
 	for i := from; i <= to; i++ {
@@ -111,7 +121,7 @@ func drain(t *testing.T, p *Poster) {
 	t.Fatal("outbox did not drain")
 }
 
-func states(t *testing.T, s store.Outbox) map[string]int {
+func states(t *testing.T, s testStore) map[string]int {
 	t.Helper()
 	ps, err := s.Postings(context.Background(), store.PostingFilter{})
 	if err != nil {

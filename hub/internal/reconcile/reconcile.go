@@ -356,11 +356,46 @@ type Publisher interface {
 	Publish(topic string, payload []byte) error
 }
 
+// DayReader is what a close reads of a store-day: the store's streams, their records and the
+// day's postings; and the stores to close.
+type DayReader interface {
+	ListStores(ctx context.Context) ([]store.StoreInfo, error)
+	// GetStore returns store.ErrNotFound for an unknown store.
+	GetStore(ctx context.Context, id string) (store.StoreInfo, error)
+	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
+	Postings(ctx context.Context, f store.PostingFilter) ([]store.Posting, error)
+}
+
+// CloseLog keeps the latest close of each store-day.
+type CloseLog interface {
+	PutClose(ctx context.Context, c store.CloseRecord) error
+	// GetClose returns store.ErrNotFound when the day was never closed.
+	GetClose(ctx context.Context, store, businessDate string) (store.CloseRecord, error)
+}
+
+// CommandLog keeps the replay commands a close sends and the agents' results.
+type CommandLog interface {
+	// AddCommand records a command before it is published.
+	AddCommand(ctx context.Context, store string, c protocol.Command) error
+	Command(ctx context.Context, id string) (store.CommandRecord, error)
+}
+
+// Store is what a Closer needs of the hub's store. It has nine methods because a close reads
+// the day (DayReader), replays gaps (CommandLog), raises its issues and stores its result
+// (CloseLog); the parts are declared separately above.
+type Store interface {
+	DayReader
+	CloseLog
+	CommandLog
+	// RaiseException creates an open exception unless the same (store, reason, key) exists.
+	RaiseException(ctx context.Context, e store.Exception) (bool, error)
+}
+
 // Closer runs closes against the hub's store.
 type Closer struct {
-	St         store.Hub
-	Pub        Publisher // nil: no replay commands
-	Log        *slog.Logger
+	St         Store
+	Pub        Publisher     // nil: no replay commands
+	Log        *slog.Logger  // nil discards
 	ReplayWait time.Duration // how long to wait for a replay (default 30 s)
 	// ZDue reports whether Z reports of date are due at now (default: always).
 	ZDue func(date string, now time.Time) bool
@@ -423,10 +458,7 @@ func (c *Closer) CloseDay(ctx context.Context, storeID, date string) (any, error
 
 // Close is CloseDay with a typed result.
 func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error) {
-	log := c.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := c.logger()
 	res, err := c.compare(ctx, storeID, date)
 	if err != nil {
 		return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
@@ -459,6 +491,13 @@ func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error
 	}
 	log.Info("store-day closed", "store", storeID, "date", date, "state", res.State, "issues", len(res.Issues))
 	return res, nil
+}
+
+func (c *Closer) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Log
 }
 
 // ClosedDay returns the stored result of the latest close.
@@ -567,8 +606,8 @@ func (s *Scheduler) closeAll(ctx context.Context, date string) {
 		if _, err := s.C.St.GetClose(ctx, st.ID, date); err == nil {
 			continue
 		}
-		if _, err := s.C.Close(ctx, st.ID, date); err != nil && s.C.Log != nil {
-			s.C.Log.Warn("scheduled close failed", "store", st.ID, "date", date, "err", err)
+		if _, err := s.C.Close(ctx, st.ID, date); err != nil {
+			s.C.logger().Warn("scheduled close failed", "store", st.ID, "date", date, "err", err)
 		}
 	}
 }

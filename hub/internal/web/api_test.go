@@ -18,7 +18,7 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-func newServer(t *testing.T) (*httptest.Server, store.Store) {
+func newServer(t *testing.T) (*httptest.Server, Store) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))

@@ -21,10 +21,9 @@ type DayCloser interface {
 	ClosedDay(ctx context.Context, store, businessDate string) (any, error)
 }
 
-// routesERP registers the outbox, exception lifecycle and close endpoints when the store
-// provides them.
-func (s *Server) routesERP(h store.Hub, closer DayCloser) {
-	s.hub = h
+// routesERP registers the outbox and exception lifecycle endpoints, and the close endpoints
+// when closer is not nil.
+func (s *Server) routesERP(closer DayCloser) {
 	s.closer = closer
 	s.mux.HandleFunc("GET /api/v1/postings", s.postings)
 	s.mux.HandleFunc("POST /api/v1/postings/{id}/repost", s.repost)
@@ -47,7 +46,7 @@ func (s *Server) postings(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	list, err := s.hub.Postings(r.Context(), f)
+	list, err := s.st.Postings(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -69,7 +68,7 @@ func (s *Server) repost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.hub.RepostPosting(r.Context(), id); err != nil {
+	if err := s.st.RepostPosting(r.Context(), id); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			s.writeJSON(w, http.StatusConflict, apiError{err.Error()})
 			return
@@ -86,7 +85,7 @@ func (s *Server) exception(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	e, err := s.hub.Exception(r.Context(), id)
+	e, err := s.st.Exception(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -123,7 +122,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 	switch u.State {
 	case store.StateAcknowledged, store.StateResolved, store.StateOpen:
 	case store.StateReposted:
-		e, err := s.hub.Exception(r.Context(), id)
+		e, err := s.st.Exception(r.Context(), id)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -132,7 +131,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, badRequest(fmt.Sprintf("state reposted: only %s exceptions have a posting to re-post", store.ReasonERPRejected)))
 			return
 		}
-		ps, err := s.hub.Postings(r.Context(), store.PostingFilter{Key: e.Key, Limit: 1})
+		ps, err := s.st.Postings(r.Context(), store.PostingFilter{Key: e.Key, Limit: 1})
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -141,7 +140,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, fmt.Errorf("posting %s: %w", e.Key, store.ErrNotFound))
 			return
 		}
-		if err := s.hub.RepostPosting(r.Context(), ps[0].ID); err != nil && !errors.Is(err, store.ErrExists) {
+		if err := s.st.RepostPosting(r.Context(), ps[0].ID); err != nil && !errors.Is(err, store.ErrExists) {
 			s.fail(w, r, err)
 			return
 		}
@@ -149,7 +148,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("state: use acknowledged, resolved, open or reposted"))
 		return
 	}
-	e, err := s.hub.UpdateException(r.Context(), id, u.State, u.By, u.Comment)
+	e, err := s.st.UpdateException(r.Context(), id, u.State, u.By, u.Comment)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -35,7 +35,7 @@ func (s *Server) inventory(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	st, items, err := s.hub.InventoryItems(r.Context(), id)
+	st, items, err := s.st.InventoryItems(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -1,0 +1,353 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lanebridge/lanebridge/hub/internal/broker"
+	"github.com/lanebridge/lanebridge/hub/internal/creds"
+	"github.com/lanebridge/lanebridge/hub/internal/erp"
+	"github.com/lanebridge/lanebridge/hub/internal/extbroker"
+	"github.com/lanebridge/lanebridge/hub/internal/ingest"
+	"github.com/lanebridge/lanebridge/hub/internal/inventory"
+	"github.com/lanebridge/lanebridge/hub/internal/posting"
+	"github.com/lanebridge/lanebridge/hub/internal/reconcile"
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/hub/internal/web"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// hubStore is the hub's store as this package sees it: the union of the interfaces the hub's
+// parts declare for themselves and of what app calls itself (enrolment, credentials, leases,
+// the posting switch, Close). It is large on purpose: nothing implements it but the store
+// package's own type, and it exists so that openStore is the one function naming that type
+// (today *store.SQLite or *store.Postgres). Parts never see it, only their own interfaces.
+type hubStore interface {
+	ingest.Store
+	web.Store
+	posting.Outbox
+	inventory.Store
+	reconcile.Store
+	credentials
+	AddStore(ctx context.Context, id, passwordHash string) error
+	// ReleaseLeases ends every posting lease held by owner, or all of them for "".
+	ReleaseLeases(ctx context.Context, owner string) error
+	// SetPostings(false) stops enqueueing records for the ERP (erp.kind none).
+	SetPostings(enabled bool)
+	Close() error
+}
+
+// openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
+// in the data directory.
+func openStore(ctx context.Context, cfg *Config) (hubStore, error) {
+	if cfg.Store.PostgresURL != "" {
+		return store.OpenPostgres(ctx, cfg.Store.PostgresURL)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return store.OpenSQLite(ctx, filepath.Join(cfg.DataDir, "hub.db"))
+}
+
+// credentials is what the embedded broker's authenticator reads.
+type credentials interface {
+	// Credentials returns the password hash of a store (store.ErrNotFound if unknown).
+	Credentials(ctx context.Context, id string) (passwordHash string, err error)
+}
+
+// authenticator checks store passwords against the store.
+type authenticator struct{ st credentials }
+
+func (a authenticator) CheckStore(ctx context.Context, id, password string) (bool, error) {
+	h, err := a.st.Credentials(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return creds.Verify(h, password), nil
+}
+
+type brokerPublisher struct{ b *broker.Broker }
+
+func (p brokerPublisher) Publish(topic string, payload []byte) error {
+	return p.b.Publish(topic, payload, false, 1)
+}
+
+type inventoryRefresher struct{ s *inventory.Service }
+
+func (r inventoryRefresher) RefreshInventory(ctx context.Context) (any, error) {
+	return r.s.Refresh(ctx)
+}
+
+// hub is a hub set up by newHub: store open, listeners bound, parts ready to run.
+type hub struct {
+	cfg   *Config
+	log   *slog.Logger
+	st    hubStore
+	reg   *prometheus.Registry
+	parts []part
+	// closers release what newHub opened, in reverse order, once the parts have stopped (or
+	// when setting up fails); each part also stops what it serves when its ctx ends.
+	closers []func()
+
+	pub      ingest.Publisher
+	healthy  func() error // the transport's health
+	mqttAddr string       // the embedded broker's bound address ("" with an external broker)
+	httpAddr string       // the HTTP server's bound address
+}
+
+// run sets the hub up and runs it until ctx ends or a part fails.
+func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	h, err := newHub(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return h.run(ctx)
+}
+
+// run runs every part (runParts) and then closes what newHub opened, the store last.
+func (h *hub) run(ctx context.Context) error {
+	defer h.close()
+	err := runParts(ctx, h.log, h.parts)
+	h.log.Info("hub stopped")
+	return err
+}
+
+func (h *hub) close() {
+	for i := len(h.closers) - 1; i >= 0; i-- {
+		h.closers[i]()
+	}
+	h.closers = nil
+}
+
+func (h *hub) add(name string, run func(context.Context) error) {
+	h.parts = append(h.parts, part{name, run})
+}
+
+// newHub sets up, in order: store, transport (embedded broker or external broker client),
+// ingest, posting, inventory, close scheduler and web. Errors here (a port in use, a bad
+// certificate) are returned before any part runs, with everything opened closed again.
+func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err error) {
+	h := &hub{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			h.close()
+		}
+	}()
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	h.st = st
+	h.closers = append(h.closers, func() { st.Close() })
+
+	h.reg = prometheus.NewRegistry()
+	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lanebridge_hub_build_info", Help: "Version of the running hub."}, []string{"version"})
+	buildInfo.WithLabelValues(Version).Set(1)
+	h.reg.MustRegister(buildInfo)
+
+	conn, err := openERP(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if conn == nil {
+		// erp.kind none: store records, post nothing (no posting waits for an absent ERP).
+		st.SetPostings(false)
+	}
+
+	// The ingester needs the transport's publisher; the transport delivers to the ingester
+	// once attached to it.
+	var attach func(*ingest.Ingester) error
+	if cfg.Broker.URL == "" {
+		attach, err = h.embeddedBroker()
+	} else {
+		attach, err = h.externalBroker()
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	// The inventory push runs whenever the ERP is a stock source; it hears agent statuses
+	// from ingest.
+	var inv *inventory.Service
+	var onStatus func(protocol.Status)
+	if src, ok := conn.(erp.StockSource); ok {
+		inv = inventory.New(st, src, h.pub, inventory.Options{Interval: cfg.Inventory.Interval,
+			ResendAfter: cfg.Inventory.ResendAfter, Logger: log, Registry: h.reg})
+		onStatus = inv.OnStatus
+	}
+	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus})
+	h.add("ingest", in.Run)
+	if err := attach(in); err != nil {
+		return nil, err
+	}
+
+	if conn != nil {
+		if cfg.Store.PostgresURL == "" {
+			// One hub process per SQLite file: leases left by a killed process are stale.
+			if err := st.ReleaseLeases(ctx, ""); err != nil {
+				return nil, fmt.Errorf("release posting leases: %w", err)
+			}
+		}
+		poster := posting.New(st, conn, posting.Options{Rate: cfg.ERP.Rate, Lease: cfg.ERP.Lease, Logger: log, Registry: h.reg})
+		h.add("posting", poster.Run)
+		log.Info("posting to the erp", "kind", cfg.ERP.Kind, "owner", poster.Owner(), "rate", cfg.ERP.Rate)
+	}
+
+	var invRefresher web.InventoryRefresher
+	if inv != nil {
+		h.add("inventory", inv.Run)
+		invRefresher = inventoryRefresher{inv}
+		log.Info("pushing inventory to agents", "interval", cfg.Inventory.Interval)
+	}
+
+	rc := &reconcile.Closer{St: st, Pub: h.pub, Log: log.With("component", "reconcile"), ReplayWait: cfg.Close.ReplayWait,
+		NoERP: conn == nil}
+	if by := cfg.Close.NoZBy; by != "" || cfg.Close.At != "" {
+		if by == "" {
+			by = cfg.Close.At
+		}
+		rc.ZDue = zDue(by)
+	}
+	if cfg.Close.At != "" {
+		h.add("scheduler", (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run)
+	}
+
+	if err := h.web(rc, invRefresher); err != nil {
+		return nil, err
+	}
+	log.Info("hub ready", "http", "http://"+h.httpAddr, "version", Version)
+	return h, nil
+}
+
+// embeddedBroker configures the embedded broker; the returned attach subscribes ingest to the
+// agents' topics and binds the listener, and adds the "broker" part that closes it.
+func (h *hub) embeddedBroker() (attach func(*ingest.Ingester) error, err error) {
+	cfg := h.cfg
+	var tc *tls.Config
+	if cfg.MQTT.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("config key mqtt.cert_file: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	b, err := broker.New(broker.Config{Addr: cfg.MQTT.Listen, TLSConfig: tc, Auth: authenticator{h.st}, Logger: h.log})
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	h.closers = append(h.closers, func() { b.Close() })
+	h.pub = brokerPublisher{b}
+	h.healthy = func() error { return nil }
+	return func(in *ingest.Ingester) error {
+		// Handle blocks while a worker's queue is full (back-pressure on the agent's
+		// connection) until the broker part stops.
+		hctx, hcancel := context.WithCancel(context.Background())
+		h.closers = append(h.closers, hcancel)
+		handler := func(topic string, payload []byte) {
+			in.Handle(hctx, ingest.Message{Topic: topic, Payload: payload})
+		}
+		if err := b.Subscribe(protocol.AllRecordsFilter, 1, handler); err != nil {
+			return fmt.Errorf("subscribe records: %w", err)
+		}
+		if err := b.Subscribe(protocol.AllStatusFilter, 2, handler); err != nil {
+			return fmt.Errorf("subscribe status: %w", err)
+		}
+		if err := b.Start(); err != nil {
+			if strings.Contains(err.Error(), "address already in use") {
+				return fmt.Errorf("embedded broker cannot listen on %s: another MQTT broker may be running there; pass --mqtt ADDR or set broker.url to use it: %w", cfg.MQTT.Listen, err)
+			}
+			return fmt.Errorf("embedded broker: %w", err)
+		}
+		h.mqttAddr = b.Addr()
+		h.add("broker", func(ctx context.Context) error {
+			<-ctx.Done()
+			hcancel()
+			return b.Close()
+		})
+		return nil
+	}, nil
+}
+
+// externalBroker configures the client of broker.url; the returned attach adds the
+// "external broker" part, which connects (and keeps reconnecting) while it runs.
+func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) {
+	cfg := h.cfg
+	var ing *ingest.Ingester // set by attach, before the client connects
+	c, err := extbroker.New(extbroker.Config{URL: cfg.Broker.URL, Username: cfg.Broker.Username, Password: cfg.Broker.Password,
+		ClientID: cfg.Broker.ClientID, SharedGroup: cfg.Broker.SharedGroup,
+		Filters: map[string]byte{protocol.AllRecordsFilter: 1, protocol.AllStatusFilter: 1},
+		Handler: func(topic string, payload []byte) {
+			// Never block paho's router: a full queue drops the message and the agent resends.
+			ing.TryHandle(ingest.Message{Topic: topic, Payload: payload})
+		},
+		Logger: h.log})
+	if err != nil {
+		return nil, err
+	}
+	h.pub = c
+	h.healthy = c.Healthy
+	return func(in *ingest.Ingester) error {
+		ing = in
+		h.add("external broker", c.Run)
+		return nil
+	}, nil
+}
+
+// web binds the HTTP listener and adds the "http" part serving the API, dashboard, health and
+// metrics.
+func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
+	health := func(ctx context.Context) error {
+		if err := h.healthy(); err != nil {
+			return err
+		}
+		_, err := h.st.Exceptions(ctx, store.ExceptionFilter{Limit: 1})
+		return err
+	}
+	srv := &http.Server{
+		Addr:              h.cfg.HTTP.Listen,
+		Handler:           web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ln, err := net.Listen("tcp", h.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w (pass --http ADDR)", h.cfg.HTTP.Listen, err)
+	}
+	h.closers = append(h.closers, func() { ln.Close() })
+	h.httpAddr = ln.Addr().String()
+	h.add("http", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-ctx.Done():
+		}
+		h.log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			// Requests still running after the grace period are cut off; that is no failure.
+			h.log.Warn("http shutdown incomplete", "err", err)
+			srv.Close()
+		}
+		<-errc
+		return nil
+	})
+	return nil
+}
