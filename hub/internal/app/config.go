@@ -1,5 +1,7 @@
-// Package app is the lanebridge-hub command: configuration, the serve loop and the store
-// enrolment commands.
+// Package app is the lanebridge-hub command: configuration, serve and the store enrolment
+// commands. Serve sets the hub up (newHub: store, transport, ingest, posting, inventory, close
+// scheduler, web) and runs those parts in one tracked group (runParts): the first part to fail
+// stops the others and the process exits 1 with a message naming it.
 package app
 
 import (

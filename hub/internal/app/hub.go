@@ -285,7 +285,7 @@ func (h *hub) embeddedBroker() (attach func(*ingest.Ingester) error, err error) 
 }
 
 // externalBroker configures the client of broker.url; the returned attach adds the
-// "external broker" part, which connects (and keeps reconnecting) while it runs.
+// "extbroker" part, which connects (and keeps reconnecting) while it runs.
 func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) {
 	cfg := h.cfg
 	var ing *ingest.Ingester // set by attach, before the client connects
@@ -304,12 +304,12 @@ func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) 
 	h.healthy = c.Healthy
 	return func(in *ingest.Ingester) error {
 		ing = in
-		h.add("external broker", c.Run)
+		h.add("extbroker", c.Run)
 		return nil
 	}, nil
 }
 
-// web binds the HTTP listener and adds the "http" part serving the API, dashboard, health and
+// web binds the HTTP listener and adds the "web" part serving the API, dashboard, health and
 // metrics.
 func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 	health := func(ctx context.Context) error {
@@ -330,7 +330,7 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 	}
 	h.closers = append(h.closers, func() { ln.Close() })
 	h.httpAddr = ln.Addr().String()
-	h.add("http", func(ctx context.Context) error {
+	h.add("web", func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		select {
