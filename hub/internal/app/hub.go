@@ -121,8 +121,8 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // run runs every part (runParts) and then closes what newHub opened, the store last.
 func (h *hub) run(ctx context.Context) error {
-	defer h.close()
 	err := runParts(ctx, h.log, h.parts)
+	h.close()
 	h.log.Info("hub stopped")
 	return err
 }

@@ -81,8 +81,8 @@ type Streams interface {
 	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
 }
 
-// Store is what the Service needs of the hub's store: Stock and Streams (eight methods, kept
-// as those two parts so a fake or another store can provide each).
+// Store is what the Service needs of the hub's store. It has eight methods because a cycle
+// reads the stores and their records (Streams) besides the stock it keeps (Stock).
 type Store interface {
 	Stock
 	Streams

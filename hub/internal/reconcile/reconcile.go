@@ -381,8 +381,8 @@ type CommandLog interface {
 }
 
 // Store is what a Closer needs of the hub's store. It has nine methods because a close reads
-// the day (DayReader), replays gaps (CommandLog), raises its issues and stores its result
-// (CloseLog); the parts are declared separately above.
+// the day (DayReader), replays gaps (CommandLog), raises its issues (RaiseException) and stores
+// its result (CloseLog).
 type Store interface {
 	DayReader
 	CloseLog
