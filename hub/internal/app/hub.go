@@ -29,29 +29,20 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// hubStore is the hub's store as this package sees it: the union of the interfaces the hub's
-// parts declare for themselves and of what app calls itself (enrolment, credentials, leases,
-// the posting switch, Close). It is large on purpose: nothing implements it but the store
-// package's own type, and it exists so that openStore is the one function naming that type
-// (today *store.SQLite or *store.Postgres). Parts never see it, only their own interfaces.
-type hubStore interface {
-	ingest.Store
-	web.Store
-	posting.Outbox
-	inventory.Store
-	reconcile.Store
-	credentials
-	AddStore(ctx context.Context, id, passwordHash string) error
-	// ReleaseLeases ends every posting lease held by owner, or all of them for "".
-	ReleaseLeases(ctx context.Context, owner string) error
-	// SetPostings(false) stops enqueueing records for the ERP (erp.kind none).
-	SetPostings(enabled bool)
-	Close() error
-}
+// The store satisfies every part's own interface; the compiler checks it here, so a part that
+// asks for a method the store lacks fails the build, not a run.
+var (
+	_ ingest.Store    = (*store.DB)(nil)
+	_ web.Store       = (*store.DB)(nil)
+	_ posting.Outbox  = (*store.DB)(nil)
+	_ inventory.Store = (*store.DB)(nil)
+	_ reconcile.Store = (*store.DB)(nil)
+	_ credentials     = (*store.DB)(nil)
+)
 
 // openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
 // in the data directory.
-func openStore(ctx context.Context, cfg *Config) (hubStore, error) {
+func openStore(ctx context.Context, cfg *Config) (*store.DB, error) {
 	if cfg.Store.PostgresURL != "" {
 		return store.OpenPostgres(ctx, cfg.Store.PostgresURL)
 	}
@@ -97,7 +88,7 @@ func (r inventoryRefresher) RefreshInventory(ctx context.Context) (any, error) {
 type hub struct {
 	cfg   *Config
 	log   *slog.Logger
-	st    hubStore
+	st    *store.DB
 	reg   *prometheus.Registry
 	parts []part
 	// closers release what newHub opened, in reverse order, once the parts have stopped (or

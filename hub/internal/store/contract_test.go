@@ -41,14 +41,14 @@ func recs(store, epoch string, from, to uint64) []protocol.Record {
 	return out
 }
 
-func mustAddStore(t testing.TB, s Store, id string) {
+func mustAddStore(t testing.TB, s *DB, id string) {
 	t.Helper()
 	if err := s.AddStore(context.Background(), id, "hash-of-"+id); err != nil {
 		t.Fatalf("AddStore(%q): %v", id, err)
 	}
 }
 
-func mustApply(t testing.TB, s Store, store, epoch string, rs []protocol.Record) ApplyResult {
+func mustApply(t testing.TB, s *DB, store, epoch string, rs []protocol.Record) ApplyResult {
 	t.Helper()
 	res, err := s.ApplyBatch(context.Background(), store, epoch, rs)
 	if err != nil {
@@ -65,7 +65,7 @@ func wantResult(t *testing.T, got, want ApplyResult) {
 }
 
 // checkContiguous asserts that the epoch holds exactly seqs 1..n with the hashes of rec().
-func checkContiguous(t *testing.T, s Store, store, epoch string, n uint64) {
+func checkContiguous(t *testing.T, s *DB, store, epoch string, n uint64) {
 	t.Helper()
 	got, err := s.Records(context.Background(), store, epoch, 0, int(n)+10)
 	if err != nil {
@@ -90,7 +90,7 @@ func checkContiguous(t *testing.T, s Store, store, epoch string, n uint64) {
 // applyConcurrently has one goroutine per entry of stores apply shuffled, overlapping batches
 // covering seqs 1..n of one stream until the stream is complete. It checks that every seq was
 // applied exactly once in total.
-func applyConcurrently(t *testing.T, stores []Store, store, epoch string, n uint64) {
+func applyConcurrently(t *testing.T, stores []*DB, store, epoch string, n uint64) {
 	t.Helper()
 	ctx := context.Background()
 	var batches [][]protocol.Record
@@ -161,13 +161,13 @@ func applyConcurrently(t *testing.T, stores []Store, store, epoch string, n uint
 }
 
 // runContract runs the Store contract against fresh stores made by open.
-func runContract(t *testing.T, open func(t *testing.T) Store) {
+func runContract(t *testing.T, open func(t *testing.T) *DB) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s Store)
+		run  func(t *testing.T, s *DB)
 	}{
-		{"apply in order", func(t *testing.T, s Store) {
+		{"apply in order", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			wantResult(t, mustApply(t, s, "s1", "e1", recs("s1", "e1", 1, 10)), ApplyResult{AppliedThrough: 10, Applied: 10})
 			wantResult(t, mustApply(t, s, "s1", "e1", recs("s1", "e1", 11, 20)), ApplyResult{AppliedThrough: 20, Applied: 10})
@@ -182,7 +182,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			// An empty batch reports progress and changes nothing.
 			wantResult(t, mustApply(t, s, "s1", "e1", nil), ApplyResult{AppliedThrough: 20})
 		}},
-		{"duplicate batch", func(t *testing.T, s Store) {
+		{"duplicate batch", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			b := recs("s1", "e1", 1, 10)
 			wantResult(t, mustApply(t, s, "s1", "e1", b), ApplyResult{AppliedThrough: 10, Applied: 10})
@@ -194,7 +194,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				t.Fatalf("Exceptions = %v, %v; want none", ex, err)
 			}
 		}},
-		{"conflict raises one exception", func(t *testing.T, s Store) {
+		{"conflict raises one exception", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "e1", recs("s1", "e1", 1, 5))
 			b := recs("s1", "e1", 3, 7)
@@ -211,7 +211,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			}
 			checkContiguous(t, s, "s1", "e1", 7) // seq 4 kept its first content
 		}},
-		{"gap asks for resend and applies nothing", func(t *testing.T, s Store) {
+		{"gap asks for resend and applies nothing", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "e1", recs("s1", "e1", 1, 5))
 			wantResult(t, mustApply(t, s, "s1", "e1", recs("s1", "e1", 8, 10)), ApplyResult{AppliedThrough: 5, ResendFrom: 6})
@@ -220,13 +220,13 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			checkContiguous(t, s, "s1", "e2", 0)
 			wantResult(t, mustApply(t, s, "s1", "e1", recs("s1", "e1", 6, 10)), ApplyResult{AppliedThrough: 10, Applied: 5})
 		}},
-		{"overlapping batch", func(t *testing.T, s Store) {
+		{"overlapping batch", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "e1", recs("s1", "e1", 1, 10))
 			wantResult(t, mustApply(t, s, "s1", "e1", recs("s1", "e1", 6, 15)), ApplyResult{AppliedThrough: 15, Applied: 5, Duplicates: 5})
 			checkContiguous(t, s, "s1", "e1", 15)
 		}},
-		{"two epochs", func(t *testing.T, s Store) {
+		{"two epochs", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "old", recs("s1", "old", 1, 5))
 			wantResult(t, mustApply(t, s, "s1", "new", recs("s1", "new", 1, 3)), ApplyResult{AppliedThrough: 3, Applied: 3})
@@ -251,7 +251,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				t.Fatalf("GetStore streams = %v, records %d; want [old:5 new:3], 8", eps, info.Records)
 			}
 		}},
-		{"unknown store", func(t *testing.T, s Store) {
+		{"unknown store", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "known")
 			if _, err := s.ApplyBatch(ctx, "nope", "e1", recs("nope", "e1", 1, 2)); !errors.Is(err, ErrNotFound) {
 				t.Errorf("ApplyBatch(unknown) error = %v, want ErrNotFound", err)
@@ -272,7 +272,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				t.Errorf("Records(store without streams) = %v, %v; want empty", got, err)
 			}
 		}},
-		{"invalid batch", func(t *testing.T, s Store) {
+		{"invalid batch", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			holey := append(recs("s1", "e1", 1, 2), rec("s1", "e1", 4))
 			other := recs("s1", "e2", 1, 2)
@@ -284,11 +284,11 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			}
 			checkContiguous(t, s, "s1", "e1", 0)
 		}},
-		{"concurrent apply of one store", func(t *testing.T, s Store) {
+		{"concurrent apply of one store", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
-			applyConcurrently(t, []Store{s, s, s, s}, "s1", "e1", 150)
+			applyConcurrently(t, []*DB{s, s, s, s}, "s1", "e1", 150)
 		}},
-		{"records paging", func(t *testing.T, s Store) {
+		{"records paging", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "e1", recs("s1", "e1", 1, 25))
 			for _, tc := range []struct {
@@ -305,7 +305,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				}
 			}
 		}},
-		{"day totals and receipt gaps", func(t *testing.T, s Store) {
+		{"day totals and receipt gaps", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			type r struct {
 				kind          protocol.Kind
@@ -355,7 +355,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				t.Fatalf("Day(no records) = %+v, %v; want empty", empty, err)
 			}
 		}},
-		{"exceptions idempotent and filtered", func(t *testing.T, s Store) {
+		{"exceptions idempotent and filtered", func(t *testing.T, s *DB) {
 			raise := func(e Exception, want bool) {
 				t.Helper()
 				got, err := s.RaiseException(ctx, e)
@@ -400,10 +400,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			if len(ex) != 1 || ex[0].Detail != "spool 90% full" {
 				t.Fatalf("first raise must be kept: %+v", ex)
 			}
-			u, ok := s.(ExceptionUpdater)
-			if !ok {
-				t.Fatalf("%T does not implement ExceptionUpdater", s)
-			}
+			u := s
 			if err := u.SetExceptionState(ctx, ex[0].ID, StateResolved); err != nil {
 				t.Fatal(err)
 			}
@@ -420,7 +417,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 			// A resolved exception still deduplicates its key.
 			raise(Exception{Store: "s1", Reason: ReasonSpoolAlarm, Key: "disk"}, false)
 		}},
-		{"stores and credentials", func(t *testing.T, s Store) {
+		{"stores and credentials", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "b")
 			mustAddStore(t, s, "a")
 			if err := s.AddStore(ctx, "a", "other"); !errors.Is(err, ErrExists) {
@@ -443,7 +440,7 @@ func runContract(t *testing.T, open func(t *testing.T) Store) {
 				t.Fatalf("ListStores = %+v, want a and b", list)
 			}
 		}},
-		{"status", func(t *testing.T, s Store) {
+		{"status", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			if info, err := s.GetStore(ctx, "s1"); err != nil || info.Status != nil || !info.StatusAt.IsZero() {
 				t.Fatalf("GetStore before status = %+v, %v; want no status", info, err)

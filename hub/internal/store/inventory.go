@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -57,25 +61,209 @@ type InventoryState struct {
 	UpdatedAt      time.Time `json:"updated_at,omitzero"`
 }
 
-// Inventory is the inventory push's part of the hub's store. Both implementations provide it;
-// safe for concurrent use, and with PostgreSQL by several hub processes (SaveInventory is a
-// compare-and-set on the version).
-type Inventory interface {
-	// PutERPStock durably stores a pull from the ERP: items, when not nil, replace the whole
-	// item master; each store listed in onHand has its on-hand replaced by its map, read from
-	// the ERP at pulledAt. One transaction.
-	PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error
-	// ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
-	ERPStock(ctx context.Context, store string) (ERPStock, error)
-	// UnpostedRecords returns what the store's ERP on-hand, pulled at pulledAt, does not reflect
-	// yet (ErrNotFound for an unknown store).
-	UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (Unposted, error)
-	// InventoryItems returns the store's last saved state and its items, ordered by SKU.
-	InventoryItems(ctx context.Context, store string) (InventoryState, []protocol.Item, error)
-	// SaveInventory saves version st.Version for store on top of base (the version the caller
-	// read): changed items are upserted, removed SKUs deleted, in one transaction. It returns
-	// ErrVersionConflict if the stored version is not base, and requires st.Version > base.
-	SaveInventory(ctx context.Context, store string, base uint64, st InventoryState, changed []protocol.Item, removed []string) error
-	// InventoryVersions returns every store's saved state, by store id.
-	InventoryVersions(ctx context.Context) (map[string]InventoryState, error)
+// inChunk bounds the values of one IN (…) list.
+const inChunk = 500
+
+// PutERPStock durably stores a pull from the ERP: items, when not nil, replace the whole item
+// master (the ERP's first entry of a SKU is kept); each store listed in onHand has its on-hand
+// replaced by its map, read from the ERP at pulledAt. One transaction.
+func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error {
+	err := s.write(ctx, func(t tx) error {
+		if items != nil {
+			if _, err := t.exec(ctx, `DELETE FROM erp_items`); err != nil {
+				return err
+			}
+			rows := make([][]any, 0, len(items))
+			seen := make(map[string]bool, len(items))
+			for _, it := range items {
+				if !seen[it.SKU] {
+					seen[it.SKU] = true
+					rows = append(rows, []any{it.SKU, it.Description, it.Price, it.TaxCode, it.Status})
+				}
+			}
+			if err := t.insert(ctx, "erp_items", []string{"sku", "description", "price", "tax_code", "status"}, rows); err != nil {
+				return err
+			}
+		}
+		at := s.ts(pulledAt)
+		for _, st := range slices.Sorted(maps.Keys(onHand)) {
+			if _, err := t.exec(ctx, `DELETE FROM erp_onhand WHERE store = ?`, st); err != nil {
+				return fmt.Errorf("%s: %w", st, err)
+			}
+			rows := make([][]any, 0, len(onHand[st]))
+			for sku, q := range onHand[st] {
+				rows = append(rows, []any{st, sku, q, at})
+			}
+			if err := t.insert(ctx, "erp_onhand", []string{"store", "sku", "on_hand", "pulled_at"}, rows); err != nil {
+				return fmt.Errorf("%s: %w", st, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("put erp stock: %w", err)
+	}
+	return nil
+}
+
+// ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
+func (s *DB) ERPStock(ctx context.Context, store string) (ERPStock, error) {
+	out := ERPStock{OnHand: map[string]string{}}
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT sku, description, price, tax_code, status FROM erp_items ORDER BY sku`)
+		if out.Items, err = scanAll(rs, err, func(r rows) (it MasterItem, err error) {
+			return it, r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status)
+		}); err != nil {
+			return err
+		}
+		rs, err = t.query(ctx, `SELECT sku, on_hand, pulled_at FROM erp_onhand WHERE store = ?`, store)
+		_, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+			var sku, q string
+			var at time.Time
+			err := r.Scan(&sku, &q, scanTime{&at})
+			out.OnHand[sku] = q
+			if at.After(out.PulledAt) {
+				out.PulledAt = at
+			}
+			return struct{}{}, err
+		})
+		return err
+	})
+	if err != nil {
+		return ERPStock{}, fmt.Errorf("erp stock of %s: %w", store, err)
+	}
+	return out, nil
+}
+
+// UnpostedRecords returns what the store's ERP on-hand, pulled at pulledAt, does not reflect
+// yet (ErrNotFound for an unknown store).
+func (s *DB) UnpostedRecords(ctx context.Context, store string, pulledAt time.Time) (Unposted, error) {
+	var out Unposted
+	err := s.read(ctx, func(t tx) error {
+		if err := mustStore(ctx, t, store); err != nil {
+			return err
+		}
+		err := t.queryRow(ctx, `SELECT epoch, applied_through FROM streams WHERE store = ? ORDER BY id DESC LIMIT 1`, store).
+			Scan(&out.Epoch, &out.AppliedThrough)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("progress: %w", err)
+		}
+		rs, err := t.query(ctx, `SELECT r.body FROM postings p
+			JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
+			WHERE p.store = ? AND (p.state IN ('pending', 'rejected') OR (p.state = 'done' AND p.posted_at >= ?)) ORDER BY p.id`,
+			store, s.ts(pulledAt))
+		out.Records, err = scanAll(rs, err, scanRecord)
+		return err
+	})
+	if err != nil {
+		return Unposted{}, fmt.Errorf("unposted records of %s: %w", store, err)
+	}
+	return out, nil
+}
+
+const inventoryStateCols = `version, epoch, applied_through, items, updated_at`
+
+func scanInventoryState(r row, extra ...any) (st InventoryState, err error) {
+	return st, r.Scan(append(extra, &st.Version, &st.Epoch, &st.AppliedThrough, &st.Items, scanTime{&st.UpdatedAt})...)
+}
+
+// InventoryItems returns the store's last saved state and its items, ordered by SKU.
+func (s *DB) InventoryItems(ctx context.Context, store string) (InventoryState, []protocol.Item, error) {
+	var st InventoryState
+	var items []protocol.Item
+	err := s.read(ctx, func(t tx) error {
+		var err error
+		st, err = scanInventoryState(t.queryRow(ctx, `SELECT `+inventoryStateCols+` FROM inventory_versions WHERE store = ?`, store))
+		if errors.Is(err, sql.ErrNoRows) {
+			st, items = InventoryState{}, []protocol.Item{}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rs, err := t.query(ctx, `SELECT sku, description, price, tax_code, status, on_hand, available
+			FROM inventory_items WHERE store = ? ORDER BY sku`, store)
+		items, err = scanAll(rs, err, func(r rows) (it protocol.Item, err error) {
+			return it, r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status, &it.OnHand, &it.Available)
+		})
+		return err
+	})
+	if err != nil {
+		return InventoryState{}, nil, fmt.Errorf("inventory of %s: %w", store, err)
+	}
+	return st, items, nil
+}
+
+var inventoryItemCols = []string{"store", "sku", "description", "price", "tax_code", "status", "on_hand", "available", "version"}
+
+// SaveInventory saves version st.Version for store on top of base (the version the caller
+// read): changed items are upserted, removed SKUs deleted, in one transaction. It returns
+// ErrVersionConflict if the stored version is not base (another replica saved first; the row
+// is locked on PostgreSQL), and requires st.Version > base.
+func (s *DB) SaveInventory(ctx context.Context, store string, base uint64, st InventoryState, changed []protocol.Item, removed []string) error {
+	if st.Version <= base {
+		return fmt.Errorf("save inventory of %s: version %d is not above base %d", store, st.Version, base)
+	}
+	err := s.write(ctx, func(t tx) error {
+		var cur uint64
+		err := t.queryRow(ctx, `SELECT version FROM inventory_versions WHERE store = ?`+s.d.forUpdate, store).Scan(&cur)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if cur != base {
+			return fmt.Errorf("stored version %d, base %d: %w", cur, base, ErrVersionConflict)
+		}
+		gone := make([]any, 0, len(removed)+len(changed))
+		for _, sku := range removed {
+			gone = append(gone, sku)
+		}
+		rows := make([][]any, 0, len(changed))
+		for _, it := range changed {
+			gone = append(gone, it.SKU)
+			rows = append(rows, []any{store, it.SKU, it.Description, it.Price, it.TaxCode, it.Status, it.OnHand, it.Available, int64(st.Version)})
+		}
+		for len(gone) > 0 {
+			n := min(len(gone), inChunk)
+			if _, err := t.exec(ctx, `DELETE FROM inventory_items WHERE store = ? AND sku IN (`+placeholders(n)+`)`,
+				append([]any{store}, gone[:n]...)...); err != nil {
+				return err
+			}
+			gone = gone[n:]
+		}
+		if err := t.insert(ctx, "inventory_items", inventoryItemCols, rows); err != nil {
+			return err
+		}
+		var items int
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM inventory_items WHERE store = ?`, store).Scan(&items); err != nil {
+			return err
+		}
+		_, err = t.exec(ctx, `INSERT INTO inventory_versions (store, version, epoch, applied_through, items, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (store) DO UPDATE SET version = excluded.version, epoch = excluded.epoch,
+			applied_through = excluded.applied_through, items = excluded.items, updated_at = excluded.updated_at`,
+			store, int64(st.Version), st.Epoch, int64(st.AppliedThrough), items, s.now())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save inventory of %s: %w", store, err)
+	}
+	return nil
+}
+
+// InventoryVersions returns every store's saved state, by store id.
+func (s *DB) InventoryVersions(ctx context.Context) (map[string]InventoryState, error) {
+	out := map[string]InventoryState{}
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT store, `+inventoryStateCols+` FROM inventory_versions`)
+		_, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+			var store string
+			st, err := scanInventoryState(r, &store)
+			out[store] = st
+			return struct{}{}, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("inventory versions: %w", err)
+	}
+	return out, nil
 }

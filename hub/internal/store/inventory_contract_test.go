@@ -13,13 +13,13 @@ import (
 )
 
 // runInventoryContract runs the inventory part of the store contract against fresh stores.
-func runInventoryContract(t *testing.T, open func(t *testing.T) Hub) {
+func runInventoryContract(t *testing.T, open func(t *testing.T) *DB) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s Hub)
+		run  func(t *testing.T, s *DB)
 	}{
-		{"erp stock replaces per store and keeps items when nil", func(t *testing.T, s Hub) {
+		{"erp stock replaces per store and keeps items when nil", func(t *testing.T, s *DB) {
 			items := []MasterItem{{SKU: "B", Description: "Bee", Price: 250, TaxCode: "STD", Status: protocol.ItemActive}, {SKU: "A", Price: 100}}
 			t0 := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
 			if err := s.PutERPStock(ctx, items, map[string]map[string]string{"s1": {"A": "5", "B": "1.5"}, "s2": {"A": "7"}}, t0); err != nil {
@@ -58,7 +58,7 @@ func runInventoryContract(t *testing.T, open func(t *testing.T) Hub) {
 				t.Errorf("items after replace = %+v, want only C", got.Items)
 			}
 		}},
-		{"unposted records are pending and rejected sales and returns with progress", func(t *testing.T, s Hub) {
+		{"unposted records are pending and rejected sales and returns with progress", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			if _, err := s.UnpostedRecords(ctx, "nope", time.Time{}); !errors.Is(err, ErrNotFound) {
 				t.Errorf("UnpostedRecords(unknown) = %v, want ErrNotFound", err)
@@ -118,7 +118,7 @@ func runInventoryContract(t *testing.T, open func(t *testing.T) Hub) {
 				t.Errorf("after new epoch: %q %d %d records, want e2 1 3", u.Epoch, u.AppliedThrough, len(u.Records))
 			}
 		}},
-		{"save inventory is a compare-and-set on the version", func(t *testing.T, s Hub) {
+		{"save inventory is a compare-and-set on the version", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			st, items, err := s.InventoryItems(ctx, "s1")
 			if err != nil || st.Version != 0 || len(items) != 0 {
@@ -156,7 +156,7 @@ func runInventoryContract(t *testing.T, open func(t *testing.T) Hub) {
 				t.Errorf("versions = %v, %v", vs, err)
 			}
 		}},
-		{"large snapshot round trip", func(t *testing.T, s Hub) {
+		{"large snapshot round trip", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			const n = 3000
 			items := make([]protocol.Item, n)
@@ -190,13 +190,13 @@ func runInventoryContract(t *testing.T, open func(t *testing.T) Hub) {
 }
 
 func TestSQLiteInventoryContract(t *testing.T) {
-	runInventoryContract(t, func(t *testing.T) Hub {
+	runInventoryContract(t, func(t *testing.T) *DB {
 		return openSQLiteT(t, filepath.Join(t.TempDir(), "hub.db"))
 	})
 }
 
 func TestPostgresInventoryContract(t *testing.T) {
-	runInventoryContract(t, func(t *testing.T) Hub {
+	runInventoryContract(t, func(t *testing.T) *DB {
 		return openPostgresT(t, pgSchema(t))
 	})
 }
@@ -204,19 +204,19 @@ func TestPostgresInventoryContract(t *testing.T) {
 // With postings off (erp.kind none) records are stored and nothing is enqueued.
 func TestPostingSwitch(t *testing.T) {
 	ctx := context.Background()
-	for name, open := range map[string]func(t *testing.T) Hub{
-		"sqlite":   func(t *testing.T) Hub { return openSQLiteT(t, filepath.Join(t.TempDir(), "hub.db")) },
-		"postgres": func(t *testing.T) Hub { return openPostgresT(t, pgSchema(t)) },
+	for name, open := range map[string]func(t *testing.T) *DB{
+		"sqlite":   func(t *testing.T) *DB { return openSQLiteT(t, filepath.Join(t.TempDir(), "hub.db")) },
+		"postgres": func(t *testing.T) *DB { return openPostgresT(t, pgSchema(t)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := open(t)
 			mustAddStore(t, s, "s1")
-			s.(PostingSwitch).SetPostings(false)
+			s.SetPostings(false)
 			mustApply(t, s, "s1", "e1", []protocol.Record{kindRec("s1", "e1", 1, protocol.KindSale, "1", 500)})
 			if ps, err := s.Postings(ctx, PostingFilter{}); err != nil || len(ps) != 0 {
 				t.Fatalf("postings with postings off = %d, %v", len(ps), err)
 			}
-			s.(PostingSwitch).SetPostings(true)
+			s.SetPostings(true)
 			mustApply(t, s, "s1", "e1", []protocol.Record{kindRec("s1", "e1", 2, protocol.KindSale, "2", 500)})
 			if ps, err := s.Postings(ctx, PostingFilter{}); err != nil || len(ps) != 1 {
 				t.Fatalf("postings with postings on = %d, %v; want 1", len(ps), err)

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -90,25 +88,6 @@ type PostingOutcome struct {
 	RetryAt time.Time
 }
 
-// Outbox is the ERP outbox of the hub's store. Both implementations provide it; it is kept out
-// of Store so that fakes of Store need not. Safe for concurrent use; with PostgreSQL several hub
-// processes may claim at once and never get the same posting while its lease runs.
-type Outbox interface {
-	// ClaimPostings leases up to limit due pending postings (next_at <= now, no running lease)
-	// to owner for lease, oldest first, with their records.
-	ClaimPostings(ctx context.Context, owner string, lease time.Duration, limit int) ([]Posting, error)
-	// FinishPosting records the outcome of a claimed posting and ends the lease. It returns
-	// ErrLeaseLost when owner no longer holds it and ErrNotFound for an unknown id.
-	FinishPosting(ctx context.Context, id int64, owner string, o PostingOutcome) error
-	// RepostPosting puts a rejected (or pending) posting back to pending, due now, with its
-	// attempts reset. A done posting is not reposted (ErrExists).
-	RepostPosting(ctx context.Context, id int64) error
-	// ReleaseLeases ends every lease held by owner, or every lease when owner is "" (a single
-	// hub process starting on SQLite: nobody else can hold one).
-	ReleaseLeases(ctx context.Context, owner string) error
-	Postings(ctx context.Context, f PostingFilter) ([]Posting, error)
-}
-
 // Postable reports whether records of kind k are posted to the ERP.
 func Postable(k protocol.Kind) bool { return k == protocol.KindSale || k == protocol.KindReturn }
 
@@ -181,34 +160,242 @@ func truncateText(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// PostingSwitch turns the ERP outbox on or off. With postings off (a hub without an ERP,
-// erp.kind none) ApplyBatch and ApplyReplay store records and enqueue nothing, so no posting
-// waits forever for an ERP that does not exist. Call it before the store is used; on by default.
-type PostingSwitch interface {
-	SetPostings(enabled bool)
-}
+// enqueueChunk is how many postings one INSERT carries (14 parameters each).
+const enqueueChunk = 200
 
-var (
-	_ PostingSwitch = (*SQLite)(nil)
-	_ PostingSwitch = (*Postgres)(nil)
-)
+var postingInsertCols = []string{"key", "store", "terminal", "business_date", "receipt", "kind", "epoch", "seq",
+	"content_hash", "total", "state", "next_at", "created_at", "updated_at"}
 
-// SetPostings implements PostingSwitch.
-func (s *SQLite) SetPostings(enabled bool) { s.noPostings.Store(!enabled) }
-
-// SetPostings implements PostingSwitch.
-func (p *Postgres) SetPostings(enabled bool) { p.noPostings.Store(!enabled) }
-
-func (s *SQLite) enqueue(ctx context.Context, tx *sql.Tx, run []protocol.Record, now int64) error {
+// enqueue adds the postings of newly stored records in the caller's transaction. A business
+// key already queued with other content raises duplicate_receipt and keeps the first.
+func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) error {
 	if s.noPostings.Load() {
 		return nil
 	}
-	return sqliteEnqueue(ctx, tx, run, now)
+	var ps []Posting
+	for i := range run {
+		if Postable(run[i].Kind) {
+			ps = append(ps, newPosting(&run[i]))
+		}
+	}
+	for len(ps) > 0 {
+		chunk := ps[:min(len(ps), enqueueChunk)]
+		ps = ps[len(chunk):]
+		args := make([]any, 0, len(chunk)*len(postingInsertCols))
+		for _, p := range chunk {
+			args = append(args, p.Key, p.Store, p.Terminal, p.BusinessDate, p.Receipt, string(p.Kind), p.Epoch, int64(p.Seq),
+				p.ContentHash, p.Total, p.State, now, now, now)
+		}
+		rs, err := t.query(ctx, insertSQL("postings", postingInsertCols, len(chunk))+` ON CONFLICT (key) DO NOTHING RETURNING key`, args...)
+		inserted, err := scanAll(rs, err, func(r rows) (k string, err error) { return k, r.Scan(&k) })
+		if err != nil {
+			return fmt.Errorf("enqueue postings: %w", err)
+		}
+		if len(inserted) < len(chunk) {
+			if err := s.checkRequeued(ctx, t, chunk, inserted, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
-func (p *Postgres) enqueue(ctx context.Context, tx pgx.Tx, run []protocol.Record, now time.Time) error {
-	if p.noPostings.Load() {
-		return nil
+// checkRequeued compares the postings of chunk that were already queued (not in inserted)
+// with the queued ones' content.
+func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, inserted []string, now any) error {
+	done := make(map[string]bool, len(inserted))
+	for _, k := range inserted {
+		done[k] = true
 	}
-	return pgEnqueue(ctx, tx, run, now)
+	var keys []any
+	for _, p := range chunk {
+		if !done[p.Key] {
+			keys = append(keys, p.Key)
+		}
+	}
+	type prior struct {
+		key, hash, epoch string
+		seq              uint64
+	}
+	rs, err := t.query(ctx, `SELECT key, content_hash, epoch, seq FROM postings WHERE key IN (`+placeholders(len(keys))+`)`, keys...)
+	priors, err := scanAll(rs, err, func(r rows) (p prior, err error) { return p, r.Scan(&p.key, &p.hash, &p.epoch, &p.seq) })
+	if err != nil {
+		return fmt.Errorf("enqueue postings: read queued: %w", err)
+	}
+	byKey := make(map[string]prior, len(priors))
+	for _, p := range priors {
+		byKey[p.key] = p
+	}
+	for _, p := range chunk {
+		st, ok := byKey[p.Key]
+		if done[p.Key] || !ok || st.hash == p.ContentHash {
+			continue
+		}
+		if err := s.raise(ctx, t, duplicateReceiptException(p, st.epoch, st.seq), now); err != nil {
+			return fmt.Errorf("raise duplicate receipt %s: %w", p.Key, err)
+		}
+	}
+	return nil
+}
+
+const postingCols = `p.id, p.key, p.store, p.terminal, p.business_date, p.receipt, p.kind, p.epoch, p.seq,
+	p.content_hash, p.total, p.state, p.attempts, p.next_at, p.ref, p.last_error, p.created_at, p.updated_at, p.posted_at`
+
+func scanPosting(r row, extra ...any) (Posting, error) {
+	var p Posting
+	var kind string
+	err := r.Scan(append([]any{&p.ID, &p.Key, &p.Store, &p.Terminal, &p.BusinessDate, &p.Receipt, &kind, &p.Epoch, &p.Seq,
+		&p.ContentHash, &p.Total, &p.State, &p.Attempts, scanTime{&p.NextAt}, &p.Ref, &p.LastError,
+		scanTime{&p.CreatedAt}, scanTime{&p.UpdatedAt}, scanTime{&p.PostedAt}}, extra...)...)
+	p.Kind = protocol.Kind(kind)
+	return p, err
+}
+
+// ClaimPostings leases up to limit due pending postings (next_at <= now, no running lease) to
+// owner for lease, oldest first, with their records. On PostgreSQL rows another replica is
+// claiming are skipped (SKIP LOCKED), so concurrent claimers get disjoint postings.
+func (s *DB) ClaimPostings(ctx context.Context, owner string, lease time.Duration, limit int) ([]Posting, error) {
+	if owner == "" || lease <= 0 || limit <= 0 {
+		return nil, fmt.Errorf("claim postings: need an owner, a lease and a limit")
+	}
+	var out []Posting
+	err := s.write(ctx, func(t tx) error {
+		now := time.Now()
+		rs, err := t.query(ctx, `SELECT id FROM postings WHERE state = 'pending' AND next_at <= ? AND lease_until < ?
+			ORDER BY next_at, id LIMIT ?`+s.d.skipLocked, s.ts(now), s.ts(now), limit)
+		ids, err := scanAll(rs, err, func(r rows) (id any, err error) {
+			var n int64
+			return n, r.Scan(&n)
+		})
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		in := "(" + placeholders(len(ids)) + ")"
+		if _, err := t.exec(ctx, `UPDATE postings SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN `+in,
+			append([]any{owner, s.ts(now.Add(lease)), s.ts(now)}, ids...)...); err != nil {
+			return err
+		}
+		rs, err = t.query(ctx, `SELECT `+postingCols+`, r.body FROM postings p
+			LEFT JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
+			WHERE p.id IN `+in+` ORDER BY p.next_at, p.id`, ids...)
+		out, err = scanAll(rs, err, func(r rows) (Posting, error) {
+			var body []byte
+			p, err := scanPosting(r, &body)
+			if err == nil && body != nil {
+				var rec protocol.Record
+				if rec, err = decodeRecord(body); err == nil {
+					p.Record = &rec
+				}
+			}
+			return p, err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim postings: %w", err)
+	}
+	return out, nil
+}
+
+// FinishPosting records the outcome of a claimed posting and ends the lease. It returns
+// ErrLeaseLost when owner no longer holds it and ErrNotFound for an unknown id. A rejection
+// raises (or reopens) the posting's erp_rejected exception.
+func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o PostingOutcome) error {
+	if err := checkOutcome(o); err != nil {
+		return fmt.Errorf("finish posting %d: %w", id, err)
+	}
+	err := s.write(ctx, func(t tx) error {
+		var holder string
+		p, err := scanPosting(t.queryRow(ctx, `SELECT `+postingCols+`, p.lease_owner FROM postings p WHERE p.id = ?`+s.d.forUpdate, id), &holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if holder != owner || p.State != PostingPending {
+			return fmt.Errorf("held by %q in state %s: %w", holder, p.State, ErrLeaseLost)
+		}
+		now, never := s.now(), s.ts(time.Unix(0, 0))
+		msg := truncateText(o.Error, 2000)
+		switch {
+		case o.Done:
+			_, err = t.exec(ctx, `UPDATE postings SET state = 'done', ref = ?, attempts = attempts + 1, last_error = '',
+				lease_owner = '', lease_until = ?, posted_at = ?, updated_at = ? WHERE id = ?`, o.Ref, never, now, now, id)
+		case o.Rejected:
+			_, err = t.exec(ctx, `UPDATE postings SET state = 'rejected', attempts = attempts + 1, last_error = ?,
+				lease_owner = '', lease_until = ?, updated_at = ? WHERE id = ?`, msg, never, now, id)
+			if err == nil {
+				e := rejectedException(p, msg)
+				_, err = t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
+					VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (store, reason, key) DO UPDATE SET
+					detail = excluded.detail, state = 'open', updated_at = excluded.updated_at, updated_by = '', comment = ''`,
+					e.Store, e.Reason, e.Key, e.Detail, now, now)
+			}
+		default:
+			_, err = t.exec(ctx, `UPDATE postings SET attempts = attempts + 1, last_error = ?, next_at = ?,
+				lease_owner = '', lease_until = ?, updated_at = ? WHERE id = ?`, msg, s.ts(o.RetryAt), never, now, id)
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish posting %d: %w", id, err)
+	}
+	return nil
+}
+
+// RepostPosting puts a rejected (or pending) posting back to pending, due now, with its
+// attempts reset. A done posting is not reposted (ErrExists).
+func (s *DB) RepostPosting(ctx context.Context, id int64) error {
+	err := s.write(ctx, func(t tx) error {
+		now := s.now()
+		n, err := t.exec(ctx, `UPDATE postings SET state = 'pending', attempts = 0, next_at = ?, last_error = '',
+			updated_at = ? WHERE id = ? AND state != 'done'`, now, now, id)
+		if err != nil || n == 1 {
+			return err
+		}
+		var state string
+		err = t.queryRow(ctx, `SELECT state FROM postings WHERE id = ?`, id).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("already %s: %w", state, ErrExists)
+	})
+	if err != nil {
+		return fmt.Errorf("repost posting %d: %w", id, err)
+	}
+	return nil
+}
+
+// ReleaseLeases ends every lease held by owner, or every lease when owner is "" (a single hub
+// process starting on SQLite: nobody else can hold one).
+func (s *DB) ReleaseLeases(ctx context.Context, owner string) error {
+	err := s.write(ctx, func(t tx) error {
+		_, err := t.exec(ctx, `UPDATE postings SET lease_owner = '', lease_until = ?
+			WHERE lease_owner != '' AND (? = '' OR lease_owner = ?)`, s.ts(time.Unix(0, 0)), owner, owner)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release posting leases: %w", err)
+	}
+	return nil
+}
+
+// Postings lists postings matching f, oldest first.
+func (s *DB) Postings(ctx context.Context, f PostingFilter) ([]Posting, error) {
+	where, args := filter([][2]string{{"p.store", f.Store}, {"p.business_date", f.BusinessDate}, {"p.state", f.State}, {"p.key", f.Key}})
+	var out []Posting
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT `+postingCols+` FROM postings p`+where+` ORDER BY p.id LIMIT ?`,
+			append(args, limitOr(f.Limit, defaultRecordsLimit))...)
+		out, err = scanAll(rs, err, func(r rows) (Posting, error) { return scanPosting(r) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list postings: %w", err)
+	}
+	return out, nil
 }

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -23,7 +21,7 @@ func kindRec(store, epoch string, seq uint64, kind protocol.Kind, receipt string
 	})
 }
 
-func postingStates(t *testing.T, s Hub, f PostingFilter) map[string]string {
+func postingStates(t *testing.T, s *DB, f PostingFilter) map[string]string {
 	t.Helper()
 	ps, err := s.Postings(context.Background(), f)
 	if err != nil {
@@ -42,13 +40,13 @@ func postingStates(t *testing.T, s Hub, f PostingFilter) map[string]string {
 // runOutboxContract runs the outbox, replay, command and close contract against fresh stores.
 // deleteRecords removes stored records behind the store's back (what an operator or a broken
 // disk might do), for the replay cases.
-func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords func(t *testing.T, s Hub, store, epoch string, from, to uint64)) {
+func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords func(t *testing.T, s *DB, store, epoch string, from, to uint64)) {
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s Hub)
+		run  func(t *testing.T, s *DB)
 	}{
-		{"enqueue once per business key", func(t *testing.T, s Hub) {
+		{"enqueue once per business key", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			b := []protocol.Record{
 				kindRec("s1", "e1", 1, protocol.KindSale, "1", 500),
@@ -82,7 +80,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("posting of receipt 1 = %+v, want the first capture", ps)
 			}
 		}},
-		{"claim, lease and outcomes", func(t *testing.T, s Hub) {
+		{"claim, lease and outcomes", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			var b []protocol.Record
 			for i := uint64(1); i <= 5; i++ {
@@ -164,7 +162,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("rejected postings = %v", states)
 			}
 		}},
-		{"an expired lease can be taken over", func(t *testing.T, s Hub) {
+		{"an expired lease can be taken over", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			mustApply(t, s, "s1", "e1", []protocol.Record{kindRec("s1", "e1", 1, protocol.KindSale, "1", 100)})
 			a, err := s.ClaimPostings(ctx, "A", 50*time.Millisecond, 1)
@@ -180,7 +178,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("finish by expired owner = %v, want ErrLeaseLost", err)
 			}
 		}},
-		{"replay restores missing records once", func(t *testing.T, s Hub) {
+		{"replay restores missing records once", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			var b []protocol.Record
 			for i := uint64(1); i <= 10; i++ {
@@ -221,7 +219,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("ApplyReplay(unknown store) = %v, want ErrNotFound", err)
 			}
 		}},
-		{"commands and results", func(t *testing.T, s Hub) {
+		{"commands and results", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
 			c := protocol.Command{V: 1, ID: "c1", Type: protocol.CommandReplay, Terminal: "T1", BusinessDate: testDate, FromReceipt: 4, ToReceipt: 6}
 			if err := s.AddCommand(ctx, "s1", c); err != nil {
@@ -255,7 +253,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("Command(unknown) = %v", err)
 			}
 		}},
-		{"closes", func(t *testing.T, s Hub) {
+		{"closes", func(t *testing.T, s *DB) {
 			if _, err := s.GetClose(ctx, "s1", testDate); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("GetClose(never) = %v, want ErrNotFound", err)
 			}
@@ -269,7 +267,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 				t.Fatalf("GetClose = %+v (%s), %v", c, c.Body, err)
 			}
 		}},
-		{"exception lifecycle", func(t *testing.T, s Hub) {
+		{"exception lifecycle", func(t *testing.T, s *DB) {
 			if _, err := s.RaiseException(ctx, Exception{Store: "s1", Reason: "missing_receipts", Key: "k"}); err != nil {
 				t.Fatal(err)
 			}
@@ -296,7 +294,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) Hub, deleteRecords 
 	}
 }
 
-func checkContiguousHashes(t *testing.T, s Store, store, epoch string, want []protocol.Record) {
+func checkContiguousHashes(t *testing.T, s *DB, store, epoch string, want []protocol.Record) {
 	t.Helper()
 	got, err := s.Records(context.Background(), store, epoch, 0, len(want)+10)
 	if err != nil || len(got) != len(want) {
@@ -322,23 +320,18 @@ func mapsEqual(a, b map[string]string) bool {
 }
 
 func TestSQLiteOutboxContract(t *testing.T) {
-	runOutboxContract(t, func(t *testing.T) Hub {
+	runOutboxContract(t, func(t *testing.T) *DB {
 		return openSQLiteT(t, filepath.Join(t.TempDir(), "hub.db"))
-	}, func(t *testing.T, s Hub, store, epoch string, from, to uint64) {
-		if _, err := s.(*SQLite).w.Exec(`DELETE FROM records WHERE store = ? AND epoch = ? AND seq BETWEEN ? AND ?`, store, epoch, from, to); err != nil {
-			t.Fatal(err)
-		}
+	}, func(t *testing.T, s *DB, store, epoch string, from, to uint64) {
+		execT(t, s, `DELETE FROM records WHERE store = ? AND epoch = ? AND seq BETWEEN ? AND ?`, store, epoch, int64(from), int64(to))
 	})
 }
 
 func TestPostgresOutboxContract(t *testing.T) {
-	runOutboxContract(t, func(t *testing.T) Hub {
+	runOutboxContract(t, func(t *testing.T) *DB {
 		return openPostgresT(t, pgSchema(t))
-	}, func(t *testing.T, s Hub, store, epoch string, from, to uint64) {
-		if _, err := s.(*Postgres).pool.Exec(context.Background(), `DELETE FROM records WHERE store = $1 AND epoch = $2 AND seq BETWEEN $3 AND $4`,
-			store, epoch, int64(from), int64(to)); err != nil {
-			t.Fatal(err)
-		}
+	}, func(t *testing.T, s *DB, store, epoch string, from, to uint64) {
+		execT(t, s, `DELETE FROM records WHERE store = ? AND epoch = ? AND seq BETWEEN ? AND ?`, store, epoch, int64(from), int64(to))
 	})
 }
 
@@ -356,7 +349,7 @@ func TestPostgresClaimDisjoint(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[int64]string{}
 	var wg sync.WaitGroup
-	for g, s := range []*Postgres{a, b, a, b} {
+	for g, s := range []*DB{a, b, a, b} {
 		owner := "owner" + strconv.Itoa(g)
 		wg.Go(func() {
 			for {
@@ -389,8 +382,7 @@ func TestPostgresClaimDisjoint(t *testing.T) {
 		t.Fatalf("claimed %d postings in total, want %d", len(seen), n)
 	}
 	var done int
-	if err := a.pool.QueryRow(context.Background(), `SELECT count(*) FROM postings WHERE state = 'done'`).Scan(&done); err != nil || done != n {
+	if err := queryRowT(t, a, `SELECT count(*) FROM postings WHERE state = 'done'`, &done); err != nil || done != n {
 		t.Fatalf("done postings = %d, %v", done, err)
 	}
-	_ = pgx.ErrNoRows
 }

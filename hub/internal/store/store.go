@@ -1,11 +1,8 @@
-// Package store is the hub's durable store: applied records, per-stream progress, store
-// credentials, agent status and exceptions. Two implementations share one contract test suite:
-// SQLite (embedded default, modernc.org/sqlite) and PostgreSQL (pgx) for several hub replicas.
 package store
 
 import (
-	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -115,48 +112,70 @@ type Day struct {
 	Recaptured int64 `json:"recaptured"`
 }
 
-// Store is the hub's persistence. Implementations are safe for concurrent use by several
-// goroutines and, for PostgreSQL, by several hub processes: ApplyBatch serialises writers of
-// one store (row lock on the stream) so replicas never interleave a store's records.
-type Store interface {
-	// ApplyBatch applies records of one (store, epoch), given in ascending contiguous seq order,
-	// in one transaction: records at or below the stream's progress are compared by hash
-	// (duplicate or conflict), the contiguous run after it is inserted, and a batch that starts
-	// past progress+1 applies nothing and reports ResendFrom. The store must exist.
-	ApplyBatch(ctx context.Context, store, epoch string, recs []protocol.Record) (ApplyResult, error)
+// Defaults for list limits.
+const (
+	defaultRecordsLimit    = 1000
+	defaultExceptionsLimit = 1000
+)
 
-	// AddStore registers a store with the hash of its MQTT password (ErrExists if present).
-	AddStore(ctx context.Context, id, passwordHash string) error
-	// Credentials returns the password hash of a store (ErrNotFound if unknown).
-	Credentials(ctx context.Context, id string) (passwordHash string, err error)
-	ListStores(ctx context.Context) ([]StoreInfo, error)
-	GetStore(ctx context.Context, id string) (StoreInfo, error)
+// Exception states.
+const (
+	StateOpen         = "open"
+	StateAcknowledged = "acknowledged"
+	StateResolved     = "resolved"
+	// StateReposted closes an erp_rejected exception whose posting was queued again.
+	StateReposted = "reposted"
+)
 
-	// PutStatus keeps the latest status of an agent.
-	PutStatus(ctx context.Context, st protocol.Status, at time.Time) error
-
-	// Records lists applied records of a store ordered by (epoch creation, seq) after afterSeq
-	// within the store's current (latest) epoch when epoch is "", up to limit.
-	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
-	// Day summarises a business day.
-	Day(ctx context.Context, store, businessDate string) (Day, error)
-
-	// RaiseException creates an open exception unless one with the same (store, reason, key)
-	// exists; it reports whether it created one.
-	RaiseException(ctx context.Context, e Exception) (created bool, err error)
-	Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error)
-
-	Close() error
+// ReplayResult is the outcome of ApplyReplay.
+type ReplayResult struct {
+	AppliedThrough uint64 // the stream's progress (unchanged by a replay)
+	Restored       int    // records at or below progress that were missing and are now stored
+	Duplicates     int    // records already stored with the same hash
+	Conflicts      int    // records stored with another hash (hash_conflict raised, not overwritten)
+	Ahead          int    // records past progress, ignored: the normal stream delivers them
 }
 
-// ExceptionUpdater changes the state of an exception (open, acknowledged, resolved); it returns
-// ErrNotFound for an unknown id. Both implementations provide it; it is kept out of Store so
-// that test fakes of Store need not.
-type ExceptionUpdater interface {
-	SetExceptionState(ctx context.Context, id int64, state string) error
-	// UpdateException changes state and records who did it and why; it returns the updated
-	// exception.
-	UpdateException(ctx context.Context, id int64, state, by, comment string) (Exception, error)
-	// Exception returns one exception by id.
-	Exception(ctx context.Context, id int64) (Exception, error)
+// CommandRecord is a command sent to an agent and, once reported, its result.
+type CommandRecord struct {
+	Store     string                  `json:"store"`
+	Command   protocol.Command        `json:"command"`
+	CreatedAt time.Time               `json:"created_at"`
+	Result    *protocol.CommandResult `json:"result,omitempty"`
+	ResultAt  time.Time               `json:"result_at,omitzero"`
+}
+
+// CloseRecord is the stored outcome of a store-day close; Body is the reconcile package's JSON.
+type CloseRecord struct {
+	Store        string    `json:"store"`
+	BusinessDate string    `json:"business_date"`
+	State        string    `json:"state"`
+	Body         []byte    `json:"-"`
+	ClosedAt     time.Time `json:"closed_at"`
+}
+
+// normTime is the precision both engines keep: UTC microseconds.
+func normTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// filter is a WHERE clause matching each non-empty value of {column, value}, and its arguments.
+func filter(conds [][2]string) (string, []any) {
+	var parts []string
+	var args []any
+	for _, c := range conds {
+		if c[1] != "" {
+			parts = append(parts, c[0]+" = ?")
+			args = append(args, c[1])
+		}
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(parts, " AND "), args
+}
+
+func limitOr(limit, def int) int {
+	if limit <= 0 {
+		return def
+	}
+	return limit
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-func openSQLiteT(t testing.TB, path string) *SQLite {
+func openSQLiteT(t testing.TB, path string) *DB {
 	t.Helper()
 	s, err := OpenSQLite(context.Background(), path)
 	if err != nil {
@@ -32,7 +32,7 @@ func openSQLiteT(t testing.TB, path string) *SQLite {
 }
 
 func TestSQLiteContract(t *testing.T) {
-	runContract(t, func(t *testing.T) Store {
+	runContract(t, func(t *testing.T) *DB {
 		return openSQLiteT(t, filepath.Join(t.TempDir(), "hub.db"))
 	})
 }
@@ -46,7 +46,7 @@ func TestSQLiteTwoHandlesOneFile(t *testing.T) {
 	if err := b.AddStore(context.Background(), "s1", "x"); err == nil {
 		t.Fatal("second handle re-added an existing store")
 	}
-	applyConcurrently(t, []Store{a, b, a, b}, "s1", "e1", 200)
+	applyConcurrently(t, []*DB{a, b, a, b}, "s1", "e1", 200)
 	checkContiguous(t, b, "s1", "e1", 200)
 }
 
@@ -65,10 +65,10 @@ func TestSQLiteReopenKeepsData(t *testing.T) {
 	checkContiguous(t, s2, "s1", "e1", 10)
 	var mode string
 	var sync int
-	if err := s2.w.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+	if err := queryRowT(t, s2, "PRAGMA journal_mode", &mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
 	}
-	if err := s2.w.QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+	if err := queryRowT(t, s2, "PRAGMA synchronous", &sync); err != nil || sync != 2 {
 		t.Fatalf("synchronous = %d, %v; want 2 (FULL)", sync, err)
 	}
 }
@@ -128,7 +128,7 @@ func pgSchema(t testing.TB) string {
 	return name
 }
 
-func openPostgresT(t testing.TB, schema string) *Postgres {
+func openPostgresT(t testing.TB, schema string) *DB {
 	t.Helper()
 	p, err := OpenPostgresSchema(context.Background(), pgURL(), schema)
 	if err != nil {
@@ -139,7 +139,7 @@ func openPostgresT(t testing.TB, schema string) *Postgres {
 }
 
 func TestPostgresContract(t *testing.T) {
-	runContract(t, func(t *testing.T) Store {
+	runContract(t, func(t *testing.T) *DB {
 		return openPostgresT(t, pgSchema(t))
 	})
 }
@@ -149,14 +149,14 @@ func TestPostgresTwoReplicas(t *testing.T) {
 	schema := pgSchema(t)
 	a, b := openPostgresT(t, schema), openPostgresT(t, schema)
 	mustAddStore(t, a, "s1")
-	applyConcurrently(t, []Store{a, b, a, b}, "s1", "e1", 200)
+	applyConcurrently(t, []*DB{a, b, a, b}, "s1", "e1", 200)
 	checkContiguous(t, b, "s1", "e1", 200)
 	// A conflict seen by both replicas still raises one exception.
 	bad := recs("s1", "e1", 10, 10)
 	bad[0].Total++
 	bad[0].Seal()
 	var wg sync.WaitGroup
-	for _, s := range []Store{a, b, a, b} {
+	for _, s := range []*DB{a, b, a, b} {
 		wg.Go(func() {
 			res, err := s.ApplyBatch(context.Background(), "s1", "e1", bad)
 			if err != nil || res.Conflicts != 1 {
@@ -219,7 +219,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	})
 }
 
-func benchApply(b *testing.B, s Store) {
+func benchApply(b *testing.B, s *DB) {
 	const size = 500
 	mustAddStore(b, s, "s1")
 	ctx := context.Background()
@@ -237,4 +237,27 @@ func benchApply(b *testing.B, s Store) {
 		next += size
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
+}
+
+// execT runs one statement (? placeholders) in a write transaction of s.
+func execT(t testing.TB, s *DB, q string, args ...any) {
+	t.Helper()
+	if err := s.write(context.Background(), func(tx tx) error {
+		_, err := tx.exec(context.Background(), q, args...)
+		return err
+	}); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// queryRowT reads one row on the writer connection of s (a SQLite pragma reads the
+// connection's own settings) into dest.
+func queryRowT(t testing.TB, s *DB, q string, dest ...any) error {
+	t.Helper()
+	tx, err := s.e.begin(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.rollback(context.Background())
+	return tx.queryRow(context.Background(), q).Scan(dest...)
 }

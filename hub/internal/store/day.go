@@ -1,0 +1,138 @@
+package store
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// receiptKinds are the kinds whose receipt numbers form a terminal's numbering.
+var receiptKinds = map[protocol.Kind]bool{
+	protocol.KindSale: true, protocol.KindReturn: true, protocol.KindVoid: true,
+	protocol.KindNoSale: true, protocol.KindPaidIn: true, protocol.KindPaidOut: true,
+}
+
+// receiptNumber parses an all-digit receipt ("000123") of at most 18 digits.
+func receiptNumber(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// dayRow is one record as Day needs it, in (stream creation, seq) order.
+type dayRow struct {
+	terminal, kind, receipt string
+	total                   int64
+}
+
+type termAcc struct {
+	day      TerminalDay
+	numbers  []int64
+	byNumber map[int64]string
+	firstSeq string // first and last non-numeric receipts in seq order, used when none is numeric
+	lastSeq  string
+}
+
+// buildDay summarises rows given in (stream creation, seq) order.
+func buildDay(store, date string, rows []dayRow) Day {
+	d := Day{Store: store, BusinessDate: date, Kinds: []KindTotal{}, Terminals: []TerminalDay{}}
+	kinds := map[protocol.Kind]*KindTotal{}
+	terms := map[string]*termAcc{}
+	seen := map[[3]string]bool{}
+	for _, r := range rows {
+		k := protocol.Kind(r.kind)
+		if receiptKinds[k] && r.receipt != "" {
+			// The same business key counts once, as it posts once: a spool reset makes the
+			// agent capture its sources again under a new epoch.
+			key := [3]string{r.terminal, r.kind, r.receipt}
+			if seen[key] {
+				d.Recaptured++
+				continue
+			}
+			seen[key] = true
+		}
+		kt := kinds[k]
+		if kt == nil {
+			kt = &KindTotal{Kind: k}
+			kinds[k] = kt
+		}
+		kt.Count++
+		kt.Total += r.total
+
+		ta := terms[r.terminal]
+		if ta == nil {
+			ta = &termAcc{day: TerminalDay{Terminal: r.terminal, Gaps: [][2]int64{}}, byNumber: map[int64]string{}}
+			terms[r.terminal] = ta
+		}
+		ta.day.Count++
+		if !receiptKinds[k] || r.receipt == "" {
+			continue
+		}
+		if ta.firstSeq == "" {
+			ta.firstSeq = r.receipt
+		}
+		ta.lastSeq = r.receipt
+		if n, ok := receiptNumber(r.receipt); ok {
+			if _, seen := ta.byNumber[n]; !seen {
+				ta.byNumber[n] = r.receipt
+				ta.numbers = append(ta.numbers, n)
+			}
+		}
+	}
+	for _, kt := range kinds {
+		d.Kinds = append(d.Kinds, *kt)
+	}
+	slices.SortFunc(d.Kinds, func(a, b KindTotal) int {
+		ia, ib := slices.Index(protocol.Kinds, a.Kind), slices.Index(protocol.Kinds, b.Kind)
+		if ia != ib {
+			// Unknown kinds (index -1) sort last.
+			if ia < 0 {
+				return 1
+			}
+			if ib < 0 {
+				return -1
+			}
+			return ia - ib
+		}
+		if a.Kind < b.Kind {
+			return -1
+		}
+		if a.Kind > b.Kind {
+			return 1
+		}
+		return 0
+	})
+	for _, ta := range terms {
+		if len(ta.numbers) == 0 {
+			ta.day.FirstReceipt, ta.day.LastReceipt = ta.firstSeq, ta.lastSeq
+		} else {
+			slices.Sort(ta.numbers)
+			ta.day.FirstReceipt = ta.byNumber[ta.numbers[0]]
+			ta.day.LastReceipt = ta.byNumber[ta.numbers[len(ta.numbers)-1]]
+			for i := 1; i < len(ta.numbers); i++ {
+				if prev, cur := ta.numbers[i-1], ta.numbers[i]; cur > prev+1 {
+					ta.day.Gaps = append(ta.day.Gaps, [2]int64{prev + 1, cur - 1})
+				}
+			}
+		}
+		d.Terminals = append(d.Terminals, ta.day)
+	}
+	slices.SortFunc(d.Terminals, func(a, b TerminalDay) int {
+		switch {
+		case a.Terminal < b.Terminal:
+			return -1
+		case a.Terminal > b.Terminal:
+			return 1
+		}
+		return 0
+	})
+	return d
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// DB is the hub's store on SQLite or PostgreSQL. It is safe for concurrent use by goroutines
+// and, on PostgreSQL, by several hub processes: writers of one stream serialise on its row
+// lock, posting claims skip rows another replica holds, and migrations take an advisory lock.
+// On SQLite several processes may open one file (the hub and the `stores add` CLI): every
+// write transaction starts with BEGIN IMMEDIATE and waits up to the busy timeout.
+type DB struct {
+	name string // for errors: the file, or "postgres"
+	e    engine
+	d    dialect
+
+	noPostings atomic.Bool // SetPostings(false): nothing is enqueued
+}
+
+// sqliteBusyTimeout is how long a write waits for another process's write transaction.
+const sqliteBusyTimeout = 10 * time.Second
+
+// OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
+// The file is in WAL mode with synchronous=FULL, so a returned write is on disk. Within the
+// process every write goes through one connection, reads through a small pool of their own.
+func OpenSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite store %q: need a plain file path", path)
+	}
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", sqliteBusyTimeout.Milliseconds())
+	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	e := &sqliteEngine{path: path, w: w}
+	s := &DB{name: path, e: e, d: sqliteDialect}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: migrate: %w", path, err)
+	}
+	if e.r, err = sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s for reading: %w", path, err)
+	}
+	e.r.SetMaxOpenConns(4)
+	e.r.SetMaxIdleConns(4)
+	if err := e.r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite store %s for reading: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenPostgres connects to the database at url (a pgx connection string; a search_path
+// runtime parameter in it is honoured) and creates or migrates the schema.
+func OpenPostgres(ctx context.Context, url string) (*DB, error) {
+	return OpenPostgresSchema(ctx, url, "")
+}
+
+// OpenPostgresSchema is OpenPostgres with every table in the named schema, which is created
+// if needed. An empty schema uses the connection's search_path.
+func OpenPostgresSchema(ctx context.Context, url, schema string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: parse url: %w", err)
+	}
+	if schema == "" {
+		// A single schema named in the URL's search_path is created if missing.
+		if sp := cfg.ConnConfig.RuntimeParams["search_path"]; sp != "" && !strings.ContainsAny(sp, ", \"") {
+			schema = sp
+		}
+	}
+	if schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	s := &DB{name: "postgres", e: &pgEngine{pool: pool, schema: schema}, d: postgresDialect}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: migrate: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *DB) Close() error {
+	if err := s.e.close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// SetPostings turns the ERP outbox on or off. With postings off (a hub without an ERP,
+// erp.kind none) ApplyBatch and ApplyReplay store records and enqueue nothing, so no posting
+// waits forever for an ERP that does not exist. Call it before the store is used; on by default.
+func (s *DB) SetPostings(enabled bool) { s.noPostings.Store(!enabled) }
+
+// write runs fn in a write transaction and commits it when fn returns nil.
+func (s *DB) write(ctx context.Context, fn func(t tx) error) error {
+	t, err := s.e.begin(ctx, true)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer t.rollback(ctx)
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := t.commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read-only snapshot.
+func (s *DB) read(ctx context.Context, fn func(t tx) error) error {
+	t, err := s.e.begin(ctx, false)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer t.rollback(ctx)
+	return fn(t)
+}
+
+// ts is a time as a statement argument.
+func (s *DB) ts(t time.Time) any { return s.d.ts(t) }
+
+// now is the current time as a statement argument.
+func (s *DB) now() any { return s.d.ts(time.Now()) }
+
+func storeExists(ctx context.Context, t tx, id string) (bool, error) {
+	var n int
+	err := t.queryRow(ctx, `SELECT COUNT(*) FROM stores WHERE id = ?`, id).Scan(&n)
+	return n > 0, err
+}
+
+// mustStore returns ErrNotFound (wrapped) unless the store exists.
+func mustStore(ctx context.Context, t tx, id string) error {
+	ok, err := storeExists(ctx, t, id)
+	if err != nil {
+		return fmt.Errorf("look up store: %w", err)
+	}
+	if !ok {
+		return fmt.Errorf("store %s: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,358 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The seam between the one store and its two databases (doc.go says why it is shaped so).
+// Everything here differs by engine; nothing above it does.
+
+// engine opens transactions on one database.
+type engine interface {
+	// begin starts a write transaction (SQLite: BEGIN IMMEDIATE on the single writer;
+	// PostgreSQL: read committed) or a read-only snapshot (SQLite: a WAL reader; PostgreSQL:
+	// repeatable read, read only).
+	begin(ctx context.Context, write bool) (tx, error)
+	// prepareMigration runs first in the migration transaction: PostgreSQL takes an advisory
+	// lock (replicas starting together migrate one at a time) and creates the schema.
+	prepareMigration(ctx context.Context, t tx) error
+	close() error
+}
+
+// tx is one transaction. Statements use ? placeholders; the PostgreSQL side renumbers them.
+type tx interface {
+	exec(ctx context.Context, q string, args ...any) (rowsAffected int64, err error)
+	query(ctx context.Context, q string, args ...any) (rows, error)
+	// queryRow's Scan returns sql.ErrNoRows when nothing matched, on both engines.
+	queryRow(ctx context.Context, q string, args ...any) row
+	// insert adds many rows: COPY on PostgreSQL, prepared multi-row INSERTs on SQLite.
+	insert(ctx context.Context, table string, cols []string, rows [][]any) error
+	commit(ctx context.Context) error
+	rollback(ctx context.Context)
+}
+
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+type row interface{ Scan(dest ...any) error }
+
+// dialect is the SQL text that differs.
+type dialect struct {
+	// forUpdate locks the rows a write transaction read (a stream's progress, a posting, an
+	// inventory version) until it ends. Empty on SQLite: its writer is already alone.
+	forUpdate string
+	// skipLocked is forUpdate for claims: rows another replica holds are passed over.
+	skipLocked string
+	// ddl expands the macros of the migration files: {{id}} (auto-numbered primary key),
+	// {{time}} (a timestamp column), {{epoch}} (the zero timestamp as a default), {{json}} and
+	// {{rowid}} (SQLite's WITHOUT ROWID for tables keyed by their primary key).
+	ddl *strings.Replacer
+	// ts encodes a time as a statement argument: UTC microseconds on SQLite, timestamptz on
+	// PostgreSQL. Columns read back through scanTime.
+	ts func(time.Time) any
+}
+
+var sqliteDialect = dialect{
+	ddl: strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY", "{{time}}", "INTEGER", "{{epoch}}", "0",
+		"{{json}}", "TEXT", "{{rowid}}", "WITHOUT ROWID"),
+	ts: func(t time.Time) any { return t.UnixMicro() },
+}
+
+var postgresDialect = dialect{
+	forUpdate:  " FOR UPDATE",
+	skipLocked: " FOR UPDATE SKIP LOCKED",
+	ddl: strings.NewReplacer("{{id}}", "bigserial PRIMARY KEY", "{{time}}", "timestamptz", "{{epoch}}", "'epoch'",
+		"{{json}}", "jsonb", "{{rowid}}", ""),
+	ts: func(t time.Time) any { return normTime(t) },
+}
+
+// scanTime reads a time column of either engine into *t. NULL, 0 and the Unix epoch read as
+// the zero time: the columns use them for "not yet".
+type scanTime struct{ t *time.Time }
+
+func (s scanTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case int64:
+		*s.t = time.Time{}
+		if x != 0 {
+			*s.t = time.UnixMicro(x).UTC()
+		}
+	case time.Time:
+		*s.t = time.Time{}
+		if x.Unix() != 0 || x.Nanosecond() != 0 {
+			*s.t = x.UTC()
+		}
+	default:
+		return fmt.Errorf("scan time: unexpected %T", v)
+	}
+	return nil
+}
+
+var _ interface{ Scan(any) error } = scanTime{}
+
+// --- SQLite (modernc.org/sqlite through database/sql) ---
+
+type sqliteEngine struct {
+	path string
+	w    *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
+	r    *sql.DB // readers; WAL lets them run beside the writer
+}
+
+func (e *sqliteEngine) begin(ctx context.Context, write bool) (tx, error) {
+	if write {
+		t, err := e.w.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &sqliteTx{Tx: t}, nil
+	}
+	t, err := e.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &sqliteTx{Tx: t}, nil
+}
+
+func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
+	var mode string
+	if err := t.queryRow(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+func (e *sqliteEngine) close() error {
+	var errs []error
+	if e.r != nil {
+		errs = append(errs, e.r.Close())
+	}
+	return errors.Join(append(errs, e.w.Close())...)
+}
+
+type sqliteTx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt // multi-row INSERTs prepared in this transaction
+}
+
+func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	r, err := t.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
+	return t.QueryRowContext(ctx, q, args...)
+}
+
+// sqliteInsertChunk is how many rows one INSERT carries (at most 11 columns here, far below
+// SQLite's 32766 parameters); each chunk size is prepared once per transaction.
+const sqliteInsertChunk = 50
+
+func (t *sqliteTx) insert(ctx context.Context, table string, cols []string, rs [][]any) error {
+	args := make([]any, 0, len(cols)*sqliteInsertChunk)
+	for off := 0; off < len(rs); off += sqliteInsertChunk {
+		chunk := rs[off:min(off+sqliteInsertChunk, len(rs))]
+		q := insertSQL(table, cols, len(chunk))
+		st := t.stmts[q]
+		if st == nil {
+			var err error
+			if st, err = t.PrepareContext(ctx, q); err != nil {
+				return fmt.Errorf("insert into %s: prepare: %w", table, err)
+			}
+			if t.stmts == nil {
+				t.stmts = map[string]*sql.Stmt{}
+			}
+			t.stmts[q] = st
+		}
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("insert into %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func (t *sqliteTx) commit(context.Context) error { return t.Commit() }
+
+func (t *sqliteTx) rollback(context.Context) { _ = t.Rollback() }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// --- PostgreSQL (pgx, native) ---
+
+// pgMigrateLock is the advisory lock key held while the schema is created or migrated
+// ("lanebrid" in ASCII).
+const pgMigrateLock int64 = 0x6c616e6562726964
+
+type pgEngine struct {
+	pool   *pgxpool.Pool
+	schema string
+}
+
+func (e *pgEngine) begin(ctx context.Context, write bool) (tx, error) {
+	o := pgx.TxOptions{}
+	if !write {
+		o = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	}
+	t, err := e.pool.BeginTx(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return pgTx{t}, nil
+}
+
+func (e *pgEngine) prepareMigration(ctx context.Context, t tx) error {
+	if _, err := t.exec(ctx, `SELECT pg_advisory_xact_lock(?)`, pgMigrateLock); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if e.schema == "" {
+		return nil
+	}
+	id := pgx.Identifier{e.schema}.Sanitize()
+	if _, err := t.exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+id); err != nil {
+		return fmt.Errorf("create schema %s: %w", e.schema, err)
+	}
+	_, err := t.exec(ctx, `SET LOCAL search_path TO `+id)
+	return err
+}
+
+func (e *pgEngine) close() error {
+	e.pool.Close()
+	return nil
+}
+
+type pgTx struct{ t pgx.Tx }
+
+func (t pgTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := t.t.Exec(ctx, rebind(q), args...)
+	return tag.RowsAffected(), err
+}
+
+func (t pgTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	return t.t.Query(ctx, rebind(q), args...)
+}
+
+func (t pgTx) queryRow(ctx context.Context, q string, args ...any) row {
+	return pgRow{t.t.QueryRow(ctx, rebind(q), args...)}
+}
+
+func (t pgTx) insert(ctx context.Context, table string, cols []string, rs [][]any) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	n, err := t.t.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rs))
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	if n != int64(len(rs)) {
+		return fmt.Errorf("copy into %s: copied %d rows, want %d", table, n, len(rs))
+	}
+	return nil
+}
+
+func (t pgTx) commit(ctx context.Context) error { return t.t.Commit(ctx) }
+
+func (t pgTx) rollback(ctx context.Context) { _ = t.t.Rollback(ctx) }
+
+type pgRow struct{ r pgx.Row }
+
+func (r pgRow) Scan(dest ...any) error {
+	err := r.r.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// rebind numbers the ? placeholders of q as PostgreSQL's $1, $2, … Our statements have no ?
+// inside string literals.
+func rebind(q string) string {
+	n := strings.Count(q, "?")
+	if n == 0 {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 2*n)
+	i := 0
+	for {
+		j := strings.IndexByte(q, '?')
+		if j < 0 {
+			b.WriteString(q)
+			return b.String()
+		}
+		i++
+		b.WriteString(q[:j])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i))
+		q = q[j+1:]
+	}
+}
+
+// --- shared statement text ---
+
+// insertSQL is a multi-row INSERT of n rows.
+func insertSQL(table string, cols []string, n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	one := "(" + placeholders(len(cols)) + ")"
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(one)
+	}
+	return b.String()
+}
+
+// placeholders is "?,?,…" for n values.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// scanAll reads every row with scan and closes rows.
+func scanAll[T any](rs rows, err error, scan func(rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := []T{}
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}

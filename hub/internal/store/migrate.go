@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Migrations are the files migrations/NNNN_name.sql, numbered from 1 without gaps, written
+// once for both engines with the dialect's macros (dialect.ddl). They run in order in one
+// transaction; each applied version is a row of schema_version. A database whose version is
+// newer than the highest file is refused: an older hub must not write a schema it does not know.
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// ErrSchemaTooNew is returned by Open when the database was migrated by a newer hub.
+var ErrSchemaTooNew = errors.New("database schema is newer than this hub")
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order, checked for numbering.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	var out []migration
+	for i, path := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
+		num, name, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if err != nil || v != i+1 {
+			return nil, fmt.Errorf("migration %s: want number %04d", path, i+1)
+		}
+		b, err := migrationFiles.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	return out, nil
+}
+
+// SchemaVersion is the highest schema version this hub knows.
+func SchemaVersion() int {
+	ms, err := migrations()
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}
+
+// migrate brings the schema to the latest version in one transaction.
+func (s *DB) migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	t, err := s.e.begin(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer t.rollback(ctx)
+	if err := s.e.prepareMigration(ctx, t); err != nil {
+		return err
+	}
+	if _, err := t.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	if err := t.queryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read version: %w", err)
+	}
+	if v > len(ms) {
+		return fmt.Errorf("%w: the database is at version %d, this hub knows versions up to %d; run the newer hub that wrote it, or restore a backup taken before it ran",
+			ErrSchemaTooNew, v, len(ms))
+	}
+	for _, m := range ms[v:] {
+		if _, err := t.exec(ctx, s.d.ddl.Replace(m.sql)); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+		}
+		if _, err := t.exec(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version); err != nil {
+			return fmt.Errorf("migration %d (%s): record: %w", m.version, m.name, err)
+		}
+	}
+	return t.commit(ctx)
+}
