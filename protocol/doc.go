@@ -21,6 +21,22 @@
 // SHA-256 of the record's canonical form (see [Record.Canonical]); the hub treats the same key
 // with a different hash as an alarm, never an overwrite.
 //
+// # Encoding a batch from stored records
+//
+// The agent keeps each record as its JSON. [AppendBatch] writes a Batch around those bytes
+// without decoding them ([BatchHeader] holds store, epoch, and for a replay Replay and
+// CommandID); the result is byte for byte what json.Marshal of the Batch writes, and what
+// [DecodeBatch] reads.
+//
+// # Receipt numbers
+//
+// Receipts are strings; for gap detection and for the receipt ranges of [CommandReplay] a
+// receipt has the number [ReceiptNumber] gives: a base-10 integer that fits an int64 ("000123"
+// is 123), others have none. [ReceiptGaps] turns the numbers seen for a terminal and day into
+// the inclusive ranges missing between the lowest and the highest. Hub (close, day summary)
+// and agent (which records a replay command matches) use these two, so they agree on what a
+// gap is.
+//
 // # Caveats
 //
 //   - An MQTT PUBACK from a broker is not an acknowledgement: only an [Ack] from the hub lets a

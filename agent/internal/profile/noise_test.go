@@ -218,13 +218,12 @@ func noisyDay(t *testing.T, p *profile.Profile, name string, seed uint64, o *out
 	}
 }
 
-// receiptNumber is a receipt number as a number, -1 when it is not one.
+// receiptNumber is protocol.ReceiptNumber, -1 when s has no number.
 func receiptNumber(s string) int64 {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return -1
+	if n, ok := protocol.ReceiptNumber(s); ok {
+		return n
 	}
-	return n
+	return -1
 }
 
 // undetectable reports whether a wrong capture is one the layout cannot reveal: a transaction

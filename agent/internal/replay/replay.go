@@ -270,7 +270,7 @@ func (e *Executor) execute(ctx context.Context, c *protocol.Command) protocol.Co
 	}
 	for i := 0; i < len(send); i += e.opts.BatchSize {
 		chunk := send[i:min(i+e.opts.BatchSize, len(send))]
-		payload := EncodeBatch(e.opts.Store, e.sp.Epoch(), c.ID, chunk)
+		payload := protocol.AppendBatch(nil, protocol.BatchHeader{Store: e.opts.Store, Epoch: e.sp.Epoch(), Replay: true, CommandID: c.ID}, spool.JSONs(chunk))
 		if err := e.pub.PublishRecords(ctx, payload); err != nil {
 			return protocol.CommandResult{Found: i, Seqs: seqs[:i], Detail: fmt.Sprintf("%s: publish failed after %d of %d records: %v; send the command again", what, i, len(send), err)}
 		}
@@ -293,34 +293,6 @@ func orAny(s string) string {
 		return "any"
 	}
 	return s
-}
-
-// EncodeBatch writes a replay protocol.Batch from stored record JSON without decoding it.
-func EncodeBatch(store, epoch, commandID string, raws []spool.RawRecord) []byte {
-	n := 96 + len(store) + len(epoch) + len(commandID)
-	for _, r := range raws {
-		n += len(r.JSON) + 1
-	}
-	b := make([]byte, 0, n)
-	b = fmt.Appendf(b, `{"v":%d,"store":`, protocol.Version)
-	b = appendString(b, store)
-	b = append(b, `,"epoch":`...)
-	b = appendString(b, epoch)
-	b = append(b, `,"records":[`...)
-	for i, r := range raws {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, r.JSON...)
-	}
-	b = append(b, `],"replay":true,"command_id":`...)
-	b = appendString(b, commandID)
-	return append(b, '}')
-}
-
-func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }
 
 func writeFileAtomic(path string, v any) (err error) {

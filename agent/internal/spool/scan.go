@@ -5,9 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"strconv"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 // scanChunk bounds the records one read transaction of a scan visits, so a long scan never
@@ -19,24 +20,9 @@ type ReceiptRange struct {
 	Terminal string
 	// BusinessDate (YYYY-MM-DD) restricts the match; empty matches any date.
 	BusinessDate string
-	// From and To are inclusive. Only all-digit receipts of at most 18 digits have a number
-	// ("000123" is 123), as the hub numbers them for gap detection.
+	// From and To are inclusive. Receipts are numbered by protocol.ReceiptNumber ("000123" is
+	// 123), as the hub numbers them for gap detection.
 	From, To int64
-}
-
-// ReceiptNumber parses an all-digit receipt ("000123") of at most 18 digits, the way the hub
-// does for its gap detection.
-func ReceiptNumber(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }
 
 // ScanReceipts returns, in seq order, up to max stored records that match rr (all kinds that
@@ -73,7 +59,7 @@ func (s *Spool) ScanReceipts(rr ReceiptRange, max int) (out []RawRecord, truncat
 				if hdr.Terminal != rr.Terminal || (rr.BusinessDate != "" && hdr.BusinessDate != rr.BusinessDate) {
 					continue
 				}
-				num, ok := ReceiptNumber(hdr.Receipt)
+				num, ok := protocol.ReceiptNumber(hdr.Receipt)
 				if !ok || num < rr.From || num > rr.To {
 					continue
 				}

@@ -563,6 +563,15 @@ type RawRecord struct {
 	JSON []byte
 }
 
+// JSONs returns the JSON of each raw record, in order, as protocol.AppendBatch takes them.
+func JSONs(raws []RawRecord) [][]byte {
+	out := make([][]byte, len(raws))
+	for i, r := range raws {
+		out[i] = r.JSON
+	}
+	return out
+}
+
 // Read returns up to max records with seq >= from, in seq order.
 func (s *Spool) Read(from uint64, max int) ([]protocol.Record, error) {
 	raws, err := s.ReadRaw(from, max)

@@ -332,7 +332,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			if len(raws) == 0 {
 				break
 			}
-			payload := encodeBatch(f.cfg.Store, f.epoch, raws)
+			payload := protocol.AppendBatch(nil, protocol.BatchHeader{Store: f.cfg.Store, Epoch: f.epoch}, spool.JSONs(raws))
 			tok := f.client.Publish(protocol.RecordsTopic(f.cfg.Store), 1, false, payload)
 			go f.watch(tok, next)
 			if len(window) == 0 {
@@ -481,30 +481,4 @@ func (f *Forwarder) publishStatus(state string) {
 			f.log.Debug("status publish failed", "err", tok.Error())
 		}
 	}()
-}
-
-// encodeBatch writes a protocol.Batch from stored JSON without decoding the records.
-func encodeBatch(store, epoch string, raws []spool.RawRecord) []byte {
-	n := 64 + len(store) + len(epoch)
-	for _, r := range raws {
-		n += len(r.JSON) + 1
-	}
-	b := make([]byte, 0, n)
-	b = fmt.Appendf(b, `{"v":%d,"store":`, protocol.Version)
-	b = appendJSONString(b, store)
-	b = append(b, `,"epoch":`...)
-	b = appendJSONString(b, epoch)
-	b = append(b, `,"records":[`...)
-	for i, r := range raws {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, r.JSON...)
-	}
-	return append(b, "]}"...)
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }

@@ -22,7 +22,6 @@ import (
 	"math/big"
 	"slices"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
@@ -152,7 +151,7 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 				continue // the same receipt twice counts once
 			}
 			byKey[k] = seen{h, r.Seq}
-			if n, err := strconv.ParseInt(r.Receipt, 10, 64); err == nil {
+			if n, ok := protocol.ReceiptNumber(r.Receipt); ok {
 				numbers[t] = append(numbers[t], n)
 			}
 		}
@@ -184,12 +183,8 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	}
 	// Receipt gaps per terminal.
 	for t, ns := range numbers {
-		slices.Sort(ns)
-		ns = slices.Compact(ns)
-		for i := 1; i < len(ns); i++ {
-			if ns[i] > ns[i-1]+1 {
-				res.Gaps[t] = append(res.Gaps[t], [2]int64{ns[i-1] + 1, ns[i] - 1})
-			}
+		if g := protocol.ReceiptGaps(ns); len(g) > 0 {
+			res.Gaps[t] = g
 		}
 	}
 	for _, t := range sortedKeys(res.Gaps) {
