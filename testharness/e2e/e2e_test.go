@@ -1,6 +1,6 @@
 // Package e2e runs the real lanebridge binaries as processes and checks the delivery promise
-// (../../../shared/GUARANTEES.md) under faults: agent SIGKILLs, broker outages, hub restarts,
-// replica failover on PostgreSQL, and cross-store publishes.
+// (agent/internal/spool/GUARANTEES.md) under faults: agent SIGKILLs, broker outages, hub
+// restarts, replica failover on PostgreSQL, and cross-store publishes.
 package e2e
 
 import (

@@ -11,9 +11,9 @@ import (
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
-// TestSoakLongOutage is the time-compressed multi-day outage of GUARANTEES.md: three stores'
-// worth of business days (LANEBRIDGE_SOAK_RECORDS per terminal, default 100,000, three
-// terminals) are captured while the hub is down, the agent is restarted twice during the
+// TestSoakLongOutage is a time-compressed multi-day outage (promise 5 of
+// agent/internal/spool/GUARANTEES.md): three stores' worth of business days
+// (LANEBRIDGE_SOAK_RECORDS per terminal, default 100,000, three terminals) are captured while the hub is down, the agent is restarted twice during the
 // outage, then the hub comes back and everything drains: nothing expired, nothing twice.
 // It runs only under `make soak` (LANEBRIDGE_SOAK=1): it takes minutes, not seconds.
 func TestSoakLongOutage(t *testing.T) {

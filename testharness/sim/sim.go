@@ -27,7 +27,7 @@ func ParseMix(s string) (Mix, error) {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		n, err := strconv.Atoi(v)
 		if !ok || err != nil || n < 0 {
-			return nil, fmt.Errorf("mix %q: want kind=weight,...", part)
+			return nil, fmt.Errorf("mix %q: want comma-separated kind=weight pairs", part)
 		}
 		if kind := protocol.Kind(k); !kind.Valid() || kind.IsReport() {
 			return nil, fmt.Errorf("mix %q: unknown or report kind %q", part, k)

@@ -69,10 +69,9 @@ type ZFigures struct {
 }
 
 type item struct {
-	desc         string
-	qty, unit    int64
-	voided       bool
-	discountable bool
+	desc      string
+	qty, unit int64
+	voided    bool
 }
 
 type txn struct {

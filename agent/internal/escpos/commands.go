@@ -3,7 +3,7 @@ package escpos
 // Command tables. Each table function gets the command bytes collected so far (h[0] is the
 // prefix byte) and returns how many header bytes it needs in total; when h is long enough it
 // performs the command (emitting events, switching state to skip or collect a payload) and
-// returns 0. Lengths follow the table in RESEARCH.md section 2 and Epson's/Star's references.
+// returns 0. Lengths follow Epson's ESC/POS and Star's command references.
 
 // escposFixed gives the total length of fixed-length ESC/POS commands by prefix and command byte.
 var escposFixed = map[[2]byte]int{

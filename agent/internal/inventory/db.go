@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -182,7 +183,7 @@ func OpenReadOnly(path string) (*DB, error) {
 }
 
 func lockErr(err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: %w", ErrLocked, err)
 	}
 	return err
@@ -211,10 +212,10 @@ func checkFile(path string) (err error) {
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, bolterrors.ErrTimeout):
 			return lockErr(err)
-		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum),
-			errors.Is(err, bolt.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+			errors.Is(err, bolterrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
 			return fmt.Errorf("%w: %w", errCorrupt, err)
 		default:
 			return fmt.Errorf("check: %w", err)

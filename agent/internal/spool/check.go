@@ -13,6 +13,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/protocol"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // maxCheckErrors bounds how many problems a failed check reports.
@@ -59,10 +60,10 @@ func checkFile(path string, o Options) (err error) {
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, bolterrors.ErrTimeout):
 			return lockErr(err)
-		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum),
-			errors.Is(err, bolt.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+			errors.Is(err, bolterrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
 			return fmt.Errorf("%w: %w", errCorrupt, err)
 		default:
 			return fmt.Errorf("check: %w", err)

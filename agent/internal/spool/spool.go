@@ -19,6 +19,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/protocol"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors returned by the spool.
@@ -291,7 +292,7 @@ func OpenReadOnly(path string, opts Options) (*Spool, error) {
 }
 
 func lockErr(err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: %w", ErrLocked, err)
 	}
 	return err

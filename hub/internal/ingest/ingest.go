@@ -76,15 +76,14 @@ type Ingester struct {
 }
 
 type metrics struct {
-	messages      *prometheus.CounterVec
-	rejected      *prometheus.CounterVec
-	applied       prometheus.Counter
-	duplicates    prometheus.Counter
-	conflicts     prometheus.Counter
-	resends       prometheus.Counter
-	applySeconds  prometheus.Histogram
-	ackFailures   prometheus.Counter
-	queueCapacity int
+	messages     *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	applied      prometheus.Counter
+	duplicates   prometheus.Counter
+	conflicts    prometheus.Counter
+	resends      prometheus.Counter
+	applySeconds prometheus.Histogram
+	ackFailures  prometheus.Counter
 }
 
 // Options configure an Ingester.
