@@ -176,6 +176,7 @@ type agent struct {
 	fwd       *uplink.Forwarder
 	sources   map[string]statser
 	inv       *inventory.Service // nil in the offline status command
+	journal   *capture.Journal   // the raw journal; nil in the offline status command
 	rep       *replay.Executor   // nil in the offline status command
 }
 
@@ -196,6 +197,9 @@ func (a *agent) status() protocol.Status {
 	if a.inv != nil {
 		st.InventoryVersion = a.inv.Version()
 		st.Alarms = append(st.Alarms, a.inv.Alarms()...)
+	}
+	if a.journal != nil {
+		st.Alarms = append(st.Alarms, a.journal.Alarms()...)
 	}
 	if a.rep != nil {
 		st.CommandResults = a.rep.Results()
@@ -224,10 +228,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("capture: %w", err)
 	}
 	defer closeCapture()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]statser{}}
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]statser{}, journal: captureEnv.journal}
 	st := sp.Stats()
 	for _, al := range st.Alarms {
 		log.Error("spool alarm", "alarm", al)
+	}
+	for _, al := range a.journal.Alarms() {
+		log.Error("raw journal alarm", "alarm", al)
 	}
 	log.Info("spool open", "epoch", st.Epoch, "last_seq", st.LastSeq, "last_ack", st.LastAck, "backlog", st.Backlog)
 

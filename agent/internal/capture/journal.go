@@ -1,13 +1,19 @@
 package capture
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
 )
 
 // The raw capture journal keeps everything a byte-stream source read (card data already masked)
@@ -21,11 +27,14 @@ import (
 //   - damage to one file does not take the other down.
 //
 // The price is a second fsync per batch and a cursor (kept in the spool, committed with the
-// records) that points into another file: a journal that is shorter than the cursor is
-// detected at start and reported.
+// records) that points into another file: the cursor names the journal it points into, and a
+// journal that is shorter than its cursor is detected at start and reported.
 //
-// Layout: one bucket per source id holding 8-byte big-endian entry ids (from 1) → entry; and a
-// bucket "files/<source>" holding, for a dir:// source, file name → fileMark JSON.
+// Layout: one bucket per source id holding 8-byte big-endian entry ids (from 1) → entry; a
+// bucket "files/<source>" holding, for a dir:// source, file name → fileMark JSON; and a bucket
+// "meta/journal" holding the journal's identity, which the parse cursors carry, so that a
+// cursor is never applied to another journal (one created after the old was lost or moved
+// aside as corrupt).
 
 // EntryKind says what a journal entry tells the parser.
 type EntryKind byte
@@ -57,8 +66,10 @@ type fileMark struct {
 	EOF uint64 `json:"eof,omitempty"` // id of the file's EntryEOF, once written
 }
 
-// ErrJournalBehind is returned when the committed parse cursor points past the journal's end
-// (the journal file was lost or replaced while the spool survived).
+// ErrJournalBehind is returned when the committed parse cursor points past the end of the
+// journal it was written for (the journal was restored from an older copy while the spool
+// survived). A cursor of another journal (one that was lost, or moved aside as corrupt) is not
+// an error: the pipeline resets it to the start of this journal and raises an alarm.
 var ErrJournalBehind = errors.New("raw journal is behind the parse cursor")
 
 // Journal is the raw capture journal. It is safe for concurrent use; appends to one source
@@ -66,24 +77,165 @@ var ErrJournalBehind = errors.New("raw journal is behind the parse cursor")
 type Journal struct {
 	db   *bolt.DB
 	path string
+	// id identifies this journal file ("" for a legacy file opened read-only); parse cursors
+	// carry it. adopted: the id was given to a file written before journals had one, so a
+	// cursor without an id belongs to it.
+	id      string
+	adopted bool
+
+	mu     sync.Mutex
+	alarms []string // corrupt files moved aside, parse cursors reset
 }
 
-// OpenJournal opens or creates the journal at path, waiting at most timeout for its lock.
+// Journal identity: bucket journalMeta (a name no source id can take: ids have no '/') holds
+// the id (32 hex digits), the creation time and, for a legacy file, "adopted".
+var (
+	journalMeta = []byte("meta/journal")
+	keyID       = []byte("id")
+	keyCreated  = []byte("created_at")
+	keyAdopted  = []byte("adopted")
+)
+
+// OpenJournal opens or creates the journal at path, waiting at most timeout for its lock (an
+// error wrapping boltfile.ErrLocked after that). An existing journal is checked first; a
+// corrupt one is moved aside to path+".corrupt-<time>" and a new, empty journal with a new id
+// is created. Alarms reports it (and, on later opens, the file kept aside); the parse cursors
+// in the spool, which point into the old journal, are reset by each pipeline (see Pipeline).
 func OpenJournal(path string, timeout time.Duration) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	f, err := boltfile.Open(path, boltfile.Options{
+		Name:    "raw journal",
+		Timeout: timeout,
+		Check:   checkJournal,
+		Init:    func(tx *bolt.Tx) error { return initJournal(tx, false) },
+		Restart: "a new, empty raw journal was started (input journaled in the old one and not yet parsed is not captured; the parse cursors are reset to the new journal)",
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path}, nil
+	j := &Journal{db: f.DB, path: path, alarms: f.Alarms()}
+	if err := j.loadID(); err != nil {
+		_ = f.DB.Close()
+		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
+	}
+	return j, nil
 }
 
-// OpenJournalReadOnly opens the journal for reading (tools).
+// OpenJournalReadOnly opens the journal for reading (tools). It does not check the file.
 func OpenJournalReadOnly(path string, timeout time.Duration) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: true})
+	db, err := boltfile.OpenReadOnly(path, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
 	}
-	return &Journal{db: db, path: path}, nil
+	j := &Journal{db: db, path: path}
+	if err := db.View(func(tx *bolt.Tx) error { j.readID(tx); return nil }); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open raw journal %s: %w", path, err)
+	}
+	return j, nil
+}
+
+// initJournal gives a journal its identity; adopted marks a legacy file given one late.
+func initJournal(tx *bolt.Tx, adopted bool) error {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("mint journal id: %w", err)
+	}
+	m, err := tx.CreateBucketIfNotExists(journalMeta)
+	if err != nil {
+		return err
+	}
+	kvs := [][2][]byte{
+		{keyID, []byte(hex.EncodeToString(b[:]))},
+		{keyCreated, []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	}
+	if adopted {
+		kvs = append(kvs, [2][]byte{keyAdopted, []byte("1")})
+	}
+	for _, kv := range kvs {
+		if err := m.Put(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *Journal) readID(tx *bolt.Tx) {
+	if m := tx.Bucket(journalMeta); m != nil {
+		j.id, j.adopted = string(m.Get(keyID)), m.Get(keyAdopted) != nil
+	}
+}
+
+// loadID reads the journal's id, giving a legacy file (written before journals had one) its
+// id first.
+func (j *Journal) loadID() error {
+	if err := j.db.View(func(tx *bolt.Tx) error { j.readID(tx); return nil }); err != nil {
+		return err
+	}
+	if j.id != "" {
+		return nil
+	}
+	return j.db.Update(func(tx *bolt.Tx) error {
+		if err := initJournal(tx, true); err != nil {
+			return fmt.Errorf("give the journal an id: %w", err)
+		}
+		j.readID(tx)
+		return nil
+	})
+}
+
+// checkJournal is the journal's own check (boltfile.Options.Check): the id is 32 hex digits,
+// every source's entries have 8-byte ids within the bucket's sequence and decode, and every
+// file mark decodes.
+func checkJournal(tx *bolt.Tx) error {
+	return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+		switch {
+		case bytes.Equal(name, journalMeta):
+			if id, err := hex.DecodeString(string(b.Get(keyID))); err != nil || len(id) != 16 {
+				return fmt.Errorf("journal id %q is not 32 hex digits", b.Get(keyID))
+			}
+			return nil
+		case bytes.HasPrefix(name, []byte("files/")):
+			return b.ForEach(func(k, v []byte) error {
+				var m fileMark
+				if err := json.Unmarshal(v, &m); err != nil {
+					return fmt.Errorf("bucket %q: file mark %q: %v", name, k, err)
+				}
+				return nil
+			})
+		}
+		seq := b.Sequence()
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || binary.BigEndian.Uint64(k) == 0 || binary.BigEndian.Uint64(k) > seq {
+				return fmt.Errorf("source %q: entry key %x is not an id in 1..%d", name, k, seq)
+			}
+			if err := checkEntry(v); err != nil {
+				return fmt.Errorf("source %q entry %d: %w", name, binary.BigEndian.Uint64(k), err)
+			}
+			return nil
+		})
+	})
+}
+
+// ID returns the journal's identity ("" for a legacy file opened read-only).
+func (j *Journal) ID() string { return j.id }
+
+// owns says whether a committed parse cursor was written for this journal.
+func (j *Journal) owns(c parseCursor) bool {
+	return c.Journal == j.id || (c.Journal == "" && j.adopted)
+}
+
+// Alarms returns what the status reports about the journal: a corrupt file moved aside (at
+// this open, or kept from an earlier one) and parse cursors reset since it was opened.
+func (j *Journal) Alarms() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.alarms...)
+}
+
+func (j *Journal) alarm(msg string) {
+	j.mu.Lock()
+	j.alarms = append(j.alarms, msg)
+	j.mu.Unlock()
 }
 
 // Close closes the file.
@@ -275,18 +427,35 @@ func encodeEntry(e *Entry) []byte {
 }
 
 func decodeEntry(v []byte) (Entry, error) {
-	if len(v) < 19 {
-		return Entry{}, errors.New("short entry")
+	if err := entryFraming(v); err != nil {
+		return Entry{}, err
 	}
 	e := Entry{Kind: EntryKind(v[0]), Time: time.Unix(0, int64(binary.BigEndian.Uint64(v[1:9])))}
 	n := int(binary.BigEndian.Uint16(v[9:11]))
-	if len(v) < 19+n {
-		return Entry{}, errors.New("short entry")
-	}
 	e.File = string(v[11 : 11+n])
 	e.End = int64(binary.BigEndian.Uint64(v[11+n : 19+n]))
 	e.Data = append([]byte(nil), v[19+n:]...)
 	return e, nil
+}
+
+// entryFraming checks that an encoded entry holds its fixed fields and its file name.
+func entryFraming(v []byte) error {
+	if len(v) < 19 || len(v) < 19+int(binary.BigEndian.Uint16(v[9:11])) {
+		return errors.New("short entry")
+	}
+	return nil
+}
+
+// checkEntry checks an encoded entry's framing and kind without copying it.
+func checkEntry(v []byte) error {
+	if err := entryFraming(v); err != nil {
+		return err
+	}
+	switch EntryKind(v[0]) {
+	case EntryData, EntryFlush, EntryClose, EntryEOF:
+		return nil
+	}
+	return fmt.Errorf("unknown kind %q", v[0])
 }
 
 func u64key(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -32,10 +32,15 @@ type Input struct {
 // close, where a fresh parser can start; Results is how many results the entries from From on
 // produced and committed; Next is the next entry to parse. After a crash, the entries from From
 // are parsed again and their first Results results, already committed, are skipped.
+//
+// Journal is the id of the journal the entry ids refer to. A cursor of another journal (the
+// journal was lost, or moved aside as corrupt, and a new one created) is reset to the start
+// of the current one, committed, logged and alarmed, never applied to the new journal's ids.
 type parseCursor struct {
 	From    uint64 `json:"from"`
 	Results int    `json:"results"`
 	Next    uint64 `json:"next"`
+	Journal string `json:"journal,omitempty"`
 }
 
 // Pipeline journals, parses and commits the input of one byte-stream source (serial,
@@ -232,15 +237,26 @@ func (p *Pipeline) recover(ctx context.Context, st *pstate, log *slog.Logger) er
 			return fmt.Errorf("decode parse cursor of %s: %w", p.ID, err)
 		}
 	}
+	reset := len(b) > 0 && !p.Journal.owns(st.cur)
+	old := st.cur
+	if reset {
+		st.cur = parseCursor{}
+	}
 	if st.cur.From == 0 {
 		st.cur.From, st.cur.Next = 1, 1
+	}
+	st.cur.Journal = p.Journal.ID()
+	if reset {
+		if err := p.resetCursor(ctx, st, old, log); err != nil {
+			return err
+		}
 	}
 	last, err := p.Journal.Last(p.ID)
 	if err != nil {
 		return fmt.Errorf("raw journal of %s: %w", p.ID, err)
 	}
 	if st.cur.Next > last+1 {
-		return fmt.Errorf("terminal %s: %w: cursor at entry %d, journal ends at %d (journal.db lost or replaced? move spool.db and journal.db aside together)", p.ID, ErrJournalBehind, st.cur.Next, last)
+		return fmt.Errorf("terminal %s: %w: cursor at entry %d, journal ends at %d (journal.db restored from an older copy? move spool.db and journal.db aside together)", p.ID, ErrJournalBehind, st.cur.Next, last)
 	}
 	st.skip = st.cur.Results
 	from := st.cur.From
@@ -265,6 +281,29 @@ func (p *Pipeline) recover(ctx context.Context, st *pstate, log *slog.Logger) er
 	if st.fed {
 		st.lastIn = p.Now()
 	}
+	return nil
+}
+
+// resetCursor commits the cursor of a journal that replaced the one old pointed into: parsing
+// starts at this journal's first entry, so nothing in it is skipped or parsed twice. What the
+// old journal held from old.From on and had not committed is not captured: that is alarmed
+// unless the old cursor had not parsed anything.
+func (p *Pipeline) resetCursor(ctx context.Context, st *pstate, old parseCursor, log *slog.Logger) error {
+	if err := p.commit(ctx, st, collected{}, st.cur.Next-1, log); err != nil {
+		return fmt.Errorf("reset parse cursor of %s: %w", p.ID, err)
+	}
+	if old.Next <= 1 && old.Results == 0 {
+		log.Info("parse cursor reset to the new raw journal", "old_journal", old.Journal, "journal", st.cur.Journal)
+		return nil
+	}
+	log.Warn("parse cursor pointed into another raw journal; reset to the start of this one",
+		"old_journal", old.Journal, "old_next", old.Next, "old_from", old.From, "journal", st.cur.Journal)
+	oldID := old.Journal
+	if oldID == "" {
+		oldID = "written before journal ids"
+	}
+	p.Journal.alarm(fmt.Sprintf("terminal %s: the parse cursor pointed into another raw journal (%s, next entry %d) and was reset to the start of this one (%s); input of the old journal from entry %d on that was not captured yet is not captured (only the old file, if kept, holds it)",
+		p.ID, oldID, old.Next, st.cur.Journal, old.From))
 	return nil
 }
 

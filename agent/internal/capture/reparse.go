@@ -81,6 +81,11 @@ func Reparse(ctx context.Context, o ReparseOptions, jr *Journal, sp interface {
 		if err := json.Unmarshal(b, &cur); err != nil {
 			return res, fmt.Errorf("decode parse cursor: %w", err)
 		}
+		if !jr.owns(cur) {
+			// The cursor is of a journal that was replaced: none of this one is parsed yet,
+			// it all belongs to the live pipeline (which resets the cursor when it starts).
+			cur = parseCursor{Next: 1}
+		}
 	}
 	ps := o.Profile.NewParser(o.Terminal)
 	var recs []protocol.Record

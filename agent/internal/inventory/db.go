@@ -5,20 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -27,15 +22,15 @@ var (
 	// ErrFailed means a commit failed earlier: the file refuses further writes and the process
 	// must restart (GUARANTEES: a commit or fsync error is fatal).
 	ErrFailed = errors.New("inventory commit failed: restart the process")
-	// ErrLocked means another process (normally the running agent) holds the file.
-	ErrLocked = errors.New("inventory file is locked by another process")
+	// ErrLocked means another process (normally the running agent) holds the file; it is
+	// boltfile.ErrLocked.
+	ErrLocked = boltfile.ErrLocked
 	// ErrReadOnly is returned by Apply on a file opened with OpenReadOnly.
 	ErrReadOnly = errors.New("inventory opened read-only")
 	// ErrNoItemMaster means no snapshot was ever applied (version 0).
 	ErrNoItemMaster = errors.New("no item master received from the hub yet")
 	// ErrUnknownSKU is returned by lookups of a SKU the item master does not hold.
 	ErrUnknownSKU = errors.New("unknown sku")
-	errCorrupt    = errors.New("inventory file is corrupt")
 )
 
 var (
@@ -45,9 +40,8 @@ var (
 )
 
 const (
-	fileMode        = 0o600
-	openTimeout     = 5 * time.Second
-	readOnlyTimeout = 500 * time.Millisecond
+	openTimeout     = boltfile.DefaultTimeout
+	readOnlyTimeout = boltfile.DefaultReadOnlyTimeout
 	metaFormat      = 1
 )
 
@@ -115,54 +109,33 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "inventory", "path", path)
-	var alarms []string
-	switch fi, err := os.Stat(path); {
-	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("open inventory %s: is a directory", path)
-	case err == nil:
-		cerr := checkFile(path)
-		if cerr == nil {
-			break
-		}
-		if !errors.Is(cerr, errCorrupt) {
-			return nil, fmt.Errorf("open inventory %s: %w", path, cerr)
-		}
-		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := os.Rename(path, aside); err != nil {
-			return nil, fmt.Errorf("open inventory %s: move corrupt file aside: %w (corruption: %v)", path, err, cerr)
-		}
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			return nil, fmt.Errorf("open inventory %s: sync directory after moving corrupt file: %w", path, err)
-		}
-		alarms = append(alarms, fmt.Sprintf("inventory file was corrupt and was moved aside to %s; waiting for a snapshot from the hub: %v", aside, cerr))
-		log.Error("Inventory file is corrupt; moved aside, starting empty until the hub sends a snapshot.", "moved_to", aside, "err", cerr)
-	case errors.Is(err, fs.ErrNotExist):
-	default:
-		return nil, fmt.Errorf("open inventory %s: %w", path, err)
-	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{Timeout: openTimeout, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return nil, fmt.Errorf("open inventory %s: %w", path, lockErr(err))
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketItems} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
+	f, err := boltfile.Open(path, boltfile.Options{
+		Name:    "inventory",
+		Timeout: openTimeout,
+		Check:   checkTx,
+		Init: func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bucketMeta, bucketItems} {
+				if _, err := tx.CreateBucket(b); err != nil {
+					return err
+				}
 			}
-		}
-		if tx.Bucket(bucketMeta).Get(keyMeta) == nil {
 			return putMeta(tx, Meta{Format: metaFormat})
-		}
-		return nil
+		},
+		Restart: "waiting for a snapshot from the hub",
+		Bolt:    bolt.Options{FreelistType: bolt.FreelistMapType},
 	})
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open inventory %s: initialise: %w", path, err)
+		return nil, fmt.Errorf("open inventory %s: %w", path, err)
 	}
-	d := &DB{path: path, db: db, alarms: alarms, now: time.Now}
+	var alarms []string
+	if m := f.Moved; m != nil {
+		alarms = append(alarms, m.Message)
+		log.Error("Inventory file is corrupt; moved aside, starting empty until the hub sends a snapshot.", "moved_to", m.MovedTo, "err", m.Err)
+	}
+	d := &DB{path: path, db: f.DB, alarms: alarms, now: time.Now}
 	m, err := d.Meta()
 	if err != nil {
-		_ = db.Close()
+		_ = f.DB.Close()
 		return nil, err
 	}
 	log.Info("Inventory opened.", "version", m.Version, "items", m.Items)
@@ -172,74 +145,21 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 // OpenReadOnly opens an existing item master for lookups while the agent is not running. It
 // fails with ErrLocked if the agent holds the file, and with fs.ErrNotExist if there is none.
 func OpenReadOnly(path string) (*DB, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open inventory %s read-only: %w", path, err)
-	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{ReadOnly: true, Timeout: readOnlyTimeout})
+	db, err := boltfile.OpenReadOnly(path, readOnlyTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("open inventory %s read-only: %w", path, lockErr(err))
+		return nil, fmt.Errorf("open inventory %s read-only: %w", path, err)
 	}
 	return &DB{path: path, db: db, readOnly: true, now: time.Now}, nil
 }
 
-func lockErr(err error) error {
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("%w: %w", ErrLocked, err)
+// checkTx is the item master's own check (boltfile.Options.Check): the items bucket and a
+// decodable meta record.
+func checkTx(tx *bolt.Tx) error {
+	if tx.Bucket(bucketItems) == nil {
+		return errors.New("items bucket missing")
 	}
+	_, err := getMeta(tx)
 	return err
-}
-
-// checkFile opens the file read-only and checks its pages and meta. Corruption can make bbolt
-// panic or fault; that is recovered and reported as corruption.
-func checkFile(path string) (err error) {
-	var file *os.File
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			if file != nil {
-				_ = file.Close()
-			}
-			err = fmt.Errorf("%w: reading the file panicked: %v", errCorrupt, p)
-		}
-	}()
-	db, err := bolt.Open(path, fileMode, &bolt.Options{
-		ReadOnly: true, Timeout: openTimeout, FreelistType: bolt.FreelistMapType,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
-			file = f
-			return f, err
-		},
-	})
-	if err != nil {
-		switch {
-		case errors.Is(err, bolterrors.ErrTimeout):
-			return lockErr(err)
-		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
-			errors.Is(err, bolterrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
-			return fmt.Errorf("%w: %w", errCorrupt, err)
-		default:
-			return fmt.Errorf("check: %w", err)
-		}
-	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		var problems []string
-		for e := range tx.Check() {
-			if len(problems) < 5 {
-				problems = append(problems, e.Error())
-			}
-		}
-		if len(problems) > 0 {
-			return fmt.Errorf("%w: %s", errCorrupt, strings.Join(problems, "; "))
-		}
-		if tx.Bucket(bucketItems) == nil {
-			return fmt.Errorf("%w: items bucket missing", errCorrupt)
-		}
-		if _, err := getMeta(tx); err != nil {
-			return fmt.Errorf("%w: %w", errCorrupt, err)
-		}
-		return nil
-	})
 }
 
 func getMeta(tx *bolt.Tx) (Meta, error) {
@@ -456,20 +376,4 @@ func (d *DB) Close() error {
 		return fmt.Errorf("close inventory %s: %w", d.path, err)
 	}
 	return nil
-}
-
-// syncDir makes a rename durable. Windows cannot fsync a directory; NTFS journals renames.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }

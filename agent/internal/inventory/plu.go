@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -135,7 +136,7 @@ func writePLU(p *PLUFile, db *DB, avail func(protocol.Item) (Qty, error)) (n int
 	if err := os.Rename(tmp.Name(), p.Path); err != nil {
 		return 0, fmt.Errorf("plu file: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := boltfile.SyncDir(dir); err != nil {
 		return 0, fmt.Errorf("plu file: sync directory: %w", err)
 	}
 	return n, nil

@@ -4,111 +4,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
-
-// maxCheckErrors bounds how many problems a failed check reports.
-const maxCheckErrors = 5
-
-// checkFile opens the existing spool file read-only (so a corrupt file is never written to)
-// and checks it. It returns nil, an error wrapping errCorrupt, or another error (lock held,
-// permissions, I/O) that must not be mistaken for corruption.
-//
-// A corrupt page can make bbolt panic or fault (a truncated file faults on the mmap), so the
-// check runs with debug.SetPanicOnFault and recovers. bbolt's tx.Check runs in a goroutine
-// of its own that nothing can recover; the spool's own walk, which reads every page that
-// tx.Check reads, runs first, and the freelist is loaded in Open, to keep it out of reach.
-func checkFile(path string, o Options) (err error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	if fi.Size() == 0 {
-		return fmt.Errorf("%w: the file is empty", errCorrupt)
-	}
-
-	var file *os.File // captured so a panic can still release the lock
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			if file != nil {
-				_ = file.Close()
-			}
-			err = fmt.Errorf("%w: reading the file panicked: %v", errCorrupt, p)
-		}
-	}()
-
-	db, err := bolt.Open(path, fileMode, &bolt.Options{
-		ReadOnly:        true,
-		Timeout:         o.OpenTimeout,
-		PreLoadFreelist: true,
-		FreelistType:    bolt.FreelistMapType,
-		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := os.OpenFile(name, flag, perm)
-			file = f
-			return f, err
-		},
-	})
-	if err != nil {
-		switch {
-		case errors.Is(err, bolterrors.ErrTimeout):
-			return lockErr(err)
-		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
-			errors.Is(err, bolterrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
-			return fmt.Errorf("%w: %w", errCorrupt, err)
-		default:
-			return fmt.Errorf("check: %w", err)
-		}
-	}
-	tx, err := db.Begin(false)
-	if err != nil {
-		_ = db.Close()
-		return fmt.Errorf("check: %w", err)
-	}
-	// On a panic the deferred recover above runs first and db is abandoned: closing it
-	// would wait for this transaction's mmap lock.
-	if cerr := checkTx(tx, fi.Size()); cerr != nil {
-		_ = tx.Rollback()
-		_ = db.Close()
-		return cerr
-	}
-	_ = tx.Rollback()
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("check: close: %w", err)
-	}
-	return nil
-}
-
-// checkTx runs the spool's invariants, then bbolt's own check.
-func checkTx(tx *bolt.Tx, fileSize int64) error {
-	if tx.Size() > fileSize {
-		return fmt.Errorf("%w: file is truncated: %d bytes, its pages need %d", errCorrupt, fileSize, tx.Size())
-	}
-	if err := checkInvariants(tx); err != nil {
-		return err
-	}
-	var errs []string
-	n := 0
-	for err := range tx.Check() {
-		n++
-		if len(errs) < maxCheckErrors {
-			errs = append(errs, err.Error())
-		}
-	}
-	if n > 0 {
-		return fmt.Errorf("%w: bbolt check found %d problems: %s", errCorrupt, n, strings.Join(errs, "; "))
-	}
-	return nil
-}
 
 // checkInvariants verifies what the spool relies on:
 //   - every bucket exists; meta holds a 32-hex-digit epoch, next_seq, last_ack, next_quarantine
@@ -119,7 +20,8 @@ func checkTx(tx *bolt.Tx, fileSize int64) error {
 //     canonical form;
 //   - offsets, quarantine entries and terminal times decode.
 //
-// It reads every key and value of every bucket, so it touches every page bbolt's check does.
+// It is the spool's boltfile.Options.Check: boltfile runs it on an existing file at Open,
+// after its own walk of every page and before bbolt's tx.Check.
 func checkInvariants(tx *bolt.Tx) error {
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{errCorrupt}, args...)...)

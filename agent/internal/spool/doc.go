@@ -53,11 +53,12 @@
 //   - bbolt does not checksum data pages. The hash check on Open catches a damaged record, but a
 //     damaged free page goes unnoticed (harmlessly), and damage after Open is found only at the
 //     next Open.
-//   - Corruption can make bbolt panic or fault; the check recovers (debug.SetPanicOnFault), but
-//     the mmap of the abandoned handle leaks until the process exits. bbolt's tx.Check runs in a
-//     goroutine nothing can recover: the spool walks every page first so that a page that would
-//     crash it has already been caught, but a crash there remains possible in principle, and
-//     then the agent restarts and crashes again rather than start empty.
+//   - Corruption can make bbolt panic or fault; the check (package boltfile, shared with the
+//     item master and the raw journal) recovers (debug.SetPanicOnFault), but the mmap of the
+//     abandoned handle leaks until the process exits. bbolt's tx.Check runs in a goroutine
+//     nothing can recover: every page is walked first so that a page that would crash it has
+//     already been caught, but a crash there remains possible in principle, and then the agent
+//     restarts and crashes again rather than start empty.
 //   - The check reads and hashes every stored record, so Open takes time in proportion to the
 //     retained data (about 2 s per 100k records on a busy 2-core machine).
 //   - bbolt v1.4.3 has no MaxSize option: a full disk surfaces as a failed commit (fatal), and

@@ -7,19 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
 	"github.com/lanebridge/lanebridge/protocol"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors returned by the spool.
@@ -31,8 +28,9 @@ var (
 	ErrClosed = errors.New("spool closed")
 	// ErrReadOnly is returned by writes on a spool opened with OpenReadOnly.
 	ErrReadOnly = errors.New("spool opened read-only")
-	// ErrLocked means another process (normally the running agent) holds the spool file.
-	ErrLocked = errors.New("spool file is locked by another process")
+	// ErrLocked means another process (normally the running agent) holds the spool file; it
+	// is boltfile.ErrLocked.
+	ErrLocked = boltfile.ErrLocked
 	// ErrEpochMismatch is returned by Ack for an acknowledgement of another epoch.
 	ErrEpochMismatch = errors.New("ack for another epoch")
 	// ErrAckBeyondLast is returned by Ack for a seq that was never captured.
@@ -41,15 +39,15 @@ var (
 	// that fails protocol validation, a missing source); nothing of that capture is written.
 	ErrInvalidCapture = errors.New("invalid capture")
 	// errCorrupt marks a file that failed the consistency check.
-	errCorrupt = errors.New("spool file is corrupt")
+	errCorrupt = boltfile.ErrCorrupt
 )
 
 // Defaults for Options.
 const (
 	DefaultRetention   = 35 * 24 * time.Hour
-	DefaultOpenTimeout = 5 * time.Second
+	DefaultOpenTimeout = boltfile.DefaultTimeout
 	// DefaultReadOnlyTimeout is OpenReadOnly's lock timeout when Options.OpenTimeout is zero.
-	DefaultReadOnlyTimeout = 500 * time.Millisecond
+	DefaultReadOnlyTimeout = boltfile.DefaultReadOnlyTimeout
 	// SizeAlarmPercent is the share of MaxSize at which Stats reports an alarm.
 	SizeAlarmPercent = 80
 )
@@ -59,7 +57,6 @@ const (
 	maxBatchRequests = 512  // requests per group-commit transaction
 	maxBatchRecords  = 20000
 	purgeChunk       = 5000 // deletions per purge transaction
-	fileMode         = 0o600
 	formatVersion    = "1"
 	// appendFillPercent is the bbolt FillPercent for buckets whose keys only grow.
 	appendFillPercent = 0.95
@@ -182,65 +179,38 @@ func Open(path string, opts Options) (*Spool, error) {
 		return nil, err
 	}
 	log := o.Logger.With("component", "spool", "path", path)
-
-	var alarms []string
-	var justMoved string
-	fi, err := os.Stat(path)
-	switch {
-	case err == nil && fi.IsDir():
-		return nil, fmt.Errorf("open spool %s: is a directory", path)
-	case err == nil:
-		cerr := checkFile(path, o)
-		if cerr == nil {
-			break
-		}
-		if !errors.Is(cerr, errCorrupt) {
-			return nil, fmt.Errorf("open spool %s: %w", path, cerr)
-		}
-		aside := path + ".corrupt-" + o.Now().UTC().Format("20060102T150405.000000000Z")
-		if err := os.Rename(path, aside); err != nil {
-			return nil, fmt.Errorf("open spool %s: move corrupt file aside: %w (corruption: %v)", path, err, cerr)
-		}
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			return nil, fmt.Errorf("open spool %s: sync directory after moving corrupt file: %w", path, err)
-		}
-		justMoved = aside
-		msg := fmt.Sprintf("spool file was corrupt and was moved aside to %s; a new spool with a new epoch was started: %v", aside, cerr)
-		alarms = append(alarms, msg)
-		log.Error("Spool file is corrupt; moved aside, starting a new epoch.", "moved_to", aside, "err", cerr)
-		if err := create(path, o); err != nil {
-			return nil, err
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		if err := create(path, o); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("open spool %s: %w", path, err)
-	}
-
-	// Corrupt files kept beside the spool stay an alarm until an operator deals with them.
-	if old, err := filepath.Glob(globEscape(path) + ".corrupt-*"); err == nil {
-		sort.Strings(old)
-		for _, f := range old {
-			if f != justMoved {
-				alarms = append(alarms, fmt.Sprintf("a corrupt spool file is kept at %s; inspect it and remove it", f))
+	var epoch string
+	f, err := boltfile.Open(path, boltfile.Options{
+		Name:    "spool",
+		Timeout: o.OpenTimeout,
+		Check:   checkInvariants,
+		Init: func(tx *bolt.Tx) error {
+			var err error
+			if epoch, err = newEpoch(); err != nil {
+				return err
 			}
-		}
-	}
-
-	db, err := bolt.Open(path, fileMode, &bolt.Options{
-		Timeout:         o.OpenTimeout,
-		FreelistType:    bolt.FreelistMapType,
-		InitialMmapSize: initialMmapSize(o.MaxSize),
-		OpenFile:        testOpenFile,
+			return initTx(tx, epoch, o.Now())
+		},
+		Restart: "a new spool with a new epoch was started",
+		Bolt: bolt.Options{
+			FreelistType:    bolt.FreelistMapType,
+			InitialMmapSize: initialMmapSize(o.MaxSize),
+			OpenFile:        testOpenFile,
+		},
+		Now: o.Now,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open spool %s: %w", path, lockErr(err))
+		return nil, fmt.Errorf("open spool %s: %w", path, err)
+	}
+	if m := f.Moved; m != nil {
+		log.Error("Spool file is corrupt; moved aside, starting a new epoch.", "moved_to", m.MovedTo, "err", m.Err)
+	}
+	if f.Created {
+		log.Info("Spool created.", "epoch", epoch)
 	}
 	s := &Spool{
 		path:   path,
-		db:     db,
+		db:     f.DB,
 		opts:   o,
 		log:    log,
 		reqs:   make(chan *request, 256),
@@ -248,10 +218,10 @@ func Open(path string, opts Options) (*Spool, error) {
 		notify: make(chan struct{}, 1),
 	}
 	if err := s.load(); err != nil {
-		_ = db.Close()
+		_ = f.DB.Close()
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
-	s.st.alarms = alarms
+	s.st.alarms = f.Alarms()
 	s.refreshSize()
 	log.Info("Spool opened.", "epoch", s.epoch, "last_seq", s.st.nextSeq-1, "last_ack", s.st.lastAck)
 	go s.writer()
@@ -267,12 +237,9 @@ func OpenReadOnly(path string, opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("open spool %s read-only: %w", path, err)
-	}
-	db, err := bolt.Open(path, fileMode, &bolt.Options{ReadOnly: true, Timeout: o.OpenTimeout})
+	db, err := boltfile.OpenReadOnly(path, o.OpenTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("open spool %s read-only: %w", path, lockErr(err))
+		return nil, fmt.Errorf("open spool %s read-only: %w", path, err)
 	}
 	s := &Spool{
 		path:     path,
@@ -291,13 +258,6 @@ func OpenReadOnly(path string, opts Options) (*Spool, error) {
 	return s, nil
 }
 
-func lockErr(err error) error {
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return fmt.Errorf("%w: %w", ErrLocked, err)
-	}
-	return err
-}
-
 // initialMmapSize maps enough up front that the forwarder's read transactions rarely block a
 // commit on a remap. On Windows bbolt grows the file to the mmap size at once, so it stays 0.
 func initialMmapSize(maxSize int64) int {
@@ -311,56 +271,26 @@ func initialMmapSize(maxSize int64) int {
 	return want
 }
 
-// create writes a new, empty spool with a fresh epoch. It builds the file under a temporary
-// name and renames it into place, so a file at path always has its meta bucket.
-func create(path string, o Options) error {
-	tmp := path + ".new"
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("create spool %s: remove stale %s: %w", path, tmp, err)
-	}
-	epoch, err := newEpoch()
-	if err != nil {
-		return fmt.Errorf("create spool %s: %w", path, err)
-	}
-	db, err := bolt.Open(tmp, fileMode, &bolt.Options{Timeout: o.OpenTimeout})
-	if err != nil {
-		return fmt.Errorf("create spool %s: %w", path, lockErr(err))
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucket(name); err != nil {
-				return fmt.Errorf("bucket %s: %w", name, err)
-			}
+// initTx writes a new, empty spool with the given epoch: every bucket and the meta keys.
+func initTx(tx *bolt.Tx, epoch string, now time.Time) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucket(name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
 		}
-		m := tx.Bucket(bucketMeta)
-		for _, kv := range []struct{ k, v []byte }{
-			{keyVersion, []byte(formatVersion)},
-			{keyEpoch, []byte(epoch)},
-			{keyNextSeq, u64(1)},
-			{keyLastAck, u64(0)},
-			{keyNextQuar, u64(1)},
-			{keyCreatedAt, []byte(o.Now().UTC().Format(time.RFC3339Nano))},
-		} {
-			if err := m.Put(kv.k, kv.v); err != nil {
-				return fmt.Errorf("meta %s: %w", kv.k, err)
-			}
+	}
+	m := tx.Bucket(bucketMeta)
+	for _, kv := range []struct{ k, v []byte }{
+		{keyVersion, []byte(formatVersion)},
+		{keyEpoch, []byte(epoch)},
+		{keyNextSeq, u64(1)},
+		{keyLastAck, u64(0)},
+		{keyNextQuar, u64(1)},
+		{keyCreatedAt, []byte(now.UTC().Format(time.RFC3339Nano))},
+	} {
+		if err := m.Put(kv.k, kv.v); err != nil {
+			return fmt.Errorf("meta %s: %w", kv.k, err)
 		}
-		return nil
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
 	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("create spool %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("create spool %s: %w", path, err)
-	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		return fmt.Errorf("create spool %s: sync directory: %w", path, err)
-	}
-	o.Logger.Info("Spool created.", "component", "spool", "path", path, "epoch", epoch)
 	return nil
 }
 
@@ -370,39 +300,6 @@ func newEpoch() (string, error) {
 		return "", fmt.Errorf("mint epoch: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
-}
-
-// syncDir makes a rename durable. Windows cannot fsync a directory; NTFS journals renames.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return err
-	}
-	return d.Close()
-}
-
-func globEscape(p string) string {
-	dir, file := filepath.Split(p)
-	out := make([]rune, 0, len(file))
-	for _, r := range file {
-		switch r {
-		case '*', '?', '[', '\\':
-			out = append(out, '\\')
-		}
-		out = append(out, r)
-	}
-	if runtime.GOOS == "windows" {
-		// '\\' is the path separator there and Glob does not support escaping.
-		return p
-	}
-	return dir + string(out)
 }
 
 // load reads the persistent state into memory.
