@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -108,13 +107,12 @@ func cmdValidate(args []string, stdout io.Writer) error {
 	if _, err := cfg.Password(); err != nil {
 		return err
 	}
-	for i, t := range cfg.Terminals {
-		if err := useProfiles(cfg); err != nil {
-			return err
-		}
-		if _, err := newSource(t, nil, nil, nil); err != nil {
-			return fmt.Errorf("config key terminals[%d]: %w", i, err)
-		}
+	ps, err := loadProfiles(cfg.ProfilesDir)
+	if err != nil {
+		return err
+	}
+	if err := capture.Check(cfg.Terminals, ps); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK (store %s, %d terminal(s), hub %s)\n", path, cfg.Store, len(cfg.Terminals), cfg.Hub.Broker)
 	return nil
@@ -132,52 +130,21 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 func spoolPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "spool.db") }
 
-// statser is a capture source with counters.
-type statser interface {
-	capture.Source
-	Stats() capture.Stats
-}
-
-// newSource builds the capture source of a terminal. With a nil committer it only validates.
-func newSource(t config.Terminal, sp capture.Committer, log *slog.Logger, mask func([]byte) []byte) (statser, error) {
-	u, err := url.Parse(t.Source)
-	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", t.Source, err)
-	}
-	switch u.Scheme {
-	case "file":
-		if t.Profile != "canonical-jsonl" {
-			return nil, fmt.Errorf("profile %q: file:// sources support canonical-jsonl", t.Profile)
-		}
-		p := u.Path
-		if u.Host != "" && u.Host != "localhost" {
-			p = u.Host + p // file://C:/pos/journal.jsonl on Windows
-		}
-		if p == "" {
-			return nil, fmt.Errorf("source %q: no path", t.Source)
-		}
-		return &capture.Tail{ID: t.ID, Terminal: t.ID, Path: filepath.FromSlash(p), Parse: capture.ParseCanonicalJSONL, Mask: mask, Spool: sp, Log: log}, nil
-	case "serial", "tcp-listen", "dir":
-		return newCaptureSource(t, u, sp, log)
-	default:
-		return nil, fmt.Errorf("source %q: scheme %q is not supported (use file:///path, serial:///dev/ttyS0, tcp-listen://0.0.0.0:9100 or dir:///path)", t.Source, u.Scheme)
-	}
-}
-
 // agent is a running agent.
 // quarantinePage bounds the quarantined captures carried by one status message.
 const quarantinePage = 100
 
 type agent struct {
 	quarAcked atomic.Uint64 // quarantined captures acknowledged by the hub (this run)
+	cardMasks atomic.Uint64 // card-data maskings by the capture sources (this run)
 	cfg       *config.Config
 	log       *slog.Logger
 	sp        *spool.Spool
 	fwd       *uplink.Forwarder
-	sources   map[string]statser
-	inv       *inventory.Service // nil in the offline status command
-	journal   *capture.Journal   // the raw journal; nil in the offline status command
-	rep       *replay.Executor   // nil in the offline status command
+	sources   map[string]capture.Source // by terminal id
+	inv       *inventory.Service        // nil in the offline status command
+	journal   *capture.Journal          // the raw journal; nil in the offline status command
+	rep       *replay.Executor          // nil in the offline status command
 }
 
 func (a *agent) status() protocol.Status {
@@ -223,12 +190,25 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("open spool: %w", err)
 	}
 	defer sp.Close()
-	closeCapture, err := openCapture(cfg)
+	profiles, err := loadProfiles(cfg.ProfilesDir)
 	if err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
-	defer closeCapture()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]statser{}, journal: captureEnv.journal}
+	jr, err := capture.OpenJournal(journalPath(cfg), 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	defer jr.Close()
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr}
+	srcs, err := capture.Build(cfg.Terminals, capture.Env{
+		Profiles: profiles, Spool: sp, Journal: jr, Retention: time.Duration(cfg.Spool.Retention), Masked: &a.cardMasks, Log: log,
+	})
+	if err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	for i, t := range cfg.Terminals {
+		a.sources[t.ID] = srcs[i] // before the local endpoint reads them
+	}
 	st := sp.Stats()
 	for _, al := range st.Alarms {
 		log.Error("spool alarm", "alarm", al)
@@ -304,15 +284,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	cctx, ccancel := context.WithCancel(ctx)
 	var cwg sync.WaitGroup
-	for _, t := range cfg.Terminals {
-		src, err := newSource(t, sp, log, mask)
-		if err != nil {
-			ccancel()
-			fcancel()
-			wg.Wait()
-			return fmt.Errorf("terminal %s: %w", t.ID, err)
-		}
-		a.sources[t.ID] = src
+	for i, t := range cfg.Terminals {
+		src := srcs[i]
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
@@ -405,7 +378,7 @@ func (a *agent) handler() http.Handler {
 		fmt.Fprintf(w, "# TYPE lanebridge_agent_oldest_unsent_age_seconds gauge\nlanebridge_agent_oldest_unsent_age_seconds %g\n", ls.OldestUnsentAge)
 		fmt.Fprintf(w, "# TYPE lanebridge_agent_published_records_total counter\nlanebridge_agent_published_records_total %d\n", ls.Published)
 		fmt.Fprintf(w, "# TYPE lanebridge_agent_quarantined_total counter\nlanebridge_agent_quarantined_total %d\n", ls.QuarantineCount)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_card_masks_total counter\nlanebridge_agent_card_masks_total %d\n", masked.Load())
+		fmt.Fprintf(w, "# TYPE lanebridge_agent_card_masks_total counter\nlanebridge_agent_card_masks_total %d\n", a.cardMasks.Load())
 		ids := make([]string, 0, len(ls.Captured))
 		for id := range ls.Captured {
 			ids = append(ids, id)

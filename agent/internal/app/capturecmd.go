@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,28 +26,6 @@ import (
 	firmwareprofiles "github.com/lanebridge/lanebridge/firmware-profiles"
 	"github.com/lanebridge/lanebridge/protocol"
 )
-
-// cardMasker masks card data for every capture source and the canonical-jsonl tail; it counts
-// into the lanebridge_agent_card_masks_total metric.
-var cardMasker = pan.New(pan.Options{})
-
-func init() {
-	mask = func(line []byte) []byte {
-		out, res := cardMasker.Mask(line)
-		if res.Changed() {
-			masked.Add(1)
-		}
-		return out
-	}
-}
-
-// captureEnv is what byte-stream sources share in a running agent: the profiles and the raw
-// journal. run sets it (openCapture); validate only loads the profiles.
-var captureEnv struct {
-	profiles  map[string]*profile.Profile
-	journal   *capture.Journal
-	retention time.Duration // raw journal entries already parsed are kept this long
-}
 
 func journalPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "journal.db") }
 
@@ -68,82 +46,6 @@ func loadProfiles(dir string) (map[string]*profile.Profile, error) {
 		ps[n] = p
 	}
 	return ps, nil
-}
-
-// useProfiles loads the profiles of cfg for newSource.
-func useProfiles(cfg *config.Config) error {
-	ps, err := loadProfiles(cfg.ProfilesDir)
-	if err != nil {
-		return err
-	}
-	captureEnv.profiles = ps
-	return nil
-}
-
-// openCapture loads the profiles and opens the raw journal; the returned func closes it.
-func openCapture(cfg *config.Config) (func(), error) {
-	if err := useProfiles(cfg); err != nil {
-		return nil, err
-	}
-	jr, err := capture.OpenJournal(journalPath(cfg), 10*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	captureEnv.journal = jr
-	captureEnv.retention = time.Duration(cfg.Spool.Retention)
-	return func() { jr.Close(); captureEnv.journal = nil }, nil
-}
-
-// newCaptureSource builds a serial://, tcp-listen:// or dir:// source. With a nil committer it
-// only validates.
-func newCaptureSource(t config.Terminal, u *url.URL, sp capture.Committer, log *slog.Logger) (statser, error) {
-	ps := captureEnv.profiles
-	if ps == nil {
-		var err error
-		if ps, err = loadProfiles(""); err != nil {
-			return nil, err
-		}
-	}
-	p := ps[t.Profile]
-	if p == nil {
-		return nil, fmt.Errorf("profile %q not found (see `lanebridge-agent profile list`; add custom ones with profiles_dir)", t.Profile)
-	}
-	pl := capture.NewPipeline()
-	pl.ID, pl.Terminal, pl.Profile, pl.Spool, pl.Journal, pl.Log = t.ID, t.ID, p, sp, captureEnv.journal, log
-	pl.Retention = captureEnv.retention
-	var src statser
-	switch u.Scheme {
-	case "serial":
-		c, err := capture.ParseSerialURL(u, p.Transport)
-		if err != nil {
-			return nil, err
-		}
-		src = &capture.Serial{Config: c, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
-	case "tcp-listen":
-		addr, fwd, err := capture.ParseTCPListenURL(u, p.Transport.TCPPort)
-		if err != nil {
-			return nil, err
-		}
-		src = &capture.TCPListen{Addr: addr, Forward: fwd, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
-	case "dir":
-		d := u.Path
-		if u.Host != "" && u.Host != "localhost" {
-			d = u.Host + d
-		}
-		if d == "" {
-			return nil, fmt.Errorf("source %q: no folder", t.Source)
-		}
-		if f := p.Format(); f != "csv" && f != "canonical-jsonl" {
-			return nil, fmt.Errorf("profile %q: dir:// sources take csv or canonical-jsonl profiles", t.Profile)
-		}
-		src = &capture.Dir{Path: filepath.FromSlash(d), Pattern: p.Transport.FilePattern, Masker: cardMasker, Masked: &masked, Pipeline: pl, Log: log}
-	default:
-		return nil, fmt.Errorf("source %q: scheme %q is not supported", t.Source, u.Scheme)
-	}
-	if sp != nil && captureEnv.journal == nil {
-		return nil, errors.New("raw journal not open")
-	}
-	return src, nil
 }
 
 const captureUsage = `
@@ -173,13 +75,17 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	if err != nil || *src == "" {
 		return fmt.Errorf("--source: %q is not a source URL", *src)
 	}
-	var tr profile.Transport
+	var (
+		tr     profile.Transport
+		card   pan.Options
+		masked atomic.Uint64
+	)
 	if *prof != "" {
 		p, err := findProfile(*prof, "")
 		if err != nil {
 			return err
 		}
-		tr = p.Transport
+		tr, card = p.Transport, pan.Options{LastFourOnly: p.Card.LastFourOnly}
 	}
 	f, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -190,7 +96,7 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
-	lm := &capture.LineMasker{M: cardMasker, Count: &masked}
+	lm := &capture.LineMasker{M: pan.New(card), Count: &masked}
 	var n int64
 	write := func(b []byte) error {
 		if len(b) == 0 {

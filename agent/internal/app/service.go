@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 
 	"github.com/kardianos/service"
 
@@ -19,14 +18,6 @@ import (
 //
 //go:embed systemd.tmpl
 var systemdUnit string
-
-// masked counts card-data maskings (wired to the PAN masker of the capture pipeline).
-var masked atomic.Uint64
-
-// mask is the card-data masker applied to every captured line before anything else sees it.
-// canonical-jsonl carries no card numbers by contract; profiles with free text use the PAN
-// masker (issue 3).
-var mask func([]byte) []byte
 
 // program adapts run to kardianos/service: Start must not block, Stop cancels the context.
 type program struct {

@@ -17,14 +17,12 @@ type Committer interface {
 	Offset(source string) ([]byte, error)
 }
 
-// LineParser turns one complete input line (without its terminator, card data already masked)
-// into a record. ok=false with a nil error means the line carries nothing (blank, comment).
-type LineParser func(line []byte) (rec protocol.Record, ok bool, err error)
-
 // Source is one running capture source.
 type Source interface {
 	// Run captures until ctx is done; it returns nil on a normal stop.
 	Run(ctx context.Context) error
+	// Stats returns the source's counters; safe to call while Run runs.
+	Stats() Stats
 }
 
 // Stats are per-source counters, read by status and metrics.

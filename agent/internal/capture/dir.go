@@ -34,7 +34,7 @@ type Dir struct {
 	Masker   *pan.Masker
 	Masked   *atomic.Uint64 // optional: counts masked or removed lines
 	Pipeline *Pipeline
-	Log      *slog.Logger
+	Log      *slog.Logger  // required
 	Poll     time.Duration // default 1s
 	// Settle: a file is taken only once its size and mtime have not changed for this long
 	// (default 2s).
@@ -56,6 +56,9 @@ func (d *Dir) Stats() Stats { return d.Pipeline.Stats() }
 
 // Run watches the folder until ctx ends.
 func (d *Dir) Run(ctx context.Context) error {
+	if d.Log == nil {
+		return errNoLogger
+	}
 	if d.Poll <= 0 {
 		d.Poll = time.Second
 	}
@@ -78,16 +81,16 @@ func (d *Dir) Run(ctx context.Context) error {
 func (d *Dir) finish(name string, log *slog.Logger) {
 	doneDir := filepath.Join(d.Path, "done")
 	if err := os.MkdirAll(doneDir, 0o750); err != nil {
-		log.Error("cannot create done/ folder", "err", err)
+		log.Error("create done folder failed", "err", err)
 		return
 	}
 	src, dst := filepath.Join(d.Path, name), filepath.Join(doneDir, name)
 	if err := os.Rename(src, dst); err != nil && !errors.Is(err, os.ErrNotExist) {
-		log.Error("cannot move a processed file to done/; it stays and is not read again", "file", name, "err", err)
+		log.Error("move to done folder failed; file stays unread", "file", name, "err", err)
 		return
 	}
 	if err := d.Pipeline.Journal.forgetFile(d.Pipeline.ID, name); err != nil {
-		log.Error("cannot clear the journal mark of a processed file", "file", name, "err", err)
+		log.Error("clear journal mark failed", "file", name, "err", err)
 		return
 	}
 	d.mu.Lock()
@@ -100,7 +103,7 @@ func (d *Dir) watch(ctx context.Context, log *slog.Logger) {
 	// Files whose end was committed before a crash but not moved yet.
 	marks, err := d.Pipeline.Journal.fileMarks(d.Pipeline.ID)
 	if err != nil {
-		log.Error("cannot read journal file marks", "err", err)
+		log.Error("read journal marks failed", "err", err)
 	}
 	for name, m := range marks {
 		if m.EOF != 0 {
@@ -149,14 +152,14 @@ func (d *Dir) scan(ctx context.Context, log *slog.Logger) {
 		}
 		m, err := d.Pipeline.Journal.fileMark(d.Pipeline.ID, name)
 		if err != nil {
-			log.Error("cannot read journal mark", "file", name, "err", err)
+			log.Error("read journal mark failed", "file", name, "err", err)
 			continue
 		}
 		if m.EOF != 0 {
 			continue // journaled completely; moved once its commit is done
 		}
 		if err := d.read(ctx, full, name, m.Off, log); err != nil {
-			log.Warn("cannot read exported file; retrying", "file", name, "err", err)
+			log.Warn("read file failed; retrying", "file", name, "err", err, "retry_in", d.Poll)
 			continue
 		}
 		delete(d.seen, name)
@@ -174,9 +177,9 @@ func (d *Dir) read(ctx context.Context, full, name string, off int64, log *slog.
 		return err
 	}
 	if off > 0 {
-		log.Info("resuming a partly read file", "file", name, "offset", off)
+		log.Info("resuming file", "file", name, "offset", off)
 	}
-	lm := &LineMasker{M: d.Masker, Count: d.Masked}
+	lm := newLineMasker(d.Masker, d.Masked, d.Pipeline.Profile)
 	buf := make([]byte, 64<<10)
 	pos := off
 	for {

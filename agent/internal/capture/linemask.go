@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lanebridge/lanebridge/agent/internal/pan"
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
 )
 
 // maxMaskLine bounds the bytes held back waiting for a line terminator (raster images carry
@@ -16,14 +17,26 @@ const panSpan = 40
 
 // LineMasker masks card data in a byte stream line by line before anything stores it: a PAN
 // can be split across reads, so bytes are held until a line terminator (LF or CR), an idle
-// flush or maxMaskLine. Masking keeps lengths (digits become '*'); a line holding track data or
-// a CVV/PIN value is removed whole and only its terminator is kept.
+// flush or maxMaskLine. Masking keeps lengths (digits become '*'; only Prepare may shorten a
+// line); a line holding track data or a CVV/PIN value is removed whole and only its terminator
+// is kept.
 //
 // Not safe for concurrent use; the Masker it uses is.
 type LineMasker struct {
 	M     *pan.Masker
 	Count *atomic.Uint64 // optional: incremented per line masked or removed (metrics)
-	buf   []byte
+	// Prepare, if set, rewrites each line before it is masked (profile.Profile.PrepareLine:
+	// canonical JSON escapes written out so that no digit is hidden from the masker).
+	Prepare func([]byte) []byte
+	// Removed, if set, replaces a removed line (profile.Profile.RemovedLine); by default only
+	// its terminator is kept.
+	Removed []byte
+	buf     []byte
+}
+
+// newLineMasker returns the masker of a byte-stream source parsed with p.
+func newLineMasker(m *pan.Masker, count *atomic.Uint64, p *profile.Profile) *LineMasker {
+	return &LineMasker{M: m, Count: count, Prepare: p.PrepareLine, Removed: p.RemovedLine()}
 }
 
 // Write takes p (not retained) and returns the masked complete lines, terminators included.
@@ -71,6 +84,9 @@ func (l *LineMasker) mask(b []byte) []byte {
 			if changed && l.Count != nil {
 				l.Count.Add(1)
 			}
+			if changed && len(m) == 0 {
+				m = l.Removed
+			}
 			out = append(out, m...)
 		}
 		out = append(out, term...)
@@ -99,6 +115,9 @@ func safeCut(b []byte) int {
 // argument-less ESC E). Digits recognised in either view are masked in the raw bytes. A line
 // whose printed text holds track data or a CVV/PIN value is dropped whole.
 func (l *LineMasker) maskLine(line []byte) ([]byte, bool) {
+	if l.Prepare != nil {
+		line = l.Prepare(line)
+	}
 	m, res := l.M.Mask(line)
 	if res.Dropped() {
 		return m, true

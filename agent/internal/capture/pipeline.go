@@ -52,7 +52,7 @@ type Pipeline struct {
 	Profile  *profile.Profile
 	Journal  *Journal
 	Spool    Committer
-	Log      *slog.Logger
+	Log      *slog.Logger // required
 	// Quiet is how long without input before the parser is closed and a fresh one started
 	// (default: the profile's framing timeout or idle flush, whichever is longer, plus 1s;
 	// at least 5s). It bounds how much of the journal a restart parses again.
@@ -82,6 +82,10 @@ func NewPipeline() *Pipeline {
 
 // ErrPipelineStopped is returned by Submit after Run has returned.
 var ErrPipelineStopped = errors.New("capture pipeline stopped")
+
+// errNoLogger is returned by a source's Run without a logger: every source logs to the logger its
+// caller gives it (Build passes Env.Log).
+var errNoLogger = errors.New("capture: source has no logger (set Log)")
 
 // Submit hands masked input to the pipeline. It blocks when the pipeline is 1024 inputs behind
 // and returns ctx's error if ctx ends first. The input is durable only once journaled. Input
@@ -151,7 +155,7 @@ type pstate struct {
 // ends. It returns nil on a normal stop and an error for a journal or spool failure (fatal).
 func (p *Pipeline) Run(ctx context.Context) error {
 	if p.Log == nil {
-		p.Log = slog.Default()
+		return errNoLogger
 	}
 	if p.Now == nil {
 		p.Now = time.Now
@@ -219,7 +223,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			if n, err := p.Journal.Purge(p.ID, st.cur.From, p.Now().Add(-p.Retention)); err != nil {
 				log.Warn("raw journal purge failed", "err", err)
 			} else if n > 0 {
-				log.Info("raw journal entries past retention purged", "entries", n)
+				log.Info("raw journal purged", "entries", n, "retention", p.Retention)
 			}
 		}
 	}
@@ -276,7 +280,7 @@ func (p *Pipeline) recover(ctx context.Context, st *pstate, log *slog.Logger) er
 		from = es[len(es)-1].ID + 1
 	}
 	if replayed > 0 {
-		log.Info("raw journal parsed again from the last quiet point", "entries", replayed, "skipped_results", st.skip)
+		log.Info("raw journal replayed", "from_entry", st.cur.From, "entries", replayed, "skipped_results", st.skip)
 	}
 	if st.fed {
 		st.lastIn = p.Now()
@@ -358,9 +362,61 @@ func (p *Pipeline) tick(ctx context.Context, st *pstate, log *slog.Logger) error
 	return p.commit(ctx, st, p.collect(st, res, es[0].ID), es[0].ID, log)
 }
 
+// collected is what parser results turned into: records to capture and input to quarantine.
 type collected struct {
 	recs []protocol.Record
 	quar []protocol.Quarantined
+}
+
+// add takes one parser result: a record, captured from terminal with profileName, or, when
+// parsing failed or the record is invalid, a quarantine entry. ref says where the input is
+// (Source.Raw and the quarantine reason); a record's flags are appended to its Source.Raw.
+func (c *collected) add(r profile.Result, terminal, profileName, ref string, at time.Time) {
+	if r.Err == nil && r.Record != nil {
+		rec := *r.Record
+		if rec.Terminal == "" {
+			rec.Terminal = terminal
+		}
+		raw := ref
+		if len(r.Flags) > 0 {
+			raw += flagsMark + strings.Join(r.Flags, ",")
+		}
+		rec.Source = &protocol.Source{Terminal: terminal, Profile: profileName, Raw: raw}
+		if err := rec.ValidateBusiness(); err != nil {
+			// The hub would refuse it forever: quarantine it instead.
+			r.Err = fmt.Errorf("parsed record is invalid: %w", err)
+		} else {
+			c.recs = append(c.recs, rec)
+			return
+		}
+	}
+	reason := "unparseable"
+	if r.Err != nil {
+		reason = r.Err.Error()
+	}
+	c.quar = append(c.quar, protocol.Quarantined{
+		Terminal: terminal, At: at.UTC(),
+		Reason:  fmt.Sprintf("%s [%s %s]", reason, profileName, ref),
+		Excerpt: excerpt([]byte(r.Raw)),
+	})
+}
+
+// flagsMark starts the invariant failures in a record's Source.Raw.
+const flagsMark = " flags="
+
+// logged logs what a commit captured with broken invariants and quarantined, and returns how
+// many records were flagged.
+func (c *collected) logged(log *slog.Logger) (flagged int) {
+	for _, r := range c.recs {
+		if strings.Contains(r.Source.Raw, flagsMark) {
+			flagged++
+			log.Warn("record flagged", "receipt", r.Receipt, "ref", r.Source.Raw)
+		}
+	}
+	if len(c.quar) > 0 {
+		log.Warn("input quarantined", "count", len(c.quar), "first_reason", c.quar[0].Reason)
+	}
+	return flagged
 }
 
 // process applies journal entries to the parser and commits what they closed, with the cursor,
@@ -404,34 +460,7 @@ func (p *Pipeline) collect(st *pstate, res []profile.Result, entry uint64) colle
 		if st.produced <= st.skip {
 			continue
 		}
-		ref := fmt.Sprintf("journal:%s/%d-%d", p.ID, st.first, entry)
-		if r.Err == nil && r.Record != nil {
-			rec := *r.Record
-			if rec.Terminal == "" {
-				rec.Terminal = p.Terminal
-			}
-			raw := ref
-			if len(r.Flags) > 0 {
-				raw += " flags=" + strings.Join(r.Flags, ",")
-			}
-			rec.Source = &protocol.Source{Terminal: p.Terminal, Profile: p.Profile.Name, Raw: raw}
-			if err := rec.ValidateBusiness(); err != nil {
-				// The hub would refuse it forever: quarantine it instead.
-				r.Err = fmt.Errorf("parsed record is invalid: %w", err)
-			} else {
-				c.recs = append(c.recs, rec)
-				continue
-			}
-		}
-		reason := "unparseable"
-		if r.Err != nil {
-			reason = r.Err.Error()
-		}
-		c.quar = append(c.quar, protocol.Quarantined{
-			Terminal: p.Terminal, At: p.Now().UTC(),
-			Reason:  fmt.Sprintf("%s [%s %s]", reason, p.Profile.Name, ref),
-			Excerpt: excerpt([]byte(r.Raw)),
-		})
+		c.add(r, p.Terminal, p.Profile.Name, fmt.Sprintf("journal:%s/%d-%d", p.ID, st.first, entry), p.Now())
 	}
 	return c
 }
@@ -451,17 +480,9 @@ func (p *Pipeline) commit(ctx context.Context, st *pstate, c collected, last uin
 	if n := len(c.recs); n > 0 {
 		p.records.Add(uint64(n))
 		p.lastCapture.Store(time.Now().UnixNano())
-		for _, r := range c.recs {
-			if strings.Contains(r.Source.Raw, " flags=") {
-				p.flagged.Add(1)
-				log.Warn("transaction captured with broken invariants", "receipt", r.Receipt, "ref", r.Source.Raw)
-			}
-		}
 	}
-	if len(c.quar) > 0 {
-		p.quarantined.Add(uint64(len(c.quar)))
-		log.Warn("input quarantined", "transactions", len(c.quar), "first_reason", c.quar[0].Reason)
-	}
+	p.quarantined.Add(uint64(len(c.quar)))
+	p.flagged.Add(uint64(c.logged(log)))
 	eofs := st.eofs
 	st.eofs = nil
 	for _, f := range eofs {

@@ -145,7 +145,7 @@ type Serial struct {
 	Masked    *atomic.Uint64 // optional: counts masked or removed lines
 	Pipeline  *Pipeline
 	IdleFlush time.Duration // a partial line is masked and journaled after this gap (default 1s)
-	Log       *slog.Logger
+	Log       *slog.Logger  // required
 
 	up        atomic.Bool
 	reopens   atomic.Uint64
@@ -166,6 +166,9 @@ func (s *Serial) Stats() Stats { return s.Pipeline.Stats() }
 
 // Run reads the port and runs the pipeline until ctx ends.
 func (s *Serial) Run(ctx context.Context) error {
+	if s.Log == nil {
+		return errNoLogger
+	}
 	if s.Open == nil {
 		s.Open = OpenTarm
 	}
@@ -177,13 +180,13 @@ func (s *Serial) Run(ctx context.Context) error {
 }
 
 func (s *Serial) read(ctx context.Context, log *slog.Logger) {
-	lm := &LineMasker{M: s.Masker, Count: s.Masked}
+	lm := newLineMasker(s.Masker, s.Masked, s.Pipeline.Profile)
 	backoff := time.Second
 	buf := make([]byte, 4096)
 	for ctx.Err() == nil {
 		port, err := s.Open(s.Config)
 		if err != nil {
-			s.fail(log, "cannot open serial port; retrying", err, backoff)
+			s.fail(log, "open port failed; retrying", err, backoff)
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -191,7 +194,7 @@ func (s *Serial) read(ctx context.Context, log *slog.Logger) {
 			continue
 		}
 		if s.reopens.Load() > 0 || s.lastError.Load() != nil {
-			log.Info("serial port open again")
+			log.Info("port open again", "reopens", s.reopens.Load())
 		}
 		s.up.Store(true)
 		backoff = time.Second
@@ -213,7 +216,7 @@ func (s *Serial) read(ctx context.Context, log *slog.Logger) {
 				if out := lm.Flush(); len(out) > 0 {
 					_ = s.Pipeline.Submit(ctx, Input{Data: out})
 				}
-				s.fail(log, "serial port failed; reopening", err, backoff)
+				s.fail(log, "port failed; reopening", err, backoff)
 				break
 			}
 			if lm.Pending() && time.Since(last) >= s.IdleFlush {

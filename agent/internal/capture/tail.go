@@ -16,8 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
-	"github.com/lanebridge/lanebridge/protocol"
 )
 
 // tailOffset is the committed read position of a followed file.
@@ -52,21 +52,25 @@ func fingerprintOK(f *os.File, o tailOffset) bool {
 	return o.Tail == "" || o.Off == 0 || fingerprint(f, o.Off) == o.Tail
 }
 
-// Tail follows a growing file like `tail -F`: it survives rotation (rename and re-create, also
-// while the agent was stopped: the old file is found by its inode and finished first) and
-// truncation (copytruncate), and commits the offset of the last complete line it consumed in the
-// same transaction as the records those lines produced.
+// Tail follows a growing file of canonical JSON lines like `tail -F`: it survives rotation
+// (rename and re-create, also while the agent was stopped: the old file is found by its inode and
+// finished first) and truncation (copytruncate), and commits the offset of the last complete line
+// it consumed in the same transaction as the records those lines produced.
+//
+// Lines are parsed, card data masked first, by Profile's parser (format canonical-jsonl), as in
+// a dir:// source; nothing of a line reaches the spool, the quarantine or the log unmasked.
 type Tail struct {
 	ID       string // source id (the terminal id) — the offset key in the spool
 	Terminal string
 	Path     string
-	Parse    LineParser
-	Mask     func([]byte) []byte // masks card data in quarantined lines (default MaskLine)
+	Profile  *profile.Profile // format canonical-jsonl
 	Spool    Committer
-	Log      *slog.Logger
-	Poll     time.Duration // default 200ms
-	MaxBatch int           // lines per commit (default 2000)
+	Log      *slog.Logger   // required
+	Masked   *atomic.Uint64 // optional: counts PANs masked and lines removed
+	Poll     time.Duration  // default 200ms
+	MaxBatch int            // lines per commit (default 2000)
 
+	parser      profile.Parser
 	records     atomic.Uint64
 	quarantined atomic.Uint64
 	lastCapture atomic.Int64
@@ -90,8 +94,12 @@ func (t *Tail) Run(ctx context.Context) error {
 		t.MaxBatch = 2000
 	}
 	if t.Log == nil {
-		t.Log = slog.Default()
+		return errNoLogger
 	}
+	if t.Profile == nil || t.Profile.Format() != "canonical-jsonl" {
+		return fmt.Errorf("capture: file %s needs a canonical-jsonl profile", t.Path)
+	}
+	t.parser = t.Profile.NewParser(t.Terminal)
 	log := t.Log.With("terminal", t.Terminal, "source", "file://"+t.Path)
 
 	var pos tailOffset
@@ -124,10 +132,10 @@ func (t *Tail) Run(ctx context.Context) error {
 		if pos.Path != "" && same {
 			start = pos.Off
 			if st, err := nf.Stat(); err == nil && st.Size() < start {
-				log.Warn("file is shorter than the committed offset: truncated, reading from the start", "offset", start, "size", st.Size())
+				log.Warn("file shorter than offset; reading from start", "offset", start, "size", st.Size())
 				start = 0
 			} else if !fingerprintOK(nf, pos) {
-				log.Warn("file content before the committed offset changed: truncated and rewritten, reading from the start", "offset", start)
+				log.Warn("file rewritten; reading from start", "offset", start)
 				start = 0
 			}
 		} else if pos.Path != "" {
@@ -142,7 +150,7 @@ func (t *Tail) Run(ctx context.Context) error {
 					return err
 				}
 			} else {
-				log.Warn("rotated file not found; starting the new file from the beginning", "inode", pos.Ino)
+				log.Warn("rotated file not found; reading new file from start", "inode", pos.Ino)
 			}
 		}
 		if _, err := nf.Seek(start, io.SeekStart); err != nil {
@@ -188,7 +196,7 @@ func (t *Tail) Run(ctx context.Context) error {
 			continue
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			log.Warn("read failed; reopening", "err", err)
+			log.Warn("read failed; reopening", "err", err, "retry_in", t.Poll)
 			f.Close()
 			f = nil
 			timer.Reset(t.Poll)
@@ -202,14 +210,14 @@ func (t *Tail) Run(ctx context.Context) error {
 			if err := t.consume(ctx, f, &cur, &pending, true, log); err != nil {
 				return err
 			}
-			log.Info("file rotated; following the new one")
+			log.Info("file rotated", "offset", cur.Off)
 			f.Close()
 			f, pos = nil, tailOffset{} // new file from offset 0
 			timer.Reset(0)
 			continue
 		case serr == nil:
 			if st, err := f.Stat(); err == nil && (st.Size() < cur.Off+int64(len(pending)) || !fingerprintOK(f, cur)) {
-				log.Warn("file truncated; reading from the start")
+				log.Warn("file truncated; reading from start", "offset", cur.Off)
 				if _, err := f.Seek(0, io.SeekStart); err == nil {
 					cur.Off, cur.Tail, pending = 0, "", pending[:0]
 				}
@@ -220,7 +228,8 @@ func (t *Tail) Run(ctx context.Context) error {
 }
 
 // consume parses complete lines in *pending (all of it when final) and commits the records and
-// the offset just past the last consumed line in one spool transaction.
+// the offset just past the last consumed line in one spool transaction, MaxBatch lines at most
+// per transaction.
 func (t *Tail) consume(ctx context.Context, f *os.File, cur *tailOffset, pending *[]byte, final bool, log *slog.Logger) error {
 	for {
 		data := *pending
@@ -231,58 +240,48 @@ func (t *Tail) consume(ctx context.Context, f *os.File, cur *tailOffset, pending
 		if end == 0 {
 			return nil
 		}
-		var (
-			recs  []protocol.Record
-			quar  []protocol.Quarantined
-			used  int
-			lines int
-		)
-		for used < end && lines < t.MaxBatch {
+		used := 0
+		for lines := 0; used < end && lines < t.MaxBatch; lines++ {
 			i := bytes.IndexByte(data[used:end], '\n')
-			var line []byte
 			if i < 0 {
-				line, used = data[used:end], end
-			} else {
-				line, used = data[used:used+i], used+i+1
+				used = end // the last line of a finished file, without terminator
+				break
 			}
-			lines++
-			line = bytes.TrimRight(line, "\r")
-			rec, ok, err := t.Parse(line)
-			if err != nil {
-				// The raw text is kept for review with card data masked before it is written.
-				mask := t.Mask
-				if mask == nil {
-					mask = MaskLine
-				}
-				quar = append(quar, protocol.Quarantined{Terminal: t.Terminal, At: time.Now().UTC(), Reason: err.Error(), Excerpt: excerpt(mask(line))})
-				continue
-			}
-			if !ok {
-				continue
-			}
-			if rec.Terminal == "" {
-				rec.Terminal = t.Terminal
-			}
-			rec.Source = &protocol.Source{Terminal: t.Terminal, Profile: "canonical-jsonl", Raw: fmt.Sprintf("file:%s@%d", filepath.Base(cur.Path), cur.Off)}
-			recs = append(recs, rec)
+			used += i + 1
+		}
+		masks := t.parser.Stats()
+		res := t.parser.Feed(data[:used], time.Now())
+		if used == len(data) && final {
+			res = append(res, t.parser.Close()...)
+		}
+		if t.Masked != nil {
+			after := t.parser.Stats()
+			t.Masked.Add(uint64(after.PANsMasked + after.LinesDropped - masks.PANsMasked - masks.LinesDropped))
+		}
+		if used == len(data) && final {
+			t.parser = t.Profile.NewParser(t.Terminal)
+		}
+		var c collected
+		ref := fmt.Sprintf("file:%s@%d", filepath.Base(cur.Path), cur.Off)
+		now := time.Now()
+		for _, r := range res {
+			c.add(r, t.Terminal, t.Profile.Name, ref, now)
 		}
 		next := *cur
 		next.Off += int64(used)
 		next.Tail = fingerprint(f, next.Off)
 		off, _ := json.Marshal(next)
-		if _, err := t.Spool.Commit(ctx, spool.Capture{Source: t.ID, Records: recs, Offset: off, Quarantine: quar}); err != nil {
+		if _, err := t.Spool.Commit(ctx, spool.Capture{Source: t.ID, Records: c.recs, Offset: off, Quarantine: c.quar}); err != nil {
 			return fmt.Errorf("commit capture of %s: %w", t.ID, err)
 		}
 		*cur = next
 		*pending = append(data[:0], data[used:]...)
-		if len(recs) > 0 {
-			t.records.Add(uint64(len(recs)))
+		if len(c.recs) > 0 {
+			t.records.Add(uint64(len(c.recs)))
 			t.lastCapture.Store(time.Now().UnixNano())
 		}
-		if len(quar) > 0 {
-			t.quarantined.Add(uint64(len(quar)))
-			log.Warn("input quarantined", "lines", len(quar), "first_reason", quar[0].Reason)
-		}
+		t.quarantined.Add(uint64(len(c.quar)))
+		c.logged(log)
 	}
 }
 

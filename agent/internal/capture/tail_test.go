@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func openSpool(t *testing.T, dir string) *spool.Spool {
 func runTail(t *testing.T, sp *spool.Spool, path string, until func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tl := &Tail{ID: "T1", Terminal: "T1", Path: path, Parse: ParseCanonicalJSONL, Spool: sp, Poll: 10 * time.Millisecond}
+	tl := &Tail{ID: "T1", Terminal: "T1", Path: path, Profile: shippedProfile(t, "canonical-jsonl"), Spool: sp, Log: slog.New(slog.DiscardHandler), Poll: 10 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- tl.Run(ctx) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -29,7 +29,7 @@ type TCPListen struct {
 	Masker   *pan.Masker
 	Masked   *atomic.Uint64 // optional: counts masked or removed lines
 	Pipeline *Pipeline
-	Log      *slog.Logger
+	Log      *slog.Logger // required
 	// DialTimeout bounds connecting to the printer (default 3s).
 	DialTimeout time.Duration
 
@@ -85,6 +85,9 @@ func (t *TCPListen) Stats() Stats { return t.Pipeline.Stats() }
 
 // Run listens and serves until ctx ends. A listen failure (address in use) is returned.
 func (t *TCPListen) Run(ctx context.Context) error {
+	if t.Log == nil {
+		return errNoLogger
+	}
 	if t.DialTimeout <= 0 {
 		t.DialTimeout = 3 * time.Second
 	}
@@ -136,7 +139,7 @@ func (t *TCPListen) handle(ctx context.Context, pos net.Conn, log *slog.Logger) 
 		d := net.Dialer{Timeout: t.DialTimeout}
 		var err error
 		if printer, err = d.DialContext(ctx, "tcp", t.Forward); err != nil {
-			log.Warn("printer unreachable; refusing the print job", "err", err)
+			log.Warn("printer unreachable; job refused", "err", err)
 			return
 		}
 		defer printer.Close()
@@ -150,14 +153,14 @@ func (t *TCPListen) handle(ctx context.Context, pos net.Conn, log *slog.Logger) 
 	}
 	stop := context.AfterFunc(ctx, func() { pos.SetReadDeadline(time.Now()) })
 	defer stop()
-	lm := &LineMasker{M: t.Masker, Count: t.Masked}
+	lm := newLineMasker(t.Masker, t.Masked, t.Pipeline.Profile)
 	buf := make([]byte, 32<<10)
 	for {
 		n, rerr := pos.Read(buf)
 		if n > 0 {
 			if printer != nil {
 				if _, err := printer.Write(buf[:n]); err != nil {
-					log.Warn("printer connection failed while relaying", "err", err)
+					log.Warn("printer relay failed; capturing only", "err", err)
 					printer.Close()
 					printer = nil
 					// Keep capturing what the POS sends: it was sent to print.

@@ -376,9 +376,19 @@ func hasSensitiveLabel(line []byte) bool {
 
 // sensitiveValue reports whether rest (the text after a label) holds a code: a token of 3..12
 // digits, or a 16-character hex PIN block with digits in it. Tokens that look like money ($,
-// decimal point) do not count, so "PIN VERIFIED" and a report's "CID $168.64" are kept.
+// decimal point) do not count, so "PIN VERIFIED" and a report's "CID $168.64" are kept. In a
+// JSON or quoted CSV line the labelled value ends at the next '"': `"CVV2 123","amount":1` holds
+// a code although its token runs on into the next field.
 func sensitiveValue(rest []byte) bool {
-	for _, tok := range bytes.FieldsFunc(rest, func(r rune) bool { return r == ' ' || r == '\t' || r == ':' || r == '=' || r == '#' }) {
+	if i := bytes.IndexByte(rest, '"'); i >= 0 && hasCode(rest[:i]) {
+		return true
+	}
+	return hasCode(rest)
+}
+
+// hasCode reports whether text holds a token that is a card security code or PIN block.
+func hasCode(text []byte) bool {
+	for _, tok := range bytes.FieldsFunc(text, func(r rune) bool { return r == ' ' || r == '\t' || r == ':' || r == '=' || r == '#' }) {
 		digits, hex := 0, 0
 		other := false
 		for _, c := range tok {

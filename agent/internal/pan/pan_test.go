@@ -42,6 +42,10 @@ func TestMask(t *testing.T) {
 		{"pin verified kept", "PIN VERIFIED", Options{}, "PIN VERIFIED", 0, "", nil},
 		{"cid money kept", "CID                 $168.64", Options{}, "CID                 $168.64", 0, "", nil},
 		{"cider kept", "CIDER 330ML 2.49", Options{}, "CIDER 330ML 2.49", 0, "", nil},
+		{"cvv in a json string", `{"description":"CVV2 123","quantity":"1"}`, Options{}, "", 0, "cvv", nil},
+		{"cvv in a quoted csv field", `7,"CVV 4567",1.00`, Options{}, "", 0, "cvv", nil},
+		{"pin word in json kept", `{"description":"PIN BADGE","quantity":"1","unit_price":100,"receipt":"000123"}`, Options{}, `{"description":"PIN BADGE","quantity":"1","unit_price":100,"receipt":"000123"}`, 0, "", nil},
+		{"cid decimal comma in json kept", `{"description":"CID 168,64"}`, Options{}, `{"description":"CID 168,64"}`, 0, "", nil},
 		{"empty", "", Options{}, "", 0, "", nil},
 	}
 	for _, tt := range tests {

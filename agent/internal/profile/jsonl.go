@@ -4,19 +4,33 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// jsonlParser reads one canonical JSON record per line (format canonical-jsonl). Each line is
-// masked, decoded, stripped of agent-assigned fields (epoch, seq, hash, captured_at, source),
+// jsonlParser reads one canonical JSON record per line (format canonical-jsonl). It is the only
+// reader of canonical JSON lines: drop folders (dir://), followed files (file://), `profile
+// test` and `reparse` all use it.
+//
+// Each line has its JSON \u escapes of printable ASCII written out (see unescapeASCII) and is
+// then masked (PANs per the profile's card options, lines with track data or a card security
+// code removed) before it is decoded, so neither the record, the raw text kept for quarantine,
+// nor an error message ever holds card data. Blank lines and lines whose first non-blank
+// character is '#' (comments: never the start of a JSON value) are skipped. A line must hold
+// exactly one JSON value; fields the record does not have are ignored (and not kept).
+// Agent-assigned fields (epoch, seq, hash, captured_at, source) are dropped; the record is
 // checked with ValidateBusiness and the profile's invariants.
 type jsonlParser struct {
 	lineSplitter
 	p        *Profile
 	terminal string
+}
+
+func newJSONLParser(p *Profile, terminal string) *jsonlParser {
+	j := &jsonlParser{lineSplitter: newLineSplitter(p), p: p, terminal: terminal}
+	j.prepare = unescapeASCII
+	return j
 }
 
 func (j *jsonlParser) Feed(b []byte, now time.Time) []Result {
@@ -37,31 +51,37 @@ func (j *jsonlParser) Close() []Result {
 	return j.take()
 }
 
+// cardDataRemoved is the raw text of a line removed for card data, here or by a source before
+// the parser (RemovedLine).
+const cardDataRemoved = "[line removed: card data]"
+
 func (j *jsonlParser) record(line string, dropped bool) {
-	if dropped {
-		j.emit(Result{Raw: "[line removed: card data]", Err: fmt.Errorf("%w: line held track data or a card security code", ErrIncomplete)})
+	if dropped || line == cardDataRemoved {
+		j.emit(Result{Raw: cardDataRemoved, Err: fmt.Errorf("%w: line held track data or a card security code", ErrIncomplete)})
 		return
 	}
-	if strings.TrimSpace(line) == "" {
+	text := bytes.TrimSpace([]byte(line))
+	if len(text) == 0 || text[0] == '#' {
 		return
 	}
 	var r protocol.Record
-	dec := json.NewDecoder(bytes.NewReader([]byte(line)))
+	dec := json.NewDecoder(bytes.NewReader(text))
 	if err := dec.Decode(&r); err != nil {
 		j.emit(Result{Raw: line, Err: fmt.Errorf("%w: decode: %w", ErrIncomplete, err)})
 		return
 	}
-	if dec.More() {
-		j.emit(Result{Raw: line, Err: fmt.Errorf("%w: more than one JSON value on the line", ErrIncomplete)})
+	if len(bytes.TrimSpace(text[dec.InputOffset():])) > 0 {
+		j.emit(Result{Raw: line, Err: fmt.Errorf("%w: text after the JSON record", ErrIncomplete)})
 		return
 	}
 	r.Epoch, r.Seq, r.Hash, r.CapturedAt, r.Source = "", 0, "", time.Time{}, nil
-	// JSON escapes (\u0034…) can hide digits from the line masker: mask the decoded record's
-	// canonical encoding too, and keep that as the raw text when it changed anything.
+	// Second guard: mask the decoded record's encoding too, in case decoding brought digits
+	// together that the line masker saw apart; keep that as the raw text when it changed
+	// anything.
 	if enc, err := json.Marshal(r); err == nil {
 		m, res := j.masker.Mask(enc)
 		if res.Dropped() {
-			j.emit(Result{Raw: "[line removed: card data]", Err: fmt.Errorf("%w: record held track data or a card security code", ErrIncomplete)})
+			j.emit(Result{Raw: cardDataRemoved, Err: fmt.Errorf("%w: record held track data or a card security code", ErrIncomplete)})
 			return
 		}
 		if res.Masked > 0 {
@@ -90,4 +110,51 @@ func (j *jsonlParser) record(line string, dropped bool) {
 		b.invariants()
 	}
 	j.emit(Result{Record: &b.rec, Raw: line, Flags: b.flags})
+}
+
+// unescapeASCII writes out the \uXXXX escapes of printable ASCII other than '"' and '\' in a
+// JSON text ("\u0034" becomes "4"). Inside a JSON string the result means the same; outside one
+// an escape is invalid either way. A card number written with escapes is then masked like any
+// other: the masker reads bytes, not decoded JSON. Without an escape the line is returned as is.
+func unescapeASCII(line []byte) []byte {
+	if !bytes.Contains(line, []byte(`\u`)) {
+		return line
+	}
+	out := make([]byte, 0, len(line))
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if c != '\\' || i+1 == len(line) {
+			out = append(out, c)
+			continue
+		}
+		if line[i+1] == 'u' && i+6 <= len(line) {
+			if v, ok := hex4(line[i+2 : i+6]); ok && v >= 0x20 && v < 0x7f && v != '"' && v != '\\' {
+				out = append(out, byte(v))
+				i += 5
+				continue
+			}
+		}
+		// Any other escape (\\ included) is kept whole, so the byte after it is not read as
+		// the start of another escape.
+		out = append(out, c, line[i+1])
+		i++
+	}
+	return out
+}
+
+func hex4(b []byte) (rune, bool) {
+	var v rune
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
 }

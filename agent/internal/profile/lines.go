@@ -10,7 +10,10 @@ import (
 // lineSplitter splits a byte stream into masked lines for the record-per-line formats
 // (canonical-jsonl, csv). Lines end at LF; a CR before it is dropped.
 type lineSplitter struct {
-	masker   *pan.Masker
+	masker *pan.Masker
+	// prepare, if set, rewrites each line before it is masked (canonical-jsonl: JSON escapes
+	// written out, so the masker sees every digit).
+	prepare  func([]byte) []byte
 	buf      []byte
 	lastData time.Time
 	stats    Stats
@@ -55,6 +58,9 @@ func (s *lineSplitter) rest(fn func(line string, dropped bool)) {
 func (s *lineSplitter) line(l []byte, fn func(string, bool)) {
 	l = bytes.TrimSuffix(l, []byte("\r"))
 	s.stats.Lines++
+	if s.prepare != nil {
+		l = s.prepare(l)
+	}
 	m, res := s.masker.Mask(l)
 	fn(string(m), res.Dropped())
 }

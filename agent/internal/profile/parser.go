@@ -49,7 +49,7 @@ type Stats struct {
 func (p *Profile) NewParser(terminal string) Parser {
 	switch p.c.format {
 	case "canonical-jsonl":
-		return &jsonlParser{lineSplitter: newLineSplitter(p), p: p, terminal: terminal}
+		return newJSONLParser(p, terminal)
 	case "csv":
 		return &csvParser{lineSplitter: newLineSplitter(p), p: p, terminal: terminal}
 	}
@@ -63,6 +63,29 @@ func (p *Profile) NewParser(terminal string) Parser {
 
 // Format returns the profile's decoding format: text, canonical-jsonl or csv.
 func (p *Profile) Format() string { return p.c.format }
+
+// RemovedLine returns what stands for an input line that held track data or a card security
+// code when a source removes it before the parser sees it (the raw journal): for canonical-jsonl
+// a marker the parser quarantines, so that a record is not lost without a trace; for other
+// formats nil (the line is left out, as a printed line is from its receipt).
+func (p *Profile) RemovedLine() []byte {
+	if p.c.format == "canonical-jsonl" {
+		return []byte(cardDataRemoved)
+	}
+	return nil
+}
+
+// PrepareLine returns raw input line as card-data masking must scan it for this profile's
+// format: for canonical-jsonl with its JSON escapes of printable ASCII written out (the same
+// JSON, but a card number spelled "\u0034111…" is then seen), for other formats line itself.
+// Sources that mask bytes before the parser sees them (the raw journal) apply it first; the
+// parser applies it too.
+func (p *Profile) PrepareLine(line []byte) []byte {
+	if p.c.format == "canonical-jsonl" {
+		return unescapeASCII(line)
+	}
+	return line
+}
 
 type txLine struct {
 	text   string
