@@ -31,8 +31,8 @@
 // # Receipt numbers
 //
 // Receipts are strings; for gap detection and for the receipt ranges of [CommandReplay] a
-// receipt has the number [ReceiptNumber] gives: a base-10 integer that fits an int64 ("000123"
-// is 123), others have none. [ReceiptGaps] turns the numbers seen for a terminal and day into
+// receipt has the number [ReceiptNumber] gives: all ASCII digits, at most 18 ("000123" is
+// 123), others have none. [ReceiptGaps] turns the numbers seen for a terminal and day into
 // the inclusive ranges missing between the lowest and the highest. Hub (close, day summary)
 // and agent (which records a replay command matches) use these two, so they agree on what a
 // gap is.

@@ -6,15 +6,20 @@ import (
 )
 
 // ReceiptNumber returns the number of a receipt, for gap detection and the receipt ranges of
-// CommandReplay: a receipt has a number when it is a base-10 integer that fits an int64, as
-// strconv.ParseInt reads it ("000123" is 123; a leading sign is allowed). Anything else
-// ("A-17", "12 ", "") has none.
+// CommandReplay: a receipt has a number when it is all ASCII digits, at most 18 of them
+// ("000123" is 123). Anything else ("A-17", "+12", "12 ", "") has none: a receipt that is
+// not plainly a number is never guessed into one.
 func ReceiptNumber(receipt string) (int64, bool) {
-	n, err := strconv.ParseInt(receipt, 10, 64)
-	if err != nil {
+	if receipt == "" || len(receipt) > 18 {
 		return 0, false
 	}
-	return n, true
+	for i := 0; i < len(receipt); i++ {
+		if receipt[i] < '0' || receipt[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(receipt, 10, 64)
+	return n, err == nil
 }
 
 // ReceiptGaps returns, in ascending order, the inclusive ranges of numbers missing between the

@@ -2,7 +2,6 @@ package store
 
 import (
 	"slices"
-	"strconv"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -11,20 +10,6 @@ import (
 var receiptKinds = map[protocol.Kind]bool{
 	protocol.KindSale: true, protocol.KindReturn: true, protocol.KindVoid: true,
 	protocol.KindNoSale: true, protocol.KindPaidIn: true, protocol.KindPaidOut: true,
-}
-
-// receiptNumber parses an all-digit receipt ("000123") of at most 18 digits.
-func receiptNumber(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }
 
 // dayRow is one record as Day needs it, in (stream creation, seq) order.
@@ -80,7 +65,7 @@ func buildDay(store, date string, rows []dayRow) Day {
 			ta.firstSeq = r.receipt
 		}
 		ta.lastSeq = r.receipt
-		if n, ok := receiptNumber(r.receipt); ok {
+		if n, ok := protocol.ReceiptNumber(r.receipt); ok {
 			if _, seen := ta.byNumber[n]; !seen {
 				ta.byNumber[n] = r.receipt
 				ta.numbers = append(ta.numbers, n)
@@ -117,11 +102,7 @@ func buildDay(store, date string, rows []dayRow) Day {
 			slices.Sort(ta.numbers)
 			ta.day.FirstReceipt = ta.byNumber[ta.numbers[0]]
 			ta.day.LastReceipt = ta.byNumber[ta.numbers[len(ta.numbers)-1]]
-			for i := 1; i < len(ta.numbers); i++ {
-				if prev, cur := ta.numbers[i-1], ta.numbers[i]; cur > prev+1 {
-					ta.day.Gaps = append(ta.day.Gaps, [2]int64{prev + 1, cur - 1})
-				}
-			}
+			ta.day.Gaps = append(ta.day.Gaps, protocol.ReceiptGaps(ta.numbers)...)
 		}
 		d.Terminals = append(d.Terminals, ta.day)
 	}
