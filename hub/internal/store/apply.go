@@ -22,22 +22,26 @@ import (
 // stream serialise: PostgreSQL locks the stream row, SQLite has one writer.
 func (s *DB) ApplyBatch(ctx context.Context, store, epoch string, recs []protocol.Record) (ApplyResult, error) {
 	var res ApplyResult
-	err := checkRecords(store, epoch, recs, true)
-	var bodies [][]byte
-	if err == nil {
-		bodies, err = marshalBodies(recs)
-	}
-	if err == nil {
-		err = s.write(ctx, func(t tx) error {
-			var err error
-			res, err = s.applyBatch(ctx, t, store, epoch, recs, bodies)
-			return err
-		})
-	}
+	err := s.applyTx(ctx, store, epoch, recs, true, func(t tx, bodies [][]byte) (err error) {
+		res, err = s.applyBatch(ctx, t, store, epoch, recs, bodies)
+		return err
+	})
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply batch %s/%s: %w", store, epoch, err)
 	}
 	return res, nil
+}
+
+// applyTx checks and encodes recs, then runs fn in one write transaction.
+func (s *DB) applyTx(ctx context.Context, store, epoch string, recs []protocol.Record, contiguous bool, fn func(t tx, bodies [][]byte) error) error {
+	if err := checkRecords(store, epoch, recs, contiguous); err != nil {
+		return err
+	}
+	bodies, err := marshalBodies(recs)
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(t tx) error { return fn(t, bodies) })
 }
 
 func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []protocol.Record, bodies [][]byte) (ApplyResult, error) {
@@ -65,12 +69,12 @@ func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []p
 		last := min(recs[len(recs)-1].Seq, p)
 		rs, err := t.query(ctx, `SELECT seq, hash FROM records WHERE store = ? AND epoch = ? AND seq BETWEEN ? AND ?`,
 			store, epoch, int64(first), int64(last))
-		if _, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+		if err := each(rs, err, func(r rows) error {
 			var seq uint64
 			var h string
 			err := r.Scan(&seq, &h)
 			stored[seq] = h
-			return struct{}{}, err
+			return err
 		}); err != nil {
 			return res, fmt.Errorf("read stored hashes: %w", err)
 		}
@@ -81,7 +85,7 @@ func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []p
 	}
 	res.Duplicates, res.Conflicts, res.ResendFrom = pl.duplicates, len(pl.conflicts), pl.resendFrom
 	for _, c := range pl.conflicts {
-		if err := s.raise(ctx, t, conflictException(store, epoch, c), now); err != nil {
+		if _, err := s.raise(ctx, t, conflictException(store, epoch, c), now); err != nil {
 			return res, fmt.Errorf("raise hash conflict for seq %d: %w", c.seq, err)
 		}
 	}
@@ -136,26 +140,16 @@ func (s *DB) insertRecords(ctx context.Context, t tx, run []protocol.Record, bod
 // progress are left to the normal stream.
 func (s *DB) ApplyReplay(ctx context.Context, store, epoch string, recs []protocol.Record) (ReplayResult, error) {
 	var res ReplayResult
-	err := checkRecords(store, epoch, recs, false)
-	var bodies [][]byte
-	if err == nil {
-		bodies, err = marshalBodies(recs)
-	}
-	if err == nil {
-		err = s.write(ctx, func(t tx) error {
-			res = ReplayResult{}
-			p, found, err := s.progress(ctx, t, store, epoch)
-			if err != nil {
-				return err
-			}
-			if !found {
-				res.Ahead = len(recs)
-				return nil
-			}
-			res.AppliedThrough = p
-			return s.replay(ctx, t, &res, recs, bodies)
-		})
-	}
+	err := s.applyTx(ctx, store, epoch, recs, false, func(t tx, bodies [][]byte) error {
+		res = ReplayResult{}
+		p, found, err := s.progress(ctx, t, store, epoch)
+		if err != nil || !found {
+			res.Ahead = len(recs) // a stream not created yet: the normal stream delivers them
+			return err
+		}
+		res.AppliedThrough = p
+		return s.replay(ctx, t, &res, recs, bodies)
+	})
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("apply replay %s/%s: %w", store, epoch, err)
 	}
@@ -184,7 +178,7 @@ func (s *DB) replay(ctx context.Context, t tx, res *ReplayResult, recs []protoco
 			res.Duplicates++
 		default:
 			res.Conflicts++
-			if err := s.raise(ctx, t, conflictException(r.Store, r.Epoch, conflict{seq: r.Seq, stored: h, offered: r.Hash}), now); err != nil {
+			if _, err := s.raise(ctx, t, conflictException(r.Store, r.Epoch, conflict{seq: r.Seq, stored: h, offered: r.Hash}), now); err != nil {
 				return fmt.Errorf("raise conflict: %w", err)
 			}
 		}

@@ -400,15 +400,15 @@ func runContract(t *testing.T, open func(t *testing.T) *DB) {
 			if len(ex) != 1 || ex[0].Detail != "spool 90% full" {
 				t.Fatalf("first raise must be kept: %+v", ex)
 			}
-			u := s
-			if err := u.SetExceptionState(ctx, ex[0].ID, StateResolved); err != nil {
-				t.Fatal(err)
+			if e, err := s.UpdateException(ctx, ex[0].ID, StateResolved, "ops", "disk replaced"); err != nil ||
+				e.State != StateResolved || e.UpdatedBy != "ops" || e.Comment != "disk replaced" || e.Detail != "spool 90% full" {
+				t.Fatalf("UpdateException = %+v, %v", e, err)
 			}
-			if err := u.SetExceptionState(ctx, ex[0].ID+1000, StateResolved); !errors.Is(err, ErrNotFound) {
-				t.Fatalf("SetExceptionState(unknown id) error = %v, want ErrNotFound", err)
+			if _, err := s.UpdateException(ctx, ex[0].ID+1000, StateResolved, "ops", ""); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("UpdateException(unknown id) error = %v, want ErrNotFound", err)
 			}
-			if err := u.SetExceptionState(ctx, ex[0].ID, "bogus"); err == nil {
-				t.Fatal("SetExceptionState(bogus) succeeded")
+			if _, err := s.UpdateException(ctx, ex[0].ID, "bogus", "ops", ""); err == nil {
+				t.Fatal("UpdateException(bogus) succeeded")
 			}
 			res, err := s.Exceptions(ctx, ExceptionFilter{State: StateResolved})
 			if err != nil || len(res) != 1 || res[0].ID != ex[0].ID {

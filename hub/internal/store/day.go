@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -75,25 +76,14 @@ func buildDay(store, date string, rows []dayRow) Day {
 	for _, kt := range kinds {
 		d.Kinds = append(d.Kinds, *kt)
 	}
+	rank := func(k protocol.Kind) int { // protocol order; unknown kinds last
+		if i := slices.Index(protocol.Kinds, k); i >= 0 {
+			return i
+		}
+		return len(protocol.Kinds)
+	}
 	slices.SortFunc(d.Kinds, func(a, b KindTotal) int {
-		ia, ib := slices.Index(protocol.Kinds, a.Kind), slices.Index(protocol.Kinds, b.Kind)
-		if ia != ib {
-			// Unknown kinds (index -1) sort last.
-			if ia < 0 {
-				return 1
-			}
-			if ib < 0 {
-				return -1
-			}
-			return ia - ib
-		}
-		if a.Kind < b.Kind {
-			return -1
-		}
-		if a.Kind > b.Kind {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(rank(a.Kind), rank(b.Kind)), cmp.Compare(a.Kind, b.Kind))
 	})
 	for _, ta := range terms {
 		if len(ta.numbers) == 0 {
@@ -106,14 +96,6 @@ func buildDay(store, date string, rows []dayRow) Day {
 		}
 		d.Terminals = append(d.Terminals, ta.day)
 	}
-	slices.SortFunc(d.Terminals, func(a, b TerminalDay) int {
-		switch {
-		case a.Terminal < b.Terminal:
-			return -1
-		case a.Terminal > b.Terminal:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(d.Terminals, func(a, b TerminalDay) int { return cmp.Compare(a.Terminal, b.Terminal) })
 	return d
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -42,8 +43,6 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
 	e := &sqliteEngine{path: path, w: w}
 	s := &DB{name: path, e: e, d: sqliteDialect}
 	if err := s.migrate(ctx); err != nil {
@@ -126,6 +125,33 @@ func (s *DB) write(ctx context.Context, fn func(t tx) error) error {
 	return nil
 }
 
+// exec runs one statement in its own write transaction; it returns the rows it touched.
+func (s *DB) exec(ctx context.Context, q string, args ...any) (n int64, err error) {
+	err = s.write(ctx, func(t tx) error {
+		n, err = t.exec(ctx, q, args...)
+		return err
+	})
+	return n, err
+}
+
+// insertNew is exec of an INSERT … ON CONFLICT DO NOTHING that must insert: ErrExists if not.
+func (s *DB) insertNew(ctx context.Context, q string, args ...any) error {
+	n, err := s.exec(ctx, q, args...)
+	if err == nil && n == 0 {
+		err = ErrExists
+	}
+	return err
+}
+
+// readRow scans one row of a read-only query into dest; ErrNotFound when there is none.
+func (s *DB) readRow(ctx context.Context, q string, args []any, dest ...any) error {
+	err := s.read(ctx, func(t tx) error { return t.queryRow(ctx, q, args...).Scan(dest...) })
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
 // read runs fn in a read-only snapshot.
 func (s *DB) read(ctx context.Context, fn func(t tx) error) error {
 	t, err := s.e.begin(ctx, false)
@@ -142,19 +168,13 @@ func (s *DB) ts(t time.Time) any { return s.d.ts(t) }
 // now is the current time as a statement argument.
 func (s *DB) now() any { return s.d.ts(time.Now()) }
 
-func storeExists(ctx context.Context, t tx, id string) (bool, error) {
-	var n int
-	err := t.queryRow(ctx, `SELECT COUNT(*) FROM stores WHERE id = ?`, id).Scan(&n)
-	return n > 0, err
-}
-
 // mustStore returns ErrNotFound (wrapped) unless the store exists.
 func mustStore(ctx context.Context, t tx, id string) error {
-	ok, err := storeExists(ctx, t, id)
-	if err != nil {
+	var n int
+	if err := t.queryRow(ctx, `SELECT COUNT(*) FROM stores WHERE id = ?`, id).Scan(&n); err != nil {
 		return fmt.Errorf("look up store: %w", err)
 	}
-	if !ok {
+	if n == 0 {
 		return fmt.Errorf("store %s: %w", id, ErrNotFound)
 	}
 	return nil

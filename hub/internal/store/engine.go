@@ -84,17 +84,15 @@ var postgresDialect = dialect{
 type scanTime struct{ t *time.Time }
 
 func (s scanTime) Scan(v any) error {
+	*s.t = time.Time{}
 	switch x := v.(type) {
 	case nil:
-		*s.t = time.Time{}
 	case int64:
-		*s.t = time.Time{}
 		if x != 0 {
 			*s.t = time.UnixMicro(x).UTC()
 		}
 	case time.Time:
-		*s.t = time.Time{}
-		if x.Unix() != 0 || x.Nanosecond() != 0 {
+		if !x.Equal(time.Unix(0, 0)) {
 			*s.t = x.UTC()
 		}
 	default:
@@ -102,8 +100,6 @@ func (s scanTime) Scan(v any) error {
 	}
 	return nil
 }
-
-var _ interface{ Scan(any) error } = scanTime{}
 
 // --- SQLite (modernc.org/sqlite through database/sql) ---
 
@@ -114,18 +110,12 @@ type sqliteEngine struct {
 }
 
 func (e *sqliteEngine) begin(ctx context.Context, write bool) (tx, error) {
+	db, o := e.r, &sql.TxOptions{ReadOnly: true}
 	if write {
-		t, err := e.w.BeginTx(ctx, nil)
-		if err != nil {
-			return nil, err
-		}
-		return &sqliteTx{Tx: t}, nil
+		db, o = e.w, nil
 	}
-	t, err := e.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	return &sqliteTx{Tx: t}, nil
+	t, err := db.BeginTx(ctx, o)
+	return &sqliteTx{Tx: t, stmts: map[string]*sql.Stmt{}}, err
 }
 
 func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
@@ -149,7 +139,7 @@ func (e *sqliteEngine) close() error {
 
 type sqliteTx struct {
 	*sql.Tx
-	stmts map[string]*sql.Stmt // multi-row INSERTs prepared in this transaction
+	stmts map[string]*sql.Stmt // multi-row INSERTs prepared in this transaction, closed with it
 }
 
 func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
@@ -186,9 +176,6 @@ func (t *sqliteTx) insert(ctx context.Context, table string, cols []string, rs [
 			var err error
 			if st, err = t.PrepareContext(ctx, q); err != nil {
 				return fmt.Errorf("insert into %s: prepare: %w", table, err)
-			}
-			if t.stmts == nil {
-				t.stmts = map[string]*sql.Stmt{}
 			}
 			t.stmts[q] = st
 		}
@@ -297,28 +284,22 @@ func (r pgRow) Scan(dest ...any) error {
 	return err
 }
 
-// rebind numbers the ? placeholders of q as PostgreSQL's $1, $2, … Our statements have no ?
-// inside string literals.
+// rebind numbers the ? placeholders of q as PostgreSQL's $1, $2, … (our statements have no ?
+// inside string literals).
 func rebind(q string) string {
-	n := strings.Count(q, "?")
-	if n == 0 {
+	if strings.IndexByte(q, '?') < 0 {
 		return q
 	}
 	var b strings.Builder
-	b.Grow(len(q) + 2*n)
-	i := 0
-	for {
-		j := strings.IndexByte(q, '?')
-		if j < 0 {
-			b.WriteString(q)
-			return b.String()
+	n := 0
+	for _, part := range strings.SplitAfter(q, "?") {
+		if p, ok := strings.CutSuffix(part, "?"); ok {
+			n++
+			part = p + "$" + strconv.Itoa(n)
 		}
-		i++
-		b.WriteString(q[:j])
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(i))
-		q = q[j+1:]
+		b.WriteString(part)
 	}
+	return b.String()
 }
 
 // --- shared statement text ---
@@ -355,4 +336,10 @@ func scanAll[T any](rs rows, err error, scan func(rows) (T, error)) ([]T, error)
 		out = append(out, v)
 	}
 	return out, rs.Err()
+}
+
+// each calls fn for every row and closes rows.
+func each(rs rows, err error, fn func(rows) error) error {
+	_, err = scanAll(rs, err, func(r rows) (struct{}, error) { return struct{}{}, fn(r) })
+	return err
 }

@@ -117,7 +117,7 @@ func (s *DB) ERPStock(ctx context.Context, store string) (ERPStock, error) {
 			return err
 		}
 		rs, err = t.query(ctx, `SELECT sku, on_hand, pulled_at FROM erp_onhand WHERE store = ?`, store)
-		_, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+		return each(rs, err, func(r rows) error {
 			var sku, q string
 			var at time.Time
 			err := r.Scan(&sku, &q, scanTime{&at})
@@ -125,9 +125,8 @@ func (s *DB) ERPStock(ctx context.Context, store string) (ERPStock, error) {
 			if at.After(out.PulledAt) {
 				out.PulledAt = at
 			}
-			return struct{}{}, err
+			return err
 		})
-		return err
 	})
 	if err != nil {
 		return ERPStock{}, fmt.Errorf("erp stock of %s: %w", store, err)
@@ -254,13 +253,12 @@ func (s *DB) InventoryVersions(ctx context.Context) (map[string]InventoryState, 
 	out := map[string]InventoryState{}
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT store, `+inventoryStateCols+` FROM inventory_versions`)
-		_, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+		return each(rs, err, func(r rows) error {
 			var store string
 			st, err := scanInventoryState(r, &store)
 			out[store] = st
-			return struct{}{}, err
+			return err
 		})
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("inventory versions: %w", err)

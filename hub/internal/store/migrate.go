@@ -52,15 +52,6 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// SchemaVersion is the highest schema version this hub knows.
-func SchemaVersion() int {
-	ms, err := migrations()
-	if err != nil {
-		return 0
-	}
-	return len(ms)
-}
-
 // migrate brings the schema to the latest version in one transaction.
 func (s *DB) migrate(ctx context.Context) error {
 	ms, err := migrations()

@@ -133,16 +133,6 @@ func duplicateReceiptException(p Posting, storedEpoch string, storedSeq uint64) 
 	}
 }
 
-func rejectedException(p Posting, msg string) Exception {
-	return Exception{
-		Store:  p.Store,
-		Reason: ReasonERPRejected,
-		Key:    p.Key,
-		Detail: fmt.Sprintf("posting %d (%s) rejected by the ERP: %s", p.ID, p.Key, msg),
-		State:  StateOpen,
-	}
-}
-
 func checkOutcome(o PostingOutcome) error {
 	if o.Done && o.Rejected {
 		return errors.New("posting outcome is both done and rejected")
@@ -151,13 +141,6 @@ func checkOutcome(o PostingOutcome) error {
 		return errors.New("posting outcome: a retry needs RetryAt")
 	}
 	return nil
-}
-
-func truncateText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // enqueueChunk is how many postings one INSERT carries (14 parameters each).
@@ -192,7 +175,7 @@ func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) 
 			return fmt.Errorf("enqueue postings: %w", err)
 		}
 		if len(inserted) < len(chunk) {
-			if err := s.checkRequeued(ctx, t, chunk, inserted, now); err != nil {
+			if err := s.checkRequeued(ctx, t, chunk, now); err != nil {
 				return err
 			}
 		}
@@ -200,39 +183,27 @@ func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) 
 	return nil
 }
 
-// checkRequeued compares the postings of chunk that were already queued (not in inserted)
-// with the queued ones' content.
-func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, inserted []string, now any) error {
-	done := make(map[string]bool, len(inserted))
-	for _, k := range inserted {
-		done[k] = true
-	}
-	var keys []any
-	for _, p := range chunk {
-		if !done[p.Key] {
-			keys = append(keys, p.Key)
-		}
-	}
-	type prior struct {
-		key, hash, epoch string
-		seq              uint64
+// checkRequeued compares each posting of chunk with the queued one of its key (the first
+// capture of a receipt, which may be in chunk itself) when not all of chunk was inserted.
+func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, now any) error {
+	keys := make([]any, len(chunk))
+	for i, p := range chunk {
+		keys[i] = p.Key
 	}
 	rs, err := t.query(ctx, `SELECT key, content_hash, epoch, seq FROM postings WHERE key IN (`+placeholders(len(keys))+`)`, keys...)
-	priors, err := scanAll(rs, err, func(r rows) (p prior, err error) { return p, r.Scan(&p.key, &p.hash, &p.epoch, &p.seq) })
+	queued, err := scanAll(rs, err, func(r rows) (q Posting, err error) { return q, r.Scan(&q.Key, &q.ContentHash, &q.Epoch, &q.Seq) })
 	if err != nil {
 		return fmt.Errorf("enqueue postings: read queued: %w", err)
 	}
-	byKey := make(map[string]prior, len(priors))
-	for _, p := range priors {
-		byKey[p.key] = p
+	byKey := make(map[string]Posting, len(queued))
+	for _, q := range queued {
+		byKey[q.Key] = q
 	}
 	for _, p := range chunk {
-		st, ok := byKey[p.Key]
-		if done[p.Key] || !ok || st.hash == p.ContentHash {
-			continue
-		}
-		if err := s.raise(ctx, t, duplicateReceiptException(p, st.epoch, st.seq), now); err != nil {
-			return fmt.Errorf("raise duplicate receipt %s: %w", p.Key, err)
+		if q := byKey[p.Key]; q.ContentHash != p.ContentHash && (q.Epoch != p.Epoch || q.Seq != p.Seq) {
+			if _, err := s.raise(ctx, t, duplicateReceiptException(p, q.Epoch, q.Seq), now); err != nil {
+				return fmt.Errorf("raise duplicate receipt %s: %w", p.Key, err)
+			}
 		}
 	}
 	return nil
@@ -317,7 +288,10 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 			return fmt.Errorf("held by %q in state %s: %w", holder, p.State, ErrLeaseLost)
 		}
 		now, never := s.now(), s.ts(time.Unix(0, 0))
-		msg := truncateText(o.Error, 2000)
+		msg := o.Error
+		if len(msg) > 2000 {
+			msg = strings.ToValidUTF8(msg[:2000], "") + "…"
+		}
 		switch {
 		case o.Done:
 			_, err = t.exec(ctx, `UPDATE postings SET state = 'done', ref = ?, attempts = attempts + 1, last_error = '',
@@ -325,12 +299,11 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 		case o.Rejected:
 			_, err = t.exec(ctx, `UPDATE postings SET state = 'rejected', attempts = attempts + 1, last_error = ?,
 				lease_owner = '', lease_until = ?, updated_at = ? WHERE id = ?`, msg, never, now, id)
-			if err == nil {
-				e := rejectedException(p, msg)
+			if err == nil { // raise erp_rejected, or reopen it after a re-post was rejected again
 				_, err = t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
 					VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (store, reason, key) DO UPDATE SET
 					detail = excluded.detail, state = 'open', updated_at = excluded.updated_at, updated_by = '', comment = ''`,
-					e.Store, e.Reason, e.Key, e.Detail, now, now)
+					p.Store, ReasonERPRejected, p.Key, fmt.Sprintf("posting %d (%s) rejected by the ERP: %s", p.ID, p.Key, msg), now, now)
 			}
 		default:
 			_, err = t.exec(ctx, `UPDATE postings SET attempts = attempts + 1, last_error = ?, next_at = ?,
@@ -373,12 +346,8 @@ func (s *DB) RepostPosting(ctx context.Context, id int64) error {
 // ReleaseLeases ends every lease held by owner, or every lease when owner is "" (a single hub
 // process starting on SQLite: nobody else can hold one).
 func (s *DB) ReleaseLeases(ctx context.Context, owner string) error {
-	err := s.write(ctx, func(t tx) error {
-		_, err := t.exec(ctx, `UPDATE postings SET lease_owner = '', lease_until = ?
-			WHERE lease_owner != '' AND (? = '' OR lease_owner = ?)`, s.ts(time.Unix(0, 0)), owner, owner)
-		return err
-	})
-	if err != nil {
+	if _, err := s.exec(ctx, `UPDATE postings SET lease_owner = '', lease_until = ?
+		WHERE lease_owner != '' AND (? = '' OR lease_owner = ?)`, s.ts(time.Unix(0, 0)), owner, owner); err != nil {
 		return fmt.Errorf("release posting leases: %w", err)
 	}
 	return nil

@@ -16,15 +16,8 @@ func (s *DB) AddStore(ctx context.Context, id, passwordHash string) error {
 	if err := protocol.ValidateStoreID(id); err != nil {
 		return fmt.Errorf("add store: %w", err)
 	}
-	err := s.write(ctx, func(t tx) error {
-		n, err := t.exec(ctx, `INSERT INTO stores (id, password_hash, created_at) VALUES (?, ?, ?)
-			ON CONFLICT (id) DO NOTHING`, id, passwordHash, s.now())
-		if err == nil && n == 0 {
-			err = ErrExists
-		}
-		return err
-	})
-	if err != nil {
+	if err := s.insertNew(ctx, `INSERT INTO stores (id, password_hash, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, id, passwordHash, s.now()); err != nil {
 		return fmt.Errorf("add store %s: %w", id, err)
 	}
 	return nil
@@ -33,13 +26,7 @@ func (s *DB) AddStore(ctx context.Context, id, passwordHash string) error {
 // Credentials returns the password hash of a store (ErrNotFound if unknown).
 func (s *DB) Credentials(ctx context.Context, id string) (string, error) {
 	var h string
-	err := s.read(ctx, func(t tx) error {
-		return t.queryRow(ctx, `SELECT password_hash FROM stores WHERE id = ?`, id).Scan(&h)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
+	if err := s.readRow(ctx, `SELECT password_hash FROM stores WHERE id = ?`, []any{id}, &h); err != nil {
 		return "", fmt.Errorf("credentials of store %s: %w", id, err)
 	}
 	return h, nil
@@ -85,36 +72,33 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 		}
 		where, args = byStore("store")
 		rs, err = t.query(ctx, `SELECT store, epoch, applied_through, updated_at FROM streams`+where+` ORDER BY id`, args...)
-		if _, err := scanAll(rs, err, func(r rows) (struct{}, error) {
+		if err := each(rs, err, func(r rows) error {
 			var store string
 			var st Stream
-			if err := r.Scan(&store, &st.Epoch, &st.AppliedThrough, scanTime{&st.UpdatedAt}); err != nil {
-				return struct{}{}, err
-			}
-			if i, ok := idx[store]; ok {
+			err := r.Scan(&store, &st.Epoch, &st.AppliedThrough, scanTime{&st.UpdatedAt})
+			if i, ok := idx[store]; ok && err == nil {
 				infos[i].Streams = append(infos[i].Streams, st)
 				// Progress is contiguous from seq 1, so it counts the stream's records.
 				infos[i].Records += int64(st.AppliedThrough)
 			}
-			return struct{}{}, nil
+			return err
 		}); err != nil {
 			return err
 		}
 		rs, err = t.query(ctx, `SELECT store, body, at FROM status`+where, args...)
-		_, err = scanAll(rs, err, func(r rows) (struct{}, error) {
+		return each(rs, err, func(r rows) error {
 			var store string
 			var body []byte
 			var at time.Time
 			if err := r.Scan(&store, &body, scanTime{&at}); err != nil {
-				return struct{}{}, err
+				return err
 			}
-			st, err := decodeStatus(body)
+			st, err := decode[protocol.Status](body, "status")
 			if i, ok := idx[store]; ok && err == nil {
-				infos[i].Status, infos[i].StatusAt = st, at
+				infos[i].Status, infos[i].StatusAt = &st, at
 			}
-			return struct{}{}, err
+			return err
 		})
-		return err
 	})
 	return infos, err
 }
@@ -199,56 +183,49 @@ func scanRecord(r rows) (protocol.Record, error) {
 }
 
 func decodeRecord(body []byte) (protocol.Record, error) {
-	var r protocol.Record
-	if err := json.Unmarshal(body, &r); err != nil {
-		return r, fmt.Errorf("decode stored record: %w", err)
-	}
-	return r, nil
+	return decode[protocol.Record](body, "record")
 }
 
-func decodeStatus(body []byte) (*protocol.Status, error) {
-	var s protocol.Status
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, fmt.Errorf("decode stored status: %w", err)
+// decode reads a stored JSON body.
+func decode[T any](body []byte, what string) (T, error) {
+	var v T
+	if err := json.Unmarshal(body, &v); err != nil {
+		return v, fmt.Errorf("decode stored %s: %w", what, err)
 	}
-	return &s, nil
+	return v, nil
 }
 
 // --- exceptions ---
 
 // RaiseException creates an open exception unless one with the same (store, reason, key)
 // exists; it reports whether it created one.
-func (s *DB) RaiseException(ctx context.Context, e Exception) (bool, error) {
+func (s *DB) RaiseException(ctx context.Context, e Exception) (created bool, err error) {
 	if err := normException(&e, time.Now()); err != nil {
 		return false, err
 	}
-	var n int64
-	err := s.write(ctx, func(t tx) error {
-		var err error
-		n, err = t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, reason, key) DO NOTHING`,
-			e.Store, e.Reason, e.Key, e.Detail, e.State, s.ts(e.CreatedAt), s.ts(e.UpdatedAt))
+	err = s.write(ctx, func(t tx) (err error) {
+		created, err = s.raise(ctx, t, e, s.ts(e.CreatedAt))
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("raise exception %s/%s/%s: %w", e.Store, e.Reason, e.Key, err)
 	}
-	return n > 0, nil
+	return created, nil
 }
 
-// raise is RaiseException inside the caller's transaction.
-func (s *DB) raise(ctx context.Context, t tx, e Exception, now any) error {
-	_, err := t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
+// raise is RaiseException inside the caller's transaction, at time now.
+func (s *DB) raise(ctx context.Context, t tx, e Exception, now any) (bool, error) {
+	n, err := t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, reason, key) DO NOTHING`,
 		e.Store, e.Reason, e.Key, e.Detail, e.State, now, now)
-	return err
+	return n > 0, err
 }
 
 const exceptionCols = `id, store, reason, key, detail, state, created_at, updated_at, updated_by, comment`
 
-func scanException(r row) (e Exception, err error) {
-	return e, r.Scan(&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State,
-		scanTime{&e.CreatedAt}, scanTime{&e.UpdatedAt}, &e.UpdatedBy, &e.Comment)
+func exceptionDest(e *Exception) []any {
+	return []any{&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State,
+		scanTime{&e.CreatedAt}, scanTime{&e.UpdatedAt}, &e.UpdatedBy, &e.Comment}
 }
 
 // Exceptions lists exceptions matching f, newest first (at most 1000 when f.Limit <= 0).
@@ -258,7 +235,7 @@ func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, er
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT `+exceptionCols+` FROM exceptions`+where+` ORDER BY id DESC LIMIT ?`,
 			append(args, limitOr(f.Limit, defaultExceptionsLimit))...)
-		out, err = scanAll(rs, err, func(r rows) (Exception, error) { return scanException(r) })
+		out, err = scanAll(rs, err, func(r rows) (e Exception, err error) { return e, r.Scan(exceptionDest(&e)...) })
 		return err
 	})
 	if err != nil {
@@ -270,60 +247,34 @@ func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, er
 // Exception returns one exception by id (ErrNotFound if unknown).
 func (s *DB) Exception(ctx context.Context, id int64) (Exception, error) {
 	var e Exception
-	err := s.read(ctx, func(t tx) error {
-		var err error
-		e, err = scanException(t.queryRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, id))
-		return err
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
+	if err := s.readRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, []any{id}, exceptionDest(&e)...); err != nil {
 		return e, fmt.Errorf("exception %d: %w", id, err)
 	}
 	return e, nil
 }
 
-// SetExceptionState moves an exception to another state (ErrNotFound for an unknown id).
-func (s *DB) SetExceptionState(ctx context.Context, id int64, state string) error {
-	_, err := s.updateException(ctx, id, state, nil)
-	if err != nil {
-		return fmt.Errorf("set exception %d state: %w", id, err)
-	}
-	return nil
-}
-
 // UpdateException changes an exception's state and records who did it and why; it returns the
 // updated exception (ErrNotFound for an unknown id).
 func (s *DB) UpdateException(ctx context.Context, id int64, state, by, comment string) (Exception, error) {
-	e, err := s.updateException(ctx, id, state, []string{by, comment})
+	var e Exception
+	err := fmt.Errorf("unknown state %q", state)
+	if validState(state) {
+		err = s.write(ctx, func(t tx) error {
+			n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, updated_at = ?, updated_by = ?, comment = ? WHERE id = ?`,
+				state, s.now(), by, comment, id)
+			if err == nil && n == 0 {
+				return ErrNotFound
+			}
+			if err == nil {
+				err = t.queryRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, id).Scan(exceptionDest(&e)...)
+			}
+			return err
+		})
+	}
 	if err != nil {
 		return e, fmt.Errorf("update exception %d: %w", id, err)
 	}
 	return e, nil
-}
-
-// updateException sets state, and who and why when byComment is not nil.
-func (s *DB) updateException(ctx context.Context, id int64, state string, byComment []string) (Exception, error) {
-	if !validState(state) {
-		return Exception{}, fmt.Errorf("unknown state %q", state)
-	}
-	var e Exception
-	err := s.write(ctx, func(t tx) error {
-		q, args := `UPDATE exceptions SET state = ?, updated_at = ?`, []any{state, s.now()}
-		if byComment != nil {
-			q, args = q+`, updated_by = ?, comment = ?`, append(args, byComment[0], byComment[1])
-		}
-		n, err := t.exec(ctx, q+` WHERE id = ?`, append(args, id)...)
-		if err == nil && n == 0 {
-			return ErrNotFound
-		}
-		if err == nil && byComment != nil {
-			e, err = scanException(t.queryRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, id))
-		}
-		return err
-	})
-	return e, err
 }
 
 // normException fills defaults and checks an exception before it is raised.
@@ -355,14 +306,8 @@ func validState(s string) bool {
 func (s *DB) AddCommand(ctx context.Context, store string, c protocol.Command) error {
 	body, err := json.Marshal(c)
 	if err == nil {
-		err = s.write(ctx, func(t tx) error {
-			n, err := t.exec(ctx, `INSERT INTO commands (id, store, body, created_at) VALUES (?, ?, ?, ?)
-				ON CONFLICT (id) DO NOTHING`, c.ID, store, body, s.now())
-			if err == nil && n == 0 {
-				err = ErrExists
-			}
-			return err
-		})
+		err = s.insertNew(ctx, `INSERT INTO commands (id, store, body, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (id) DO NOTHING`, c.ID, store, body, s.now())
 	}
 	if err != nil {
 		return fmt.Errorf("add command %s: %w", c.ID, err)
@@ -376,11 +321,8 @@ func (s *DB) PutCommandResult(ctx context.Context, store string, r protocol.Comm
 	body, err := json.Marshal(r)
 	var n int64
 	if err == nil {
-		err = s.write(ctx, func(t tx) error {
-			n, err = t.exec(ctx, `UPDATE commands SET result = ?, result_at = ? WHERE id = ? AND store = ? AND result IS DISTINCT FROM ?`,
-				body, s.now(), r.ID, store, body)
-			return err
-		})
+		n, err = s.exec(ctx, `UPDATE commands SET result = ?, result_at = ? WHERE id = ? AND store = ? AND result IS DISTINCT FROM ?`,
+			body, s.now(), r.ID, store, body)
 	}
 	if err != nil {
 		return false, fmt.Errorf("put command result %s: %w", r.ID, err)
@@ -392,13 +334,8 @@ func (s *DB) PutCommandResult(ctx context.Context, store string, r protocol.Comm
 func (s *DB) Command(ctx context.Context, id string) (CommandRecord, error) {
 	var c CommandRecord
 	var body, result []byte
-	err := s.read(ctx, func(t tx) error {
-		return t.queryRow(ctx, `SELECT store, body, created_at, result, result_at FROM commands WHERE id = ?`, id).
-			Scan(&c.Store, &body, scanTime{&c.CreatedAt}, &result, scanTime{&c.ResultAt})
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
+	err := s.readRow(ctx, `SELECT store, body, created_at, result, result_at FROM commands WHERE id = ?`, []any{id},
+		&c.Store, &body, scanTime{&c.CreatedAt}, &result, scanTime{&c.ResultAt})
 	if err == nil {
 		err = json.Unmarshal(body, &c.Command)
 	}
@@ -417,13 +354,9 @@ func (s *DB) PutClose(ctx context.Context, c CloseRecord) error {
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
-	err := s.write(ctx, func(t tx) error {
-		_, err := t.exec(ctx, `INSERT INTO closes (store, business_date, state, body, closed_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (store, business_date) DO UPDATE SET state = excluded.state, body = excluded.body, closed_at = excluded.closed_at`,
-			c.Store, c.BusinessDate, c.State, c.Body, s.ts(c.ClosedAt))
-		return err
-	})
-	if err != nil {
+	if _, err := s.exec(ctx, `INSERT INTO closes (store, business_date, state, body, closed_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (store, business_date) DO UPDATE SET state = excluded.state, body = excluded.body, closed_at = excluded.closed_at`,
+		c.Store, c.BusinessDate, c.State, c.Body, s.ts(c.ClosedAt)); err != nil {
 		return fmt.Errorf("put close %s/%s: %w", c.Store, c.BusinessDate, err)
 	}
 	return nil
@@ -432,14 +365,8 @@ func (s *DB) PutClose(ctx context.Context, c CloseRecord) error {
 // GetClose returns the latest close of a store-day (ErrNotFound when it was never closed).
 func (s *DB) GetClose(ctx context.Context, store, businessDate string) (CloseRecord, error) {
 	c := CloseRecord{Store: store, BusinessDate: businessDate}
-	err := s.read(ctx, func(t tx) error {
-		return t.queryRow(ctx, `SELECT state, body, closed_at FROM closes WHERE store = ? AND business_date = ?`, store, businessDate).
-			Scan(&c.State, &c.Body, scanTime{&c.ClosedAt})
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	if err != nil {
+	if err := s.readRow(ctx, `SELECT state, body, closed_at FROM closes WHERE store = ? AND business_date = ?`,
+		[]any{store, businessDate}, &c.State, &c.Body, scanTime{&c.ClosedAt}); err != nil {
 		return c, fmt.Errorf("close %s/%s: %w", store, businessDate, err)
 	}
 	return c, nil
