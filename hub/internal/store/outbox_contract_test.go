@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +79,16 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords 
 			ps, _ := s.Postings(ctx, PostingFilter{Key: "s1|T1|" + testDate + "|1|sale"})
 			if len(ps) != 1 || ps[0].Total != 500 || ps[0].Epoch != "e1" || ps[0].Seq != 1 {
 				t.Fatalf("posting of receipt 1 = %+v, want the first capture", ps)
+			}
+				// Both captures of a receipt in one batch: the first is queued, the second raises.
+			twice := []protocol.Record{kindRec("s1", "e2", 4, protocol.KindSale, "8", 800), kindRec("s1", "e2", 5, protocol.KindSale, "8", 801)}
+			mustApply(t, s, "s1", "e2", twice)
+			ex, err = s.Exceptions(ctx, ExceptionFilter{Reason: ReasonDuplicateReceipt})
+			if err != nil || len(ex) != 2 || !strings.Contains(ex[0].Detail, "receipt 8") {
+				t.Fatalf("duplicate_receipt exceptions = %+v, %v; want one more, for receipt 8", ex, err)
+			}
+			if ps, _ := s.Postings(ctx, PostingFilter{Key: "s1|T1|" + testDate + "|8|sale"}); len(ps) != 1 || ps[0].Total != 800 {
+				t.Fatalf("posting of receipt 8 = %+v, want the first capture", ps)
 			}
 		}},
 		{"claim, lease and outcomes", func(t *testing.T, s *DB) {
