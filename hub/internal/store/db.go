@@ -98,10 +98,7 @@ func OpenPostgresSchema(ctx context.Context, url, schema string) (*DB, error) {
 
 // Close closes the database.
 func (s *DB) Close() error {
-	if err := s.e.close(); err != nil {
-		return fmt.Errorf("close store %s: %w", s.name, err)
-	}
-	return nil
+	return wrapf(s.e.close(), "close store %s", s.name)
 }
 
 // SetPostings turns the ERP outbox on or off. With postings off (a hub without an ERP,

@@ -13,10 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// The seam between the one store and its two databases (doc.go says why it is shaped so).
-// Everything here differs by engine; nothing above it does.
-
-// engine opens transactions on one database.
+// engine opens transactions on one database: the seam doc.go describes.
 type engine interface {
 	// begin starts a write transaction (SQLite: BEGIN IMMEDIATE on the single writer;
 	// PostgreSQL: read committed) or a read-only snapshot (SQLite: a WAL reader; PostgreSQL:
@@ -236,10 +233,7 @@ func (e *pgEngine) prepareMigration(ctx context.Context, t tx) error {
 	return err
 }
 
-func (e *pgEngine) close() error {
-	e.pool.Close()
-	return nil
-}
+func (e *pgEngine) close() error { e.pool.Close(); return nil }
 
 type pgTx struct{ t pgx.Tx }
 

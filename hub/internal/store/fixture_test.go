@@ -95,4 +95,3 @@ func TestWriteFixture(t *testing.T) {
 	defer p.Close()
 	fillFixture(t, p)
 }
-

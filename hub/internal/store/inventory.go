@@ -12,14 +12,6 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// The inventory push (package inventory) keeps three things here:
-//
-//   - the ERP's stock as last pulled: the item master (erp_items) and on-hand per store and
-//     SKU (erp_onhand), stored before a flat-file source moves its files to processed/;
-//   - per store, the item state last published to the agent (inventory_items) and its version
-//     (inventory_versions), so a hub restart continues the numbering and sends only changes;
-//   - what it reads to compute availability: the store's unposted sale and return records.
-
 // ErrVersionConflict is returned by SaveInventory when the store's inventory version is not the
 // base the caller computed from (another hub replica saved first): recompute and retry.
 var ErrVersionConflict = errors.New("inventory version changed concurrently")
@@ -100,10 +92,7 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("put erp stock: %w", err)
-	}
-	return nil
+	return wrapf(err, "put erp stock")
 }
 
 // ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
@@ -242,10 +231,7 @@ func (s *DB) SaveInventory(ctx context.Context, store string, base uint64, st In
 			store, int64(st.Version), st.Epoch, int64(st.AppliedThrough), items, s.now())
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("save inventory of %s: %w", store, err)
-	}
-	return nil
+	return wrapf(err, "save inventory of %s", store)
 }
 
 // InventoryVersions returns every store's saved state, by store id.

@@ -11,11 +11,8 @@ import (
 	"strings"
 )
 
-// Migrations are the files migrations/NNNN_name.sql, numbered from 1 without gaps, written
-// once for both engines with the dialect's macros (dialect.ddl). They run in order in one
-// transaction; each applied version is a row of schema_version. A database whose version is
-// newer than the highest file is refused: an older hub must not write a schema it does not know.
-
+// Migrations (doc.go): migrations/NNNN_name.sql, embedded.
+//
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 

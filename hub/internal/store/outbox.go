@@ -311,10 +311,7 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("finish posting %d: %w", id, err)
-	}
-	return nil
+	return wrapf(err, "finish posting %d", id)
 }
 
 // RepostPosting puts a rejected (or pending) posting back to pending, due now, with its
@@ -337,20 +334,15 @@ func (s *DB) RepostPosting(ctx context.Context, id int64) error {
 		}
 		return fmt.Errorf("already %s: %w", state, ErrExists)
 	})
-	if err != nil {
-		return fmt.Errorf("repost posting %d: %w", id, err)
-	}
-	return nil
+	return wrapf(err, "repost posting %d", id)
 }
 
 // ReleaseLeases ends every lease held by owner, or every lease when owner is "" (a single hub
 // process starting on SQLite: nobody else can hold one).
 func (s *DB) ReleaseLeases(ctx context.Context, owner string) error {
-	if _, err := s.exec(ctx, `UPDATE postings SET lease_owner = '', lease_until = ?
-		WHERE lease_owner != '' AND (? = '' OR lease_owner = ?)`, s.ts(time.Unix(0, 0)), owner, owner); err != nil {
-		return fmt.Errorf("release posting leases: %w", err)
-	}
-	return nil
+	_, err := s.exec(ctx, `UPDATE postings SET lease_owner = '', lease_until = ?
+		WHERE lease_owner != '' AND (? = '' OR lease_owner = ?)`, s.ts(time.Unix(0, 0)), owner, owner)
+	return wrapf(err, "release posting leases")
 }
 
 // Postings lists postings matching f, oldest first.

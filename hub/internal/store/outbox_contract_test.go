@@ -80,7 +80,7 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords 
 			if len(ps) != 1 || ps[0].Total != 500 || ps[0].Epoch != "e1" || ps[0].Seq != 1 {
 				t.Fatalf("posting of receipt 1 = %+v, want the first capture", ps)
 			}
-				// Both captures of a receipt in one batch: the first is queued, the second raises.
+			// Both captures of a receipt in one batch: the first is queued, the second raises.
 			twice := []protocol.Record{kindRec("s1", "e2", 4, protocol.KindSale, "8", 800), kindRec("s1", "e2", 5, protocol.KindSale, "8", 801)}
 			mustApply(t, s, "s1", "e2", twice)
 			ex, err = s.Exceptions(ctx, ExceptionFilter{Reason: ReasonDuplicateReceipt})

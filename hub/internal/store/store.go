@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -178,4 +179,12 @@ func limitOr(limit, def int) int {
 		return def
 	}
 	return limit
+}
+
+// wrapf prefixes err, when not nil, with what failed.
+func wrapf(err error, format string, a ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(a, err)...)
 }

@@ -16,20 +16,16 @@ func (s *DB) AddStore(ctx context.Context, id, passwordHash string) error {
 	if err := protocol.ValidateStoreID(id); err != nil {
 		return fmt.Errorf("add store: %w", err)
 	}
-	if err := s.insertNew(ctx, `INSERT INTO stores (id, password_hash, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, id, passwordHash, s.now()); err != nil {
-		return fmt.Errorf("add store %s: %w", id, err)
-	}
-	return nil
+	err := s.insertNew(ctx, `INSERT INTO stores (id, password_hash, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`, id, passwordHash, s.now())
+	return wrapf(err, "add store %s", id)
 }
 
 // Credentials returns the password hash of a store (ErrNotFound if unknown).
 func (s *DB) Credentials(ctx context.Context, id string) (string, error) {
 	var h string
-	if err := s.readRow(ctx, `SELECT password_hash FROM stores WHERE id = ?`, []any{id}, &h); err != nil {
-		return "", fmt.Errorf("credentials of store %s: %w", id, err)
-	}
-	return h, nil
+	err := s.readRow(ctx, `SELECT password_hash FROM stores WHERE id = ?`, []any{id}, &h)
+	return h, wrapf(err, "credentials of store %s", id) // h is "" when err is set
 }
 
 // ListStores returns every store with its streams and latest status.
@@ -118,10 +114,7 @@ func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) er
 			return err
 		})
 	}
-	if err != nil {
-		return fmt.Errorf("put status of %s: %w", st.Store, err)
-	}
-	return nil
+	return wrapf(err, "put status of %s", st.Store)
 }
 
 // Records lists applied records of a store in seq order after afterSeq, within epoch or, when
@@ -309,10 +302,7 @@ func (s *DB) AddCommand(ctx context.Context, store string, c protocol.Command) e
 		err = s.insertNew(ctx, `INSERT INTO commands (id, store, body, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (id) DO NOTHING`, c.ID, store, body, s.now())
 	}
-	if err != nil {
-		return fmt.Errorf("add command %s: %w", c.ID, err)
-	}
-	return nil
+	return wrapf(err, "add command %s", c.ID)
 }
 
 // PutCommandResult stores an agent's result for a command it was sent; results for unknown ids
@@ -354,12 +344,10 @@ func (s *DB) PutClose(ctx context.Context, c CloseRecord) error {
 	if c.ClosedAt.IsZero() {
 		c.ClosedAt = time.Now()
 	}
-	if _, err := s.exec(ctx, `INSERT INTO closes (store, business_date, state, body, closed_at) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO closes (store, business_date, state, body, closed_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (store, business_date) DO UPDATE SET state = excluded.state, body = excluded.body, closed_at = excluded.closed_at`,
-		c.Store, c.BusinessDate, c.State, c.Body, s.ts(c.ClosedAt)); err != nil {
-		return fmt.Errorf("put close %s/%s: %w", c.Store, c.BusinessDate, err)
-	}
-	return nil
+		c.Store, c.BusinessDate, c.State, c.Body, s.ts(c.ClosedAt))
+	return wrapf(err, "put close %s/%s", c.Store, c.BusinessDate)
 }
 
 // GetClose returns the latest close of a store-day (ErrNotFound when it was never closed).
