@@ -40,6 +40,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -210,7 +211,7 @@ func OpenReadOnly(path string, timeout time.Duration) (*bolt.DB, error) {
 
 // lockErr names a lock timeout: ErrLocked, the file, and who probably holds it.
 func lockErr(path string, timeout time.Duration, err error) error {
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: %s, still held after %v: another lanebridge-agent (the service, or `lanebridge-agent run`) is probably using it: %w",
 			ErrLocked, path, timeout, err)
 	}
@@ -253,10 +254,10 @@ func check(path string, o Options) (err error) {
 	})
 	if err != nil {
 		switch {
-		case errors.Is(err, bolt.ErrTimeout):
+		case errors.Is(err, bolterrors.ErrTimeout):
 			return lockErr(path, o.Timeout, err)
-		case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum),
-			errors.Is(err, bolt.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
+		case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+			errors.Is(err, bolterrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		default:
 			return fmt.Errorf("check: %w", err)
