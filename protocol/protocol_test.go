@@ -177,3 +177,28 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+func TestBusinessKeyAndContentHash(t *testing.T) {
+	r := sample(7)
+	r.Receipt = "000123"
+	if got, want := r.BusinessKey(), r.Store+"|"+r.Terminal+"|"+r.BusinessDate+"|000123|"+string(r.Kind); got != want {
+		t.Fatalf("BusinessKey = %q, want %q", got, want)
+	}
+	noReceipt := r
+	noReceipt.Receipt = ""
+	if got := noReceipt.BusinessKey(); !strings.Contains(got, "|@"+r.Epoch+":7|") {
+		t.Fatalf("BusinessKey without receipt = %q, want the record's identity", got)
+	}
+	// A re-capture (new epoch, seq, capture time, source) is the same content; other figures are not.
+	again := r
+	again.Epoch, again.Seq, again.CapturedAt, again.Source = "other-epoch", 99, r.CapturedAt.Add(time.Hour), &Source{Raw: "x"}
+	again.Seal()
+	if again.ContentHash() != r.ContentHash() || again.BusinessKey() != r.BusinessKey() {
+		t.Fatal("a re-capture changed the content hash or the business key")
+	}
+	changed := r
+	changed.Total++
+	if changed.ContentHash() == r.ContentHash() {
+		t.Fatal("another total has the same content hash")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -178,6 +179,31 @@ func (r Record) ComputeHash() string {
 
 // Seal sets r.Hash from its canonical form.
 func (r *Record) Seal() { r.Hash = r.ComputeHash() }
+
+// BusinessKey identifies the transaction a record captured, across resends, replays and
+// re-captures under a new epoch: store|terminal|business_date|receipt|kind. A record without a
+// receipt number is keyed by its own identity instead (receipt "@epoch:seq", KeyReceipt). The
+// hub posts each business key to the ERP once and counts it once in a day.
+func (r *Record) BusinessKey() string {
+	return strings.Join([]string{r.Store, r.Terminal, r.BusinessDate, r.KeyReceipt(), string(r.Kind)}, "|")
+}
+
+// KeyReceipt is the receipt part of BusinessKey.
+func (r *Record) KeyReceipt() string {
+	if r.Receipt != "" {
+		return r.Receipt
+	}
+	return "@" + r.Epoch + ":" + strconv.FormatUint(r.Seq, 10)
+}
+
+// ContentHash is the hex SHA-256 of a record's business content: its canonical form without
+// the agent-assigned identity (epoch, seq, capture time, hash, source). Two captures of the
+// same transaction have the same content hash; the same business key with another content hash
+// is a receipt number reused for a different transaction.
+func (r Record) ContentHash() string {
+	r.Epoch, r.Seq, r.CapturedAt, r.Hash, r.Source = "", 0, time.Time{}, "", nil
+	return r.ComputeHash()
+}
 
 var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 

@@ -142,8 +142,8 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		}
 		active[t] = true
 		if r.Receipt != "" {
-			k := store.PostingKey(r)
-			h := store.ContentHash(*r)
+			k := r.BusinessKey()
+			h := r.ContentHash()
 			if prev, ok := byKey[k]; ok {
 				if prev.hash != h {
 					issue(ReasonDuplicateReceipt, t, r.Receipt+"|"+string(r.Kind), "receipt %s (%s) captured as seq %d and seq %d with different content", r.Receipt, r.Kind, prev.seq, r.Seq)
@@ -266,7 +266,7 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	for k := range byKey {
 		var r *protocol.Record
 		for i := range recs {
-			if store.PostingKey(&recs[i]) == k {
+			if recs[i].BusinessKey() == k {
 				r = &recs[i]
 				break
 			}

@@ -36,7 +36,7 @@ func done(recs []protocol.Record) []store.Posting {
 	var ps []store.Posting
 	for i := range recs {
 		if store.Postable(recs[i].Kind) {
-			ps = append(ps, store.Posting{Key: store.PostingKey(&recs[i]), BusinessDate: day, State: store.PostingDone, Total: recs[i].Total})
+			ps = append(ps, store.Posting{Key: recs[i].BusinessKey(), BusinessDate: day, State: store.PostingDone, Total: recs[i].Total})
 		}
 	}
 	return ps

@@ -11,9 +11,6 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// The exactly-once core: records of one (store, epoch) applied in seq order, idempotent on
-// (store, epoch, seq), with the stream's progress and the ERP outbox in the same transaction.
-
 // ApplyBatch applies records of one (store, epoch), given in ascending contiguous seq order,
 // in one transaction: records at or below the stream's progress are compared by hash
 // (duplicate, or conflict: a hash_conflict exception, nothing overwritten), the contiguous run

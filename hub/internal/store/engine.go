@@ -33,6 +33,10 @@ type tx interface {
 	queryRow(ctx context.Context, q string, args ...any) row
 	// insert adds many rows: COPY on PostgreSQL, prepared multi-row INSERTs on SQLite.
 	insert(ctx context.Context, table string, cols []string, rows [][]any) error
+	// insertNew adds the rows that do not conflict on column conflict and returns the first
+	// column (a string) of those it added: one INSERT … SELECT FROM unnest on PostgreSQL,
+	// multi-row INSERTs on SQLite.
+	insertNew(ctx context.Context, table string, cols []string, rows [][]any, conflict string) ([]string, error)
 	commit(ctx context.Context) error
 	rollback(ctx context.Context)
 }
@@ -164,15 +168,26 @@ func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
 const sqliteInsertChunk = 50
 
 func (t *sqliteTx) insert(ctx context.Context, table string, cols []string, rs [][]any) error {
+	_, err := t.insertChunks(ctx, table, cols, rs, "")
+	return err
+}
+
+func (t *sqliteTx) insertNew(ctx context.Context, table string, cols []string, rs [][]any, conflict string) ([]string, error) {
+	return t.insertChunks(ctx, table, cols, rs, " ON CONFLICT ("+conflict+") DO NOTHING RETURNING "+cols[0])
+}
+
+// insertChunks runs multi-row INSERTs (with tail appended) and returns what they return.
+func (t *sqliteTx) insertChunks(ctx context.Context, table string, cols []string, rs [][]any, tail string) ([]string, error) {
+	var out []string
 	args := make([]any, 0, len(cols)*sqliteInsertChunk)
 	for off := 0; off < len(rs); off += sqliteInsertChunk {
 		chunk := rs[off:min(off+sqliteInsertChunk, len(rs))]
-		q := insertSQL(table, cols, len(chunk))
+		q := insertSQL(table, cols, len(chunk)) + tail
 		st := t.stmts[q]
 		if st == nil {
 			var err error
 			if st, err = t.PrepareContext(ctx, q); err != nil {
-				return fmt.Errorf("insert into %s: prepare: %w", table, err)
+				return nil, fmt.Errorf("insert into %s: prepare: %w", table, err)
 			}
 			t.stmts[q] = st
 		}
@@ -180,11 +195,17 @@ func (t *sqliteTx) insert(ctx context.Context, table string, cols []string, rs [
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
-		if _, err := st.ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("insert into %s: %w", table, err)
+		r, err := st.QueryContext(ctx, args...)
+		var got []string
+		if r != nil {
+			got, err = scanAll(sqlRows{r}, err, scanString)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("insert into %s: %w", table, err)
+		}
+		out = append(out, got...)
 	}
-	return nil
+	return out, nil
 }
 
 func (t *sqliteTx) commit(context.Context) error { return t.Commit() }
@@ -254,14 +275,40 @@ func (t pgTx) insert(ctx context.Context, table string, cols []string, rs [][]an
 	if len(rs) == 0 {
 		return nil
 	}
-	n, err := t.t.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rs))
-	if err != nil {
-		return fmt.Errorf("copy into %s: %w", table, err)
+	_, err := t.t.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rs))
+	return wrapf(err, "copy into %s", table)
+}
+
+func (t pgTx) insertNew(ctx context.Context, table string, cols []string, rs [][]any, conflict string) ([]string, error) {
+	if len(rs) == 0 {
+		return nil, nil
 	}
-	if n != int64(len(rs)) {
-		return fmt.Errorf("copy into %s: copied %d rows, want %d", table, n, len(rs))
+	arrays, casts := make([]any, len(cols)), make([]string, len(cols))
+	for j := range cols {
+		switch rs[0][j].(type) {
+		case string:
+			arrays[j], casts[j] = column[string](rs, j), "text[]"
+		case int64:
+			arrays[j], casts[j] = column[int64](rs, j), "bigint[]"
+		case time.Time:
+			arrays[j], casts[j] = column[time.Time](rs, j), "timestamptz[]"
+		default:
+			return nil, fmt.Errorf("insert into %s: column %s holds %T", table, cols[j], rs[0][j])
+		}
+		casts[j] = "$" + strconv.Itoa(j+1) + "::" + casts[j]
 	}
-	return nil
+	r, err := t.t.Query(ctx, "INSERT INTO "+table+" ("+strings.Join(cols, ", ")+") SELECT * FROM unnest("+strings.Join(casts, ", ")+
+		") ON CONFLICT ("+conflict+") DO NOTHING RETURNING "+cols[0], arrays...)
+	return scanAll(r, err, scanString)
+}
+
+// column is column j of rs, whose values are all Ts.
+func column[T any](rs [][]any, j int) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i], _ = r[j].(T)
+	}
+	return out
 }
 
 func (t pgTx) commit(ctx context.Context) error { return t.t.Commit(ctx) }
@@ -315,16 +362,16 @@ func insertSQL(table string, cols []string, n int) string {
 // placeholders is "?,?,…" for n values.
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
-// scanAll reads every row with scan and closes rows.
-func scanAll[T any](rs rows, err error, scan func(rows) (T, error)) ([]T, error) {
+// scanAll reads every row into a T with scan and closes rows.
+func scanAll[T any](rs rows, err error, scan func(r rows, v *T) error) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
 	defer rs.Close()
 	out := []T{}
 	for rs.Next() {
-		v, err := scan(rs)
-		if err != nil {
+		var v T
+		if err := scan(rs, &v); err != nil {
 			return nil, err
 		}
 		out = append(out, v)
@@ -332,8 +379,10 @@ func scanAll[T any](rs rows, err error, scan func(rows) (T, error)) ([]T, error)
 	return out, rs.Err()
 }
 
+func scanString(r rows, s *string) error { return r.Scan(s) }
+
 // each calls fn for every row and closes rows.
 func each(rs rows, err error, fn func(rows) error) error {
-	_, err = scanAll(rs, err, func(r rows) (struct{}, error) { return struct{}{}, fn(r) })
+	_, err = scanAll(rs, err, func(r rows, _ *struct{}) error { return fn(r) })
 	return err
 }

@@ -100,8 +100,8 @@ func (s *DB) ERPStock(ctx context.Context, store string) (ERPStock, error) {
 	out := ERPStock{OnHand: map[string]string{}}
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT sku, description, price, tax_code, status FROM erp_items ORDER BY sku`)
-		if out.Items, err = scanAll(rs, err, func(r rows) (it MasterItem, err error) {
-			return it, r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status)
+		if out.Items, err = scanAll(rs, err, func(r rows, it *MasterItem) error {
+			return r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status)
 		}); err != nil {
 			return err
 		}
@@ -151,8 +151,10 @@ func (s *DB) UnpostedRecords(ctx context.Context, store string, pulledAt time.Ti
 
 const inventoryStateCols = `version, epoch, applied_through, items, updated_at`
 
-func scanInventoryState(r row, extra ...any) (st InventoryState, err error) {
-	return st, r.Scan(append(extra, &st.Version, &st.Epoch, &st.AppliedThrough, &st.Items, scanTime{&st.UpdatedAt})...)
+func scanInventoryState(r row, extra ...any) (InventoryState, error) {
+	var st InventoryState
+	err := r.Scan(append(extra, &st.Version, &st.Epoch, &st.AppliedThrough, &st.Items, scanTime{&st.UpdatedAt})...)
+	return st, err
 }
 
 // InventoryItems returns the store's last saved state and its items, ordered by SKU.
@@ -171,8 +173,8 @@ func (s *DB) InventoryItems(ctx context.Context, store string) (InventoryState, 
 		}
 		rs, err := t.query(ctx, `SELECT sku, description, price, tax_code, status, on_hand, available
 			FROM inventory_items WHERE store = ? ORDER BY sku`, store)
-		items, err = scanAll(rs, err, func(r rows) (it protocol.Item, err error) {
-			return it, r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status, &it.OnHand, &it.Available)
+		items, err = scanAll(rs, err, func(r rows, it *protocol.Item) error {
+			return r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status, &it.OnHand, &it.Available)
 		})
 		return err
 	})

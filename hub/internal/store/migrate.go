@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -34,17 +33,12 @@ func migrations() ([]migration, error) {
 	slices.Sort(names)
 	var out []migration
 	for i, path := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
-		num, name, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want number %04d", path, i+1)
-		}
+		name, ok := strings.CutPrefix(path, fmt.Sprintf("migrations/%04d_", i+1))
 		b, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: want number %04d (%v)", path, i+1, err)
 		}
-		out = append(out, migration{version: v, name: name, sql: string(b)})
+		out = append(out, migration{version: i + 1, name: strings.TrimSuffix(name, ".sql"), sql: string(b)})
 	}
 	return out, nil
 }

@@ -2,12 +2,9 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,33 +88,11 @@ type PostingOutcome struct {
 // Postable reports whether records of kind k are posted to the ERP.
 func Postable(k protocol.Kind) bool { return k == protocol.KindSale || k == protocol.KindReturn }
 
-// PostingKey is the business key store|terminal|business_date|receipt|kind. A record without
-// a receipt number is keyed by its identity instead (receipt "@epoch:seq").
-func PostingKey(r *protocol.Record) string {
-	return strings.Join([]string{r.Store, r.Terminal, r.BusinessDate, postingReceipt(r), string(r.Kind)}, "|")
-}
-
-func postingReceipt(r *protocol.Record) string {
-	if r.Receipt != "" {
-		return r.Receipt
-	}
-	return "@" + r.Epoch + ":" + strconv.FormatUint(r.Seq, 10)
-}
-
-// ContentHash is the SHA-256 of a record's business content: its canonical form without the
-// agent-assigned identity (epoch, seq, capture time, hash, source). Two captures of the same
-// receipt have the same content hash.
-func ContentHash(r protocol.Record) string {
-	r.Epoch, r.Seq, r.CapturedAt, r.Hash, r.Source = "", 0, time.Time{}, "", nil
-	sum := sha256.Sum256(r.Canonical())
-	return hex.EncodeToString(sum[:])
-}
-
 // newPosting is the outbox row for record r.
 func newPosting(r *protocol.Record) Posting {
 	return Posting{
-		Key: PostingKey(r), Store: r.Store, Terminal: r.Terminal, BusinessDate: r.BusinessDate,
-		Receipt: postingReceipt(r), Kind: r.Kind, Epoch: r.Epoch, Seq: r.Seq, ContentHash: ContentHash(*r),
+		Key: r.BusinessKey(), Store: r.Store, Terminal: r.Terminal, BusinessDate: r.BusinessDate,
+		Receipt: r.KeyReceipt(), Kind: r.Kind, Epoch: r.Epoch, Seq: r.Seq, ContentHash: r.ContentHash(),
 		Total: r.Total, State: PostingPending,
 	}
 }
@@ -143,9 +118,6 @@ func checkOutcome(o PostingOutcome) error {
 	return nil
 }
 
-// enqueueChunk is how many postings one INSERT carries (14 parameters each).
-const enqueueChunk = 200
-
 var postingInsertCols = []string{"key", "store", "terminal", "business_date", "receipt", "kind", "epoch", "seq",
 	"content_hash", "total", "state", "next_at", "created_at", "updated_at"}
 
@@ -156,28 +128,22 @@ func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) 
 		return nil
 	}
 	var ps []Posting
+	var rs [][]any
 	for i := range run {
 		if Postable(run[i].Kind) {
-			ps = append(ps, newPosting(&run[i]))
+			p := newPosting(&run[i])
+			ps = append(ps, p)
+			rs = append(rs, []any{p.Key, p.Store, p.Terminal, p.BusinessDate, p.Receipt, string(p.Kind), p.Epoch, int64(p.Seq),
+				p.ContentHash, p.Total, p.State, now, now, now})
 		}
 	}
-	for len(ps) > 0 {
-		chunk := ps[:min(len(ps), enqueueChunk)]
-		ps = ps[len(chunk):]
-		args := make([]any, 0, len(chunk)*len(postingInsertCols))
-		for _, p := range chunk {
-			args = append(args, p.Key, p.Store, p.Terminal, p.BusinessDate, p.Receipt, string(p.Kind), p.Epoch, int64(p.Seq),
-				p.ContentHash, p.Total, p.State, now, now, now)
-		}
-		rs, err := t.query(ctx, insertSQL("postings", postingInsertCols, len(chunk))+` ON CONFLICT (key) DO NOTHING RETURNING key`, args...)
-		inserted, err := scanAll(rs, err, func(r rows) (k string, err error) { return k, r.Scan(&k) })
-		if err != nil {
-			return fmt.Errorf("enqueue postings: %w", err)
-		}
-		if len(inserted) < len(chunk) {
-			if err := s.checkRequeued(ctx, t, chunk, now); err != nil {
-				return err
-			}
+	inserted, err := t.insertNew(ctx, "postings", postingInsertCols, rs, "key")
+	if err != nil {
+		return fmt.Errorf("enqueue postings: %w", err)
+	}
+	for off := 0; len(inserted) < len(ps) && off < len(ps); off += inChunk {
+		if err := s.checkRequeued(ctx, t, ps[off:min(off+inChunk, len(ps))], now); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -191,7 +157,7 @@ func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, now any) 
 		keys[i] = p.Key
 	}
 	rs, err := t.query(ctx, `SELECT key, content_hash, epoch, seq FROM postings WHERE key IN (`+placeholders(len(keys))+`)`, keys...)
-	queued, err := scanAll(rs, err, func(r rows) (q Posting, err error) { return q, r.Scan(&q.Key, &q.ContentHash, &q.Epoch, &q.Seq) })
+	queued, err := scanAll(rs, err, func(r rows, q *Posting) error { return r.Scan(&q.Key, &q.ContentHash, &q.Epoch, &q.Seq) })
 	if err != nil {
 		return fmt.Errorf("enqueue postings: read queued: %w", err)
 	}
@@ -212,14 +178,13 @@ func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, now any) 
 const postingCols = `p.id, p.key, p.store, p.terminal, p.business_date, p.receipt, p.kind, p.epoch, p.seq,
 	p.content_hash, p.total, p.state, p.attempts, p.next_at, p.ref, p.last_error, p.created_at, p.updated_at, p.posted_at`
 
-func scanPosting(r row, extra ...any) (Posting, error) {
-	var p Posting
+func scanPosting(r row, p *Posting, extra ...any) error {
 	var kind string
 	err := r.Scan(append([]any{&p.ID, &p.Key, &p.Store, &p.Terminal, &p.BusinessDate, &p.Receipt, &kind, &p.Epoch, &p.Seq,
 		&p.ContentHash, &p.Total, &p.State, &p.Attempts, scanTime{&p.NextAt}, &p.Ref, &p.LastError,
 		scanTime{&p.CreatedAt}, scanTime{&p.UpdatedAt}, scanTime{&p.PostedAt}}, extra...)...)
 	p.Kind = protocol.Kind(kind)
-	return p, err
+	return err
 }
 
 // ClaimPostings leases up to limit due pending postings (next_at <= now, no running lease) to
@@ -234,10 +199,7 @@ func (s *DB) ClaimPostings(ctx context.Context, owner string, lease time.Duratio
 		now := time.Now()
 		rs, err := t.query(ctx, `SELECT id FROM postings WHERE state = 'pending' AND next_at <= ? AND lease_until < ?
 			ORDER BY next_at, id LIMIT ?`+s.d.skipLocked, s.ts(now), s.ts(now), limit)
-		ids, err := scanAll(rs, err, func(r rows) (id any, err error) {
-			var n int64
-			return n, r.Scan(&n)
-		})
+		ids, err := scanAll(rs, err, func(r rows, id *any) error { return r.Scan(id) })
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -249,16 +211,13 @@ func (s *DB) ClaimPostings(ctx context.Context, owner string, lease time.Duratio
 		rs, err = t.query(ctx, `SELECT `+postingCols+`, r.body FROM postings p
 			LEFT JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
 			WHERE p.id IN `+in+` ORDER BY p.next_at, p.id`, ids...)
-		out, err = scanAll(rs, err, func(r rows) (Posting, error) {
+		out, err = scanAll(rs, err, func(r rows, p *Posting) error {
 			var body []byte
-			p, err := scanPosting(r, &body)
+			err := scanPosting(r, p, &body)
 			if err == nil && body != nil {
-				var rec protocol.Record
-				if rec, err = decodeRecord(body); err == nil {
-					p.Record = &rec
-				}
+				p.Record, err = decode[*protocol.Record](body, "record")
 			}
-			return p, err
+			return err
 		})
 		return err
 	})
@@ -277,7 +236,8 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 	}
 	err := s.write(ctx, func(t tx) error {
 		var holder string
-		p, err := scanPosting(t.queryRow(ctx, `SELECT `+postingCols+`, p.lease_owner FROM postings p WHERE p.id = ?`+s.d.forUpdate, id), &holder)
+		var p Posting
+		err := scanPosting(t.queryRow(ctx, `SELECT `+postingCols+`, p.lease_owner FROM postings p WHERE p.id = ?`+s.d.forUpdate, id), &p, &holder)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -352,7 +312,7 @@ func (s *DB) Postings(ctx context.Context, f PostingFilter) ([]Posting, error) {
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT `+postingCols+` FROM postings p`+where+` ORDER BY p.id LIMIT ?`,
 			append(args, limitOr(f.Limit, defaultRecordsLimit))...)
-		out, err = scanAll(rs, err, func(r rows) (Posting, error) { return scanPosting(r) })
+		out, err = scanAll(rs, err, func(r rows, p *Posting) error { return scanPosting(r, p) })
 		return err
 	})
 	if err != nil {

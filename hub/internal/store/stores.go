@@ -57,9 +57,9 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 	err := s.read(ctx, func(t tx) error {
 		where, args := byStore("id")
 		rs, err := t.query(ctx, `SELECT id, created_at FROM stores`+where+` ORDER BY id`, args...)
-		if infos, err = scanAll(rs, err, func(r rows) (StoreInfo, error) {
-			si := StoreInfo{Streams: []Stream{}}
-			return si, r.Scan(&si.ID, scanTime{&si.CreatedAt})
+		if infos, err = scanAll(rs, err, func(r rows, si *StoreInfo) error {
+			si.Streams = []Stream{}
+			return r.Scan(&si.ID, scanTime{&si.CreatedAt})
 		}); err != nil {
 			return err
 		}
@@ -156,8 +156,8 @@ func (s *DB) Day(ctx context.Context, store, businessDate string) (Day, error) {
 		rs, err := t.query(ctx, `SELECT r.terminal, r.kind, r.receipt, r.total
 			FROM records r JOIN streams s ON s.store = r.store AND s.epoch = r.epoch
 			WHERE r.store = ? AND r.business_date = ? ORDER BY s.id, r.seq`, store, businessDate)
-		drs, err = scanAll(rs, err, func(r rows) (d dayRow, err error) {
-			return d, r.Scan(&d.terminal, &d.kind, &d.receipt, &d.total)
+		drs, err = scanAll(rs, err, func(r rows, d *dayRow) error {
+			return r.Scan(&d.terminal, &d.kind, &d.receipt, &d.total)
 		})
 		return err
 	})
@@ -167,16 +167,14 @@ func (s *DB) Day(ctx context.Context, store, businessDate string) (Day, error) {
 	return buildDay(store, businessDate, drs), nil
 }
 
-func scanRecord(r rows) (protocol.Record, error) {
+func scanRecord(r rows, rec *protocol.Record) error {
 	var body []byte
 	if err := r.Scan(&body); err != nil {
-		return protocol.Record{}, err
+		return err
 	}
-	return decodeRecord(body)
-}
-
-func decodeRecord(body []byte) (protocol.Record, error) {
-	return decode[protocol.Record](body, "record")
+	v, err := decode[protocol.Record](body, "record")
+	*rec = v
+	return err
 }
 
 // decode reads a stored JSON body.
@@ -228,7 +226,7 @@ func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, er
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT `+exceptionCols+` FROM exceptions`+where+` ORDER BY id DESC LIMIT ?`,
 			append(args, limitOr(f.Limit, defaultExceptionsLimit))...)
-		out, err = scanAll(rs, err, func(r rows) (e Exception, err error) { return e, r.Scan(exceptionDest(&e)...) })
+		out, err = scanAll(rs, err, func(r rows, e *Exception) error { return r.Scan(exceptionDest(e)...) })
 		return err
 	})
 	if err != nil {
