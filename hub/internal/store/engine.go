@@ -121,13 +121,11 @@ func (e *sqliteEngine) begin(ctx context.Context, write bool) (tx, error) {
 
 func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
 	var mode string
-	if err := t.queryRow(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
+	err := t.queryRow(ctx, "PRAGMA journal_mode").Scan(&mode)
+	if err == nil && !strings.EqualFold(mode, "wal") {
+		err = fmt.Errorf("%q, want wal", mode)
 	}
-	if !strings.EqualFold(mode, "wal") {
-		return fmt.Errorf("journal mode is %q, want wal", mode)
-	}
-	return nil
+	return wrapf(err, "journal mode")
 }
 
 func (e *sqliteEngine) close() error {

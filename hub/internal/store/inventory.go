@@ -191,13 +191,18 @@ var inventoryItemCols = []string{"store", "sku", "description", "price", "tax_co
 // ErrVersionConflict if the stored version is not base (another replica saved first; the row
 // is locked on PostgreSQL), and requires st.Version > base.
 func (s *DB) SaveInventory(ctx context.Context, store string, base uint64, st InventoryState, changed []protocol.Item, removed []string) error {
-	if st.Version <= base {
-		return fmt.Errorf("save inventory of %s: version %d is not above base %d", store, st.Version, base)
+	if st.Version <= base || st.Version > 1<<62 || st.AppliedThrough > 1<<62 {
+		return fmt.Errorf("save inventory of %s: version %d is not above base %d, or out of range", store, st.Version, base)
 	}
 	err := s.write(ctx, func(t tx) error {
+		// The row exists at version 0 before it is locked, so that replicas saving a store's
+		// first version serialise on it too (FOR UPDATE locks no row that is not there).
+		if _, err := t.exec(ctx, `INSERT INTO inventory_versions (store, version, epoch, applied_through, items, updated_at)
+			VALUES (?, 0, '', 0, 0, ?) ON CONFLICT (store) DO NOTHING`, store, s.now()); err != nil {
+			return err
+		}
 		var cur uint64
-		err := t.queryRow(ctx, `SELECT version FROM inventory_versions WHERE store = ?`+s.d.forUpdate, store).Scan(&cur)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if err := t.queryRow(ctx, `SELECT version FROM inventory_versions WHERE store = ?`+s.d.forUpdate, store).Scan(&cur); err != nil {
 			return err
 		}
 		if cur != base {
@@ -227,10 +232,8 @@ func (s *DB) SaveInventory(ctx context.Context, store string, base uint64, st In
 		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM inventory_items WHERE store = ?`, store).Scan(&items); err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, `INSERT INTO inventory_versions (store, version, epoch, applied_through, items, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (store) DO UPDATE SET version = excluded.version, epoch = excluded.epoch,
-			applied_through = excluded.applied_through, items = excluded.items, updated_at = excluded.updated_at`,
-			store, int64(st.Version), st.Epoch, int64(st.AppliedThrough), items, s.now())
+		_, err := t.exec(ctx, `UPDATE inventory_versions SET version = ?, epoch = ?, applied_through = ?, items = ?, updated_at = ?
+			WHERE store = ?`, int64(st.Version), st.Epoch, int64(st.AppliedThrough), items, s.now(), store)
 		return err
 	})
 	return wrapf(err, "save inventory of %s", store)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,5 +223,45 @@ func TestPostingSwitch(t *testing.T) {
 				t.Fatalf("postings with postings on = %d, %v; want 1", len(ps), err)
 			}
 		})
+	}
+}
+
+// Two replicas saving a store's first inventory version at once: exactly one wins, the other
+// gets ErrVersionConflict (never a duplicate-key error, never both).
+func TestPostgresFirstInventorySaveRace(t *testing.T) {
+	schema := pgSchema(t)
+	a, b := openPostgresT(t, schema), openPostgresT(t, schema)
+	const stores = 40
+	for i := range stores {
+		mustAddStore(t, a, fmt.Sprintf("s%d", i))
+	}
+	for i := range stores {
+		id := fmt.Sprintf("s%d", i)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for j, s := range []*DB{a, b} {
+			wg.Go(func() {
+				errs[j] = s.SaveInventory(context.Background(), id, 0, InventoryState{Version: 1, Epoch: "e1"},
+					[]protocol.Item{{SKU: "A", OnHand: "1", Available: "1"}, {SKU: fmt.Sprint("B", j), OnHand: "2", Available: "2"}}, nil)
+			})
+		}
+		wg.Wait()
+		ok, conflicts := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrVersionConflict):
+				conflicts++
+			default:
+				t.Fatalf("store %s: SaveInventory error %v; want nil or ErrVersionConflict", id, err)
+			}
+		}
+		if ok != 1 || conflicts != 1 {
+			t.Fatalf("store %s: %d saves and %d conflicts; want one of each", id, ok, conflicts)
+		}
+		if st, items, err := a.InventoryItems(context.Background(), id); err != nil || st.Version != 1 || len(items) != 2 {
+			t.Fatalf("store %s: inventory %+v %+v, %v; want version 1 with one replica's 2 items", id, st, items, err)
+		}
 	}
 }

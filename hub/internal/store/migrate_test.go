@@ -188,6 +188,10 @@ func TestMigrationsExpand(t *testing.T) {
 			if q := d.ddl.Replace(m.sql); strings.Contains(q, "{{") {
 				t.Errorf("migration %d (%s) keeps a macro: %s", m.version, m.name, q)
 			}
+			// Statements are renumbered ? → $n on PostgreSQL, migrations too.
+			if strings.Contains(m.sql, "?") {
+				t.Errorf("migration %d (%s) holds a ?, which PostgreSQL would read as a placeholder", m.version, m.name)
+			}
 		}
 	}
 }

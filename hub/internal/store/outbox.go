@@ -150,7 +150,7 @@ func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) 
 }
 
 // checkRequeued compares each posting of chunk with the queued one of its key (the first
-// capture of a receipt, which may be in chunk itself) when not all of chunk was inserted.
+// capture of a receipt, which may be in chunk itself).
 func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, now any) error {
 	keys := make([]any, len(chunk))
 	for i, p := range chunk {
@@ -166,7 +166,7 @@ func (s *DB) checkRequeued(ctx context.Context, t tx, chunk []Posting, now any) 
 		byKey[q.Key] = q
 	}
 	for _, p := range chunk {
-		if q := byKey[p.Key]; q.ContentHash != p.ContentHash && (q.Epoch != p.Epoch || q.Seq != p.Seq) {
+		if q := byKey[p.Key]; q.ContentHash != p.ContentHash { // the row just queued is p itself
 			if _, err := s.raise(ctx, t, duplicateReceiptException(p, q.Epoch, q.Seq), now); err != nil {
 				return fmt.Errorf("raise duplicate receipt %s: %w", p.Key, err)
 			}

@@ -229,6 +229,18 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords 
 			if _, err := s.ApplyReplay(ctx, "nope", "e1", []protocol.Record{kindRec("nope", "e1", 1, protocol.KindSale, "1", 1)}); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("ApplyReplay(unknown store) = %v, want ErrNotFound", err)
 			}
+			// A record removed by hand and replayed with other content: restored (nothing to
+			// compare it with), but its queued posting differs, so duplicate_receipt is raised.
+			deleteRecords(t, s, "s1", "e1", 8, 8)
+			other := b[7]
+			other.Total = 999
+			other.Seal()
+			if res, err := s.ApplyReplay(ctx, "s1", "e1", []protocol.Record{other}); err != nil || res.Restored != 1 {
+				t.Fatalf("ApplyReplay(other content) = %+v, %v", res, err)
+			}
+			if ex, err := s.Exceptions(ctx, ExceptionFilter{Reason: ReasonDuplicateReceipt}); err != nil || len(ex) != 1 {
+				t.Fatalf("duplicate_receipt after replaying other content = %+v, %v; want one", ex, err)
+			}
 		}},
 		{"commands and results", func(t *testing.T, s *DB) {
 			mustAddStore(t, s, "s1")
