@@ -1,4 +1,7 @@
 -- ERP outbox, agent commands, daily closes, exception lifecycle.
+-- postings.posted_at and commands.result/result_at are nullable here; SQLite files created
+-- before the single store (schema 3 and older) keep them NOT NULL DEFAULT 0 or '', so code
+-- never writes NULL to them and reads NULL, 0, the epoch and '' alike as "not set".
 CREATE TABLE postings (
 	id            {{id}},
 	key           text NOT NULL UNIQUE,
