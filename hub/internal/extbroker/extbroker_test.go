@@ -1,13 +1,18 @@
 package extbroker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -292,5 +297,184 @@ func TestNewRequires(t *testing.T) {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New without %s succeeded", name)
 		}
+	}
+}
+
+// logBuffer is an slog handler's output, safe to read while the client writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// lines returns the log lines containing s.
+func (b *logBuffer) lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
+
+// mosquitto runs a private Mosquitto on addr until stop is called or the test ends. With
+// allowSubscribe false its dynamic-security plugin refuses every SUBSCRIBE (SUBACK 0x80);
+// Mosquitto's acl_file cannot do that: it checks subscriptions only when delivering.
+func mosquitto(t *testing.T, addr string, allowSubscribe bool) (stop func()) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a private Mosquitto")
+	}
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		t.Skip("mosquitto not installed")
+	}
+	const plugin = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+	if _, err := os.Stat(plugin); err != nil {
+		t.Skipf("mosquitto dynamic-security plugin missing: %v", err)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mosquitto started as root drops to the mosquitto user: it must be able to read its files.
+	// (t.TempDir's parent is private to the test user).
+	dir, err := os.MkdirTemp("", "extbroker-mosquitto-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dynsec := filepath.Join(dir, "dynsec.json")
+	acl := fmt.Sprintf(`{"defaultACLAccess":{"publishClientSend":true,"publishClientReceive":true,"subscribe":%t,"unsubscribe":true},"clients":[],"groups":[],"roles":[]}`, allowSubscribe)
+	conf := filepath.Join(dir, "mosquitto.conf")
+	for name, text := range map[string]string{
+		dynsec: acl,
+		conf: fmt.Sprintf("listener %s %s\nallow_anonymous true\npersistence false\nlog_dest stderr\nplugin %s\nplugin_opt_config_file %s\n",
+			port, host, plugin, dynsec),
+	} {
+		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out logBuffer
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+			if t.Failed() {
+				t.Logf("mosquitto on %s:\n%s", addr, out.String())
+			}
+		})
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return stop
+		}
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto not listening on %s: %v\n%s", addr, err, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSubscriptionRefused: a broker that refuses the shared subscription (SUBACK 0x80) leaves
+// the client unhealthy, naming the refused filter, and logs it; once a broker grants it (here
+// after a restart with an allowing ACL) the client recovers and receives messages.
+func TestSubscriptionRefused(t *testing.T) {
+	addr := freePort(t)
+	stopBroker := mosquitto(t, addr, false)
+	prefix := fmt.Sprintf("lbtest-%08x", rand.Uint32())
+	var b inbox
+	var logs logBuffer
+	c, err := New(Config{URL: "tcp://" + addr, SharedGroup: "g" + prefix, Filters: map[string]byte{prefix + "/+/up": 1},
+		Handler: b.handle, RetryInterval: 50 * time.Millisecond, MaxReconnectInterval: 200 * time.Millisecond, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, c)
+	filter := "$share/g" + prefix + "/" + prefix + "/+/up"
+	waitFor(t, 10*time.Second, "a refusal", func() bool { return len(logs.lines("refused")) > 0 })
+	time.Sleep(500 * time.Millisecond) // several retries, all refused
+	err = c.Healthy()
+	if err == nil || !strings.Contains(err.Error(), "not subscribed: broker refused "+filter) {
+		t.Fatalf("Healthy() = %v, want the refusal of %s", err, filter)
+	}
+	if l := logs.lines("external broker refused subscription"); len(l) != 1 || !strings.Contains(l[0], filter) || !strings.Contains(l[0], "ACL") {
+		t.Fatalf("want one log line naming %s and the cause, got %q", filter, l)
+	}
+
+	stopBroker()
+	waitFor(t, 10*time.Second, "unhealthy while the broker is down", func() bool {
+		err := c.Healthy()
+		return err != nil && strings.Contains(err.Error(), "not connected")
+	})
+	mosquitto(t, addr, true)
+	waitFor(t, 10*time.Second, "healthy with the subscription granted", func() bool { return c.Healthy() == nil })
+	p := peer(t, addr)
+	waitFor(t, 10*time.Second, "message received", func() bool {
+		p.Publish(prefix+"/S001/up", 1, false, "x").WaitTimeout(time.Second)
+		time.Sleep(50 * time.Millisecond)
+		return b.count() > 0
+	})
+}
+
+// TestConnectFailureLogged: refused connections are logged (the first, then rate-limited),
+// with the password redacted, and Healthy gives the error.
+func TestConnectFailureLogged(t *testing.T) {
+	addr := freePort(t)
+	var logs logBuffer
+	var b inbox
+	c, err := New(Config{URL: "tcp://hub:s3cret@" + addr, SharedGroup: "g", Filters: map[string]byte{"lbtest/+/up": 1},
+		Handler: b.handle, RetryInterval: 20 * time.Millisecond, MaxReconnectInterval: 50 * time.Millisecond, Logger: logs.logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, c)
+	waitFor(t, 5*time.Second, "a logged connect failure", func() bool { return len(logs.lines("cannot connect")) > 0 })
+	time.Sleep(500 * time.Millisecond) // about ten more attempts, within LogInterval
+	l := logs.lines("cannot connect")
+	if len(l) != 1 || !strings.Contains(l[0], "connection refused") || !strings.Contains(l[0], addr) {
+		t.Fatalf("want one log line naming %s and the error, got %q", addr, l)
+	}
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Fatalf("password in the log:\n%s", logs.String())
+	}
+	err = c.Healthy()
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("Healthy() = %v, want the connect error without the password", err)
 	}
 }
