@@ -372,23 +372,50 @@ var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []
 // report's "CID $168.64" (cash in drawer) are kept.
 func hasSensitiveLabel(line []byte) bool {
 	for i := 0; i < len(line); i++ {
-		if c := line[i] | 0x20; c != 'c' && c != 'p' {
-			continue // every label starts with C or P
-		}
-		if i > 0 && isAlnum(line[i-1]) {
-			continue
-		}
 		for _, lab := range sensitiveLabels {
-			if len(line)-i < len(lab) || !equalFoldASCII(line[i:i+len(lab)], lab) {
-				continue
-			}
-			rest := line[i+len(lab):]
-			if len(rest) > 0 && isAlnum(rest[0]) {
-				continue // part of a longer word (PINEAPPLE, CIDER)
-			}
-			if sensitiveValue(rest) {
+			if labelAt(line, i, lab) && sensitiveValue(line[i+len(lab):]) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// labelAt reports whether line holds the label lab as a word at i.
+func labelAt(line []byte, i int, lab []byte) bool {
+	if c := line[i] | 0x20; c != 'c' && c != 'p' {
+		return false // every label starts with C or P
+	}
+	if i > 0 && isAlnum(line[i-1]) {
+		return false
+	}
+	if len(line)-i < len(lab) || !equalFoldASCII(line[i:i+len(lab)], lab) {
+		return false
+	}
+	rest := line[i+len(lab):]
+	return len(rest) == 0 || !isAlnum(rest[0]) // not part of a longer word (PINEAPPLE, CIDER)
+}
+
+// LastLabel returns the offset in line of its last CVV/CVC/CID/PIN label, or -1. A source that
+// must cut a long line in pieces keeps the text from there on: a later piece is to be masked as
+// if it followed that text, so that a code after the cut still drops the line (see Mask).
+func LastLabel(line []byte) int {
+	for i := len(line) - 1; i >= 0; i-- {
+		for _, lab := range sensitiveLabels {
+			if labelAt(line, i, lab) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// LabelPrefix reports whether word (letters) is a label or the beginning of one, ignoring case:
+// a cut just after it could separate a label's letters.
+func LabelPrefix(word []byte) bool {
+	for _, lab := range sensitiveLabels {
+		if len(word) <= len(lab) && equalFoldASCII(word, lab[:len(word)]) {
+			return true
 		}
 	}
 	return false

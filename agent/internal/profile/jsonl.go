@@ -164,6 +164,11 @@ func unescapeASCII(line []byte) []byte {
 	return out
 }
 
+// UnescapeJSON returns line with the JSON \u escapes of printable ASCII and of decimal digits
+// written out, as PrepareLine does for canonical-jsonl: for masking a stream whose format is not
+// known (the capture tool), where it is one of the views scanned.
+func UnescapeJSON(line []byte) []byte { return unescapeASCII(line) }
+
 func hex4(b []byte) (rune, bool) {
 	var v rune
 	for _, c := range b {
