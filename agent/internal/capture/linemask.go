@@ -191,7 +191,7 @@ func safeCut(b []byte, tail int) int {
 		case '^', '=':
 			track = i
 		case 0x1b, 0x1c, 0x1d:
-			if i > 0 && (isDigit(b[i-1]) || b[i-1] == ' ' || b[i-1] == '-') {
+			if i > 0 && (isDigit(b[i-1]) || b[i-1] == ' ' || b[i-1] == '-') && !endsPaper(b[i:]) {
 				cmd = i
 			}
 		}
@@ -209,6 +209,21 @@ func safeCut(b []byte, tail int) int {
 		}
 	}
 	return best
+}
+
+// endsPaper reports whether the command at the start of b cuts the paper or resets the printer
+// (GS V, ESC i, ESC m, ESC @): no printed number continues after it.
+func endsPaper(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	switch {
+	case b[0] == 0x1d:
+		return b[1] == 'V'
+	case b[0] == 0x1b:
+		return b[1] == 'i' || b[1] == 'm' || b[1] == '@'
+	}
+	return false
 }
 
 // cuttable reports whether a cut may follow c (see safeCut).

@@ -134,6 +134,8 @@ func TestLineMaskerIdleFlush(t *testing.T) {
 		{"THANK YOU", "THANK YOU"},
 		{"TOTAL 12.00", "TOTAL 12."},
 		{"\x1d\x56\x42\x00", "\x1d\x56\x42\x00"},
+		{"\x1dk\x49\x12{B4111111111111111\x1dV\x00", "\x1dk\x49\x12{B411111******1111\x1dV\x00"},
+		{"ACCT 4111 11\x1bE\x01", "ACCT"},
 		{`{"ref":"\u0034`, `{"ref":"`},
 		{"PAID BY CV", "PAID BY"},
 		{"CARD 4111 1111", "CARD"},
