@@ -79,6 +79,9 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 		tr     profile.Transport
 		card   pan.Options
 		masked atomic.Uint64
+		// Without a canonical-jsonl profile the masker scans each line both as it is and with
+		// its JSON escapes written out (LineMasker.Prepare).
+		prepare func([]byte) []byte
 	)
 	if *prof != "" {
 		p, err := findProfile(*prof, "")
@@ -86,6 +89,9 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		tr, card = p.Transport, pan.Options{LastFourOnly: p.Card.LastFourOnly}
+		if p.Format() == "canonical-jsonl" {
+			prepare = p.PrepareLine
+		}
 	}
 	f, err := os.OpenFile(*out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -96,7 +102,7 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *dur)
 	defer cancel()
-	lm := &capture.LineMasker{M: pan.New(card), Count: &masked}
+	lm := &capture.LineMasker{M: pan.New(card), Count: &masked, Prepare: prepare}
 	var n int64
 	write := func(b []byte) error {
 		if len(b) == 0 {
@@ -130,7 +136,7 @@ func cmdCapture(args []string, stdout, stderr io.Writer) error {
 			} else if err != nil && !errors.Is(err, io.EOF) {
 				return fmt.Errorf("read %s: %w", c.Name, err)
 			} else if lm.Pending() && time.Since(last) > time.Second {
-				if err := write(lm.Flush()); err != nil {
+				if err := write(lm.FlushIdle()); err != nil {
 					return err
 				}
 			}

@@ -8,12 +8,23 @@ import (
 	"github.com/lanebridge/lanebridge/agent/internal/profile"
 )
 
-// maxMaskLine bounds the bytes held back waiting for a line terminator (raster images carry
-// long runs without LF). Longer input is cut where no PAN can span the cut.
+// maxMaskLine is the length of a partial line (no LF or CR yet) from which it is cut where no
+// card data can span the cut; raster images carry long runs without LF.
 const maxMaskLine = 8 << 10
+
+// maxHold bounds the bytes held back when no such cut exists (the parsers' longest line): the
+// line is then cut panSpan bytes before its end, on an escape boundary.
+const maxHold = 1 << 20
 
 // panSpan is more than the longest PAN with separators (19 digits + 18 spaces or dashes).
 const panSpan = 40
+
+// trackSpan is more than the longest track 1 data (79 characters): no cut falls this close after
+// a '^' or '=', so that no track data is split from the account number it follows.
+const trackSpan = 80
+
+// maxCarry bounds the text after a CVV/PIN label carried from one piece of a cut line to the next.
+const maxCarry = 1 << 10
 
 // LineMasker masks card data in a byte stream line by line before anything stores it: a PAN
 // can be split across reads, so bytes are held until a line terminator (LF or CR), an idle
@@ -21,17 +32,26 @@ const panSpan = 40
 // line); a line holding track data or a CVV/PIN value is removed whole and only its terminator
 // is kept.
 //
+// A partial line is only ever cut (maxMaskLine, FlushIdle) just after a byte that cannot be part
+// of a card number, a JSON escape, a label's word, track data or a printer command splitting
+// a number (see safeCut); and when a piece that was let out holds a CVV/PIN label, the next
+// pieces of its line are masked as if they followed the label, so a code after the cut still
+// removes them.
+//
 // Not safe for concurrent use; the Masker it uses is.
 type LineMasker struct {
 	M     *pan.Masker
 	Count *atomic.Uint64 // optional: incremented per line masked or removed (metrics)
 	// Prepare, if set, rewrites each line before it is masked (profile.Profile.PrepareLine:
-	// canonical JSON escapes written out so that no digit is hidden from the masker).
+	// canonical JSON escapes written out so that no digit is hidden from the masker). If nil,
+	// a line holding JSON \u escapes is masked both as it is and with them written out
+	// (profile.UnescapeJSON), and the written-out view is kept when that one needed masking.
 	Prepare func([]byte) []byte
 	// Removed, if set, replaces a removed line (profile.Profile.RemovedLine); by default only
 	// its terminator is kept.
 	Removed []byte
 	buf     []byte
+	carry   []byte // prepared text from the last label of the current line's pieces let out
 }
 
 // newLineMasker returns the masker of a byte-stream source parsed with p.
@@ -44,8 +64,27 @@ func (l *LineMasker) Write(p []byte) []byte {
 	l.buf = append(l.buf, p...)
 	end := bytes.LastIndexAny(l.buf, "\n\r") + 1
 	if end == 0 && len(l.buf) > maxMaskLine {
-		end = safeCut(l.buf)
+		end = safeCut(l.buf, panSpan)
+		if end == 0 && len(l.buf) > maxHold {
+			end = escapeBoundary(l.buf, len(l.buf)-panSpan)
+		}
 	}
+	return l.emit(end)
+}
+
+// Pending reports whether a partial line is held back.
+func (l *LineMasker) Pending() bool { return len(l.buf) > 0 }
+
+// Flush masks and returns the held-back partial line (at end of input).
+func (l *LineMasker) Flush() []byte { return l.emit(len(l.buf)) }
+
+// FlushIdle masks and returns as much of the held-back partial line as can be let out after an
+// idle gap: up to the last point no card data can span (see safeCut). The rest stays held
+// until more bytes or Flush.
+func (l *LineMasker) FlushIdle() []byte { return l.emit(safeCut(l.buf, 0)) }
+
+// emit masks and returns l.buf[:end] and keeps the rest.
+func (l *LineMasker) emit(end int) []byte {
 	if end == 0 {
 		return nil
 	}
@@ -54,20 +93,7 @@ func (l *LineMasker) Write(p []byte) []byte {
 	return out
 }
 
-// Pending reports whether a partial line is held back.
-func (l *LineMasker) Pending() bool { return len(l.buf) > 0 }
-
-// Flush masks and returns the held-back partial line (after an idle gap or at end of input).
-func (l *LineMasker) Flush() []byte {
-	if len(l.buf) == 0 {
-		return nil
-	}
-	out := l.mask(l.buf)
-	l.buf = l.buf[:0]
-	return out
-}
-
-// mask masks every line of b (which ends at a line boundary or is a flushed partial line).
+// mask masks every line of b (which ends at a line boundary or is a piece of a partial line).
 func (l *LineMasker) mask(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for len(b) > 0 {
@@ -80,7 +106,7 @@ func (l *LineMasker) mask(b []byte) []byte {
 			b = nil
 		}
 		if len(line) > 0 {
-			m, changed := l.maskLine(line)
+			m, changed := l.maskPiece(line, term == nil)
 			if changed && l.Count != nil {
 				l.Count.Add(1)
 			}
@@ -89,23 +115,153 @@ func (l *LineMasker) mask(b []byte) []byte {
 			}
 			out = append(out, m...)
 		}
+		if term != nil {
+			l.carry = l.carry[:0]
+		}
 		out = append(out, term...)
 	}
 	return out
 }
 
-// safeCut returns a cut position in b (len(b) > maxMaskLine) that no PAN spans: just after the
-// last byte, at least panSpan bytes from the end, that cannot be part of a PAN. If the last
-// stretch is one long run of digits, spaces and dashes, it cuts panSpan bytes before the end of
-// the buffer: such a run longer than a PAN is masked as far as the masker recognises it.
-func safeCut(b []byte) int {
-	for i := len(b) - panSpan; i > 0; i-- {
-		c := b[i-1]
-		if !(c >= '0' && c <= '9') && c != ' ' && c != '-' {
-			return i
+// maskPiece masks line, which continues the pieces of its line let out before (l.carry) and,
+// if partial, is continued by later ones.
+func (l *LineMasker) maskPiece(line []byte, partial bool) ([]byte, bool) {
+	prepared := l.prepare(line)
+	if len(l.carry) > 0 {
+		if _, res := l.M.Mask(append(l.carry, prepared...)); res.LabelDropped {
+			l.carry = l.carry[:0]
+			return []byte{}, true
 		}
 	}
-	return len(b) - panSpan
+	m, changed := l.maskLine(line)
+	if partial {
+		l.keepCarry(prepared)
+	}
+	return m, changed
+}
+
+// keepCarry keeps the text from the last label of the current line's pieces on.
+func (l *LineMasker) keepCarry(prepared []byte) {
+	text := append(l.carry, prepared...)
+	i := pan.LastLabel(text)
+	if i < 0 {
+		l.carry = l.carry[:0]
+		return
+	}
+	text = text[i:]
+	if len(text) > maxCarry {
+		// The label word, then the latest text: a code token after the cut still counts.
+		n := len(text) - maxCarry/2
+		text = append(append(text[:0:0], text[:8]...), append([]byte{' '}, text[n:]...)...)
+	}
+	l.carry = append([]byte(nil), text...)
+}
+
+// safeCut returns the last position in b at least tail bytes before its end that a cut may
+// fall on, or 0: just after a byte that is not a digit, space, dash, backslash, '=' or '^', nor
+// non-ASCII (a Unicode digit or space); not inside a JSON escape (which could spell a digit);
+// not after the letters of a word that begins a CVV/PIN label; not within trackSpan bytes after
+// a '^' or '=' (track data); and not within 3 bytes after a printer command (ESC, FS, GS) that
+// follows a digit or separator, which could split a printed card number.
+func safeCut(b []byte, tail int) int {
+	limit := len(b) - tail
+	best := 0
+	track := -trackSpan - 1 // position of the last '^' or '='
+	cmd := -4               // position of the last command following a digit or separator
+	word := 0               // start of the current run of letters and digits
+	for i := 0; i < limit; {
+		c := b[i]
+		n := 1
+		if c == '\\' {
+			switch {
+			case i+1 >= len(b):
+				return best // an escape cut short: never cut inside
+			case b[i+1] == 'u' && i+6 > len(b):
+				return best
+			case b[i+1] == 'u' && isHex4(b[i+2:i+6]):
+				n = 6
+			default:
+				n = 2
+			}
+		}
+		if i+n > limit {
+			break
+		}
+		switch c {
+		case '^', '=':
+			track = i
+		case 0x1b, 0x1c, 0x1d:
+			if i > 0 && (isDigit(b[i-1]) || b[i-1] == ' ' || b[i-1] == '-') && !endsPaper(b[i:]) {
+				cmd = i
+			}
+		}
+		if !isAlnum(c) {
+			word = i + 1
+		}
+		i += n
+		if n == 2 && c == '\\' && b[i-1] != 'u' {
+			// \" \\ \n …: a whole escape that spells no digit.
+		} else if n > 1 || !cuttable(c) || (isAlnum(c) && pan.LabelPrefix(b[word:i])) {
+			continue
+		}
+		if i-track > trackSpan && i-cmd > 3 {
+			best = i
+		}
+	}
+	return best
+}
+
+// endsPaper reports whether the command at the start of b cuts the paper or resets the printer
+// (GS V, ESC i, ESC m, ESC @): no printed number continues after it.
+func endsPaper(b []byte) bool {
+	if len(b) < 2 {
+		return false
+	}
+	switch {
+	case b[0] == 0x1d:
+		return b[1] == 'V'
+	case b[0] == 0x1b:
+		return b[1] == 'i' || b[1] == 'm' || b[1] == '@'
+	}
+	return false
+}
+
+// cuttable reports whether a cut may follow c (see safeCut).
+func cuttable(c byte) bool {
+	return c < 0x80 && !isDigit(c) && c != ' ' && c != '-' && c != '\\' && c != '=' && c != '^'
+}
+
+// escapeBoundary returns the last position at or before i (i > 0) that is not inside a JSON
+// escape of b, for a cut where no safe one exists.
+func escapeBoundary(b []byte, i int) int {
+	for j := max(0, i-5); j < i; j++ {
+		if b[j] == '\\' && j+6 > i {
+			return j
+		}
+	}
+	return i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnum(c byte) bool { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'z') }
+
+func isHex4(b []byte) bool {
+	for _, c := range b {
+		if !isDigit(c) && !(c|0x20 >= 'a' && c|0x20 <= 'f') {
+			return false
+		}
+	}
+	return len(b) == 4
+}
+
+// prepare returns line as it is scanned for labels: Prepare's view, or the line with its JSON
+// escapes written out.
+func (l *LineMasker) prepare(line []byte) []byte {
+	if l.Prepare != nil {
+		return l.Prepare(line)
+	}
+	return profile.UnescapeJSON(line)
 }
 
 // maskLine masks one raw line. Printer streams can split a card number with formatting
@@ -116,8 +272,19 @@ func safeCut(b []byte) int {
 // whose printed text holds track data or a CVV/PIN value is dropped whole.
 func (l *LineMasker) maskLine(line []byte) ([]byte, bool) {
 	if l.Prepare != nil {
-		line = l.Prepare(line)
+		return l.maskView(l.Prepare(line))
 	}
+	m, changed := l.maskView(line)
+	if bytes.Contains(line, []byte(`\u`)) {
+		if vm, vchanged := l.maskView(profile.UnescapeJSON(line)); vchanged {
+			return vm, true
+		}
+	}
+	return m, changed
+}
+
+// maskView masks line as maskLine describes, after Prepare.
+func (l *LineMasker) maskView(line []byte) ([]byte, bool) {
 	m, res := l.M.Mask(line)
 	if res.Dropped() {
 		return m, true

@@ -220,7 +220,9 @@ func (s *Serial) read(ctx context.Context, log *slog.Logger) {
 				break
 			}
 			if lm.Pending() && time.Since(last) >= s.IdleFlush {
-				if out := lm.Flush(); len(out) > 0 {
+				// Only up to where no card data can span: a device pausing inside a card
+				// number or between a CVV label and its code must not split them.
+				if out := lm.FlushIdle(); len(out) > 0 {
 					_ = s.Pipeline.Submit(ctx, Input{Data: out})
 				}
 			}

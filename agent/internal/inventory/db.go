@@ -127,12 +127,14 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open inventory %s: %w", path, err)
 	}
-	var alarms []string
 	if m := f.Moved; m != nil {
-		alarms = append(alarms, m.Message)
 		log.Error("Inventory file is corrupt; moved aside, starting empty until the hub sends a snapshot.", "moved_to", m.MovedTo, "err", m.Err)
 	}
-	d := &DB{path: path, db: f.DB, alarms: alarms, now: time.Now}
+	for _, k := range f.Kept {
+		log.Warn("corrupt inventory file kept", "path", k.MovedTo)
+	}
+	// A corrupt file moved aside stays an alarm, across restarts, until an operator removes it.
+	d := &DB{path: path, db: f.DB, alarms: f.Alarms(), now: time.Now}
 	m, err := d.Meta()
 	if err != nil {
 		_ = f.DB.Close()

@@ -339,13 +339,35 @@ func TestCorruptFileMovedAside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
 	m, _ := db.Meta()
 	if m.Version != 0 || len(db.Alarms()) != 1 {
 		t.Fatalf("after corruption: version %d alarms %v; want 0 and one alarm", m.Version, db.Alarms())
 	}
-	if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 1 {
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
 		t.Fatalf("corrupt file not kept: %v", aside)
+	}
+	// After a restart the corrupt file still lies there: it stays an alarm until removed.
+	db.Close()
+	for _, tt := range []struct {
+		name   string
+		remove bool
+		alarms int
+	}{{"restart", false, 1}, {"after removal", true, 0}} {
+		if tt.remove {
+			if err := os.Remove(aside[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db, err = Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		al := db.Alarms()
+		db.Close()
+		if len(al) != tt.alarms || (tt.alarms == 1 && !strings.Contains(al[0], aside[0])) {
+			t.Errorf("%s: alarms %v, want %d naming %s", tt.name, al, tt.alarms, aside[0])
+		}
 	}
 }
 

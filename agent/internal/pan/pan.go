@@ -5,7 +5,11 @@
 // check. A PAN is masked in place to its first 6 and last 4 digits (or, with LastFourOnly, to its
 // last 4), so column layouts survive. Lines holding track 1 or track 2 data, and lines labelled
 // CVV/CVC/CID/PIN that carry a code, are dropped whole (PCI DSS 3.3.1): Mask returns an empty
-// line for them.
+// line for them. A CVV/PIN label may also be a JSON key ({"cvv":"123"}).
+//
+// Unicode decimal digits (fullwidth "４１１１", Arabic-Indic, …) count as digits, Unicode
+// spaces and dashes as separators; a masked non-ASCII digit becomes as many '*' as it has
+// bytes, so lines keep their length.
 //
 // Caveats: a PAN is only recognised on group boundaries — digits glued to it without a space or
 // dash ("1234111111111111111") form one run that is checked as a whole. A digit run that is not
@@ -80,6 +84,22 @@ func DefaultStats() Stats { return defaultMasker.Stats() }
 // non-nil out.
 func (m *Masker) Mask(line []byte) (out []byte, res Result) {
 	m.lines.Add(1)
+	if view, spans := asciiView(line); view != nil {
+		vm, res := m.mask(view)
+		res.OriginalLength = len(line)
+		if res.Dropped() || !res.Changed() {
+			if !res.Dropped() {
+				vm = line
+			}
+			return vm, res
+		}
+		return unview(line, vm, spans), res
+	}
+	return m.mask(line)
+}
+
+// mask masks an ASCII-digit line (see Mask).
+func (m *Masker) mask(line []byte) (out []byte, res Result) {
 	res.OriginalLength = len(line)
 	digits := 0
 	for _, c := range line {
@@ -352,23 +372,50 @@ var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []
 // report's "CID $168.64" (cash in drawer) are kept.
 func hasSensitiveLabel(line []byte) bool {
 	for i := 0; i < len(line); i++ {
-		if c := line[i] | 0x20; c != 'c' && c != 'p' {
-			continue // every label starts with C or P
-		}
-		if i > 0 && isAlnum(line[i-1]) {
-			continue
-		}
 		for _, lab := range sensitiveLabels {
-			if len(line)-i < len(lab) || !equalFoldASCII(line[i:i+len(lab)], lab) {
-				continue
-			}
-			rest := line[i+len(lab):]
-			if len(rest) > 0 && isAlnum(rest[0]) {
-				continue // part of a longer word (PINEAPPLE, CIDER)
-			}
-			if sensitiveValue(rest) {
+			if labelAt(line, i, lab) && sensitiveValue(line[i+len(lab):]) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// labelAt reports whether line holds the label lab as a word at i.
+func labelAt(line []byte, i int, lab []byte) bool {
+	if c := line[i] | 0x20; c != 'c' && c != 'p' {
+		return false // every label starts with C or P
+	}
+	if i > 0 && isAlnum(line[i-1]) {
+		return false
+	}
+	if len(line)-i < len(lab) || !equalFoldASCII(line[i:i+len(lab)], lab) {
+		return false
+	}
+	rest := line[i+len(lab):]
+	return len(rest) == 0 || !isAlnum(rest[0]) // not part of a longer word (PINEAPPLE, CIDER)
+}
+
+// LastLabel returns the offset in line of its last CVV/CVC/CID/PIN label, or -1. A source that
+// must cut a long line in pieces keeps the text from there on: a later piece is to be masked as
+// if it followed that text, so that a code after the cut still drops the line (see Mask).
+func LastLabel(line []byte) int {
+	for i := len(line) - 1; i >= 0; i-- {
+		for _, lab := range sensitiveLabels {
+			if labelAt(line, i, lab) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// LabelPrefix reports whether word (letters) is a label or the beginning of one, ignoring case:
+// a cut just after it could separate a label's letters.
+func LabelPrefix(word []byte) bool {
+	for _, lab := range sensitiveLabels {
+		if len(word) <= len(lab) && equalFoldASCII(word, lab[:len(word)]) {
+			return true
 		}
 	}
 	return false
@@ -378,12 +425,35 @@ func hasSensitiveLabel(line []byte) bool {
 // digits, or a 16-character hex PIN block with digits in it. Tokens that look like money ($,
 // decimal point) do not count, so "PIN VERIFIED" and a report's "CID $168.64" are kept. In a
 // JSON or quoted CSV line the labelled value ends at the next '"': `"CVV2 123","amount":1` holds
-// a code although its token runs on into the next field.
+// a code although its token runs on into the next field. A label that is a JSON key
+// (`{"cvv":"123"}`, `"pin": 1234,`) labels the value after its ':' (or '='), which ends at
+// '"', ',' or '}'.
 func sensitiveValue(rest []byte) bool {
+	if v, ok := keyValue(rest); ok && hasCode(v) {
+		return true
+	}
 	if i := bytes.IndexByte(rest, '"'); i >= 0 && hasCode(rest[:i]) {
 		return true
 	}
 	return hasCode(rest)
+}
+
+// keyValue returns the value after a label that closes a quoted key: rest is `":"123"}` or
+// `" = 123,…`. ok is false when rest does not start that way.
+func keyValue(rest []byte) (value []byte, ok bool) {
+	if len(rest) == 0 || rest[0] != '"' {
+		return nil, false
+	}
+	v := bytes.TrimLeft(rest[1:], " \t")
+	if len(v) == 0 || (v[0] != ':' && v[0] != '=') {
+		return nil, false
+	}
+	v = bytes.TrimLeft(v[1:], " \t")
+	v = bytes.TrimPrefix(v, []byte{'"'})
+	if i := bytes.IndexAny(v, `",}`); i >= 0 {
+		v = v[:i]
+	}
+	return v, true
 }
 
 // hasCode reports whether text holds a token that is a card security code or PIN block.

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/lanebridge/lanebridge/agent/internal/pan"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -75,21 +78,10 @@ func (j *jsonlParser) record(line string, dropped bool) {
 		return
 	}
 	r.Epoch, r.Seq, r.Hash, r.CapturedAt, r.Source = "", 0, "", time.Time{}, nil
-	// Second guard: mask the decoded record's encoding too, in case decoding brought digits
-	// together that the line masker saw apart; keep that as the raw text when it changed
-	// anything.
-	if enc, err := json.Marshal(r); err == nil {
-		m, res := j.masker.Mask(enc)
-		if res.Dropped() {
-			j.emit(Result{Raw: cardDataRemoved, Err: fmt.Errorf("%w: record held track data or a card security code", ErrIncomplete)})
-			return
-		}
-		if res.Masked > 0 {
-			var masked protocol.Record
-			if err := json.Unmarshal(m, &masked); err == nil {
-				r, line = masked, string(m)
-			}
-		}
+	r, line, err := guardRecord(j.masker, r, line)
+	if err != nil {
+		j.emit(Result{Raw: line, Err: err})
+		return
 	}
 	if j.terminal != "" {
 		if r.Terminal != "" && r.Terminal != j.terminal {
@@ -112,8 +104,34 @@ func (j *jsonlParser) record(line string, dropped bool) {
 	j.emit(Result{Record: &b.rec, Raw: line, Flags: b.flags})
 }
 
+// guardRecord is the second guard: it masks the decoded record's encoding too, in case decoding
+// brought digits together that the line masker saw apart, and returns the masked record and
+// that encoding as the raw text when masking changed anything. A record whose encoding holds
+// track data or a code, or whose masked encoding no longer decodes (a card number in a number
+// field), is never kept: err is then set and raw is the text to quarantine (the masked
+// encoding, or the removed-line marker).
+func guardRecord(m *pan.Masker, r protocol.Record, line string) (_ protocol.Record, raw string, err error) {
+	enc, err := json.Marshal(r)
+	if err != nil {
+		return r, line, fmt.Errorf("%w: encode: %w", ErrIncomplete, err)
+	}
+	masked, res := m.Mask(enc)
+	if res.Dropped() {
+		return r, cardDataRemoved, fmt.Errorf("%w: record held track data or a card security code", ErrIncomplete)
+	}
+	if res.Masked == 0 {
+		return r, line, nil
+	}
+	var mr protocol.Record
+	if err := json.Unmarshal(masked, &mr); err != nil {
+		return r, string(masked), fmt.Errorf("%w: record held a card number where no text can stand: %w", ErrIncomplete, err)
+	}
+	return mr, string(masked), nil
+}
+
 // unescapeASCII writes out the \uXXXX escapes of printable ASCII other than '"' and '\' in a
-// JSON text ("\u0034" becomes "4"). Inside a JSON string the result means the same; outside one
+// JSON text ("\u0034" becomes "4"), and those of other Unicode decimal digits ("\uff14"
+// becomes "４", which the masker reads as a digit too). Inside a JSON string the result means the same; outside one
 // an escape is invalid either way. A card number written with escapes is then masked like any
 // other: the masker reads bytes, not decoded JSON. Without an escape the line is returned as is.
 func unescapeASCII(line []byte) []byte {
@@ -132,6 +150,10 @@ func unescapeASCII(line []byte) []byte {
 				out = append(out, byte(v))
 				i += 5
 				continue
+			} else if ok && unicode.IsDigit(v) {
+				out = utf8.AppendRune(out, v) // fullwidth and other decimal digits
+				i += 5
+				continue
 			}
 		}
 		// Any other escape (\\ included) is kept whole, so the byte after it is not read as
@@ -141,6 +163,11 @@ func unescapeASCII(line []byte) []byte {
 	}
 	return out
 }
+
+// UnescapeJSON returns line with the JSON \u escapes of printable ASCII and of decimal digits
+// written out, as PrepareLine does for canonical-jsonl: for masking a stream whose format is not
+// known (the capture tool), where it is one of the views scanned.
+func UnescapeJSON(line []byte) []byte { return unescapeASCII(line) }
 
 func hex4(b []byte) (rune, bool) {
 	var v rune

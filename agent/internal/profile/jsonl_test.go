@@ -93,6 +93,11 @@ func TestCanonicalJSONL(t *testing.T) {
 		{name: "track data", line: jsonlRecord("%B4111111111111111^DOE/JOHN^2912101000000000?", ""), err: "track data or a card security code", raw: "[line removed: card data]"},
 		{name: "track 2 escaped", line: jsonlRecord(`;4111111111111111\u003d29121010000000000000?`, ""), err: "track data", raw: "[line removed: card data]"},
 		{name: "cvv", line: jsonlRecord("CVV2 123", ""), err: "card security code", raw: "[line removed: card data]"},
+		{name: "cvv as a json member", line: jsonlRecord("MILK", `,"cvv":"123"`), err: "card security code", raw: "[line removed: card data]"},
+		{name: "cvv as a json member of a bad line", line: jsonlRecord("MILK", `,"kind2":1,"cvv":"123","total":"bad"`), err: "card security code", raw: "[line removed: card data]"},
+		{name: "pin as a nested json member", line: jsonlRecord("MILK", `,"card":{"pin": "1234"}`), err: "card security code", raw: "[line removed: card data]"},
+		{name: "pan in fullwidth digits", line: jsonlRecord("４１１１ １１１１ １１１１ １１１１", ""), check: wantDesc("４１１１ １１" + strings.Repeat("*", 6) + " " + strings.Repeat("*", 12) + " １１１１")},
+		{name: "pan in escaped fullwidth digits", line: jsonlRecord(`\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11`, ""), check: wantDesc("４１１１１１" + strings.Repeat("*", 18) + "１１１１")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +111,8 @@ func TestCanonicalJSONL(t *testing.T) {
 			for _, r := range res {
 				out = append(out, r.Raw...)
 			}
-			for _, pan := range []string{"4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "DOE/JOHN", "CVV2 123"} {
+			for _, pan := range []string{"4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "DOE/JOHN", "CVV2 123", `"cvv":"123"`, `"pin": "1234"`,
+				"４１１１１１１１１１１１１１１１", "４１１１ １１１１ １１１１ １１１１", `\uff11\uff11\uff11\uff11\uff11\uff11`} {
 				if bytes.Contains(out, []byte(pan)) {
 					t.Fatalf("output holds %q: %s", pan, out)
 				}

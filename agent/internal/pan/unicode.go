@@ -1,0 +1,89 @@
+package pan
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// asciiView returns line as the masker scans it when line holds a decimal digit other than
+// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …): one byte per character, each Unicode
+// decimal digit written as its ASCII digit, each Unicode space as ' ', each dash as '-', any
+// other non-ASCII character as '~' (neither digit, separator nor letter). spans[k] is the
+// byte offset in line of view[k]'s character. Without such a digit it returns nil.
+func asciiView(line []byte) (view []byte, spans []int) {
+	i := 0
+	for ; i < len(line); i++ {
+		if line[i] >= utf8.RuneSelf {
+			break
+		}
+	}
+	if i == len(line) || !hasUnicodeDigit(line[i:]) {
+		return nil, nil
+	}
+	view = make([]byte, 0, len(line))
+	spans = make([]int, 0, len(line))
+	for i := 0; i < len(line); {
+		c := line[i]
+		if c < utf8.RuneSelf {
+			view, spans = append(view, c), append(spans, i)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(line[i:])
+		switch {
+		case unicode.IsDigit(r):
+			c = '0' + digitValue(r)
+		case unicode.IsSpace(r):
+			c = ' '
+		case unicode.Is(unicode.Pd, r) || r == '\u2212':
+			c = '-'
+		default:
+			c = '~'
+		}
+		view, spans = append(view, c), append(spans, i)
+		i += n
+	}
+	return view, spans
+}
+
+func hasUnicodeDigit(b []byte) bool {
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r >= utf8.RuneSelf && unicode.IsDigit(r) {
+			return true
+		}
+		b = b[n:]
+	}
+	return false
+}
+
+// digitValue returns the value 0..9 of the Unicode decimal digit r. Decimal digits come in
+// contiguous runs of whole 0..9 blocks, so the value is r's distance from the start of its run,
+// modulo 10.
+func digitValue(r rune) byte {
+	start := r
+	for unicode.IsDigit(start - 1) {
+		start--
+	}
+	return byte((r - start) % 10)
+}
+
+// unview returns line with the masking of its view vm applied: every character whose view byte
+// became '*' is replaced by as many '*' as it has bytes, so the line keeps its length.
+func unview(line, vm []byte, spans []int) []byte {
+	out := make([]byte, 0, len(line))
+	for k, start := range spans {
+		end := len(line)
+		if k+1 < len(spans) {
+			end = spans[k+1]
+		}
+		if vm[k] == '*' && line[start] != '*' {
+			for range end - start {
+				out = append(out, '*')
+			}
+			continue
+		}
+		out = append(out, line[start:end]...)
+	}
+	return out
+}
