@@ -128,7 +128,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("open inventory %s: %w", path, err)
 	}
 	if m := f.Moved; m != nil {
-		log.Error("Inventory file is corrupt; moved aside, starting empty until the hub sends a snapshot.", "moved_to", m.MovedTo, "err", m.Err)
+		log.Error("inventory file corrupt; moved aside, empty until the hub's snapshot", "moved_to", m.MovedTo, "err", m.Err)
 	}
 	for _, k := range f.Kept {
 		log.Warn("corrupt inventory file kept", "path", k.MovedTo)
@@ -140,7 +140,7 @@ func Open(path string, log *slog.Logger) (*DB, error) {
 		_ = f.DB.Close()
 		return nil, err
 	}
-	log.Info("Inventory opened.", "version", m.Version, "items", m.Items)
+	log.Info("inventory opened", "version", m.Version, "items", m.Items)
 	return d, nil
 }
 

@@ -166,7 +166,7 @@ func (s *Service) Run(ctx context.Context) error {
 				if errors.Is(err, ErrFailed) {
 					return err
 				}
-				s.log.Error("Inventory message not applied.", "version", m.Version, "kind", m.Kind, "err", err)
+				s.log.Error("inventory message not applied", "version", m.Version, "kind", m.Kind, "err", err)
 			}
 			if s.opts.OnChange != nil {
 				s.opts.OnChange()
@@ -176,7 +176,7 @@ func (s *Service) Run(ctx context.Context) error {
 			err := s.ov.catchUp(s.j)
 			s.mu.Unlock()
 			if err != nil {
-				s.log.Warn("Cannot fold captured records into the inventory overlay.", "err", err)
+				s.log.Warn("cannot fold captured records into inventory overlay", "err", err)
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func (s *Service) Apply(m *protocol.Inventory) (Outcome, error) {
 		if _, err := s.apply(p); err != nil {
 			return out, err
 		}
-		s.log.Info("Inventory delta applied after the message it builds on arrived.", "version", p.Version)
+		s.log.Info("inventory delta applied after its base arrived", "version", p.Version)
 	}
 }
 
@@ -234,7 +234,7 @@ func (s *Service) apply(m *protocol.Inventory) (Outcome, error) {
 		} else {
 			s.C.IgnoredStale.Add(1)
 		}
-		s.log.Info("Inventory message ignored; reporting our version.", "kind", m.Kind, "version", m.Version,
+		s.log.Info("inventory message ignored; reporting our version", "kind", m.Kind, "version", m.Version,
 			"base_version", m.BaseVersion, "our_version", meta.Version, "outcome", out.String())
 		return out, nil
 	}
@@ -244,12 +244,12 @@ func (s *Service) apply(m *protocol.Inventory) (Outcome, error) {
 	sold := maps.Clone(s.ov.sold)
 	s.mu.Unlock()
 	s.C.Applied.Add(1)
-	s.log.Info("Inventory applied.", "kind", m.Kind, "version", meta.Version, "items", meta.Items,
+	s.log.Info("inventory applied", "kind", m.Kind, "version", meta.Version, "items", meta.Items,
 		"changed", len(m.Items), "removed", len(m.Removed), "applied_through", meta.AppliedThrough,
 		"elapsed", time.Since(start).Round(time.Millisecond))
 	if oerr != nil {
 		// The version is applied; lookups retry the catch-up and report the error.
-		s.log.Warn("Cannot fold captured records into the inventory overlay.", "err", oerr)
+		s.log.Warn("cannot fold captured records into inventory overlay", "err", oerr)
 	}
 	if s.opts.PLU != nil && s.opts.PLU.Path != "" {
 		n, err := writePLU(s.opts.PLU, s.db, func(it protocol.Item) (Qty, error) {
@@ -260,9 +260,9 @@ func (s *Service) apply(m *protocol.Inventory) (Outcome, error) {
 			return base.Sub(sold[it.SKU])
 		})
 		if err != nil {
-			s.log.Error("PLU file not written.", "path", s.opts.PLU.Path, "err", err)
+			s.log.Error("plu file not written", "path", s.opts.PLU.Path, "err", err)
 		} else {
-			s.log.Info("PLU file written.", "path", s.opts.PLU.Path, "items", n, "version", meta.Version)
+			s.log.Info("plu file written", "path", s.opts.PLU.Path, "items", n, "version", meta.Version)
 		}
 	}
 	return out, nil

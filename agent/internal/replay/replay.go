@@ -130,7 +130,7 @@ func New(sp Spool, pub Publisher, opts Options) (*Executor, error) {
 			var f resultsFile
 			if err := json.Unmarshal(b, &f); err != nil {
 				// Results are a report, not data: start afresh rather than refuse to run.
-				e.log.Warn("Command results file unreadable; starting without it.", "path", opts.ResultsFile, "err", err)
+				e.log.Warn("command results file unreadable; starting without it", "path", opts.ResultsFile, "err", err)
 			} else {
 				e.results = f.Results
 			}
@@ -185,15 +185,15 @@ func (e *Executor) done(id string) (protocol.CommandResult, bool) {
 // not run again.
 func (e *Executor) Execute(ctx context.Context, c *protocol.Command) protocol.CommandResult {
 	if r, ok := e.done(c.ID); ok {
-		e.log.Info("Command already done; reporting its result again.", "id", c.ID)
+		e.log.Info("command already done; reporting its result again", "id", c.ID)
 		return r
 	}
 	r := e.execute(ctx, c)
 	r.ID, r.At = c.ID, e.opts.Now().UTC()
 	if r.OK {
-		e.log.Info("Command done.", "id", c.ID, "type", c.Type, "found", r.Found, "detail", r.Detail)
+		e.log.Info("command done", "id", c.ID, "type", c.Type, "found", r.Found, "detail", r.Detail)
 	} else {
-		e.log.Warn("Command failed.", "id", c.ID, "type", c.Type, "detail", r.Detail)
+		e.log.Warn("command failed", "id", c.ID, "type", c.Type, "detail", r.Detail)
 	}
 	e.record(r)
 	return r
@@ -210,7 +210,7 @@ func (e *Executor) record(r protocol.CommandResult) {
 	e.mu.Unlock()
 	if e.opts.ResultsFile != "" {
 		if err := writeFileAtomic(e.opts.ResultsFile, resultsFile{Results: snap}); err != nil {
-			e.log.Error("Command results not saved; a restart may run a command twice (harmless).", "err", err)
+			e.log.Error("command results not saved; a restart may run a command again (harmless)", "err", err)
 		}
 	}
 }

@@ -203,10 +203,10 @@ func Open(path string, opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
 	if m := f.Moved; m != nil {
-		log.Error("Spool file is corrupt; moved aside, starting a new epoch.", "moved_to", m.MovedTo, "err", m.Err)
+		log.Error("spool corrupt; moved aside, new epoch", "moved_to", m.MovedTo, "err", m.Err)
 	}
 	if f.Created {
-		log.Info("Spool created.", "epoch", epoch)
+		log.Info("spool created", "epoch", epoch)
 	}
 	s := &Spool{
 		path:   path,
@@ -223,7 +223,7 @@ func Open(path string, opts Options) (*Spool, error) {
 	}
 	s.st.alarms = f.Alarms()
 	s.refreshSize()
-	log.Info("Spool opened.", "epoch", s.epoch, "last_seq", s.st.nextSeq-1, "last_ack", s.st.lastAck)
+	log.Info("spool opened", "epoch", s.epoch, "last_seq", s.st.nextSeq-1, "last_ack", s.st.lastAck)
 	go s.writer()
 	return s, nil
 }
@@ -368,7 +368,7 @@ func (s *Spool) refreshSize() {
 	s.st.sizeAlarmed = alarm
 	s.mu.Unlock()
 	if crossed {
-		s.log.Warn("Spool is nearing its size limit; capture continues.", "used_bytes", used, "size_bytes", fi.Size(), "max_size", s.opts.MaxSize)
+		s.log.Warn("spool near its size limit; capture continues", "used_bytes", used, "size_bytes", fi.Size(), "max_size", s.opts.MaxSize)
 	}
 }
 
@@ -595,7 +595,7 @@ func (s *Spool) Purge() (int, error) {
 		}
 		s.txN.Add(1)
 		total += len(keys)
-		s.log.Info("Purged acknowledged records past retention.", "count", len(keys), "through_seq", binary.BigEndian.Uint64(keys[len(keys)-1]))
+		s.log.Info("purged acknowledged records past retention", "count", len(keys), "through_seq", binary.BigEndian.Uint64(keys[len(keys)-1]))
 		if len(keys) < purgeChunk {
 			s.refreshSize()
 			return total, nil
@@ -615,7 +615,7 @@ func (s *Spool) writable() error {
 
 func (s *Spool) fail(err error) {
 	if s.failed.CompareAndSwap(nil, &err) {
-		s.log.Error("Spool commit failed; refusing further writes, the process must restart.", "err", err)
+		s.log.Error("spool commit failed; refusing writes until restart", "err", err)
 	}
 }
 

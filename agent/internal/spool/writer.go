@@ -270,7 +270,7 @@ func (s *Spool) commitBatch(batch []*request) {
 			// A failure here only blurs a statistic: it must not fail the capture.
 			t, err := capturedAt(tx, lastAck+1)
 			if err != nil {
-				s.log.Error("Cannot read the oldest unsent record.", "seq", lastAck+1, "err", err)
+				s.log.Error("cannot read oldest unsent record", "seq", lastAck+1, "err", err)
 			}
 			oldest, oldestChanged = t, true
 		}
