@@ -159,11 +159,9 @@ func (s *DB) read(ctx context.Context, fn func(t tx) error) error {
 	return fn(t)
 }
 
-// ts is a time as a statement argument.
+// ts and now are a time, and the current time, as statement arguments.
 func (s *DB) ts(t time.Time) any { return s.d.ts(t) }
-
-// now is the current time as a statement argument.
-func (s *DB) now() any { return s.d.ts(time.Now()) }
+func (s *DB) now() any           { return s.d.ts(time.Now()) }
 
 // mustStore returns ErrNotFound (wrapped) unless the store exists.
 func mustStore(ctx context.Context, t tx, id string) error {

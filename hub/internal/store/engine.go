@@ -25,7 +25,8 @@ type engine interface {
 	close() error
 }
 
-// tx is one transaction. Statements use ? placeholders; the PostgreSQL side renumbers them.
+// tx is one transaction: seven methods, one per kind of statement the store runs (it is the
+// engine seam, not a consumer's view). Statements use ? placeholders, renumbered on PostgreSQL.
 type tx interface {
 	exec(ctx context.Context, q string, args ...any) (rowsAffected int64, err error)
 	query(ctx context.Context, q string, args ...any) (rows, error)
