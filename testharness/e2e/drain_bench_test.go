@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,6 +68,7 @@ func BenchmarkDrain(b *testing.B) {
 		t0 = time.Now()
 		return nil
 	})
+	hubCPU0, agentCPU0 := cpuSeconds(h.p), cpuSeconds(ag)
 	if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
 		b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
 	}
@@ -80,6 +84,7 @@ func BenchmarkDrain(b *testing.B) {
 	})
 	el := time.Since(t0)
 	b.StopTimer()
+	hubCPU, agentCPU := cpuSeconds(h.p)-hubCPU0, cpuSeconds(ag)-agentCPU0
 	si, err := h.store(store)
 	if err != nil || si.Records != drainN {
 		b.Fatalf("hub has %d records (%v), want %d", si.Records, err, drainN)
@@ -88,6 +93,9 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(rate, "records/s")
 	b.ReportMetric(raw, "raw-records/s")
 	b.ReportMetric(rate/raw, "ratio")
+	// CPU per record is steadier than a rate on a shared machine: compare these across runs.
+	b.ReportMetric(hubCPU*1e6/drainN, "hub-cpu-µs/record")
+	b.ReportMetric(agentCPU*1e6/drainN, "agent-cpu-µs/record")
 	b.Logf("drained %d records in %v: %.0f records/s (raw MQTT baseline %.0f records/s, ratio %.2f)", drainN, el.Round(time.Millisecond), rate, raw, rate/raw)
 	ag.stop(b)
 	h.p.stop(b)
@@ -189,4 +197,21 @@ func agentStatus(listen string) (agentLocal, error) {
 	}
 	defer resp.Body.Close()
 	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// cpuSeconds is the user and system CPU time process p has used so far (Linux /proc; 0
+// elsewhere).
+func cpuSeconds(p *proc) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state); utime and stime are 14 and 15
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100 // USER_HZ is 100 on Linux
 }
