@@ -57,7 +57,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
-		err = cmdValidate(args[1:], stdout)
+		err = cmdValidate(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":
@@ -95,7 +95,7 @@ func configFlag(name string, args []string) (string, *flag.FlagSet, error) {
 	return *path, fs, nil
 }
 
-func cmdValidate(args []string, stdout io.Writer) error {
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	path, _, err := configFlag("validate", args)
 	if err != nil {
 		return err
@@ -103,6 +103,13 @@ func cmdValidate(args []string, stdout io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
+	}
+	warnings, err := config.Check(path, cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "lanebridge-agent: warning: %s\n", w)
+	}
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
 	if _, err := cfg.Password(); err != nil {
 		return err
