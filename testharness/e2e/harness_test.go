@@ -265,7 +265,8 @@ func agentConfig(t testing.TB, dir, store, enrolled string, journals map[string]
 			b.WriteString("  ack_timeout: 3s\n  heartbeat: 1s\n")
 		}
 	}
-	fmt.Fprintf(&b, "listen: %s\nterminals:\n", freeAddr(t))
+	// debug: the drain benchmark profiles the agent (LANEBRIDGE_BENCH_PPROF) on /debug/pprof/.
+	fmt.Fprintf(&b, "listen: %s\ndebug: true\nterminals:\n", freeAddr(t))
 	for id, path := range journals {
 		fmt.Fprintf(&b, "  - {id: %s, source: \"file://%s\", profile: canonical-jsonl}\n", id, path)
 	}

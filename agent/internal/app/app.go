@@ -361,9 +361,11 @@ func (a *agent) local() localStatus {
 
 func (a *agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	// Profiling, on the loopback-only local endpoint, for support.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	if a.cfg.Debug {
+		// Profiling, for support, only when the config asks for it (debug: true).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.local())
