@@ -225,10 +225,11 @@ func (h *hub) get(path string) ([]byte, error) {
 	return b, nil
 }
 
-// enroll runs `stores add` and returns the agent.yaml body it printed.
+// enroll runs `stores add` and returns the agent.yaml body it printed. Tests enroll before the
+// hub first starts: --create makes the hub database.
 func enroll(t testing.TB, dir, store, brokerURL string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL}, extra...)
+	args := append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL, "--create"}, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -157,6 +157,7 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	cf.register(fs)
 	brokerURL := fs.String("broker-url", "", "broker URL the agent connects to (written into agent.yaml)")
 	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
+	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
 	// Accept flags before or after the store id.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -174,6 +175,11 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	cfg, err := cf.load()
 	if err != nil {
 		return err
+	}
+	if !*create {
+		if err := requireDB(cfg); err != nil {
+			return err
+		}
 	}
 	out := stdout
 	if *outPath != "" {
@@ -258,6 +264,9 @@ func storesList(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := requireDB(cfg); err != nil {
+		return err
+	}
 	ctx := context.Background()
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -280,6 +289,22 @@ func storesList(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Records, state, backlog, at)
 	}
 	return tw.Flush()
+}
+
+// requireDB refuses a data directory without a hub database, for every command but serve (which
+// starts a new hub there): a misspelt --data must not create an empty hub. PostgreSQL needs no
+// file.
+func requireDB(cfg *Config) error {
+	if cfg.Store.PostgresURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "hub.db")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no hub database in %[1]s (hub.db); start `lanebridge-hub serve --data %[1]s` there first, or check the path", cfg.DataDir)
+		}
+		return fmt.Errorf("hub database in %s: %w", cfg.DataDir, err)
+	}
+	return nil
 }
 
 // openERP returns the configured connector, or nil for erp.kind none. A Tryton that is down

@@ -17,7 +17,7 @@ func TestStoresAddOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if code := Main([]string{"stores", "add", "S001", "--data", filepath.Join(dir, "hub"), "--broker-url", "tcp://h:1883", "--out", out}, &stdout, &stderr); code != 0 {
+	if code := Main([]string{"stores", "add", "S001", "--data", filepath.Join(dir, "hub"), "--broker-url", "tcp://h:1883", "--out", out, "--create"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	fi, err := os.Stat(out)
@@ -42,5 +42,41 @@ func TestStoresAddOut(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "store: S002") {
 		t.Errorf("stdout: %q", stdout.String())
+	}
+}
+
+// A data directory without hub.db is refused by every command but serve (a misspelt --data used
+// to create an empty hub), unless stores add is told --create.
+func TestDataDirWithoutDatabase(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "hbu")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"stores add", []string{"stores", "add", "S001", "--data", missing}},
+		{"stores list", []string{"stores", "list", "--data", missing}},
+		{"stores list, empty dir", []string{"stores", "list", "--data", dir}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := Main(tt.args, &stdout, &stderr); code != 1 {
+				t.Fatalf("exit %d, want 1", code)
+			}
+			if !strings.Contains(stderr.String(), "no hub database in ") || !strings.Contains(stderr.String(), "start `lanebridge-hub serve --data ") {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			if _, err := os.Stat(filepath.Join(tt.args[len(tt.args)-1], "hub.db")); err == nil {
+				t.Errorf("hub.db created")
+			}
+		})
+	}
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"stores", "add", "S001", "--data", missing, "--create"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--create: exit %d: %s", code, stderr.String())
+	}
+	if code := Main([]string{"stores", "list", "--data", missing}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "S001") {
+		t.Fatalf("list after --create: exit %d: %s%s", code, stdout.String(), stderr.String())
 	}
 }
