@@ -344,10 +344,15 @@ type localStatus struct {
 	Published uint64            `json:"published"`
 	Acked     uint64            `json:"acked"`
 	Captured  map[string]uint64 `json:"captured"`
+	// ConnectError is why the last connect to the hub's broker failed (none since the last
+	// successful connect: nil); ConnectFailures counts those failures.
+	ConnectError    *uplink.ConnectError `json:"connect_error,omitempty"`
+	ConnectFailures uint64               `json:"connect_failures,omitempty"`
 }
 
 func (a *agent) local() localStatus {
-	ls := localStatus{Status: a.status(), Connected: a.fwd.C.Connected.Load(), Published: a.fwd.C.Published.Load(), Acked: a.fwd.C.Acked.Load(), Captured: map[string]uint64{}}
+	ls := localStatus{Status: a.status(), Connected: a.fwd.C.Connected.Load(), Published: a.fwd.C.Published.Load(), Acked: a.fwd.C.Acked.Load(), Captured: map[string]uint64{},
+		ConnectError: a.fwd.C.LastConnectError(), ConnectFailures: a.fwd.C.ConnectFailures.Load()}
 	ls.V, ls.Store = protocol.Version, a.cfg.Store
 	ls.State = "offline"
 	if ls.Connected {
@@ -439,6 +444,9 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "store:           %s\n", ls.Store)
 	fmt.Fprintf(stdout, "agent:           %s\n", ls.State)
+	if ce := ls.ConnectError; ce != nil {
+		fmt.Fprintf(stdout, "hub unreachable: %s: %s (since %d failed connects, last at %s)\n", ce.Reason, ce.Err, ls.ConnectFailures, ce.At.Local().Format(time.RFC3339))
+	}
 	fmt.Fprintf(stdout, "epoch:           %s\n", ls.Epoch)
 	fmt.Fprintf(stdout, "captured (seq):  %d\n", ls.LastSeq)
 	fmt.Fprintf(stdout, "acked by hub:    %d\n", ls.LastAck)

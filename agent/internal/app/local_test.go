@@ -1,8 +1,13 @@
 package app
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lanebridge/lanebridge/agent/internal/config"
@@ -17,5 +22,30 @@ func TestPprofOnlyWithDebug(t *testing.T) {
 		if got := rec.Code == http.StatusOK; got != debug {
 			t.Errorf("debug %v: GET /debug/pprof/ = %d", debug, rec.Code)
 		}
+	}
+}
+
+// A hub that refuses the connection shows in /status and in `status` of the running agent.
+func TestStatusShowsConnectError(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "agent.yaml")
+	y := fmt.Sprintf("store: S1\ndata_dir: %s\nlisten: %s\nhub:\n  broker: tcp://%s\n  password: x\n",
+		filepath.Join(dir, "data"), freeAddr(t), freeAddr(t))
+	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startRun(t, cfg)
+	defer a.stop(t)
+	ls := a.status(t, "a connect error", func(ls localStatus) bool { return ls.ConnectError != nil })
+	if ls.ConnectError.Reason != "connection refused" || ls.ConnectFailures == 0 {
+		t.Fatalf("connect error %+v after %d failures, want connection refused", ls.ConnectError, ls.ConnectFailures)
+	}
+	var out strings.Builder
+	if code := Main([]string{"status", "--config", cfgPath}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "hub unreachable: connection refused: ") {
+		t.Fatalf("status (exit %d):\n%s", code, out.String())
 	}
 }
