@@ -49,3 +49,33 @@ func TestStatusShowsConnectError(t *testing.T) {
 		t.Fatalf("status (exit %d):\n%s", code, out.String())
 	}
 }
+
+// validate warns (exit 0) about a password readable by others and fails on a missing one.
+func TestValidateChecks(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, hub string
+		mode      os.FileMode
+		code      int
+		stderr    string
+	}{
+		{"readable password", "  password: x\n", 0o644, 0, "warning: config key hub.password: "},
+		{"no password", "", 0o600, 1, "config key hub.password: missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "agent.yaml")
+			y := fmt.Sprintf("store: S1\ndata_dir: %s\nhub:\n  broker: tcp://127.0.0.1:1883\n%s", filepath.Join(dir, "data"), tt.hub)
+			if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			if code := Main([]string{"validate", "--config", p}, io.Discard, &stderr); code != tt.code || !strings.Contains(stderr.String(), tt.stderr) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.stderr)
+			}
+		})
+	}
+}
