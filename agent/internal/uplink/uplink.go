@@ -340,6 +340,14 @@ func (f *Forwarder) connectLoop(ctx context.Context) {
 		everConnected bool
 	)
 	for {
+		if f.client.IsConnectionOpen() { // a stale signal: still connected
+			select {
+			case <-f.lost:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
 		tok := f.client.Connect()
 		var err error
 		select {
