@@ -66,7 +66,7 @@ curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $D
 agents=(); sims=(); listens=()
 port=17790
 for s in "${STORES[@]}"; do
-  "$BIN/lanebridge-hub" stores add "$s" --data "$DEMO/hub" --broker-url "tcp://$MQTT" "${hubargs[@]}" 2>/dev/null >"$DEMO/$s.enrolled.yaml"
+  "$BIN/lanebridge-hub" stores add "$s" --create --data "$DEMO/hub" --broker-url "tcp://$MQTT" "${hubargs[@]}" 2>/dev/null >"$DEMO/$s.enrolled.yaml"
   pw=$(awk '/^  password:/{print $2}' "$DEMO/$s.enrolled.yaml")
   listen="127.0.0.1:$port"; port=$((port+1)); listens+=("$listen")
   cat >"$DEMO/$s.yaml" <<YAML

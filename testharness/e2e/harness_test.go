@@ -225,10 +225,11 @@ func (h *hub) get(path string) ([]byte, error) {
 	return b, nil
 }
 
-// enroll runs `stores add` and returns the agent.yaml body it printed.
+// enroll runs `stores add` and returns the agent.yaml body it printed. Tests enroll before the
+// hub first starts: --create makes the hub database.
 func enroll(t testing.TB, dir, store, brokerURL string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL}, extra...)
+	args := append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL, "--create"}, extra...)
 	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -265,7 +266,8 @@ func agentConfig(t testing.TB, dir, store, enrolled string, journals map[string]
 			b.WriteString("  ack_timeout: 3s\n  heartbeat: 1s\n")
 		}
 	}
-	fmt.Fprintf(&b, "listen: %s\nterminals:\n", freeAddr(t))
+	// debug: the drain benchmark profiles the agent (LANEBRIDGE_BENCH_PPROF) on /debug/pprof/.
+	fmt.Fprintf(&b, "listen: %s\ndebug: true\nterminals:\n", freeAddr(t))
 	for id, path := range journals {
 		fmt.Fprintf(&b, "  - {id: %s, source: \"file://%s\", profile: canonical-jsonl}\n", id, path)
 	}

@@ -57,7 +57,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
-		err = cmdValidate(args[1:], stdout)
+		err = cmdValidate(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":
@@ -95,7 +95,7 @@ func configFlag(name string, args []string) (string, *flag.FlagSet, error) {
 	return *path, fs, nil
 }
 
-func cmdValidate(args []string, stdout io.Writer) error {
+func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	path, _, err := configFlag("validate", args)
 	if err != nil {
 		return err
@@ -103,6 +103,13 @@ func cmdValidate(args []string, stdout io.Writer) error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return err
+	}
+	warnings, err := config.Check(path, cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "lanebridge-agent: warning: %s\n", w)
+	}
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
 	}
 	if _, err := cfg.Password(); err != nil {
 		return err
@@ -337,10 +344,15 @@ type localStatus struct {
 	Published uint64            `json:"published"`
 	Acked     uint64            `json:"acked"`
 	Captured  map[string]uint64 `json:"captured"`
+	// ConnectError is why the last connect to the hub's broker failed (none since the last
+	// successful connect: nil); ConnectFailures counts those failures.
+	ConnectError    *uplink.ConnectError `json:"connect_error,omitempty"`
+	ConnectFailures uint64               `json:"connect_failures,omitempty"`
 }
 
 func (a *agent) local() localStatus {
-	ls := localStatus{Status: a.status(), Connected: a.fwd.C.Connected.Load(), Published: a.fwd.C.Published.Load(), Acked: a.fwd.C.Acked.Load(), Captured: map[string]uint64{}}
+	ls := localStatus{Status: a.status(), Connected: a.fwd.C.Connected.Load(), Published: a.fwd.C.Published.Load(), Acked: a.fwd.C.Acked.Load(), Captured: map[string]uint64{},
+		ConnectError: a.fwd.C.LastConnectError(), ConnectFailures: a.fwd.C.ConnectFailures.Load()}
 	ls.V, ls.Store = protocol.Version, a.cfg.Store
 	ls.State = "offline"
 	if ls.Connected {
@@ -354,9 +366,11 @@ func (a *agent) local() localStatus {
 
 func (a *agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	// Profiling, on the loopback-only local endpoint, for support.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	if a.cfg.Debug {
+		// Profiling, for support, only when the config asks for it (debug: true).
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(a.local())
@@ -430,6 +444,9 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "store:           %s\n", ls.Store)
 	fmt.Fprintf(stdout, "agent:           %s\n", ls.State)
+	if ce := ls.ConnectError; ce != nil {
+		fmt.Fprintf(stdout, "hub unreachable: %s: %s (since %d failed connects, last at %s)\n", ce.Reason, ce.Err, ls.ConnectFailures, ce.At.Local().Format(time.RFC3339))
+	}
 	fmt.Fprintf(stdout, "epoch:           %s\n", ls.Epoch)
 	fmt.Fprintf(stdout, "captured (seq):  %d\n", ls.LastSeq)
 	fmt.Fprintf(stdout, "acked by hub:    %d\n", ls.LastAck)

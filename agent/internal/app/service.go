@@ -105,7 +105,8 @@ func cmdService(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
 		return err
 	}
 	sc, err := serviceConfig(path)
@@ -115,6 +116,12 @@ func cmdService(args []string, stdout io.Writer) error {
 	s, err := service.New(&program{}, sc)
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
+	}
+	if action == "install" && service.Platform() == "linux-systemd" && os.Geteuid() == 0 {
+		// The unit runs the agent as the lanebridge user (systemd.tmpl).
+		if err := prepareServiceUser(realHost, path, cfg, stdout); err != nil {
+			return fmt.Errorf("service install: %w", err)
+		}
 	}
 	if err := service.Control(s, action); err != nil {
 		return fmt.Errorf("service %s: %w", action, err)

@@ -34,6 +34,8 @@ type Config struct {
 	ProfilesDir string `yaml:"profiles_dir"`
 	// Inventory configures what the agent does with the item master the hub pushes.
 	Inventory Inventory `yaml:"inventory"`
+	// Debug serves Go profiling (/debug/pprof/) on the local endpoint; default false.
+	Debug bool `yaml:"debug"`
 }
 
 // Inventory configures the optional PLU / price file written for terminals that load one.
@@ -288,6 +290,9 @@ func (c *Config) Validate() error {
 	u, err := url.Parse(c.Hub.Broker)
 	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" {
 		return &Error{"hub.broker", fmt.Sprintf("%q is not a broker URL; use tcp://host:1883 or ssl://host:8883", c.Hub.Broker)}
+	}
+	if u.Port() == "" {
+		return &Error{"hub.broker", fmt.Sprintf("%q has no port; add it, e.g. %s://%s:1883 (tcp) or :8883 (ssl)", c.Hub.Broker, u.Scheme, u.Hostname())}
 	}
 	if c.Hub.Password != "" && c.Hub.PasswordFile != "" {
 		return &Error{"hub.password_file", "set either hub.password or hub.password_file, not both"}

@@ -18,10 +18,13 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -54,6 +57,9 @@ type Config struct {
 	AckTimeout time.Duration
 	Heartbeat  time.Duration
 	ClientID   string
+	// ConnectRetry is the pause between connects until the first succeeds; after a lost
+	// connection it is the first pause, doubling up to 30s (default 2s).
+	ConnectRetry time.Duration
 	// OnQuarantineAck is called (from paho's goroutine: it must not block) when the hub
 	// acknowledges quarantined captures of this epoch through a seq.
 	OnQuarantineAck func(through uint64)
@@ -78,7 +84,20 @@ type Counters struct {
 	DownDropped atomic.Uint64 // inventory or command messages dropped on a full channel
 	Connected   atomic.Bool
 	LastAckTime atomic.Int64 // unix nanos
+	// ConnectFailures counts failed connects since the last successful one.
+	ConnectFailures atomic.Uint64
+	lastConnErr     atomic.Pointer[ConnectError]
 }
+
+// ConnectError is why the last connect to the broker failed.
+type ConnectError struct {
+	Reason string    `json:"reason"` // bad credentials, not authorized, connection refused, tls, timeout, …
+	Err    string    `json:"error"`
+	At     time.Time `json:"at"`
+}
+
+// LastConnectError returns the last connect failure since the last successful connect, or nil.
+func (c *Counters) LastConnectError() *ConnectError { return c.lastConnErr.Load() }
 
 // Forwarder moves records from an Outbox to the hub.
 type Forwarder struct {
@@ -89,6 +108,7 @@ type Forwarder struct {
 
 	acks      chan protocol.Ack
 	conn      chan bool
+	lost      chan struct{} // to the connect loop: the connection is gone, connect again
 	statusReq chan struct{}
 	C         Counters
 	epoch     string
@@ -116,6 +136,9 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ConnectRetry <= 0 {
+		cfg.ConnectRetry = 2 * time.Second
+	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "lanebridge-agent-" + cfg.Store
 	}
@@ -125,6 +148,7 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 		log:  cfg.Logger.With("component", "uplink"),
 		acks: make(chan protocol.Ack, 1024),
 		conn: make(chan bool, 16),
+		lost: make(chan struct{}, 1),
 		// statusReq coalesces requests for a prompt status (capacity 1).
 		statusReq: make(chan struct{}, 1),
 		epoch:     out.Epoch(),
@@ -149,10 +173,10 @@ func (f *Forwarder) clientOptions() (*mqtt.ClientOptions, error) {
 	o.SetPassword(f.cfg.Password)
 	o.SetCleanSession(true) // the spool is the store; paho keeps nothing we rely on
 	o.SetOrderMatters(false)
-	o.SetAutoReconnect(true)
-	o.SetConnectRetry(true)
-	o.SetConnectRetryInterval(2 * time.Second)
-	o.SetMaxReconnectInterval(30 * time.Second)
+	// Run's own connect loop (connectLoop) retries, so that each failure's reason is seen:
+	// paho's ConnectRetry and AutoReconnect would hide them.
+	o.SetAutoReconnect(false)
+	o.SetConnectRetry(false)
 	o.SetConnectTimeout(10 * time.Second)
 	// A half-open link (nothing gets through, nothing is closed) is noticed by the keepalive:
 	// at most keepalive + ping timeout after the last packet received.
@@ -183,6 +207,7 @@ func (f *Forwarder) clientOptions() (*mqtt.ClientOptions, error) {
 		case f.conn <- false:
 		default:
 		}
+		f.reconnect()
 	})
 	return o, nil
 }
@@ -290,11 +315,141 @@ func (f *Forwarder) PublishRecords(ctx context.Context, payload []byte) error {
 	}
 }
 
+// reconnect tells the connect loop to connect again. It never blocks.
+func (f *Forwarder) reconnect() {
+	select {
+	case f.lost <- struct{}{}:
+	default:
+	}
+}
+
+// maxConnectRetry caps the pause between connects.
+const maxConnectRetry = 30 * time.Second
+
+// connectLogEvery is how often a run of failed connects with one reason is logged again.
+const connectLogEvery = 60 * time.Second
+
+// connectLoop connects, and connects again after each loss, until ctx is done. Each failure is
+// recorded for status; the log gets a warning on the first failure, on a new reason and then at
+// most every connectLogEvery, with the count of failures.
+func (f *Forwarder) connectLoop(ctx context.Context) {
+	pause := f.cfg.ConnectRetry
+	var (
+		lastLog       time.Time
+		lastReason    string
+		everConnected bool
+	)
+	for {
+		if f.client.IsConnectionOpen() { // a stale signal: still connected
+			select {
+			case <-f.lost:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		tok := f.client.Connect()
+		var err error
+		select {
+		case <-tok.Done():
+			err = tok.Error()
+		case <-ctx.Done():
+			return
+		}
+		if err == nil {
+			if n := f.C.ConnectFailures.Swap(0); n > 0 {
+				f.log.Info("broker reachable again", "broker", f.cfg.Broker, "failures", n)
+			}
+			f.C.lastConnErr.Store(nil)
+			pause, lastReason, everConnected = f.cfg.ConnectRetry, "", true
+			select {
+			case <-f.lost:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		n := f.C.ConnectFailures.Add(1)
+		ce := &ConnectError{Reason: connectReason(err), Err: err.Error(), At: time.Now().UTC()}
+		f.C.lastConnErr.Store(ce)
+		if ce.Reason != lastReason || time.Since(lastLog) >= connectLogEvery {
+			f.log.Warn("cannot connect to the hub's broker", "reason", ce.Reason, "broker", f.cfg.Broker,
+				"err", err, "failures", n, "hint", connectHint(ce.Reason))
+			lastLog, lastReason = time.Now(), ce.Reason
+		} else {
+			f.log.Debug("connect failed", "reason", ce.Reason, "err", err, "failures", n)
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		if everConnected {
+			pause = min(2*pause, maxConnectRetry)
+		}
+	}
+}
+
+// connectReason names the kind of a connect failure.
+func connectReason(err error) string {
+	var (
+		certErr x509.UnknownAuthorityError
+		hostErr x509.HostnameError
+		invErr  x509.CertificateInvalidError
+		recErr  tls.RecordHeaderError
+		altErr  tls.AlertError
+		verErr  *tls.CertificateVerificationError
+	)
+	msg := err.Error()
+	switch {
+	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return "bad credentials"
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised):
+		return "not authorized"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &certErr), errors.As(err, &hostErr), errors.As(err, &invErr), errors.As(err, &recErr),
+		errors.As(err, &altErr), errors.As(err, &verErr), strings.Contains(msg, "tls:"), strings.Contains(msg, "x509:"):
+		return "tls"
+	case errors.Is(err, os.ErrDeadlineExceeded), strings.Contains(msg, "timeout"), strings.Contains(msg, "timed out"):
+		return "timeout"
+	case strings.Contains(msg, "no such host"):
+		return "unknown host"
+	}
+	return "other"
+}
+
+// connectHint says what to check for a reason.
+func connectHint(reason string) string {
+	switch reason {
+	case "bad credentials", "not authorized":
+		return "check hub.username and hub.password against `lanebridge-hub stores add` (is the store enrolled?)"
+	case "connection refused":
+		return "nothing listens at hub.broker: is the hub running, and are host and port right?"
+	case "tls":
+		return "check hub.tls.ca_file (and cert_file/key_file) and that hub.broker names the host in the hub's certificate"
+	case "timeout":
+		return "the broker does not answer: check the network, firewall and hub.broker"
+	case "unknown host":
+		return "check the host name in hub.broker"
+	}
+	return "check hub.broker and the network"
+}
+
 // Run connects and forwards until ctx is done. It returns nil on a normal stop and an error
 // only for failures that need a restart (the spool refusing an ack write).
 func (f *Forwarder) Run(ctx context.Context) error {
-	f.client.Connect() // with ConnectRetry the token completes only once connected; Run does not wait on it
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.connectLoop(cctx)
+	}()
 	defer func() {
+		cancel()
+		<-done
 		if f.client.IsConnectionOpen() {
 			f.publishStatus("offline")
 		}
@@ -351,7 +506,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				if err := f.subscribe(); err != nil {
 					f.log.Warn("subscribe to acks failed; will retry on reconnect", "err", err)
 					f.client.Disconnect(0)
-					f.client.Connect()
+					f.reconnect()
 					continue
 				}
 				connected = true

@@ -34,7 +34,7 @@ const usage = `lanebridge-hub — the Lanebridge hub
 
 Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
-  lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL]
+  lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
   lanebridge-hub version
 `
@@ -156,6 +156,8 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	var cf commonFlags
 	cf.register(fs)
 	brokerURL := fs.String("broker-url", "", "broker URL the agent connects to (written into agent.yaml)")
+	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
+	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
 	// Accept flags before or after the store id.
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -173,6 +175,25 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	cfg, err := cf.load()
 	if err != nil {
 		return err
+	}
+	if !*create {
+		if err := requireDB(cfg); err != nil {
+			return err
+		}
+	}
+	out := stdout
+	if *outPath != "" {
+		// Opened before enrolling, so a path that cannot be written leaves no store behind
+		// without its password; 0600 also when the file was already there.
+		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		defer f.Close()
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		out = f
 	}
 	ctx := context.Background()
 	st, err := openStore(ctx, cfg)
@@ -201,8 +222,12 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 		}
 		u = "tcp://" + net.JoinHostPort(host, port)
 	}
-	fmt.Fprintf(stderr, "enrolled store %s; its agent.yaml follows (keep it secret: it holds the store's password)\n", id)
-	fmt.Fprintf(stdout, `# Lanebridge agent configuration for store %[1]s, made by lanebridge-hub stores add.
+	if *outPath != "" {
+		fmt.Fprintf(stderr, "enrolled store %s; its agent.yaml is in %s (mode 0600: it holds the store's password)\n", id, *outPath)
+	} else {
+		fmt.Fprintf(stderr, "enrolled store %s; its agent.yaml follows (keep it secret: it holds the store's password)\n", id)
+	}
+	_, err = fmt.Fprintf(out, `# Lanebridge agent configuration for store %[1]s, made by lanebridge-hub stores add.
 store: %[1]s
 data_dir: /var/lib/lanebridge-agent
 hub:
@@ -217,6 +242,14 @@ terminals:
     source: file:///var/pos/T1.jsonl
     profile: canonical-jsonl
 `, id, u, pw)
+	if err != nil {
+		return fmt.Errorf("write agent.yaml: %w", err)
+	}
+	if f, ok := out.(*os.File); ok && *outPath != "" {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write agent.yaml: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -229,6 +262,9 @@ func storesList(args []string, stdout io.Writer) error {
 	}
 	cfg, err := cf.load()
 	if err != nil {
+		return err
+	}
+	if err := requireDB(cfg); err != nil {
 		return err
 	}
 	ctx := context.Background()
@@ -253,6 +289,22 @@ func storesList(args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Records, state, backlog, at)
 	}
 	return tw.Flush()
+}
+
+// requireDB refuses a data directory without a hub database, for every command but serve (which
+// starts a new hub there): a misspelt --data must not create an empty hub. PostgreSQL needs no
+// file.
+func requireDB(cfg *Config) error {
+	if cfg.Store.PostgresURL != "" {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "hub.db")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no hub database in %[1]s (hub.db); start `lanebridge-hub serve --data %[1]s` there first, or check the path", cfg.DataDir)
+		}
+		return fmt.Errorf("hub database in %s: %w", cfg.DataDir, err)
+	}
+	return nil
 }
 
 // openERP returns the configured connector, or nil for erp.kind none. A Tryton that is down
