@@ -1,9 +1,13 @@
 // Package pan masks payment card data in text lines before anything stores them.
 //
 // A line is scanned for primary account numbers (PANs): runs of 13 to 19 digits that may be
-// split into groups by single spaces or dashes, start with a non-zero digit and pass the Luhn
-// check. A PAN is masked in place to its first 6 and last 4 digits (or, with LastFourOnly, to its
-// last 4), so column layouts survive. Lines holding track 1 or track 2 data, and lines labelled
+// split into groups by up to 3 separator bytes (space, tab, dash, dot, slash, underscore, in any
+// mix: "4111.1111.1111.1111", "4111  1111  1111  1111", "6011.1111-1111/1117"), start with a
+// non-zero digit and pass the Luhn check. Letters around the digits do not matter
+// ("CARD4111111111111111", "4111111111111111EXP"). A PAN is masked in place to its first 6 and
+// last 4 digits (or, with LastFourOnly, to its last 4), so column layouts survive. Lines holding
+// track 1 or track 2 data (with '=' or, as some readers write it, 'D' after the PAN; sentinels
+// optional), and lines labelled
 // CVV/CVC/CID/PIN that carry a code, are dropped whole (PCI DSS 3.3.1): Mask returns an empty
 // line for them. A CVV/PIN label may also be a JSON key ({"cvv":"123"}).
 //
@@ -147,7 +151,7 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 			i++
 			continue
 		}
-		// Collect a run: digits separated by at most one space or dash.
+		// Collect a run: digit groups separated by short separator runs (see sepRun).
 		digs := buf[:0]        // byte positions of the run's digits
 		groupStart := gbuf[:0] // indexes into digs where a group starts
 		groupStart = append(groupStart, 0)
@@ -158,9 +162,9 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 				j++
 				continue
 			}
-			if (line[j] == ' ' || line[j] == '-') && j+1 < len(line) && isDigit(line[j+1]) && len(digs) > 0 {
+			if n := sepRun(line[j:]); n > 0 && len(digs) > 0 {
 				groupStart = append(groupStart, len(digs))
-				j++
+				j += n
 				continue
 			}
 			break
@@ -291,6 +295,31 @@ func (m *Masker) maskDigits(out []byte, pos []int) Card {
 
 func isDigit(c byte) bool { return c-'0' <= 9 }
 
+// maxSep is the longest run of separator bytes that still joins two digit groups.
+const maxSep = 3
+
+// isSep reports whether c may separate the digit groups of a card number.
+func isSep(c byte) bool {
+	switch c {
+	case ' ', '-', '.', '/', '_', '\t':
+		return true
+	}
+	return false
+}
+
+// sepRun returns the length of the separator run (1..maxSep bytes of space, tab, dash, dot,
+// slash or underscore, in any mix) at the start of b when a digit follows it, else 0.
+func sepRun(b []byte) int {
+	n := 0
+	for n < len(b) && n < maxSep && isSep(b[n]) {
+		n++
+	}
+	if n == 0 || n >= len(b) || !isDigit(b[n]) {
+		return 0
+	}
+	return n
+}
+
 // Brand names the card scheme of a PAN from its issuer identification number.
 func Brand(pan string) string {
 	p := func(n int) int {
@@ -325,11 +354,12 @@ func Brand(pan string) string {
 }
 
 // hasTrackData reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
-// (;<pan>=YYMM…?) data; sentinels are optional, so "<pan>=YYMM" and "B<pan>^" count too.
+// (;<pan>=YYMM…? or ;<pan>DYYMM…?) data; sentinels are optional, so "<pan>=YYMM",
+// "<pan>DYYMM" and "B<pan>^" count too.
 func hasTrackData(line []byte) bool {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
-		if c != '=' && c != '^' {
+		if c != '=' && c != '^' && c != 'D' {
 			continue
 		}
 		// Count digits immediately before the separator.
@@ -340,8 +370,13 @@ func hasTrackData(line []byte) bool {
 		if i-k < 12 || i-k > 19 {
 			continue
 		}
-		if c == '=' {
-			// track 2: at least 4 digits (expiry) after '='
+		if c == 'D' && (i-k < 13 || line[k] == '0' || !Luhn(string(line[k:i]))) {
+			// track 2 as some readers emit it, 'D' for '=': only after a Luhn-valid PAN, so
+			// that hex and part codes such as "1234567890123D4567" are kept.
+			continue
+		}
+		if c == '=' || c == 'D' {
+			// track 2: at least 4 digits (expiry) after the separator
 			d := 0
 			for e := i + 1; e < len(line) && isDigit(line[e]); e++ {
 				d++

@@ -115,7 +115,7 @@ func TestBrand(t *testing.T) {
 // leaks returns Luhn-valid PANs (per an independent brute-force definition) found in s.
 func leaks(s string) []string {
 	var found []string
-	// Split into runs of digits separated by single spaces/dashes.
+	// Split into runs of digits separated by 1..3 of space, tab, dash, dot, slash, underscore.
 	i := 0
 	for i < len(s) {
 		if s[i] < '0' || s[i] > '9' {
@@ -132,10 +132,10 @@ func leaks(s string) []string {
 				j++
 				continue
 			}
-			if (c == ' ' || c == '-') && j+1 < len(s) && s[j+1] >= '0' && s[j+1] <= '9' && cur != "" {
+			if n := len(s[j:]) - len(strings.TrimLeft(s[j:], " \t-./_")); n > 0 && n <= 3 && j+n < len(s) && s[j+n] >= '0' && s[j+n] <= '9' && cur != "" {
 				groups = append(groups, cur)
 				cur = ""
-				j++
+				j += n
 				continue
 			}
 			break
