@@ -3,6 +3,7 @@ package pan
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -123,6 +124,7 @@ func leaks(s string) []string {
 			continue
 		}
 		var groups []string
+		var wide []bool // wide[g]: group g+1 follows more than one space or dash
 		cur := ""
 		j := i
 		for j < len(s) {
@@ -134,6 +136,7 @@ func leaks(s string) []string {
 			}
 			if n := len(s[j:]) - len(strings.TrimLeft(s[j:], " \t-./_")); n > 0 && n <= 3 && j+n < len(s) && s[j+n] >= '0' && s[j+n] <= '9' && cur != "" {
 				groups = append(groups, cur)
+				wide = append(wide, n > 1 || (c != ' ' && c != '-'))
 				cur = ""
 				j += n
 				continue
@@ -147,7 +150,7 @@ func leaks(s string) []string {
 				if len(d) > 19 {
 					break
 				}
-				if len(d) >= 13 && len(d) <= 19 && d[0] != '0' && Luhn(d) {
+				if len(d) >= 13 && len(d) <= 19 && d[0] != '0' && Luhn(d) && grouped(groups[a:b], wide[a:b-1]) {
 					found = append(found, d)
 				}
 			}
@@ -155,6 +158,21 @@ func leaks(s string) []string {
 		i = j
 	}
 	return found
+}
+
+// grouped reports whether groups, joined by separators that are wide or not, are grouped the way
+// the masker requires: any grouping with single spaces or dashes, else 4+ digits a group and 3+
+// in the last.
+func grouped(groups []string, wide []bool) bool {
+	if !slices.Contains(wide, true) {
+		return true
+	}
+	for g, d := range groups {
+		if len(d) < 4 && (g < len(groups)-1 || len(d) < 3) {
+			return false
+		}
+	}
+	return true
 }
 
 func FuzzMask(f *testing.F) {
