@@ -2,7 +2,6 @@ package spool
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -12,11 +11,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
 const crashChildEnv = "LANEBRIDGE_SPOOL_CRASH_CHILD"
@@ -77,22 +76,7 @@ func TestCrashChild(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // TestCrashKill9 SIGKILLs a committing child process at random moments and checks, after each
 // kill, that everything the child was told was captured is there, that seqs are contiguous and

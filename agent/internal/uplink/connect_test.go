@@ -1,13 +1,11 @@
 package uplink_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
 	"github.com/lanebridge/lanebridge/agent/internal/uplink"
+	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
 // rejectAll is a broker auth hook that refuses every password, as the hub does a wrong one.
@@ -26,17 +25,7 @@ func (rejectAll) ID() string                                               { ret
 func (rejectAll) Provides(b byte) bool                                     { return b == mochi.OnConnectAuthenticate }
 func (rejectAll) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return false }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type lockedBuf = syncbuf.Buffer
 
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

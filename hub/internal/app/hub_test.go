@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,25 +20,11 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func TestRunParts(t *testing.T) {
 	boom := errors.New("boom")

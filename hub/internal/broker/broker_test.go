@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
 const waitFor = 5 * time.Second
@@ -38,22 +39,7 @@ func (a fakeAuth) CheckStore(_ context.Context, store, password string) (bool, e
 var testStores = map[string]string{"S1": "pw1", "S2": "pw2", "inline": "pwi", AgentClientIDPrefix + "S2": "pwx"}
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func startBroker(t testing.TB, auth Authenticator, logs io.Writer) *Broker {
 	t.Helper()

@@ -1,7 +1,6 @@
 package extbroker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
 // These tests run against a real Mosquitto (testharness/services.sh starts one).
@@ -301,22 +301,7 @@ func TestNewRequires(t *testing.T) {
 }
 
 // logBuffer is an slog handler's output, safe to read while the client writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // lines returns the log lines containing s.
 func (b *logBuffer) lines(s string) []string {
