@@ -103,7 +103,7 @@ func TestEveryRouteNeedsAuth(t *testing.T) {
 		}
 	}
 	slices.Sort(public)
-	if want := []string{"GET /healthz", "GET /login", "POST /api/v1/session"}; !slices.Equal(public, want) {
+	if want := []string{"GET /healthz", "GET /login", "GET /static/", "POST /api/v1/session"}; !slices.Equal(public, want) {
 		t.Errorf("public routes %v, want %v", public, want)
 	}
 	// A browser asking for the dashboard is sent on to the login page, without script.
@@ -430,6 +430,9 @@ func TestAuditLog(t *testing.T) {
 		fmt.Sprintf("user:ana POST /api/v1/exceptions/{id} /api/v1/exceptions/%d 200", id),
 		"user:ana login /api/v1/session ok",
 		"user:ana login /api/v1/session failed",
+	}
+	if d := log.Entries[0].Detail; d != `state=acknowledged comment=""` {
+		t.Errorf("change's detail %q", d)
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
