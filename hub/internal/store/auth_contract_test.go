@@ -159,28 +159,13 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 					t.Fatal(err)
 				}
 			}
-			stores := func(ids []string, err error) []string {
-				if err != nil {
-					t.Fatal(err)
-				}
-				slices.Sort(ids)
-				return slices.Compact(ids)
-			}
 			exc := func(f ExceptionFilter) []string {
 				l, err := s.Exceptions(ctx, f)
-				var ids []string
-				for _, e := range l {
-					ids = append(ids, e.Store)
-				}
-				return stores(ids, err)
+				return storeIDs(t, l, err, func(e Exception) string { return e.Store })
 			}
 			pst := func(f PostingFilter) []string {
 				l, err := s.Postings(ctx, f)
-				var ids []string
-				for _, p := range l {
-					ids = append(ids, p.Store)
-				}
-				return stores(ids, err)
+				return storeIDs(t, l, err, func(p Posting) string { return p.Store })
 			}
 			for _, c := range []struct {
 				scope []string
@@ -211,6 +196,20 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			tc.run(t, open(t))
 		})
 	}
+}
+
+// storeIDs returns the sorted distinct stores of a list.
+func storeIDs[T any](t *testing.T, l []T, err error, of func(T) string) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range l {
+		ids = append(ids, of(v))
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func TestSQLiteAuthContract(t *testing.T) {
