@@ -89,8 +89,8 @@ func TestSecrets(t *testing.T) {
 	if h := HashSecret(a); len(h) != 64 || h == HashSecret(b) || strings.Contains(h, a) {
 		t.Errorf("hash %q", h)
 	}
-	if NewSessionID() == NewSessionID() {
-		t.Error("session ids repeat")
+	if s1, s2 := NewSessionID(), NewSessionID(); s1 == s2 || len(s1) != 43 {
+		t.Errorf("session ids %q %q", s1, s2)
 	}
 }
 
