@@ -357,7 +357,7 @@ func (h *hub) serveHTTP(name, addr string, handler http.Handler, tc *tls.Config)
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// A close waits for an agent's replay (close.replay_wait, 30s by default) before it answers.
-		WriteTimeout: 2 * time.Minute,
+		WriteTimeout: max(2*time.Minute, h.cfg.Close.ReplayWait+time.Minute),
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}

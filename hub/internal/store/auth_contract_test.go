@@ -134,7 +134,7 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			long := strings.Repeat("é", MaxAuditDetail)
 			for i, a := range []string{"login", "login", "POST /api/v1/exceptions/{id}"} {
 				if err := s.AddAudit(ctx, AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Actor: "user:ana", Action: a,
-					Target: "/x", Detail: long, Remote: "192.0.2.1", Outcome: "ok"}); err != nil {
+					Target: "/x" + long, Detail: long, Remote: "192.0.2.1", Outcome: "ok"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -145,6 +145,9 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			}
 			if d := all[0].Detail; len(d) > MaxAuditDetail || len(d) < MaxAuditDetail-1 || !strings.HasPrefix(long, d) {
 				t.Fatalf("detail of %d bytes not capped on a rune boundary at %d", len(d), MaxAuditDetail)
+			}
+			if tg := all[0].Target; len(tg) > MaxAuditDetail || !strings.HasPrefix(tg, "/x") {
+				t.Fatalf("target of %d bytes not capped", len(tg))
 			}
 			page, err := s.Audit(ctx, all[0].ID, 1)
 			if err != nil || len(page) != 1 || page[0].ID != all[1].ID {

@@ -205,6 +205,10 @@ func TestStoreScope(t *testing.T) {
 			t.Errorf("admin GET %s lacks S002", path)
 		}
 	}
+	// A fleet-wide action is not for a principal limited to some stores.
+	if r := f.do(t, "POST", "/api/v1/inventory/refresh", "", tok); r.code != 403 {
+		t.Errorf("inventory refresh by a store-limited operator: %d %s", r.code, r.body)
+	}
 	if r := f.do(t, "POST", fmt.Sprintf("/api/v1/exceptions/%d", f.exceptionID(t, "S001")), `{"state":"acknowledged"}`, tok); r.code != 200 {
 		t.Errorf("own store's exception: %d %s", r.code, r.body)
 	}
