@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -471,5 +473,28 @@ func TestHeadersAndLimits(t *testing.T) {
 		if !strings.Contains(c, attr) {
 			t.Errorf("session cookie %q lacks %s", c, attr)
 		}
+	}
+}
+
+// Every route goes through handle, so that the route table (and the walks above) see it: no
+// file of the package registers on the mux directly.
+func TestRoutesOnlyThroughHandle(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), ".mux.Handle")
+	}
+	if n != 2 { // handle's two calls
+		t.Errorf("%d registrations on the mux, want only handle's 2", n)
 	}
 }
