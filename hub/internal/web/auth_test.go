@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -399,6 +400,30 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if r := try("ana", "guess 4"); r.code != 401 {
 		t.Fatalf("success did not forget the failures: %d", r.code)
+	}
+}
+
+// Guesses sent all at once get no more tries than guesses sent one after the other.
+func TestLoginThrottleConcurrent(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.user(t, "ana", "viewer", "ana's long password")
+	codes := make(chan int, 40)
+	var wg sync.WaitGroup
+	for i := range cap(codes) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- f.do(t, "POST", "/api/v1/session", fmt.Sprintf(`{"username":"ana","password":"guess %d"}`, i)).code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[401] != 3 || n[429] != cap(codes)-3 {
+		t.Fatalf("40 concurrent guesses: %v, want 3 tried (401) and the rest throttled (429)", n)
 	}
 }
 
