@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -521,5 +522,44 @@ func TestRoutesOnlyThroughHandle(t *testing.T) {
 	}
 	if n != 2 { // handle's two calls
 		t.Errorf("%d registrations on the mux, want only handle's 2", n)
+	}
+}
+
+// Over HTTPS the session cookie is Secure, HSTS is sent, and an http:// Origin of the same
+// host is another origin.
+func TestHTTPSOrigin(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.user(t, "ana", "operator", "ana's long password")
+	srv := httptest.NewTLSServer(f.web)
+	t.Cleanup(srv.Close)
+	do := func(method, path, body string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		for _, h := range hdr {
+			k, v, _ := strings.Cut(h, ": ")
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := do("POST", "/api/v1/session", `{"username":"ana","password":"ana's long password"}`)
+	c := resp.Cookies()
+	if resp.StatusCode != 200 || len(c) != 1 || !c[0].Secure || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("login over https: %d %+v %v", resp.StatusCode, c, resp.Header)
+	}
+	se, err := f.st.Session(context.Background(), auth.HashSecret(c[0].Value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/exceptions/%d", f.exceptionID(t, "S001"))
+	cookie, tok := "Cookie: "+SessionCookie+"="+c[0].Value, "X-CSRF-Token: "+se.CSRFToken
+	if r := do("POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+strings.Replace(srv.URL, "https:", "http:", 1)); r.StatusCode != 403 {
+		t.Errorf("http:// Origin to an https hub: %d", r.StatusCode)
+	}
+	if r := do("POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+srv.URL); r.StatusCode != 200 {
+		t.Errorf("same https Origin: %d", r.StatusCode)
 	}
 }
