@@ -530,25 +530,13 @@ func TestRoutesOnlyThroughHandle(t *testing.T) {
 func TestHTTPSOrigin(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.user(t, "ana", "operator", "ana's long password")
-	srv := httptest.NewTLSServer(f.web)
-	t.Cleanup(srv.Close)
-	do := func(method, path, body string, hdr ...string) *http.Response {
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		for _, h := range hdr {
-			k, v, _ := strings.Cut(h, ": ")
-			req.Header.Set(k, v)
-		}
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	resp := do("POST", "/api/v1/session", `{"username":"ana","password":"ana's long password"}`)
-	c := resp.Cookies()
-	if resp.StatusCode != 200 || len(c) != 1 || !c[0].Secure || resp.Header.Get("Strict-Transport-Security") == "" {
-		t.Fatalf("login over https: %d %+v %v", resp.StatusCode, c, resp.Header)
+	tf := *f
+	tf.srv = httptest.NewTLSServer(f.web)
+	t.Cleanup(tf.srv.Close)
+	r := tf.do(t, "POST", "/api/v1/session", `{"username":"ana","password":"ana's long password"}`)
+	c := (&http.Response{Header: r.h}).Cookies()
+	if r.code != 200 || len(c) != 1 || !c[0].Secure || r.h.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("login over https: %d %+v %v", r.code, c, r.h)
 	}
 	se, err := f.st.Session(context.Background(), auth.HashSecret(c[0].Value))
 	if err != nil {
@@ -556,10 +544,10 @@ func TestHTTPSOrigin(t *testing.T) {
 	}
 	path := fmt.Sprintf("/api/v1/exceptions/%d", f.exceptionID(t, "S001"))
 	cookie, tok := "Cookie: "+SessionCookie+"="+c[0].Value, "X-CSRF-Token: "+se.CSRFToken
-	if r := do("POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+strings.Replace(srv.URL, "https:", "http:", 1)); r.StatusCode != 403 {
-		t.Errorf("http:// Origin to an https hub: %d", r.StatusCode)
+	if r := tf.do(t, "POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+strings.Replace(tf.srv.URL, "https:", "http:", 1)); r.code != 403 {
+		t.Errorf("http:// Origin to an https hub: %d", r.code)
 	}
-	if r := do("POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+srv.URL); r.StatusCode != 200 {
-		t.Errorf("same https Origin: %d", r.StatusCode)
+	if r := tf.do(t, "POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+tf.srv.URL); r.code != 200 {
+		t.Errorf("same https Origin: %d %s", r.code, r.body)
 	}
 }
