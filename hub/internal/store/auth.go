@@ -208,6 +208,13 @@ func (s *DB) DeleteSession(ctx context.Context, idHash string) error {
 	return wrapf(s.deleteOne(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash), "delete session")
 }
 
+// PruneSessions deletes the sessions last seen before seenBefore or created before
+// createdBefore (expired ones nobody presents again) and returns how many.
+func (s *DB) PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM sessions WHERE seen_at < ? OR created_at < ?`, s.ts(seenBefore), s.ts(createdBefore))
+	return n, wrapf(err, "prune sessions")
+}
+
 // AddAudit appends an entry to the audit log (At zero: now; Actor, Target and Detail capped
 // at MaxAuditDetail bytes).
 func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {

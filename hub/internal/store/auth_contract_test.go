@@ -108,6 +108,26 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			if err != nil || se.CSRFToken != "cs1" || !se.CreatedAt.Equal(t0) || !se.SeenAt.Equal(t0.Add(time.Minute)) || se.Operator.Role != "viewer" {
 				t.Fatalf("Session = %+v, %v", se, err)
 			}
+			// Seen: s3 at t0, s1 at t0+1m, s2 at t0+1h; all created at t0.
+			if err := s.TouchSession(ctx, "s2", t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				seen, created time.Time
+				gone          string
+			}{{t0.Add(time.Second), t0.Add(-time.Hour), "s3"}, {t0.Add(2 * time.Minute), t0.Add(-time.Hour), "s1"}, {t0, t0.Add(time.Second), "s2"}} {
+				if n, err := s.PruneSessions(ctx, c.seen, c.created); err != nil || n != 1 {
+					t.Fatalf("PruneSessions(%v, %v) = %d, %v; want %s only", c.seen, c.created, n, err, c.gone)
+				}
+				if _, err := s.Session(ctx, c.gone); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s not pruned: %v", c.gone, err)
+				}
+			}
+			for _, id := range []string{"s1", "s2"} {
+				if err := s.AddSession(ctx, Session{IDHash: id, CSRFToken: "c" + id, CreatedAt: t0, SeenAt: t0, Operator: Operator{Name: "ana"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := s.DeleteSession(ctx, "s1"); err != nil {
 				t.Fatal(err)
 			}

@@ -347,6 +347,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(r, actor, "login", "", "ok")
+	if _, err := s.st.PruneSessions(ctx, now.Add(-s.idle), now.Add(-s.absolute)); err != nil {
+		s.log.Warn("prune expired sessions", "err", err)
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(s.absolute / time.Second)})
 	s.writeJSON(w, http.StatusOK, sessionInfo{se.CSRFToken, o.Name, p.Role})

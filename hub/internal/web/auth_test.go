@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -330,6 +331,14 @@ func TestSessionExpiry(t *testing.T) {
 	f.clock.add(time.Hour) // the idle session is gone for good, not just refused once
 	if c := get(cookie); c != 401 {
 		t.Fatalf("expired session back: %d", c)
+	}
+
+	// A session that expired and is never presented again is deleted at the next login.
+	abandoned, _ := f.login(t, "ana", "ana's long password")
+	f.clock.add(31 * time.Minute)
+	f.login(t, "ana", "ana's long password")
+	if _, err := f.st.Session(context.Background(), auth.HashSecret(strings.TrimPrefix(abandoned, "Cookie: "+SessionCookie+"="))); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("abandoned expired session still stored: %v", err)
 	}
 
 	cookie, _ = f.login(t, "ana", "ana's long password")
