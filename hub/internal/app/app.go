@@ -36,6 +36,9 @@ Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
   lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
+  lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old
+  lanebridge-hub stores disable|enable|remove STORE
+  lanebridge-hub export mosquitto --out DIR [--skip-missing]   (all take --config, --data)
   lanebridge-hub version
 `
 
@@ -59,10 +62,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = storesAdd(args[2:], stdout, stderr)
 		case "list":
 			err = storesList(args[2:], stdout)
+		case "rotate-credentials":
+			err = storesRotate(args[2:], stdout, stderr)
+		case "disable", "enable", "remove":
+			err = storesSetState(map[string]string{"disable": store.StoreDisabled, "enable": store.StoreActive, "remove": store.StoreRemoved}[args[1]], args[2:], stderr)
 		default:
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
+	case "export":
+		err = exportMosquitto(args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "lanebridge-hub %s (protocol v%d)\n", Version, protocol.Version)
 	case "help", "-h", "--help":
@@ -202,7 +211,7 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	pw := creds.NewPassword()
-	if err := st.AddStore(ctx, id, creds.Hash(pw)); err != nil {
+	if err := st.EnrollStore(ctx, id, creds.Hash(pw), creds.MosquittoHash(pw)); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("store %s is already enrolled", id)
 		}
@@ -279,14 +288,14 @@ func storesList(args []string, stdout io.Writer) error {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS")
+	fmt.Fprintln(tw, "STORE\tSTATE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS")
 	for _, s := range list {
 		state, backlog, at := "never seen", "-", "-"
 		if s.Status != nil {
 			state, backlog = s.Status.State, fmt.Sprint(s.Status.Backlog)
 			at = s.StatusAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Records, state, backlog, at)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.State, s.Records, state, backlog, at)
 	}
 	return tw.Flush()
 }
