@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
+	"github.com/lanebridge/lanebridge/hub/internal/extbroker"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -267,4 +269,64 @@ func writeAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReasonBrokerInsecure is the exception the hub raises when its external broker accepts an
+// anonymous client or grants a store-like account '#'.
+const ReasonBrokerInsecure = "broker_insecure"
+
+// probeInterval is how often the hub probes an external broker (and once at start).
+var probeInterval = time.Hour
+
+// exceptionRaiser is what the broker probe needs of the store.
+type exceptionRaiser interface {
+	EnsureSecret(ctx context.Context, name, value string) (string, error)
+	RaiseException(ctx context.Context, e store.Exception) (bool, error)
+}
+
+// probeBroker checks the external broker's lockdown at start and every probeInterval until ctx
+// ends: an anonymous connection, and the probe account (ProbeUser) subscribing to '#' and
+// receiving a canary the hub publishes to another account's topic (extbroker.Probe). Either
+// working is logged at error level and raised as a broker_insecure exception. A probe that
+// cannot run (no probe account on the broker yet) is a warning: it says to export and reload.
+func probeBroker(ctx context.Context, st exceptionRaiser, cfg *Config, log *slog.Logger) error {
+	url := cfg.Broker.URL
+	log = log.With("component", "brokerprobe", "url", url)
+	hubPw, err := cfg.brokerPassword()
+	if err != nil {
+		return err
+	}
+	pw, err := st.EnsureSecret(ctx, probeSecret, creds.NewPassword())
+	if err != nil {
+		return err
+	}
+	for {
+		res, err := extbroker.Probe(ctx, url, ProbeUser, pw, cfg.Broker.Username, hubPw)
+		wait := probeInterval
+		switch {
+		case err == nil && res == (extbroker.ProbeResult{}):
+			log.Info("external broker is locked down: anonymous clients refused, a store account's '#' gets no other account's messages")
+		case err != nil && ctx.Err() == nil:
+			wait = min(wait, time.Minute)
+			log.Warn("broker lockdown probe could not run; if the probe account is missing, run `lanebridge-hub export mosquitto` and reload the broker", "err", err)
+		}
+		for _, f := range []struct {
+			open      bool
+			key, what string
+		}{{res.Anonymous, "anonymous", "accepts anonymous clients"}, {res.Wildcard, "wildcard", "delivers other accounts' messages to a store account subscribed to '#'"}} {
+			if !f.open {
+				continue
+			}
+			detail := "external broker " + url + " " + f.what + ": any client can read or inject other stores' records and acks; lock it down with `lanebridge-hub export mosquitto` (allow_anonymous false) and reload it"
+			log.Error("external broker is not locked down", "finding", f.key, "detail", detail)
+			if _, err := st.RaiseException(ctx, store.Exception{Reason: ReasonBrokerInsecure, Key: f.key, Detail: detail}); err != nil && ctx.Err() == nil {
+				log.Error("raise broker_insecure", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
 	"github.com/lanebridge/lanebridge/testharness/mosquitto"
 )
@@ -299,5 +301,59 @@ func TestExportMosquittoMissingHash(t *testing.T) {
 	os.WriteFile(f.cfg, []byte("broker:\n  url: tcp://127.0.0.1:1\n"), 0o600)
 	if _, errs, code := f.run(t, "export", "mosquitto", "--out", f.out); code == 0 || !strings.Contains(errs, "broker.username") {
 		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestBrokerProbe: a hub on an anonymous Mosquitto raises broker_insecure (both findings) and
+// logs them at error level; on the exported, locked-down one it reports the broker locked down
+// and raises nothing.
+func TestBrokerProbe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs mosquitto")
+	}
+	f := newExportFixture(t)
+	for _, tc := range []struct {
+		name   string
+		export string
+		want   []string
+	}{{"anonymous broker", "", []string{"anonymous", "wildcard"}}, {"exported ACL", f.out, nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			mq := mosquitto.Start(t, t.TempDir(), tc.export)
+			cfg := testConfig(t)
+			if tc.export != "" {
+				cfg.DataDir = f.data // the probe account's password is the exported one
+			}
+			cfg.Broker.URL, cfg.Broker.Username, cfg.Broker.PasswordFile = mq.URL, "hub", filepath.Join(f.dir, "hub.pw")
+			s := startHub(t, cfg, nil)
+			eventually(t, 20*time.Second, "probe result", func() error {
+				ex, err := s.h.st.Exceptions(t.Context(), store.ExceptionFilter{Reason: ReasonBrokerInsecure})
+				if err != nil {
+					return err
+				}
+				var keys []string
+				for _, e := range ex {
+					keys = append(keys, e.Key)
+				}
+				slices.Sort(keys)
+				if tc.want == nil {
+					if len(keys) > 0 {
+						t.Fatalf("broker_insecure raised on a locked-down broker: %v", keys)
+					}
+					if !strings.Contains(s.logs.String(), "external broker is locked down") {
+						return fmt.Errorf("probe not done yet")
+					}
+					return nil
+				}
+				if !slices.Equal(keys, tc.want) {
+					return fmt.Errorf("exceptions %v, want %v", keys, tc.want)
+				}
+				if !strings.Contains(s.logs.String(), "level=ERROR msg=\"external broker is not locked down\"") {
+					return fmt.Errorf("no error log")
+				}
+				return nil
+			})
+			s.stop()
+			s.wait(t)
+		})
 	}
 }

@@ -307,6 +307,7 @@ func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) 
 	return func(in *ingest.Ingester) error {
 		ing = in
 		h.add("extbroker", c.Run)
+		h.add("brokerprobe", func(ctx context.Context) error { return probeBroker(ctx, h.st, cfg, h.log) })
 		return nil
 	}, nil
 }
