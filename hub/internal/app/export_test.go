@@ -357,3 +357,88 @@ func TestBrokerProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreLifecycleOnEmbeddedBroker: with the hub running, the CLI (another database handle)
+// disables, enables, rotates and removes a store; real MQTT clients connected as it are
+// disconnected within seconds when their password stops being valid, and the old password
+// keeps working during the rotation's grace.
+func TestStoreLifecycleOnEmbeddedBroker(t *testing.T) {
+	cfg := testConfig(t)
+	f := &exportFixture{data: cfg.DataDir, cfg: filepath.Join(t.TempDir(), "hub.yaml")}
+	os.WriteFile(f.cfg, nil, 0o600)
+	pwA, pwB := f.enroll(t, "A"), f.enroll(t, "B")
+	s := startHub(t, cfg, nil)
+	url := "tcp://" + s.h.mqttAddr
+	cli := func(args ...string) string {
+		t.Helper()
+		out, errs, code := f.run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return strings.TrimSpace(out)
+	}
+	// connected connects as store with pw and returns a channel closed when the connection is lost.
+	connected := func(store, pw string) chan struct{} {
+		t.Helper()
+		lost := make(chan struct{})
+		o := mqtt.NewClientOptions().AddBroker(url).SetClientID(store).SetUsername(store).SetPassword(pw).
+			SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+			SetConnectionLostHandler(func(mqtt.Client, error) { close(lost) })
+		c := mqtt.NewClient(o)
+		if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("connect %s: %v", store, tok.Error())
+		}
+		t.Cleanup(func() { c.Disconnect(10) })
+		return lost
+	}
+	waitLost := func(lost chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-lost:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: still connected after 15s", what)
+		}
+	}
+	refused := func(store, pw string) {
+		t.Helper()
+		if c, err := mqttConnect(url, store, pw, store, nil); err == nil {
+			c.Disconnect(10)
+			t.Fatalf("%s connects with a password that should not work", store)
+		}
+	}
+	alive := func(lost chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-lost:
+			t.Fatalf("%s was disconnected", what)
+		default:
+		}
+	}
+
+	lostA, lostB := connected("A", pwA), connected("B", pwB)
+	cli("stores", "disable", "A")
+	waitLost(lostA, "disabled A")
+	refused("A", pwA)
+	alive(lostB, "B (untouched)")
+	cli("stores", "enable", "A")
+	lostA = connected("A", pwA)
+
+	// Rotation: the old password still works during the grace, the new one at once.
+	newA := cli("stores", "rotate-credentials", "A", "--grace", "1h")
+	lostNew := connected("A", newA)
+	waitLost(lostA, "old session taken over by the new one") // same client id
+	lostOld := connected("A", pwA)
+	waitLost(lostNew, "taken over again")
+	cli("stores", "rotate-credentials", "A", "--revoke-old")
+	waitLost(lostOld, "session on the revoked password")
+	refused("A", pwA)
+	lostA = connected("A", newA)
+
+	cli("stores", "remove", "A")
+	waitLost(lostA, "removed A")
+	refused("A", newA)
+	alive(lostB, "B (untouched)")
+	if out := cli("stores", "list"); !regexp.MustCompile(`(?m)^A\s+removed\s`).MatchString(out) {
+		t.Fatalf("stores list:\n%s", out)
+	}
+}
