@@ -168,48 +168,23 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
 	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
 	// Accept flags before or after the store id.
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
-	}
-	if err := protocol.ValidateStoreID(id); err != nil {
-		return fmt.Errorf("store id: %w", err)
-	}
-	cfg, err := cf.load()
+	id, err := parseStoreArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if !*create {
-		if err := requireDB(cfg); err != nil {
-			return err
-		}
-	}
-	out := stdout
-	if *outPath != "" {
-		// Opened before enrolling, so a path that cannot be written leaves no store behind
-		// without its password; 0600 also when the file was already there.
-		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		defer f.Close()
-		if err := f.Chmod(0o600); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		out = f
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
+	cfg, st, err := cf.open(*create)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
+	// Opened before enrolling, so a path that cannot be written leaves no store behind
+	// without its password; 0600 also when the file was already there.
+	out, closeOut, err := secretOut(*outPath, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeOut() // on early returns; the explicit close below reports write errors
+	ctx := context.Background()
 	pw := creds.NewPassword()
 	if err := st.EnrollStore(ctx, id, creds.Hash(pw), creds.MosquittoHash(pw)); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -254,10 +229,8 @@ terminals:
 	if err != nil {
 		return fmt.Errorf("write agent.yaml: %w", err)
 	}
-	if f, ok := out.(*os.File); ok && *outPath != "" {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write agent.yaml: %w", err)
-		}
+	if err := closeOut(); err != nil {
+		return fmt.Errorf("write agent.yaml: %w", err)
 	}
 	return nil
 }
@@ -269,19 +242,12 @@ func storesList(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	_, st, err := cf.open(false)
 	if err != nil {
 		return err
-	}
-	if err := requireDB(cfg); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	ctx := context.Background()
 	list, err := st.ListStores(ctx)
 	if err != nil {
 		return err

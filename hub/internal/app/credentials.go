@@ -25,36 +25,51 @@ const ProbeUser = "lanebridge-probe"
 
 const probeSecret = "mqtt_probe_password"
 
-// storeCmd parses "STORE [flags]" or "[flags] STORE", loads the config, checks the database
-// exists and opens the store; the caller closes it.
-func storeCmd(fs *flag.FlagSet, args []string) (string, *Config, *store.DB, error) {
-	var cf commonFlags
-	cf.register(fs)
+// parseStoreArgs parses "STORE [flags]" or "[flags] STORE" and checks the store id.
+func parseStoreArgs(fs *flag.FlagSet, args []string) (string, error) {
 	var id string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return "", nil, nil, err
+		return "", err
 	}
 	if id == "" && fs.NArg() > 0 {
 		id = fs.Arg(0)
 	}
 	if err := protocol.ValidateStoreID(id); err != nil {
-		return "", nil, nil, fmt.Errorf("store id: %w", err)
+		return "", fmt.Errorf("store id: %w", err)
 	}
-	cfg, err := cf.load()
-	if err == nil {
+	return id, nil
+}
+
+// open loads the config and opens the store, refusing a data directory without a hub
+// database unless create; the caller closes the store.
+func (c *commonFlags) open(create bool) (*Config, *store.DB, error) {
+	cfg, err := c.load()
+	if err == nil && !create {
 		err = requireDB(cfg)
 	}
 	if err != nil {
-		return "", nil, nil, err
+		return nil, nil, err
 	}
 	st, err := openStore(context.Background(), cfg)
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("open store: %w", err)
+		return nil, nil, fmt.Errorf("open store: %w", err)
 	}
-	return id, cfg, st, nil
+	return cfg, st, nil
+}
+
+// storeCmd parses a store command's arguments and opens the store; the caller closes it.
+func storeCmd(fs *flag.FlagSet, args []string) (string, *store.DB, error) {
+	var cf commonFlags
+	cf.register(fs)
+	id, err := parseStoreArgs(fs, args)
+	if err != nil {
+		return "", nil, err
+	}
+	_, st, err := cf.open(false)
+	return id, st, err
 }
 
 // notFound turns store.ErrNotFound into a message with the fix.
@@ -67,7 +82,7 @@ func notFound(id string, err error) error {
 
 // storesSetState is `stores disable|enable|remove STORE`.
 func storesSetState(state string, args []string, stderr io.Writer) error {
-	id, _, st, err := storeCmd(flag.NewFlagSet("stores "+state, flag.ContinueOnError), args)
+	id, st, err := storeCmd(flag.NewFlagSet("stores "+state, flag.ContinueOnError), args)
 	if err != nil {
 		return err
 	}
@@ -95,7 +110,7 @@ func storesRotate(args []string, stdout, stderr io.Writer) error {
 	grace := fs.Duration("grace", 24*time.Hour, "how long the old password keeps working (0: not at all)")
 	revoke := fs.Bool("revoke-old", false, "end the old password's grace now, minting nothing")
 	outPath := fs.String("out", "", "write the new password to this file (mode 0600) instead of stdout")
-	id, _, st, err := storeCmd(fs, args)
+	id, st, err := storeCmd(fs, args)
 	if err != nil {
 		return err
 	}
@@ -112,6 +127,7 @@ func storesRotate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer closeOut() // on early returns; the explicit close below reports write errors
 	pw := creds.NewPassword()
 	if err := st.RotateCredentials(ctx, id, creds.Hash(pw), creds.MosquittoHash(pw), *grace); err != nil {
 		return notFound(id, err)
@@ -163,13 +179,11 @@ func exportMosquitto(args []string, stderr io.Writer) error {
 	if *dir == "" {
 		return errors.New("export mosquitto: --out DIR is required")
 	}
-	cfg, err := cf.load()
-	if err == nil {
-		err = requireDB(cfg)
-	}
+	cfg, st, err := cf.open(false)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
 	hubUser := cfg.Broker.Username
 	if hubUser == "" {
 		return errors.New("config key broker.username: export mosquitto needs the hub's own broker account; set broker.username and broker.password_file")
@@ -182,11 +196,6 @@ func exportMosquitto(args []string, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer st.Close()
 	all, err := st.AllCredentials(ctx)
 	if err != nil {
 		return err
