@@ -204,11 +204,11 @@ func attack(t *testing.T, url string, f *exportFixture) attacks {
 	aIn.waitFor(t, protocol.AcksTopic("A")+" ack-of-A")
 	r.forgedAck = aIn.has(protocol.AcksTopic("A") + " forged-ack")
 	r.crossRead = aIn.has(protocol.AcksTopic("B") + " ack-of-B")
-	// wild may see A's own acks (A may read them); never B's. The control for it and for the
-	// probe is a message the hub publishes last, which they receive only on an open broker, so
-	// give them the time the agent took for the same message.
-	time.Sleep(200 * time.Millisecond)
+	// wild may read A's own acks: the hub's last one is its control. The probe may read
+	// nothing; a SUBACK round trip on its connection comes after any message queued before.
+	wildIn.waitFor(t, protocol.AcksTopic("A")+" ack-of-A")
 	r.wildcard = wildIn.has(protocol.AcksTopic("B") + " ack-of-B")
+	subscribe(t, probe, "barrier/probe")
 	probeIn.mu.Lock()
 	r.probeWildcard = len(probeIn.got) > 0
 	probeIn.mu.Unlock()
