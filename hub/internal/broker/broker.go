@@ -1,7 +1,10 @@
 // Package broker is the hub's embedded MQTT broker (mochi-mqtt) with a deny-by-default policy:
 // each store authenticates as itself and may publish only to its own up/records and up/status
 // topics and read only its own down/acks, down/inventory and down/commands topics. The hub
-// itself talks to the broker through the in-process client (Publish, Subscribe).
+// itself talks to the broker through the in-process client (Publish, Subscribe). Connected
+// stores whose credentials change (disabled, removed, rotated out) are rechecked and
+// disconnected within Config.Recheck; failed logins are throttled per client address; strings
+// clients control are cut in logs.
 //
 // Caveats: sessions, queued messages and retained messages live in memory only; a hub restart
 // loses them. That is safe under Lanebridge's rules (agents keep every record until the hub
