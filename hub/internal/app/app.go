@@ -172,6 +172,9 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if id == ProbeUser {
+		return fmt.Errorf("store id %s is reserved for the hub's broker probe account; choose another", id)
+	}
 	cfg, st, err := cf.open(*create)
 	if err != nil {
 		return err
