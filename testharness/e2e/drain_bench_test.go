@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/mosquitto"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
@@ -127,9 +128,9 @@ func writeJournal(b *testing.B, path string, g *sim.Generator, n int) [][]byte {
 
 // rawBaseline returns records/s for the same payloads through a private Mosquitto.
 func rawBaseline(b *testing.B, dir string, payloads [][]byte) float64 {
-	mq := startMosquitto(b, dir)
+	mq := mosquitto.Start(b, dir, "") // anonymous: the baseline is the raw broker
 	opts := func(id string) *mqtt.ClientOptions {
-		return mqtt.NewClientOptions().AddBroker("tcp://" + mq.addr).SetClientID(id).SetCleanSession(true)
+		return mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID(id).SetCleanSession(true)
 	}
 	var got atomic.Int64
 	done := make(chan struct{})
@@ -162,7 +163,7 @@ func rawBaseline(b *testing.B, dir string, payloads [][]byte) float64 {
 	case <-time.After(120 * time.Second):
 		b.Fatalf("raw baseline: received %d of %d messages", got.Load(), total)
 	}
-	mq.p.kill()
+	mq.Stop()
 	return float64(drainN) / time.Since(t0).Seconds()
 }
 

@@ -36,6 +36,9 @@ Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
   lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
+  lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old [--config hub.yaml] [--data DIR]
+  lanebridge-hub stores disable|enable|remove STORE [--config hub.yaml] [--data DIR]
+  lanebridge-hub export mosquitto --out DIR [--skip-missing] [--config hub.yaml] [--data DIR]
   lanebridge-hub users add NAME --role viewer|operator|admin [--stores S001,S002] --password-file F|- [--config hub.yaml] [--data DIR]
   lanebridge-hub users list|disable NAME|passwd NAME --password-file F|- [--config hub.yaml] [--data DIR]
   lanebridge-hub tokens add --name NAME --role viewer|operator|admin [--stores S001,S002] [--expires 90d|never] [--config hub.yaml] [--data DIR]
@@ -63,6 +66,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = storesAdd(args[2:], stdout, stderr)
 		case "list":
 			err = storesList(args[2:], stdout)
+		case "rotate-credentials":
+			err = storesRotate(args[2:], stdout, stderr)
+		case "disable", "enable", "remove":
+			err = storesSetState(map[string]string{"disable": store.StoreDisabled, "enable": store.StoreActive, "remove": store.StoreRemoved}[args[1]], args[2:], stderr)
 		default:
 			fmt.Fprint(stderr, usage)
 			return 2
@@ -73,6 +80,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
+	case "export":
+		err = exportMosquitto(args[1:], stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "lanebridge-hub %s (protocol v%d)\n", Version, protocol.Version)
 	case "help", "-h", "--help":
@@ -169,44 +178,28 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
 	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
 	// Accept flags before or after the store id.
-	id, err := parseWithName(fs, args)
+	id, err := parseStoreArgs(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := protocol.ValidateStoreID(id); err != nil {
-		return fmt.Errorf("store id: %w", err)
+	if id == ProbeUser {
+		return fmt.Errorf("store id %s is reserved for the hub's broker probe account; choose another", id)
 	}
-	cfg, err := cf.load()
+	cfg, st, err := cf.open(*create)
 	if err != nil {
 		return err
-	}
-	if !*create {
-		if err := requireDB(cfg); err != nil {
-			return err
-		}
-	}
-	out := stdout
-	if *outPath != "" {
-		// Opened before enrolling, so a path that cannot be written leaves no store behind
-		// without its password; 0600 also when the file was already there.
-		f, err := os.OpenFile(*outPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		defer f.Close()
-		if err := f.Chmod(0o600); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-		out = f
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
+	// Opened before enrolling, so a path that cannot be written leaves no store behind
+	// without its password; 0600 also when the file was already there.
+	out, closeOut, err := secretOut(*outPath, stdout)
+	if err != nil {
+		return err
+	}
+	defer closeOut() // on early returns; the explicit close below reports write errors
+	ctx := context.Background()
 	pw := creds.NewPassword()
-	if err := st.AddStore(ctx, id, creds.Hash(pw)); err != nil {
+	if err := st.EnrollStore(ctx, id, creds.Hash(pw), creds.MosquittoHash(pw)); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("store %s is already enrolled", id)
 		}
@@ -249,10 +242,8 @@ terminals:
 	if err != nil {
 		return fmt.Errorf("write agent.yaml: %w", err)
 	}
-	if f, ok := out.(*os.File); ok && *outPath != "" {
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write agent.yaml: %w", err)
-		}
+	if err := closeOut(); err != nil {
+		return fmt.Errorf("write agent.yaml: %w", err)
 	}
 	return nil
 }
@@ -264,25 +255,26 @@ func storesList(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	st, err := openCLIStore(&cf)
+	_, st, err := cf.open(false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	list, err := st.ListStores(context.Background())
+	ctx := context.Background()
+	list, err := st.ListStores(ctx)
 	if err != nil {
 		return err
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS")
+	fmt.Fprintln(tw, "STORE\tSTATE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS")
 	for _, s := range list {
 		state, backlog, at := "never seen", "-", "-"
 		if s.Status != nil {
 			state, backlog = s.Status.State, fmt.Sprint(s.Status.Backlog)
 			at = s.StatusAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Records, state, backlog, at)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.State, s.Records, state, backlog, at)
 	}
 	return tw.Flush()
 }

@@ -78,6 +78,11 @@ func TestDataDirWithoutDatabase(t *testing.T) {
 		{"stores list, empty dir", []string{"stores", "list", "--data", dir}},
 		{"users list", []string{"users", "list", "--data", missing}},
 		{"tokens add", []string{"tokens", "add", "--name", "x", "--role", "viewer", "--data", missing}},
+		{"stores rotate-credentials", []string{"stores", "rotate-credentials", "S001", "--data", missing}},
+		{"stores disable", []string{"stores", "disable", "S001", "--data", missing}},
+		{"stores enable", []string{"stores", "enable", "S001", "--data", missing}},
+		{"stores remove", []string{"stores", "remove", "S001", "--data", missing}},
+		{"export mosquitto", []string{"export", "mosquitto", "--out", filepath.Join(dir, "x"), "--data", missing}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -409,5 +414,37 @@ func TestHTTPS(t *testing.T) {
 	cookies := resp.Cookies()
 	if resp.StatusCode != 200 || len(cookies) != 1 || !cookies[0].Secure || !cookies[0].HttpOnly || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("HTTPS login: %d cookies %+v headers %v", resp.StatusCode, cookies, resp.Header)
+	}
+}
+
+// broker.password_file is read at validation: a missing or empty file, or both it and
+// broker.password, name the key and the fix; a good file gives the trimmed password.
+func TestBrokerPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	good, empty := filepath.Join(dir, "pw"), filepath.Join(dir, "empty")
+	os.WriteFile(good, []byte("s3cret\n"), 0o600)
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	for _, tt := range []struct {
+		name, file, password, want string
+	}{
+		{"missing file", filepath.Join(dir, "nope"), "", "config key broker.password_file: "},
+		{"empty file", empty, "", "config key broker.password_file: " + empty + " is empty"},
+		{"both", good, "inline", "config key broker.password: set broker.password_file or broker.password, not both"},
+		{"file", good, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := defaultConfig()
+			c.Broker.URL, c.Broker.PasswordFile, c.Broker.Password = "tcp://127.0.0.1:1883", tt.file, tt.password
+			err := c.validate()
+			if tt.want == "" {
+				if pw, perr := c.brokerPassword(); err != nil || perr != nil || pw != "s3cret" {
+					t.Fatalf("validate = %v; password %q, %v", err, pw, perr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("validate = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

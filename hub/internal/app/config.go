@@ -46,11 +46,14 @@ type Config struct {
 	} `yaml:"http"`
 	Broker struct {
 		// URL of an external broker (tcp://host:1883). Empty: the embedded broker is used.
-		URL         string `yaml:"url"`
-		Username    string `yaml:"username"`
-		Password    string `yaml:"password"`
-		ClientID    string `yaml:"client_id"`
-		SharedGroup string `yaml:"shared_group"` // default lanebridge-hub
+		URL      string `yaml:"url"`
+		Username string `yaml:"username"`
+		// PasswordFile holds the hub's broker password (preferred over Password, which puts
+		// it in hub.yaml itself); one of the two, not both.
+		PasswordFile string `yaml:"password_file"`
+		Password     string `yaml:"password"`
+		ClientID     string `yaml:"client_id"`
+		SharedGroup  string `yaml:"shared_group"` // default lanebridge-hub
 		// AgentURL is the broker URL written into agent.yaml by `stores add`.
 		AgentURL string `yaml:"agent_url"`
 	} `yaml:"broker"`
@@ -150,6 +153,14 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config key broker.url: %q is not tcp://host:port or ssl://host:port", c.Broker.URL)
 		}
 	}
+	if c.Broker.Password != "" && c.Broker.PasswordFile != "" {
+		return errors.New("config key broker.password: set broker.password_file or broker.password, not both (prefer the file)")
+	}
+	if c.Broker.PasswordFile != "" {
+		if _, err := c.brokerPassword(); err != nil {
+			return err
+		}
+	}
 	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 		return errors.New("config key mqtt.key_file: mqtt.cert_file and mqtt.key_file go together")
 	}
@@ -240,4 +251,21 @@ func (c *Config) hosts() []string {
 		out = append(out, host)
 	}
 	return out
+}
+
+// brokerPassword returns the hub's password on an external broker: broker.password_file's
+// content (trimmed), else broker.password.
+func (c *Config) brokerPassword() (string, error) {
+	if c.Broker.PasswordFile == "" {
+		return c.Broker.Password, nil
+	}
+	b, err := os.ReadFile(c.Broker.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("config key broker.password_file: %w (write the hub's broker password there, or fix the path)", err)
+	}
+	pw := strings.TrimSpace(string(b))
+	if pw == "" {
+		return "", fmt.Errorf("config key broker.password_file: %s is empty; write the hub's broker password there", c.Broker.PasswordFile)
+	}
+	return pw, nil
 }

@@ -55,22 +55,29 @@ func openStore(ctx context.Context, cfg *Config) (*store.DB, error) {
 
 // credentials is what the embedded broker's authenticator reads.
 type credentials interface {
-	// Credentials returns the password hash of a store (store.ErrNotFound if unknown).
-	Credentials(ctx context.Context, id string) (passwordHash string, err error)
+	// Credentials returns a store's credentials (store.ErrNotFound if unknown).
+	Credentials(ctx context.Context, id string) (store.Credential, error)
+	// CredentialsChanged lists the stores whose credentials changed after since.
+	CredentialsChanged(ctx context.Context, since time.Time) ([]string, error)
 }
 
-// authenticator checks store passwords against the store.
-type authenticator struct{ st credentials }
+// authenticator checks store passwords against the store: the current one, or the previous
+// one during its grace, of an active store.
+type authenticator struct{ credentials }
 
 func (a authenticator) CheckStore(ctx context.Context, id, password string) (bool, error) {
-	h, err := a.st.Credentials(ctx, id)
+	c, err := a.Credentials(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return creds.Verify(h, password), nil
+	ok := false
+	for _, h := range c.Valid(time.Now()) {
+		ok = creds.Verify(h, password) || ok
+	}
+	return ok, nil
 }
 
 type brokerPublisher struct{ b *broker.Broker }
@@ -292,7 +299,11 @@ func (h *hub) embeddedBroker() (attach func(*ingest.Ingester) error, err error) 
 func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) {
 	cfg := h.cfg
 	var ing *ingest.Ingester // set by attach, before the client connects
-	c, err := extbroker.New(extbroker.Config{URL: cfg.Broker.URL, Username: cfg.Broker.Username, Password: cfg.Broker.Password,
+	pw, err := cfg.brokerPassword()
+	if err != nil {
+		return nil, err
+	}
+	c, err := extbroker.New(extbroker.Config{URL: cfg.Broker.URL, Username: cfg.Broker.Username, Password: pw,
 		ClientID: cfg.Broker.ClientID, SharedGroup: cfg.Broker.SharedGroup,
 		Filters: map[string]byte{protocol.AllRecordsFilter: 1, protocol.AllStatusFilter: 1},
 		Handler: func(topic string, payload []byte) {
@@ -308,6 +319,7 @@ func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) 
 	return func(in *ingest.Ingester) error {
 		ing = in
 		h.add("extbroker", c.Run)
+		h.add("brokerprobe", func(ctx context.Context) error { return probeBroker(ctx, h.st, cfg, h.log) })
 		return nil
 	}, nil
 }

@@ -10,7 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/mosquitto"
 	"github.com/lanebridge/lanebridge/testharness/syncbuf"
 )
 
@@ -310,33 +311,29 @@ func testBatch(storeID string, from, to uint64) protocol.Batch {
 }
 
 // TestExternalBroker: with broker.url the hub subscribes in its shared group on a real
-// Mosquitto, applies a batch an agent publishes there and acks it; cancel stops it cleanly.
+// Mosquitto locked down with the exported files, applies a batch an agent publishes there as
+// its store and acks it; cancel stops it cleanly.
 func TestExternalBroker(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs Mosquitto on 127.0.0.1:1883 (or LANEBRIDGE_TEST_MQTT_URL)")
+		t.Skip("needs mosquitto")
 	}
-	brokerURL := os.Getenv("LANEBRIDGE_TEST_MQTT_URL")
-	if brokerURL == "" {
-		brokerURL = "tcp://127.0.0.1:1883"
-	}
+	f := newExportFixture(t)
+	brokerURL := mosquitto.Start(t, t.TempDir(), f.out).URL
 	suffix := fmt.Sprintf("%08x", rand.Uint32())
 	cfg := testConfig(t)
-	cfg.Broker.URL = brokerURL
+	cfg.DataDir = f.data
+	cfg.Broker.URL, cfg.Broker.Username, cfg.Broker.PasswordFile = brokerURL, "hub", filepath.Join(f.dir, "hub.pw")
 	cfg.Broker.SharedGroup = "lbtest-" + suffix
 	cfg.Broker.ClientID = "lbtest-hub-" + suffix
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	storeID := "X" + suffix
-	s := startHub(t, cfg, func(h *hub) {
-		if err := h.st.AddStore(context.Background(), storeID, "x"); err != nil {
-			t.Fatal(err)
-		}
-	})
+	const storeID = "A"
+	s := startHub(t, cfg, nil)
 	h := s.h
 	eventually(t, 15*time.Second, "healthz (connected to the broker)", func() error { return healthz(h.httpAddr) })
 
-	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("lbtest-agent-" + suffix)
+	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("lbtest-agent-" + suffix).SetUsername(storeID).SetPassword(f.pw[storeID])
 	agent := mqtt.NewClient(o)
 	if tok := agent.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect to %s: %v", brokerURL, tok.Error())

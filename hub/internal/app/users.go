@@ -186,7 +186,7 @@ func runCLICommand(group string, args []string, stdout, stderr io.Writer) (bool,
 		if c.needs && !userName.MatchString(name) {
 			return true, fmt.Errorf("%s NAME: %q: use 1-64 letters, digits and . _ @ -, starting with a letter or digit", c.name, name)
 		}
-		st, err := openCLIStore(&cf)
+		_, st, err := cf.open(false)
 		if err != nil {
 			return true, err
 		}
@@ -209,22 +209,6 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, error) {
 		name = fs.Arg(0)
 	}
 	return name, nil
-}
-
-// openCLIStore opens the store of an existing hub for a command other than serve.
-func openCLIStore(cf *commonFlags) (*store.DB, error) {
-	cfg, err := cf.load()
-	if err != nil {
-		return nil, err
-	}
-	if err := requireDB(cfg); err != nil {
-		return nil, err
-	}
-	st, err := openStore(context.Background(), cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	return st, nil
 }
 
 func roleFlags(fs *flag.FlagSet) (role, stores *string) {

@@ -52,16 +52,32 @@ func mayRead(store, filter string) bool {
 // them says yes, so no other auth hook may ever be added to the server.
 type aclHook struct {
 	mqtt.HookBase
-	auth Authenticator
-	log  *slog.Logger
-	ctx  context.Context // cancelled by Broker.Close; bounds Authenticator calls
+	auth     Authenticator
+	log      *slog.Logger
+	ctx      context.Context // cancelled by Broker.Close; bounds Authenticator calls
+	throttle *throttle       // nil: no login back-off
+	sessions sessions
 }
 
 func (h *aclHook) ID() string { return "lanebridge-acl" }
 
 func (h *aclHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnPublish
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		return true
+	}
+	return false
 }
+
+// OnSessionEstablished tracks a connected store client for credential rechecks.
+func (h *aclHook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	if !cl.Net.Inline {
+		h.sessions.add(cl, session{string(pk.Connect.Username), string(pk.Connect.Password)})
+	}
+}
+
+// OnDisconnect forgets a client.
+func (h *aclHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.sessions.remove(cl) }
 
 // errDenied is what checkConnect returns for a refusal that is not an Authenticator failure.
 var errDenied = errors.New("denied")
@@ -75,14 +91,24 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	}
 	store := string(pk.Connect.Username)
 	log := h.log.With(slog.String("store", store), slog.String("client", pk.Connect.ClientIdentifier), slog.String("remote", cl.Net.Remote))
+	addr, now := host(cl.Net.Remote), time.Now()
+	if closed, first, f := h.throttle.closed(addr, now); closed {
+		if first {
+			log.Warn("mqtt logins from this address throttled after repeated failures; refusing without checking until the window ends",
+				slog.Int("failures", f.n), slog.Time("until", f.until))
+		}
+		return false
+	}
 	if reason, err := h.checkConnect(store, pk); err != nil {
 		if errors.Is(err, errDenied) {
+			h.throttle.fail(addr, now)
 			log.Warn("mqtt connection refused", slog.String("reason", reason))
 		} else {
 			log.Error("check store credentials failed; connection refused", slog.Any("err", err))
 		}
 		return false
 	}
+	h.throttle.ok(addr)
 	log.Info("store connected", slog.Bool("clean", pk.Connect.Clean), slog.Int("protocol", int(pk.ProtocolVersion)))
 	return true
 }

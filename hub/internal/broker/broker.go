@@ -1,7 +1,10 @@
 // Package broker is the hub's embedded MQTT broker (mochi-mqtt) with a deny-by-default policy:
 // each store authenticates as itself and may publish only to its own up/records and up/status
 // topics and read only its own down/acks, down/inventory and down/commands topics. The hub
-// itself talks to the broker through the in-process client (Publish, Subscribe).
+// itself talks to the broker through the in-process client (Publish, Subscribe). Connected
+// stores whose credentials change (disabled, removed, rotated out) are rechecked and
+// disconnected within Config.Recheck; failed logins are throttled per client address; strings
+// clients control are cut in logs.
 //
 // Caveats: sessions, queued messages and retained messages live in memory only; a hub restart
 // loses them. That is safe under Lanebridge's rules (agents keep every record until the hub
@@ -10,12 +13,14 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -57,8 +62,16 @@ type Config struct {
 	// Auth checks store passwords; required.
 	Auth Authenticator
 	// Logger receives the broker's logs; nil discards them. Packets (payloads, passwords)
-	// are never logged.
+	// are never logged, and client-supplied strings (topics, ids) are cut to maxLogString.
 	Logger *slog.Logger
+	// Recheck is how often credential changes are looked up when Auth is a ChangeLister
+	// (default DefaultRecheck).
+	Recheck time.Duration
+	// LoginFreeFailures and LoginBackoff set the per-address back-off on failed logins
+	// (defaults DefaultLoginFreeFailures, DefaultLoginBackoff); a negative LoginBackoff turns
+	// it off.
+	LoginFreeFailures int
+	LoginBackoff      time.Duration
 }
 
 // Broker is an embedded MQTT broker. Its methods are safe for concurrent use.
@@ -67,6 +80,8 @@ type Broker struct {
 	ln     *listener
 	log    *slog.Logger
 	cancel context.CancelFunc
+	// recheck, if set, runs the credential rechecks until the broker closes.
+	recheck func()
 
 	mu      sync.Mutex
 	started bool
@@ -85,7 +100,7 @@ func New(cfg Config) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With(slog.String("component", "broker"))
+	log = slog.New(redactHandler{log.Handler()}).With(slog.String("component", "broker"))
 
 	var tlsConf *tls.Config
 	if cfg.TLSConfig != nil {
@@ -97,23 +112,30 @@ func New(cfg Config) (*Broker, error) {
 
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: capabilities(),
-		Logger:       slog.New(redactHandler{log.Handler()}),
+		Logger:       log,
 		InlineClient: true,
 		// $SYS topics are unreadable for stores; publish them rarely.
 		SysTopicResendInterval: 60,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	hook := &aclHook{auth: cfg.Auth, log: log, ctx: ctx}
+	hook := &aclHook{auth: cfg.Auth, log: log, ctx: ctx, sessions: sessions{m: map[*mqtt.Client]session{}}}
+	if cfg.LoginBackoff >= 0 {
+		hook.throttle = newThrottle(cmp.Or(cfg.LoginFreeFailures, DefaultLoginFreeFailures), cmp.Or(cfg.LoginBackoff, DefaultLoginBackoff))
+	}
 	if err := srv.AddHook(hook, nil); err != nil {
 		cancel()
 		return nil, fmt.Errorf("broker: add acl hook: %w", err)
 	}
-	return &Broker{
+	b := &Broker{
 		srv:    srv,
 		ln:     newListener("lanebridge", cfg.Addr, tlsConf),
 		log:    log,
 		cancel: cancel,
-	}, nil
+	}
+	if lister, ok := cfg.Auth.(ChangeLister); ok {
+		b.recheck = func() { hook.recheck(ctx, lister, cmp.Or(cfg.Recheck, DefaultRecheck)) }
+	}
+	return b, nil
 }
 
 func capabilities() *mqtt.Capabilities {
@@ -147,6 +169,9 @@ func (b *Broker) Start() error {
 		return fmt.Errorf("broker: serve: %w", err)
 	}
 	b.started = true
+	if b.recheck != nil {
+		go b.recheck()
+	}
 	b.log.Info("mqtt broker listening", slog.String("addr", b.ln.Address()), slog.String("protocol", b.ln.Protocol()))
 	return nil
 }

@@ -43,14 +43,18 @@ type syncBuffer = syncbuf.Buffer
 
 func startBroker(t testing.TB, auth Authenticator, logs io.Writer) *Broker {
 	t.Helper()
+	return startBrokerCfg(t, Config{Auth: auth}, logs)
+}
+
+// startBrokerCfg starts a broker with cfg on a free loopback port.
+func startBrokerCfg(t testing.TB, cfg Config, logs io.Writer) *Broker {
+	t.Helper()
 	if logs == nil {
 		logs = io.Discard
 	}
-	b, err := New(Config{
-		Addr:   "127.0.0.1:0",
-		Auth:   auth,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	cfg.Addr = "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -183,7 +187,8 @@ func publish(t testing.TB, c paho.Client, topic string, qos byte, payload []byte
 }
 
 func TestConnectAuthentication(t *testing.T) {
-	b := startBroker(t, fakeAuth{passwords: testStores}, nil)
+	// Many refusals from one address: the login back-off (TestLoginThrottle) is off here.
+	b := startBrokerCfg(t, Config{Auth: fakeAuth{passwords: testStores}, LoginBackoff: -1}, nil)
 	withWill := func(topic string) clientOpt {
 		return func(o *paho.ClientOptions) { o.SetWill(topic, "offline", 1, true) }
 	}

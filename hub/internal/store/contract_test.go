@@ -426,8 +426,8 @@ func runContract(t *testing.T, open func(t *testing.T) *DB) {
 			if err := s.AddStore(ctx, "bad/id", "x"); !errors.Is(err, protocol.ErrBadStoreID) {
 				t.Fatalf("AddStore(bad/id) error = %v, want ErrBadStoreID", err)
 			}
-			if h, err := s.Credentials(ctx, "a"); err != nil || h != "hash-of-a" {
-				t.Fatalf("Credentials(a) = %q, %v; want hash-of-a", h, err)
+			if c, err := s.Credentials(ctx, "a"); err != nil || c.Hash != "hash-of-a" || c.State != StoreActive {
+				t.Fatalf("Credentials(a) = %+v, %v; want hash-of-a, active", c, err)
 			}
 			if _, err := s.Credentials(ctx, "zz"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Credentials(unknown) error = %v, want ErrNotFound", err)

@@ -32,8 +32,9 @@ func checkFixture(t *testing.T, s *DB) {
 		infos[0].Status.Backlog != 2 || infos[0].CreatedAt.IsZero() || infos[0].StatusAt.IsZero() {
 		t.Fatalf("stores = %+v, %v", infos, err)
 	}
-	if h, err := s.Credentials(ctx, "s2"); err != nil || h != "hash-of-s2" {
-		t.Fatalf("credentials = %q, %v", h, err)
+	// Stores from before the credential lifecycle are active with no Mosquitto hash.
+	if c, err := s.Credentials(ctx, "s2"); err != nil || c.Hash != "hash-of-s2" || c.State != StoreActive || c.MosquittoHash != "" {
+		t.Fatalf("credentials = %+v, %v", c, err)
 	}
 	recs, err := s.Records(ctx, "s1", "", 0, 10)
 	if err != nil || len(recs) != 5 || recs[4].Kind != protocol.KindVoid || recs[2].Receipt != "4" {

@@ -74,6 +74,7 @@ type ExceptionFilter struct {
 // StoreInfo is what the hub knows about one store.
 type StoreInfo struct {
 	ID        string           `json:"id"`
+	State     string           `json:"state"` // StoreActive, StoreDisabled or StoreRemoved
 	CreatedAt time.Time        `json:"created_at"`
 	Streams   []Stream         `json:"streams"`
 	Status    *protocol.Status `json:"status,omitempty"`

@@ -11,21 +11,137 @@ import (
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// AddStore registers a store with the hash of its MQTT password (ErrExists if present).
+// AddStore registers a store with the hash of its MQTT password (ErrExists if present); it is
+// EnrollStore without a Mosquitto hash.
 func (s *DB) AddStore(ctx context.Context, id, passwordHash string) error {
+	return s.EnrollStore(ctx, id, passwordHash, "")
+}
+
+// EnrollStore registers a store with the hashes of its MQTT password (creds.Hash and
+// creds.MosquittoHash), or enrols a removed store again; ErrExists if it is enrolled.
+func (s *DB) EnrollStore(ctx context.Context, id, passwordHash, mosquittoHash string) error {
 	if err := protocol.ValidateStoreID(id); err != nil {
 		return fmt.Errorf("add store: %w", err)
 	}
-	err := s.insertNew(ctx, `INSERT INTO stores (id, password_hash, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`, id, passwordHash, s.now())
+	err := s.insertNew(ctx, `INSERT INTO stores (id, password_hash, mosquitto_hash, created_at, credentials_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET password_hash = excluded.password_hash, mosquitto_hash = excluded.mosquitto_hash,
+		previous_hash = '', state = 'active', credentials_at = excluded.credentials_at WHERE stores.state = 'removed'`,
+		id, passwordHash, mosquittoHash, s.now(), s.now())
 	return wrapf(err, "add store %s", id)
 }
 
-// Credentials returns the password hash of a store (ErrNotFound if unknown).
-func (s *DB) Credentials(ctx context.Context, id string) (string, error) {
-	var h string
-	err := s.readRow(ctx, `SELECT password_hash FROM stores WHERE id = ?`, []any{id}, &h)
-	return h, wrapf(err, "credentials of store %s", id) // h is "" when err is set
+// Store states (StoreInfo.State, Credential.State).
+const (
+	StoreActive   = "active"
+	StoreDisabled = "disabled" // credentials kept, refused until enabled again
+	StoreRemoved  = "removed"  // records kept, credentials gone; EnrollStore may enrol it again
+)
+
+// Credential is what the hub keeps of a store's MQTT password: hashes only.
+type Credential struct {
+	Store         string
+	State         string
+	Hash          string    // the current password (creds.Hash)
+	PreviousHash  string    // the password before the last rotation, accepted before PreviousUntil
+	PreviousUntil time.Time // zero: no previous password
+	MosquittoHash string    // the current password for a Mosquitto password_file; "" if never made
+}
+
+// Valid returns the password hashes accepted at now: none unless the store is active.
+func (c Credential) Valid(now time.Time) []string {
+	switch {
+	case c.State != StoreActive || c.Hash == "":
+		return nil
+	case c.PreviousHash != "" && now.Before(c.PreviousUntil):
+		return []string{c.Hash, c.PreviousHash}
+	}
+	return []string{c.Hash}
+}
+
+const credentialCols = `id, state, password_hash, previous_hash, previous_until, mosquitto_hash FROM stores`
+
+func credentialDest(c *Credential) []any {
+	return []any{&c.Store, &c.State, &c.Hash, &c.PreviousHash, scanTime{&c.PreviousUntil}, &c.MosquittoHash}
+}
+
+// Credentials returns a store's credentials (ErrNotFound if unknown).
+func (s *DB) Credentials(ctx context.Context, id string) (Credential, error) {
+	var c Credential
+	err := s.readRow(ctx, `SELECT `+credentialCols+` WHERE id = ?`, []any{id}, credentialDest(&c)...)
+	return c, wrapf(err, "credentials of store %s", id)
+}
+
+// AllCredentials returns the credentials of every store, by id.
+func (s *DB) AllCredentials(ctx context.Context) ([]Credential, error) {
+	var out []Credential
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT `+credentialCols+` ORDER BY id`)
+		out, err = scanAll(rs, err, func(r rows, c *Credential) error { return r.Scan(credentialDest(c)...) })
+		return err
+	})
+	return out, wrapf(err, "list credentials")
+}
+
+// CredentialsChanged returns the stores whose credentials changed after since, or whose
+// previous password stopped being valid after since: those whose connections to recheck.
+func (s *DB) CredentialsChanged(ctx context.Context, since time.Time) ([]string, error) {
+	var out []string
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT id FROM stores WHERE credentials_at > ? OR (previous_until > ? AND previous_until <= ?) ORDER BY id`,
+			s.ts(since), s.ts(since), s.now())
+		out, err = scanAll(rs, err, scanString)
+		return err
+	})
+	return out, wrapf(err, "changed credentials")
+}
+
+// RotateCredentials replaces a store's password hashes; the old password stays valid for
+// grace (none when grace <= 0). ErrNotFound for an unknown or removed store.
+func (s *DB) RotateCredentials(ctx context.Context, id, passwordHash, mosquittoHash string, grace time.Duration) error {
+	return wrapf(s.updateStore(ctx, id, `password_hash = ?, mosquitto_hash = ?, previous_hash = password_hash, previous_until = ?`,
+		passwordHash, mosquittoHash, s.ts(time.Now().Add(max(grace, 0)))), "rotate credentials of %s", id)
+}
+
+// RevokePreviousCredentials ends the grace of a store's previous password now.
+func (s *DB) RevokePreviousCredentials(ctx context.Context, id string) error {
+	return wrapf(s.updateStore(ctx, id, `previous_hash = '', previous_until = ?`, s.ts(time.Unix(0, 0))), "revoke previous credentials of %s", id)
+}
+
+// SetStoreState disables, enables or removes a store; removing clears its credentials and
+// keeps its records. ErrNotFound for an unknown or removed store.
+func (s *DB) SetStoreState(ctx context.Context, id, state string) error {
+	var err error
+	switch state {
+	case StoreActive, StoreDisabled:
+		err = s.updateStore(ctx, id, `state = ?`, state)
+	case StoreRemoved:
+		err = s.updateStore(ctx, id, `state = ?, password_hash = '', previous_hash = '', mosquitto_hash = ''`, state)
+	default:
+		err = fmt.Errorf("unknown store state %q", state)
+	}
+	return wrapf(err, "set store %s %s", id, state)
+}
+
+// updateStore applies set to a store that is not removed and marks its credentials changed.
+func (s *DB) updateStore(ctx context.Context, id, set string, args ...any) error {
+	n, err := s.exec(ctx, `UPDATE stores SET `+set+`, credentials_at = ? WHERE id = ? AND state <> 'removed'`,
+		append(args, s.now(), id)...)
+	if err == nil && n == 0 {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// EnsureSecret returns the hub secret called name, storing value as it first.
+func (s *DB) EnsureSecret(ctx context.Context, name, value string) (string, error) {
+	var v string
+	err := s.write(ctx, func(t tx) error {
+		if _, err := t.exec(ctx, `INSERT INTO hub_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, value); err != nil {
+			return err
+		}
+		return t.queryRow(ctx, `SELECT value FROM hub_secrets WHERE name = ?`, name).Scan(&v)
+	})
+	return v, wrapf(err, "hub secret %s", name)
 }
 
 // ListStores returns every store with its streams and latest status.
@@ -56,10 +172,10 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 	byStore := func(col string) (string, []any) { return filter([][2]string{{col, id}}) }
 	err := s.read(ctx, func(t tx) error {
 		where, args := byStore("id")
-		rs, err := t.query(ctx, `SELECT id, created_at FROM stores`+where+` ORDER BY id`, args...)
+		rs, err := t.query(ctx, `SELECT id, state, created_at FROM stores`+where+` ORDER BY id`, args...)
 		if infos, err = scanAll(rs, err, func(r rows, si *StoreInfo) error {
 			si.Streams = []Stream{}
-			return r.Scan(&si.ID, scanTime{&si.CreatedAt})
+			return r.Scan(&si.ID, &si.State, scanTime{&si.CreatedAt})
 		}); err != nil {
 			return err
 		}
