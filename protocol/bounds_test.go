@@ -113,3 +113,26 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func TestStorableJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in, out string
+		ok      bool
+	}{
+		{`{"a":"x"}`, `{"a":"x"}`, true},
+		{`{"a":"x\u0000y"}`, `{"a":"x\u2400y"}`, false},
+		{`{"a":"x\\u0000y"}`, `{"a":"x\\u0000y"}`, true}, // a backslash, then text
+		{`{"a":"x\\\u0000"}`, `{"a":"x\\\u2400"}`, false},
+		{`{"a":"\ud83d\ude00"}`, `{"a":"\ud83d\ude00"}`, true}, // a pair is fine
+		{`{"a":"\ud83d"}`, `{"a":"\ud83d"}`, false},
+		{`{"a":"\ude00"}`, `{"a":"\ude00"}`, false},
+		{`{"a":"\ud83dx\ude00"}`, `{"a":"\ud83dx\ude00"}`, false},
+	} {
+		if got := string(StorableJSON([]byte(tc.in))); got != tc.out {
+			t.Errorf("StorableJSON(%s) = %s, want %s", tc.in, got, tc.out)
+		}
+		if err := checkStorable([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("checkStorable(%s) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}

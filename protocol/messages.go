@@ -37,6 +37,18 @@ type Ack struct {
 	// QuarantineThrough acknowledges that the hub has raised exceptions for every quarantined
 	// capture of Epoch with Seq <= QuarantineThrough (see Status.Quarantine). Added 2026-11-26.
 	QuarantineThrough uint64 `json:"quarantine_through,omitempty"`
+	// Rejected, when set, says the hub will never apply the batch of Epoch from Rejected.From
+	// through Rejected.To: it failed validation, and the hub has durably raised an exception
+	// naming the store, the seqs and the reason. The agent keeps the records and stops sending
+	// the epoch from From on (sending it again would only be rejected again). Added 2026-12-01.
+	Rejected *Rejection `json:"rejected,omitempty"`
+}
+
+// Rejection is a permanent refusal of records (see Ack.Rejected).
+type Rejection struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Reason string `json:"reason"`
 }
 
 // Quarantined describes one capture that could not be parsed; the raw text is masked.
@@ -111,6 +123,9 @@ func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
 		}
 		if !utf8.Valid(raw) {
 			return nil, &ValidationError{fmt.Sprintf("records[%d]", i), "not valid UTF-8"}
+		}
+		if err := checkStorable(raw); err != nil {
+			return nil, &ValidationError{fmt.Sprintf("records[%d]", i), err.Error()}
 		}
 		b.Records[i].Wire = raw
 	}

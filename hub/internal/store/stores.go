@@ -104,6 +104,7 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) error {
 	body, err := json.Marshal(st)
 	if err == nil {
+		body = protocol.StorableJSON(body) // an agent's text may hold NUL, which jsonb refuses
 		err = s.write(ctx, func(t tx) error {
 			if err := mustStore(ctx, t, st.Store); err != nil {
 				return err
