@@ -50,14 +50,33 @@ const (
 		RETURNING count`
 )
 
+// MaxOpenPerReason bounds the open (or acknowledged) exceptions of one store and reason: a raise
+// with a new key beyond it coalesces into the store's key MoreKey instead, so that an agent
+// inventing subjects (terminal names, seqs) cannot flood the queue.
+const (
+	MaxOpenPerReason = 20
+	MoreKey          = "(more)"
+)
+
 // raise is RaiseException inside the caller's transaction, at time now; e is normalised.
 func (s *DB) raise(ctx context.Context, t tx, e Exception, now any) (bool, error) {
+	var n int64
+	err := t.queryRow(ctx, `SELECT count(*) FROM exceptions WHERE store = ? AND reason = ? AND key <> ? AND state IN ('open', 'acknowledged')
+		AND NOT EXISTS (SELECT 1 FROM exceptions WHERE store = ? AND reason = ? AND key = ?)`,
+		e.Store, e.Reason, MoreKey, e.Store, e.Reason, e.Key).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("count open exceptions: %w", err)
+	}
+	if n >= MaxOpenPerReason && e.Key != MoreKey {
+		e.Detail = protocol.Excerpt(fmt.Sprintf("more than %d open %s exceptions of store %s: this one counts the rest; the first of them was %s:\n%s",
+			MaxOpenPerReason, e.Reason, e.Store, e.Key, e.Detail))
+		e.Key, e.Recurs = MoreKey, true
+	}
 	q := raiseOnce
 	if e.Recurs {
 		q = raiseRecurs
 	}
-	var n int64
-	err := t.queryRow(ctx, q, e.Store, e.Reason, e.Key, e.Detail, e.State, now, now, now).Scan(&n)
+	err = t.queryRow(ctx, q, e.Store, e.Reason, e.Key, e.Detail, e.State, now, now, now).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil // resolved, and not recurring
 	}

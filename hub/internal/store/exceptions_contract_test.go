@@ -99,7 +99,7 @@ func runExceptionContract(t *testing.T, open func(t *testing.T) *DB) {
 		s := open(t)
 		s.RaiseException(ctx, Exception{Store: "s2", Reason: ReasonSpoolAlarm, Key: "disk"})
 		for i := range 25 {
-			s.RaiseException(ctx, Exception{Store: "s1", Reason: ReasonQuarantine, Key: fmt.Sprint("T", i)})
+			s.RaiseException(ctx, Exception{Store: "s1", Reason: fmt.Sprint("reason", i%2), Key: fmt.Sprint("T", i)})
 		}
 		seen := map[int64]bool{}
 		var before int64
@@ -128,8 +128,38 @@ func runExceptionContract(t *testing.T, open func(t *testing.T) *DB) {
 			t.Fatalf("PerStore 3 = %v, want %s", stores, want)
 		}
 		counts, err := s.ExceptionCounts(ctx, StateOpen)
-		if err != nil || len(counts) != 2 || counts[0].Store != "s1" || counts[0].Exceptions != 25 || counts[0].Raised != 25 || counts[1].Store != "s2" || counts[1].LastSeen.IsZero() {
+		if err != nil || len(counts) != 3 || counts[0].Reason != "reason0" || counts[0].Exceptions != 13 || counts[1].Raised != 12 || counts[2].Store != "s2" || counts[2].LastSeen.IsZero() {
 			t.Fatalf("ExceptionCounts = %+v, %v", counts, err)
+		}
+	})
+	t.Run("open exceptions per store and reason are bounded", func(t *testing.T) {
+		s := open(t)
+		raise := func(store, key string) {
+			t.Helper()
+			if _, err := s.RaiseException(ctx, Exception{Store: store, Reason: ReasonQuarantine, Key: key, Detail: "capture " + key, Recurs: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range MaxOpenPerReason + 30 {
+			raise("s1", fmt.Sprint("T", i))
+		}
+		raise("s1", "T0") // a known key still coalesces into its own
+		raise("s2", "T0")
+		ex := get(t, s, ExceptionFilter{Store: "s1"})
+		if len(ex) != MaxOpenPerReason+1 || ex[0].Key != MoreKey || ex[0].Count != 30 || !strings.Contains(ex[0].Detail, "capture T20") {
+			t.Fatalf("s1 has %d exceptions, newest %+v; want %d and one %s counting 30", len(ex), ex[0], MaxOpenPerReason+1, MoreKey)
+		}
+		if e := ex[len(ex)-1]; e.Key != "T0" || e.Count != 2 {
+			t.Fatalf("oldest = %+v, want T0 counted twice", e)
+		}
+		if ex := get(t, s, ExceptionFilter{Store: "s2"}); len(ex) != 1 {
+			t.Fatalf("s2 has %+v, want its own exception", ex)
+		}
+		// Resolving makes room again.
+		s.UpdateException(ctx, ex[len(ex)-1].ID, StateResolved, "ops", "")
+		raise("s1", "T99")
+		if ex := get(t, s, ExceptionFilter{Store: "s1"}); ex[0].Key != "T99" {
+			t.Fatalf("after a resolve the newest is %q, want T99", ex[0].Key)
 		}
 	})
 	t.Run("concurrent raisers coalesce", func(t *testing.T) {
