@@ -213,3 +213,13 @@ func TestPostgresConcurrentRaise(t *testing.T) {
 	a, b := openPostgresT(t, schema), openPostgresT(t, schema)
 	raiseConcurrently(t, []*DB{a, b, a, b, a, b}, 30)
 }
+
+func TestBuildDaySumOverflow(t *testing.T) {
+	d := buildDay("s1", testDate, []dayRow{{"T1", "sale", "1", 1 << 62}, {"T1", "sale", "2", 1 << 62}, {"T1", "sale", "3", -5}})
+	if !d.SumOverflow || d.Kinds[0].Total != 1<<62-5 || d.Kinds[0].Count != 3 {
+		t.Fatalf("Day = %+v, want the overflow flagged and the total not wrapped", d)
+	}
+	if d := buildDay("s1", testDate, []dayRow{{"T1", "sale", "1", -1 << 62}, {"T1", "sale", "2", -1 << 62}, {"T1", "sale", "3", 0}}); d.SumOverflow {
+		t.Fatalf("-2^63 is an int64: %+v", d)
+	}
+}

@@ -131,6 +131,8 @@ type Day struct {
 	// Recaptured counts records whose business key (terminal, kind, receipt) was already
 	// counted, e.g. captured again under a new epoch after a spool reset; they count once.
 	Recaptured int64 `json:"recaptured"`
+	// SumOverflow: a kind's total would have left int64; records beyond it are not in Total.
+	SumOverflow bool `json:"sum_overflow,omitempty"`
 }
 
 // Defaults for list limits.
