@@ -427,13 +427,12 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	var quarThrough uint64
 	quarOK := true
 	for _, q := range st.Quarantine {
-		// One exception per terminal counts its quarantined captures and shows the first; the
-		// agent keeps every capture (and its raw text) for a corrected profile to re-parse.
-		detail := fmt.Sprintf("terminal %s, capture %s at %s: %s", q.Terminal, q.ID, q.At.Format(time.RFC3339), q.Reason)
+		// One exception per capture; a resent report counts into it.
+		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)
 		if q.Excerpt != "" {
 			detail += "\nraw (card data masked): " + q.Excerpt
 		}
-		if !in.raise(ctx, st.Store, store.ReasonQuarantine, "terminal:"+q.Terminal, detail) {
+		if !in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail) {
 			quarOK = false
 		}
 		if quarOK && q.Seq > quarThrough {

@@ -52,9 +52,11 @@ const (
 
 // MaxOpenPerReason bounds the open (or acknowledged) exceptions of one store and reason: a raise
 // with a new key beyond it coalesces into the store's key MoreKey instead, so that an agent
-// inventing subjects (terminal names, seqs) cannot flood the queue.
+// reporting ever new subjects (captures, terminal names, seqs) keeps at most about 1 MiB of
+// exceptions (MaxOpenPerReason × protocol.MaxText) per reason. A day of a badly parsed store
+// stays well below it.
 const (
-	MaxOpenPerReason = 20
+	MaxOpenPerReason = 500
 	MoreKey          = "(more)"
 )
 

@@ -236,7 +236,8 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 
 // exceptions serves GET /api/v1/exceptions: newest first, a page of limit (default 100) with
 // "next", the before_id of the following page, when more may follow; per_store=N keeps at most
-// N of each store on the page.
+// N of each store on the page. "counts" sums the exceptions matching the state filter per store
+// and reason, so every store with exceptions shows on the first page however many one has.
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state")}
@@ -247,7 +248,7 @@ func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 		def  int64
 		dst  func(int64)
 	}{
-		{"limit", 1000, 100, func(v int64) { f.Limit = int(v) }},
+		{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
 		{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
 		{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }},
 	} {
@@ -268,7 +269,15 @@ func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []store.Exception{}
 	}
-	resp := map[string]any{"exceptions": list}
+	counts, err := s.st.ExceptionCounts(r.Context(), f.State)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if counts == nil {
+		counts = []store.ExceptionCount{}
+	}
+	resp := map[string]any{"exceptions": list, "counts": counts}
 	if len(list) == f.Limit {
 		resp["next"] = list[len(list)-1].ID
 	}

@@ -78,7 +78,7 @@ func TestAPI(t *testing.T) {
 		{"GET", "/api/v1/stores/S001/records?limit=99999999999999999999", "", 400, []string{"limit"}},
 		{"GET", "/api/v1/exceptions?limit=1e99", "", 400, []string{"limit"}},
 		{"GET", "/api/v1/exceptions?limit=-5", "", 400, []string{"limit"}},
-		{"GET", "/api/v1/exceptions?limit=1001", "", 400, []string{"limit: must be an integer 1..1000"}},
+		{"GET", "/api/v1/exceptions?limit=10001", "", 400, []string{"limit: must be an integer 1..10000"}},
 		{"GET", "/api/v1/exceptions?before_id=99999999999999999999", "", 400, []string{"before_id"}},
 		{"GET", "/api/v1/exceptions?before_id=0", "", 400, []string{"before_id"}},
 		{"GET", "/api/v1/exceptions?per_store=x", "", 400, []string{"per_store"}},
@@ -153,4 +153,62 @@ func TestExceptionLifecycle(t *testing.T) {
 	if len(list.Exceptions) != 0 {
 		t.Fatalf("resolved exception still open: %+v", list.Exceptions)
 	}
+}
+
+// TestOneStoreCannotHideAnother: store S001 has 300 open exceptions, S002 one, raised first.
+// The API's first page counts S002's and the dashboard lists it (newest 10 per store).
+func TestOneStoreCannotHideAnother(t *testing.T) {
+	srv, st := newServer(t)
+	ctx := context.Background()
+	if _, err := st.(*store.DB).RaiseException(ctx, store.Exception{Store: "S002", Reason: "capture_quarantined", Key: "e9:q1", Detail: "S002 needs a look"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		st.(*store.DB).RaiseException(ctx, store.Exception{Store: "S001", Reason: "capture_quarantined", Key: fmt.Sprint("e1:q", i), Detail: "flood"})
+	}
+	_, body := getT(t, srv.URL+"/api/v1/exceptions?state=open")
+	var page struct {
+		Exceptions []store.Exception      `json:"exceptions"`
+		Counts     []store.ExceptionCount `json:"counts"`
+		Next       int64                  `json:"next"`
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil {
+		t.Fatal(err)
+	}
+	var s002 int64
+	for _, c := range page.Counts {
+		if c.Store == "S002" {
+			s002 = c.Exceptions
+		}
+	}
+	if len(page.Exceptions) != 100 || page.Next == 0 || s002 != 1 {
+		t.Fatalf("first page: %d exceptions, next %d, S002 counted %d; want 100, a cursor and S002's one", len(page.Exceptions), page.Next, s002)
+	}
+	// Following next reaches S002's exception itself.
+	seen := len(page.Exceptions)
+	for next := page.Next; next != 0; {
+		_, body := getT(t, fmt.Sprintf("%s/api/v1/exceptions?state=open&before_id=%d", srv.URL, next))
+		page.Next = 0
+		json.Unmarshal([]byte(body), &page)
+		seen += len(page.Exceptions)
+		next = page.Next
+	}
+	if seen != 302 {
+		t.Fatalf("paging saw %d exceptions, want 302", seen)
+	}
+	_, dash := getT(t, srv.URL+"/")
+	if !strings.Contains(dash, "S002 needs a look") || strings.Count(dash, "<td>flood</td>")+strings.Count(dash, "<pre>flood</pre>") > 10 {
+		t.Fatalf("dashboard does not show S002's exception or lists more than 10 of S001's:\n%s", dash)
+	}
+}
+
+func getT(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
