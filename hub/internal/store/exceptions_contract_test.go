@@ -146,7 +146,7 @@ func runExceptionContract(t *testing.T, open func(t *testing.T) *DB) {
 		raise("s1", "T0") // a known key still coalesces into its own
 		raise("s2", "T0")
 		ex := get(t, s, ExceptionFilter{Store: "s1"})
-		if len(ex) != MaxOpenPerReason+1 || ex[0].Key != MoreKey || ex[0].Count != 30 || !strings.Contains(ex[0].Detail, "capture T20") {
+		if len(ex) != MaxOpenPerReason+1 || ex[0].Key != MoreKey || ex[0].Count != 30 || !strings.Contains(ex[0].Detail, fmt.Sprint("capture T", MaxOpenPerReason)) {
 			t.Fatalf("s1 has %d exceptions, newest %+v; want %d and one %s counting 30", len(ex), ex[0], MaxOpenPerReason+1, MoreKey)
 		}
 		if e := ex[len(ex)-1]; e.Key != "T0" || e.Count != 2 {
