@@ -157,9 +157,9 @@ func runExceptionContract(t *testing.T, open func(t *testing.T) *DB) {
 		}
 		// Resolving makes room again.
 		s.UpdateException(ctx, ex[len(ex)-1].ID, StateResolved, "ops", "")
-		raise("s1", "T99")
-		if ex := get(t, s, ExceptionFilter{Store: "s1"}); ex[0].Key != "T99" {
-			t.Fatalf("after a resolve the newest is %q, want T99", ex[0].Key)
+		raise("s1", "T-new")
+		if ex := get(t, s, ExceptionFilter{Store: "s1"}); ex[0].Key != "T-new" {
+			t.Fatalf("after a resolve the newest is %q, want T-new", ex[0].Key)
 		}
 	})
 	t.Run("concurrent raisers coalesce", func(t *testing.T) {
