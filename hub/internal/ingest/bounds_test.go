@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +51,20 @@ func engines(t *testing.T, fn func(t *testing.T, st *store.DB)) {
 	})
 }
 
+// running enrolls S001 in st and runs an ingester on it until the test ends.
+func running(t *testing.T, st *store.DB) (context.Context, *Ingester, *acks) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := st.AddStore(ctx, "S001", "x"); err != nil {
+		t.Fatal(err)
+	}
+	pub := &acks{}
+	in := New(st, pub, Options{Workers: 1})
+	go in.Run(ctx)
+	return ctx, in, pub
+}
+
 func statusMsg(t *testing.T, st protocol.Status) Message {
 	t.Helper()
 	st.V = protocol.Version
@@ -67,14 +80,7 @@ func statusMsg(t *testing.T, st protocol.Status) Message {
 // before, and the store's quarantine reports stalled).
 func TestQuarantineWithNULOnBothEngines(t *testing.T) {
 	engines(t, func(t *testing.T, st *store.DB) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		if err := st.AddStore(ctx, "S001", "x"); err != nil {
-			t.Fatal(err)
-		}
-		pub := &acks{}
-		in := New(st, pub, Options{Workers: 1})
-		go in.Run(ctx)
+		ctx, in, pub := running(t, st)
 		excerpt := "SALE 1001\n\x1dkBARCODE\x00\x00\x1d4902\xff\xfe END"
 		in.Handle(ctx, statusMsg(t, protocol.Status{Store: "S001", State: "online", Epoch: "e1",
 			Quarantine: []protocol.Quarantined{{ID: "q1", Seq: 1, Terminal: "T1\x00", At: time.Now(), Reason: "barcode: bad payload", Excerpt: excerpt}}}))
@@ -99,14 +105,7 @@ func TestQuarantineWithNULOnBothEngines(t *testing.T) {
 // fields) is refused for good with an exception instead of failing the apply on every resend.
 func TestUnstorableRecordRefused(t *testing.T) {
 	engines(t, func(t *testing.T, st *store.DB) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		if err := st.AddStore(ctx, "S001", "x"); err != nil {
-			t.Fatal(err)
-		}
-		pub := &acks{}
-		in := New(st, pub, Options{Workers: 1})
-		go in.Run(ctx)
+		ctx, in, pub := running(t, st)
 		in.Handle(ctx, batch(t, 1, 2, nil))
 		pub.wait(t, 1)
 		for i, edit := range []string{`"kind":"no_sale","x":"\u0000"`, `"kind":"no_sale","x":"\ud800"`} {
@@ -132,17 +131,12 @@ func TestUnstorableRecordRefused(t *testing.T) {
 // resends, and each resend is answered with the refusal (a well-behaved agent stops at the
 // first; see the uplink's test).
 func TestRejectionCoalesces(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	st.AddStore(ctx, "S001", "x")
-	pub := &acks{}
-	in := New(st, pub, Options{Workers: 1, Logger: slog.New(slog.DiscardHandler)})
-	go in.Run(ctx)
+	ctx, in, pub := running(t, st)
 	bad := batch(t, protocol.MaxSeq+1, protocol.MaxSeq+1, nil)
 	for range 5 {
 		in.Handle(ctx, bad)
