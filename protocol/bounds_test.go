@@ -90,11 +90,15 @@ func TestStatusBound(t *testing.T) {
 		s.Alarms = append(s.Alarms, big)
 		s.LastCapture[fmt.Sprintf("T%04d", i)] = time.Time{}
 	}
+	s.CommandResults = []CommandResult{{ID: "c1", Found: 1 << 20, Seqs: make([]uint64, 1<<20)}}
 	if !s.Bound() {
 		t.Fatal("Bound reported nothing cut")
 	}
 	if len(s.Quarantine) != MaxStatusList || len(s.Alarms) != MaxStatusList || len(s.LastCapture) != MaxStatusList {
 		t.Fatalf("lists after Bound: %d quarantine, %d alarms, %d terminals", len(s.Quarantine), len(s.Alarms), len(s.LastCapture))
+	}
+	if len(s.CommandResults[0].Seqs) != 10*MaxStatusList || s.CommandResults[0].Found != 1<<20 {
+		t.Fatalf("command result seqs %d, found %d", len(s.CommandResults[0].Seqs), s.CommandResults[0].Found)
 	}
 	if s.Quarantine[0].ID != "0" || len(s.Quarantine[0].Excerpt) > MaxText+32 || len(s.Version) > MaxText+32 {
 		t.Fatalf("texts not clipped: excerpt %d bytes, version %d bytes", len(s.Quarantine[0].Excerpt), len(s.Version))

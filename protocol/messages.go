@@ -190,8 +190,9 @@ func DecodeStatus(topicStore string, payload []byte) (*Status, error) {
 }
 
 // Bound cuts what one status can make the hub keep: each list to MaxStatusList entries (the
-// agent pages quarantined captures, so the rest comes with later statuses) and each text to
-// MaxText bytes, made safe for storage (SafeText). It reports whether anything was cut.
+// agent pages quarantined captures, so the rest comes with later statuses; a command result's
+// seqs to ten times that) and each text to MaxText bytes, made safe for storage (SafeText). It
+// reports whether anything was cut.
 func (s *Status) Bound() bool {
 	cut := len(s.Quarantine) > MaxStatusList || len(s.Alarms) > MaxStatusList ||
 		len(s.CommandResults) > MaxStatusList || len(s.LastCapture) > MaxStatusList
@@ -222,8 +223,12 @@ func (s *Status) Bound() bool {
 		text(&s.Alarms[i])
 	}
 	for i := range s.CommandResults {
-		text(&s.CommandResults[i].ID)
-		text(&s.CommandResults[i].Detail)
+		cr := &s.CommandResults[i]
+		text(&cr.ID)
+		text(&cr.Detail)
+		if len(cr.Seqs) > 10*MaxStatusList { // Found keeps the count
+			cr.Seqs, cut = cr.Seqs[:10*MaxStatusList], true
+		}
 	}
 	for k, v := range s.LastCapture {
 		if safe := Excerpt(k); safe != k {

@@ -407,7 +407,8 @@ type Store interface {
 	DayReader
 	CloseLog
 	CommandLog
-	// RaiseException creates an open exception unless the same (store, reason, key) exists.
+	// RaiseException creates an open exception or coalesces into the one of the same
+	// (store, reason, key); a resolved one stays resolved.
 	RaiseException(ctx context.Context, e store.Exception) (bool, error)
 }
 
