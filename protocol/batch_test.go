@@ -41,7 +41,8 @@ func TestAppendBatch(t *testing.T) {
 		{"empty strings", BatchHeader{}, 0, false},
 		{"quotes and backslashes", BatchHeader{Store: `S"1`, Epoch: `e\`, Replay: true, CommandID: `\"`}, 1, true},
 		{"html characters", BatchHeader{Store: "S<1", Epoch: "e>", CommandID: "a&b"}, 1, true},
-		{"control characters", BatchHeader{Store: "S\x01\x1f\x7f", Epoch: "e\t\n\r\b\f\x00", CommandID: "\x1b"}, 1, true},
+		{"control characters", BatchHeader{Store: "S\x01\x1f\x7f", Epoch: "e\t\n\r\b\f", CommandID: "\x1b"}, 1, true},
+		{"NUL in epoch", BatchHeader{Store: "S1", Epoch: "e\x00"}, 1, false}, // PostgreSQL cannot store it
 		{"unicode", BatchHeader{Store: "Zürich-Ω", Epoch: "日本", CommandID: "line\u2028para\u2029"}, 2, true},
 		{"invalid utf-8", BatchHeader{Store: "S\xff", Epoch: "\xc3(", CommandID: "\xed\xa0\x80"}, 1, false},
 	}

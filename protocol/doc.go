@@ -47,5 +47,9 @@
 //     for a newer sender but not for an older receiver, so adding a Record field is a breaking
 //     change (bump Version); fields may be added freely to Batch, Ack, Status and downlink
 //     messages.
+//   - Limits (2026-12-01, within version 1): money within ±[MaxMoney] minor units, seq at most
+//     [MaxSeq], no NUL in record text, records valid UTF-8; the hub reads at most
+//     [MaxStatusList] entries of each status list and [MaxText] bytes of each text
+//     ([Status.Bound]). A batch that fails validation is refused for good with [Ack.Rejected].
 //   - Version history: 1 (2026-11-26) first version.
 package protocol

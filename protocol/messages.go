@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Batch is the payload of RecordsTopic: records of one store and one epoch in ascending,
@@ -34,6 +37,18 @@ type Ack struct {
 	// QuarantineThrough acknowledges that the hub has raised exceptions for every quarantined
 	// capture of Epoch with Seq <= QuarantineThrough (see Status.Quarantine). Added 2026-11-26.
 	QuarantineThrough uint64 `json:"quarantine_through,omitempty"`
+	// Rejected, when set, says the hub will never apply the batch of Epoch from Rejected.From
+	// through Rejected.To: it failed validation, and the hub has durably raised an exception
+	// naming the store, the seqs and the reason. The agent keeps the records and stops sending
+	// the epoch from From on (sending it again would only be rejected again). Added 2026-12-01.
+	Rejected *Rejection `json:"rejected,omitempty"`
+}
+
+// Rejection is a permanent refusal of records (see Ack.Rejected).
+type Rejection struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Reason string `json:"reason"`
 }
 
 // Quarantined describes one capture that could not be parsed; the raw text is masked.
@@ -106,13 +121,19 @@ func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
 		if err := json.Unmarshal(raw, &b.Records[i]); err != nil {
 			return nil, fmt.Errorf("%w: records[%d]: %v", ErrDecode, i, err)
 		}
+		if !utf8.Valid(raw) {
+			return nil, &ValidationError{fmt.Sprintf("records[%d]", i), "not valid UTF-8"}
+		}
+		if err := checkStorable(raw); err != nil {
+			return nil, &ValidationError{fmt.Sprintf("records[%d]", i), err.Error()}
+		}
 		b.Records[i].Wire = raw
 	}
 	if err := checkVersion(b.V); err != nil {
 		return nil, err
 	}
 	if b.Store != topicStore {
-		return nil, fmt.Errorf("%w: topic %q, batch %q", ErrWrongStore, topicStore, b.Store)
+		return nil, fmt.Errorf("%w: topic %q, batch %s", ErrWrongStore, topicStore, quote(b.Store))
 	}
 	if b.Epoch == "" {
 		return nil, &ValidationError{"epoch", "missing"}
@@ -163,7 +184,57 @@ func DecodeStatus(topicStore string, payload []byte) (*Status, error) {
 		return nil, err
 	}
 	if s.Store != topicStore {
-		return nil, fmt.Errorf("%w: topic %q, status %q", ErrWrongStore, topicStore, s.Store)
+		return nil, fmt.Errorf("%w: topic %q, status %s", ErrWrongStore, topicStore, quote(s.Store))
 	}
 	return &s, nil
+}
+
+// Bound cuts what one status can make the hub keep: each list to MaxStatusList entries (the
+// agent pages quarantined captures, so the rest comes with later statuses; a command result's
+// seqs to ten times that) and each text to MaxText bytes, made safe for storage (SafeText). It
+// reports whether anything was cut.
+func (s *Status) Bound() bool {
+	cut := len(s.Quarantine) > MaxStatusList || len(s.Alarms) > MaxStatusList ||
+		len(s.CommandResults) > MaxStatusList || len(s.LastCapture) > MaxStatusList
+	s.Quarantine = s.Quarantine[:min(len(s.Quarantine), MaxStatusList)]
+	s.Alarms = s.Alarms[:min(len(s.Alarms), MaxStatusList)]
+	s.CommandResults = s.CommandResults[:min(len(s.CommandResults), MaxStatusList)]
+	if len(s.LastCapture) > MaxStatusList {
+		keys := slices.Sorted(maps.Keys(s.LastCapture))
+		for _, k := range keys[MaxStatusList:] {
+			delete(s.LastCapture, k)
+		}
+	}
+	text := func(p *string) {
+		if v := Excerpt(*p); v != *p {
+			*p, cut = v, true
+		}
+	}
+	for _, p := range []*string{&s.State, &s.Version, &s.Epoch} {
+		text(p)
+	}
+	for i := range s.Quarantine {
+		q := &s.Quarantine[i]
+		for _, p := range []*string{&q.ID, &q.Terminal, &q.Reason, &q.Excerpt} {
+			text(p)
+		}
+	}
+	for i := range s.Alarms {
+		text(&s.Alarms[i])
+	}
+	for i := range s.CommandResults {
+		cr := &s.CommandResults[i]
+		text(&cr.ID)
+		text(&cr.Detail)
+		if len(cr.Seqs) > 10*MaxStatusList { // Found keeps the count
+			cr.Seqs, cut = cr.Seqs[:10*MaxStatusList], true
+		}
+	}
+	for k, v := range s.LastCapture {
+		if safe := Excerpt(k); safe != k {
+			delete(s.LastCapture, k)
+			s.LastCapture[safe], cut = v, true
+		}
+	}
+	return cut
 }

@@ -219,35 +219,38 @@ func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 // produces before the agent assigns identity).
 func (r *Record) ValidateBusiness() error {
 	if !r.Kind.Valid() {
-		return &ValidationError{"kind", fmt.Sprintf("unknown kind %q", r.Kind)}
+		return &ValidationError{"kind", "unknown kind " + quote(string(r.Kind))}
 	}
 	if r.Terminal == "" {
 		return &ValidationError{"terminal", "missing"}
 	}
-	if strings.ContainsAny(r.Terminal, "\x00") {
-		return &ValidationError{"terminal", "contains NUL"}
+	if err := r.checkText(); err != nil {
+		return err
 	}
 	if !dateRE.MatchString(r.BusinessDate) {
-		return &ValidationError{"business_date", fmt.Sprintf("%q is not YYYY-MM-DD", r.BusinessDate)}
+		return &ValidationError{"business_date", quote(r.BusinessDate) + " is not YYYY-MM-DD"}
 	}
 	if _, err := time.Parse("2006-01-02", r.BusinessDate); err != nil {
-		return &ValidationError{"business_date", fmt.Sprintf("%q is not a date", r.BusinessDate)}
+		return &ValidationError{"business_date", quote(r.BusinessDate) + " is not a date"}
 	}
 	if r.Time != "" {
 		if _, err := time.Parse(time.RFC3339, r.Time); err != nil {
-			return &ValidationError{"time", fmt.Sprintf("%q is not RFC 3339", r.Time)}
+			return &ValidationError{"time", quote(r.Time) + " is not RFC 3339"}
 		}
 	}
 	for i, l := range r.Lines {
 		if !ValidQuantity(l.Quantity) {
-			return &ValidationError{fmt.Sprintf("lines[%d].quantity", i), fmt.Sprintf("%q is not an exact decimal", l.Quantity)}
+			return &ValidationError{fmt.Sprintf("lines[%d].quantity", i), quote(l.Quantity) + " is not an exact decimal"}
 		}
+	}
+	if err := r.checkMoney(); err != nil {
+		return err
 	}
 	for i, t := range r.Tenders {
 		switch t.Type {
 		case TenderCash, TenderCard, TenderCheck, TenderGift, TenderOther:
 		default:
-			return &ValidationError{fmt.Sprintf("tenders[%d].type", i), fmt.Sprintf("unknown tender type %q", t.Type)}
+			return &ValidationError{fmt.Sprintf("tenders[%d].type", i), "unknown tender type " + quote(t.Type)}
 		}
 		if t.Card != nil && t.Card.Last4 != "" && !last4RE.MatchString(t.Card.Last4) {
 			return &ValidationError{fmt.Sprintf("tenders[%d].card.last4", i), "must be exactly 4 digits"}
@@ -255,6 +258,79 @@ func (r *Record) ValidateBusiness() error {
 	}
 	if r.Kind.IsReport() && r.Z == nil {
 		return &ValidationError{"z", "a report needs its z totals"}
+	}
+	return nil
+}
+
+// checkText rejects NUL in the record's text fields: no terminal prints one as text, and
+// PostgreSQL cannot store it.
+func (r *Record) checkText() error {
+	texts := map[string]string{"terminal": r.Terminal, "receipt": r.Receipt, "time": r.Time, "currency": r.Currency,
+		"original_receipt": r.OriginalReceipt}
+	for i, l := range r.Lines {
+		texts[fmt.Sprintf("lines[%d]", i)] = l.SKU + l.Description + l.Department
+	}
+	for i, d := range r.Discounts {
+		texts[fmt.Sprintf("discounts[%d].description", i)] = d.Description
+	}
+	for i, t := range r.Taxes {
+		texts[fmt.Sprintf("taxes[%d]", i)] = t.Code + t.Rate
+	}
+	for i, t := range r.Tenders {
+		if t.Card != nil {
+			texts[fmt.Sprintf("tenders[%d].card", i)] = t.Card.Brand + t.Card.Last4
+		}
+	}
+	if r.Z != nil {
+		for i, t := range r.Z.Tenders {
+			texts[fmt.Sprintf("z.tenders[%d].type", i)] = t.Type
+		}
+		for i, t := range r.Z.Taxes {
+			texts[fmt.Sprintf("z.taxes[%d]", i)] = t.Code + t.Rate
+		}
+	}
+	for field, s := range texts {
+		if strings.IndexByte(s, 0) >= 0 {
+			return &ValidationError{field, "contains NUL"}
+		}
+	}
+	return nil
+}
+
+// checkMoney rejects an amount beyond ±MaxMoney minor units.
+func (r *Record) checkMoney() error {
+	type amount struct {
+		field string
+		v     int64
+	}
+	as := []amount{{"total", r.Total}, {"change", r.Change}}
+	for i, l := range r.Lines {
+		as = append(as, amount{fmt.Sprintf("lines[%d].unit_price", i), l.UnitPrice}, amount{fmt.Sprintf("lines[%d].amount", i), l.Amount})
+	}
+	for i, d := range r.Discounts {
+		as = append(as, amount{fmt.Sprintf("discounts[%d].amount", i), d.Amount})
+	}
+	taxes := func(prefix string, ts []Tax) {
+		for i, t := range ts {
+			as = append(as, amount{fmt.Sprintf("%s[%d].taxable", prefix, i), t.Taxable}, amount{fmt.Sprintf("%s[%d].amount", prefix, i), t.Amount})
+		}
+	}
+	taxes("taxes", r.Taxes)
+	for i, t := range r.Tenders {
+		as = append(as, amount{fmt.Sprintf("tenders[%d].amount", i), t.Amount})
+	}
+	if z := r.Z; z != nil {
+		as = append(as, amount{"z.gross", z.Gross}, amount{"z.net", z.Net}, amount{"z.refunds.amount", z.Refunds.Amount},
+			amount{"z.voids.amount", z.Voids.Amount}, amount{"z.grand_total", z.GrandTotal})
+		for i, t := range z.Tenders {
+			as = append(as, amount{fmt.Sprintf("z.tenders[%d].amount", i), t.Amount})
+		}
+		taxes("z.taxes", z.Taxes)
+	}
+	for _, a := range as {
+		if a.v > MaxMoney || a.v < -MaxMoney {
+			return &ValidationError{a.field, fmt.Sprintf("%d minor units is beyond ±10^13", a.v)}
+		}
 	}
 	return nil
 }
@@ -279,6 +355,12 @@ func (r *Record) Validate() error {
 	if r.Seq == 0 {
 		return &ValidationError{"seq", "missing (sequence numbers start at 1)"}
 	}
+	if r.Seq > MaxSeq {
+		return &ValidationError{"seq", fmt.Sprintf("%d is beyond 2^53", r.Seq)}
+	}
+	if src := r.Source; strings.IndexByte(r.Epoch, 0) >= 0 || src != nil && strings.IndexByte(src.Terminal+src.Profile+src.Raw, 0) >= 0 {
+		return &ValidationError{"epoch/source", "contains NUL"}
+	}
 	if r.Hash == "" {
 		return &ValidationError{"hash", "missing"}
 	}
@@ -301,7 +383,7 @@ func ValidateStoreID(id string) error {
 		return fmt.Errorf("%w: empty", ErrBadStoreID)
 	}
 	if len(id) > 64 {
-		return fmt.Errorf("%w: %q is longer than 64 bytes", ErrBadStoreID, id)
+		return fmt.Errorf("%w: %s is longer than 64 bytes", ErrBadStoreID, quote(id))
 	}
 	if strings.ContainsAny(id, "/+#\x00 \t\r\n") {
 		return fmt.Errorf("%w: %q contains '/', '+', '#', NUL or whitespace", ErrBadStoreID, id)

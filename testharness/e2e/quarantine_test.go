@@ -83,3 +83,62 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 	})
 	checkLogs(t, dir)
 }
+
+// TestQuarantinedNULOnPostgres: a hub on PostgreSQL gets a quarantined receipt whose barcode
+// payload holds NUL and bytes that are not UTF-8. It stores the exception (NUL as ␀) and the
+// agent's status, acknowledges the quarantine, and the records after it arrive. PostgreSQL
+// refused such a status before, and the store's quarantine reports stalled.
+func TestQuarantinedNULOnPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	pg := os.Getenv("LANEBRIDGE_TEST_PG_URL")
+	if pg == "" {
+		pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	schema := fmt.Sprintf("lbe2e_nul_%x", time.Now().UnixNano()&0xffffffff)
+	hubCfg := writeHubConfig(t, dir, "hub.yaml", fmt.Sprintf("store:\n  postgres_url: %s&search_path=%s\n", pg, schema))
+	t.Cleanup(func() { dropSchema(pg, schema) })
+	h := startHub(t, dir, "--config", hubCfg)
+	const store = "S021"
+	journal := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), map[string]string{"T1": journal})
+	g := sim.New("T1", "2026-11-26", 12, nil, 1)
+	var lines []string
+	for i := range 4 {
+		if i == 2 {
+			lines = append(lines, "SALE 1001 BARCODE \x1dk\x49\x00\x00\x1d4902\xff\xfe END")
+		}
+		b, _ := json.Marshal(g.Next())
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(journal, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ag := startAgent(t, dir, store, cfg)
+	h.waitRecords(t, store, 4, 30*time.Second)
+	eventually(t, 30*time.Second, "the quarantine exception", func() error {
+		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(b), "BARCODE") || !strings.Contains(string(b), "\u2400") {
+			return fmt.Errorf("exceptions: %s", b)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, "the hub's acknowledgement of the quarantine", func() error {
+		si, err := h.store(store)
+		if err != nil {
+			return err
+		}
+		if si.Status == nil || len(si.Status.Quarantine) != 0 || si.Status.QuarantineCount != 1 {
+			return fmt.Errorf("agent status %+v: want one quarantined capture, none left to report", si.Status)
+		}
+		return nil
+	})
+	ag.stop(t)
+	checkLogs(t, dir)
+}

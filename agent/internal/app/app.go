@@ -178,6 +178,11 @@ func (a *agent) status() protocol.Status {
 	if a.rep != nil {
 		st.CommandResults = a.rep.Results()
 	}
+	if a.fwd != nil {
+		if r := a.fwd.C.Refused(); r != nil {
+			st.Alarms = append(st.Alarms, fmt.Sprintf("hub refused seq %d..%d for good (%s); forwarding paused, records kept in the spool", r.From, r.To, r.Reason))
+		}
+	}
 	return st
 }
 

@@ -57,6 +57,9 @@ type Config struct {
 	AckTimeout time.Duration
 	Heartbeat  time.Duration
 	ClientID   string
+	// RejectRetry is how long forwarding stays paused at records the hub refused for good
+	// (Ack.Rejected) before they are offered again, e.g. to an upgraded hub (default 1h).
+	RejectRetry time.Duration
 	// ConnectRetry is the pause between connects until the first succeeds; after a lost
 	// connection it is the first pause, doubling up to 30s (default 2s).
 	ConnectRetry time.Duration
@@ -87,7 +90,11 @@ type Counters struct {
 	// ConnectFailures counts failed connects since the last successful one.
 	ConnectFailures atomic.Uint64
 	lastConnErr     atomic.Pointer[ConnectError]
+	refused         atomic.Pointer[protocol.Rejection]
 }
+
+// Refused returns the hub's refusal that pauses forwarding, or nil.
+func (c *Counters) Refused() *protocol.Rejection { return c.refused.Load() }
 
 // ConnectError is why the last connect to the broker failed.
 type ConnectError struct {
@@ -138,6 +145,9 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 	}
 	if cfg.ConnectRetry <= 0 {
 		cfg.ConnectRetry = 2 * time.Second
+	}
+	if cfg.RejectRetry <= 0 {
+		cfg.RejectRetry = time.Hour
 	}
 	if cfg.ClientID == "" {
 		cfg.ClientID = "lanebridge-agent-" + cfg.Store
@@ -461,7 +471,20 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		next      = f.out.LastAck() + 1
 		window    []inflight
 		lastProg  = time.Now()
+		// stopAt, when > 0, is the first seq the hub refused for good: nothing from it on is
+		// sent until stopUntil (the records stay in the outbox).
+		stopAt    uint64
+		stopUntil time.Time
 	)
+	refuse := func(r *protocol.Rejection) {
+		if r == nil || r.From <= f.out.LastAck() || stopAt > 0 && r.From >= stopAt {
+			return
+		}
+		stopAt, stopUntil = r.From, time.Now().Add(f.cfg.RejectRetry)
+		f.C.refused.Store(r)
+		f.log.Error("hub refused records for good; forwarding paused, records kept", "from", r.From, "to", r.To,
+			"reason", protocol.Clip(r.Reason, 512), "retry_in", f.cfg.RejectRetry.String())
+	}
 	rewind := func(why string) {
 		acked := f.out.LastAck()
 		if next != acked+1 || len(window) > 0 {
@@ -479,8 +502,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 	for {
 		// Fill the window.
-		for connected && len(window) < f.cfg.Window && next <= f.out.LastSeq() {
-			raws, err := f.out.ReadRaw(next, f.cfg.BatchSize)
+		for connected && len(window) < f.cfg.Window && next <= f.out.LastSeq() && (stopAt == 0 || next < stopAt) {
+			n := f.cfg.BatchSize
+			if stopAt > 0 {
+				n = int(min(uint64(n), stopAt-next))
+			}
+			raws, err := f.out.ReadRaw(next, n)
 			if err != nil {
 				return fmt.Errorf("read outbox at seq %d: %w", next, err)
 			}
@@ -525,6 +552,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			ok := a.Epoch == f.epoch
 			if ok {
 				through, resend = a.AppliedThrough, a.ResendFrom
+				refuse(a.Rejected)
 			}
 		drain:
 			for {
@@ -534,6 +562,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 						continue
 					}
 					ok = true
+					refuse(b.Rejected)
 					through = max(through, b.AppliedThrough)
 					if b.ResendFrom > 0 {
 						resend = b.ResendFrom
@@ -571,6 +600,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			}
 		case <-f.out.Notify():
 		case <-tick.C:
+			if stopAt > 0 && time.Now().After(stopUntil) {
+				f.log.Info("offering records the hub refused again", "from", stopAt)
+				stopAt = 0
+				f.C.refused.Store(nil)
+			}
 			if len(window) > 0 && time.Since(lastProg) > f.cfg.AckTimeout {
 				rewind("no ack within ack_timeout")
 			}

@@ -16,6 +16,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +36,8 @@ type Store interface {
 	PutStatus(ctx context.Context, st protocol.Status, at time.Time) error
 	// PutCommandResult stores an agent's result for a command it was sent.
 	PutCommandResult(ctx context.Context, store string, r protocol.CommandResult) (bool, error)
-	// RaiseException creates an open exception unless the same (store, reason, key) exists.
+	// RaiseException creates an open exception or coalesces into the one of the same
+	// (store, reason, key).
 	RaiseException(ctx context.Context, e store.Exception) (bool, error)
 }
 
@@ -252,18 +254,7 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 			b, err = protocol.DecodeBatch(store, m.Payload)
 		}
 		if err != nil {
-			reason := "invalid"
-			switch {
-			case errors.Is(err, protocol.ErrDecode):
-				reason = "decode"
-			case errors.Is(err, protocol.ErrTooNew), errors.Is(err, protocol.ErrTooOld):
-				reason = "version"
-			case errors.Is(err, protocol.ErrWrongStore):
-				reason = "wrong_store"
-			}
-			in.m.rejected.WithLabelValues(reason).Inc()
-			in.log.Warn("record batch rejected", "store", store, "reason", reason, "err", err, "bytes", len(m.Payload))
-			in.raise(ctx, store, "rejected_batch", fmt.Sprintf("%x", fnvSum(m.Payload)), err.Error())
+			in.reject(ctx, store, m.Payload, err)
 			return nil
 		}
 		return b
@@ -275,8 +266,13 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 		st, err := protocol.DecodeStatus(store, m.Payload)
 		if err != nil {
 			in.m.rejected.WithLabelValues("status").Inc()
-			in.log.Warn("status rejected", "store", store, "err", err)
+			in.log.Warn("status rejected", "store", store, "err", protocol.Excerpt(err.Error()))
 			return nil
+		}
+		if st.Bound() {
+			in.m.rejected.WithLabelValues("status_bounded").Inc()
+			in.log.Warn("status cut to the hub's limits", "store", store, "bytes", len(m.Payload),
+				"max_list", protocol.MaxStatusList, "max_text", protocol.MaxText)
 		}
 		in.status(ctx, st)
 		return nil
@@ -287,6 +283,58 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 }
 
 var digits = regexp.MustCompile(`[0-9]+`)
+
+// ReasonRejectedBatch is the exception raised for a record batch the hub cannot apply.
+const ReasonRejectedBatch = "rejected_batch"
+
+// reject handles a record batch that failed to decode or validate. Unless the agent may be
+// right (a newer protocol version: the hub is upgraded and the agent's resends then apply),
+// the refusal is permanent: once the exception naming store, epoch, seqs and reason is stored,
+// the agent is told with Ack.Rejected and stops sending those records, which it keeps. A
+// payload without a readable epoch and seqs gets the exception only (keyed on its hash).
+func (in *Ingester) reject(ctx context.Context, store string, payload []byte, err error) {
+	reason := "invalid"
+	switch {
+	case errors.Is(err, protocol.ErrDecode):
+		reason = "decode"
+	case errors.Is(err, protocol.ErrTooNew), errors.Is(err, protocol.ErrTooOld):
+		reason = "version"
+	case errors.Is(err, protocol.ErrWrongStore):
+		reason = "wrong_store"
+	}
+	in.m.rejected.WithLabelValues(reason).Inc()
+	msg := protocol.Excerpt(err.Error())
+	var h struct {
+		Epoch   string `json:"epoch"`
+		Records []struct {
+			Seq uint64 `json:"seq"`
+		} `json:"records"`
+	}
+	_ = json.Unmarshal(payload, &h) // best effort: a broken payload leaves h empty
+	permanent := !errors.Is(err, protocol.ErrTooNew) && h.Epoch != "" && len(h.Records) > 0
+	from, to := uint64(0), uint64(0)
+	if len(h.Records) > 0 {
+		from, to = h.Records[0].Seq, h.Records[len(h.Records)-1].Seq
+	}
+	in.log.Warn("record batch rejected", "store", store, "reason", reason, "err", msg, "bytes", len(payload),
+		"epoch", protocol.Excerpt(h.Epoch), "from", from, "to", to, "permanent", permanent)
+	key, detail := fmt.Sprintf("%x", fnvSum(payload)), msg
+	if permanent {
+		key = h.Epoch + ":" + strconv.FormatUint(from, 10)
+		detail = fmt.Sprintf("batch of epoch %s, seq %d..%d, rejected for good: %s\n"+
+			"The agent keeps these records and stops sending this epoch from seq %d; correct the cause "+
+			"(hub version, agent profile) and restart the agent to send them again.\nbatch: %s",
+			h.Epoch, from, to, msg, from, payload)
+	}
+	if !in.raise(ctx, store, ReasonRejectedBatch, key, detail) || !permanent {
+		return // without a stored exception the agent must keep trying
+	}
+	ack, _ := json.Marshal(protocol.Ack{V: protocol.Version, Store: store, Epoch: h.Epoch,
+		Rejected: &protocol.Rejection{From: from, To: to, Reason: protocol.Clip(msg, 512)}})
+	if err := in.pub.Publish(protocol.AcksTopic(store), ack); err != nil {
+		in.m.ackFailures.Inc()
+	}
+}
 
 func fnvSum(b []byte) uint64 {
 	h := fnv.New64a()
@@ -379,6 +427,7 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	var quarThrough uint64
 	quarOK := true
 	for _, q := range st.Quarantine {
+		// One exception per capture; a resent report counts into it.
 		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)
 		if q.Excerpt != "" {
 			detail += "\nraw (card data masked): " + q.Excerpt
@@ -404,10 +453,10 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	}
 }
 
-// raise records an exception (idempotent on store, reason and key) and reports whether it is
-// stored.
+// raise records an event's exception (coalesced on store, reason and key, opened again when
+// it recurs after being resolved) and reports whether it is stored.
 func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string) bool {
-	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail}); err != nil {
+	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail, Recurs: true}); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			in.log.Warn("raise exception failed", "store", st, "reason", reason, "err", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,14 +88,26 @@ func TestIngestAcksAfterCommit(t *testing.T) {
 		wantThrough uint64
 		wantResend  uint64
 		wantAck     bool
+		wantReject  uint64 // Rejected.From
 	}{
-		{"first batch", batch(t, 1, 10, nil), 10, 0, true},
-		{"gap", batch(t, 15, 20, nil), 10, 11, true},
-		{"next batch", batch(t, 11, 20, nil), 20, 0, true},
-		{"repeat", batch(t, 5, 12, nil), 20, 0, true},
-		{"conflict", batch(t, 3, 3, func(r *protocol.Record) { r.Receipt = "X" }), 20, 0, true},
-		{"garbage", Message{Topic: protocol.RecordsTopic("S001"), Payload: []byte("{")}, 0, 0, false},
-		{"wrong store in payload", Message{Topic: protocol.RecordsTopic("S002"), Payload: batch(t, 21, 21, nil).Payload}, 0, 0, false},
+		{"first batch", batch(t, 1, 10, nil), 10, 0, true, 0},
+		{"gap", batch(t, 15, 20, nil), 10, 11, true, 0},
+		{"next batch", batch(t, 11, 20, nil), 20, 0, true, 0},
+		{"repeat", batch(t, 5, 12, nil), 20, 0, true, 0},
+		{"conflict", batch(t, 3, 3, func(r *protocol.Record) { r.Receipt = "X" }), 20, 0, true, 0},
+		{"garbage", Message{Topic: protocol.RecordsTopic("S001"), Payload: []byte("{")}, 0, 0, false, 0},
+		{"wrong store in payload", Message{Topic: protocol.RecordsTopic("S002"), Payload: batch(t, 21, 21, nil).Payload}, 0, 0, true, 21},
+		{"money beyond 10^13", batch(t, 21, 23, func(r *protocol.Record) {
+			if r.Seq == 22 {
+				r.Total = protocol.MaxMoney + 1
+			}
+		}), 0, 0, true, 21},
+		{"seq beyond 2^53", batch(t, protocol.MaxSeq+1, protocol.MaxSeq+1, nil), 0, 0, true, protocol.MaxSeq + 1},
+		{"newer version is not refused for good", func() Message {
+			m := batch(t, 21, 21, nil)
+			m.Payload = []byte(strings.Replace(string(m.Payload), `"v":1`, `"v":2`, 1))
+			return m
+		}(), 0, 0, false, 0},
 	}
 	n := 0
 	for _, s := range steps {
@@ -104,6 +117,12 @@ func TestIngestAcksAfterCommit(t *testing.T) {
 		}
 		n++
 		got := pub.wait(t, n)[n-1]
+		if s.wantReject > 0 {
+			if got.Rejected == nil || got.Rejected.From != s.wantReject || got.AppliedThrough != 0 || got.Epoch != "e1" {
+				t.Errorf("%s: ack %+v, want Rejected from %d", s.name, got, s.wantReject)
+			}
+			continue
+		}
 		if got.AppliedThrough != s.wantThrough || got.ResendFrom != s.wantResend {
 			t.Errorf("%s: ack through %d resend %d, want %d and %d", s.name, got.AppliedThrough, got.ResendFrom, s.wantThrough, s.wantResend)
 		}
@@ -126,7 +145,13 @@ func TestIngestAcksAfterCommit(t *testing.T) {
 	for _, e := range exc {
 		reasons[e.Reason]++
 	}
-	if reasons[store.ReasonHashConflict] != 1 || reasons["rejected_batch"] != 1 {
-		t.Errorf("exceptions %v, want one hash_conflict and one rejected_batch", reasons)
+	// garbage, money (e1:21), seq (e1:2^53+1), version; the wrong store's is S002's.
+	if reasons[store.ReasonHashConflict] != 1 || reasons[ReasonRejectedBatch] != 4 {
+		t.Errorf("exceptions %v, want one hash_conflict and four rejected_batch", reasons)
+	}
+	for _, e := range exc {
+		if e.Key == "e1:21" && (!strings.Contains(e.Detail, "seq 21..23") || !strings.Contains(e.Detail, "total") || !strings.Contains(e.Detail, "10^13")) {
+			t.Errorf("money rejection detail %q: want the seqs and the reason", e.Detail)
+		}
 	}
 }

@@ -39,6 +39,7 @@ const (
 	ReasonReturnExceedsSale     = "return_exceeds_sale"
 	ReasonNoZReport             = "no_z_report"
 	ReasonPostingMissing        = "posting_missing"
+	ReasonSumOverflow           = "day_sum_overflow"
 )
 
 // Close states.
@@ -112,6 +113,21 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		hash string
 		seq  uint64
 	}
+	// add sums money, noting (once per sum) a sum that would leave int64: the sum is then not
+	// kept and the day cannot close clean.
+	overflow := map[string]bool{}
+	add := func(what string, dst *int64, v int64) {
+		if s := *dst + v; (v > 0 && s < *dst) || (v < 0 && s > *dst) {
+			overflow[what] = true
+		} else {
+			*dst = s
+		}
+	}
+	addTo := func(what string, m map[string]int64, k string, v int64) {
+		s := m[k]
+		add(what+" "+k, &s, v)
+		m[k] = s
+	}
 	byKey := map[string]seen{}
 	sales := map[string]*protocol.Record{} // terminal|receipt → sale
 	numbers := map[string][]int64{}
@@ -127,10 +143,10 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			if r.Z != nil {
 				zt := newTotals()
 				for _, tt := range r.Z.Tenders {
-					zt.Tenders[tt.Type] += tt.Amount
+					addTo("terminal "+t+" Z tender", zt.Tenders, tt.Type, tt.Amount)
 				}
 				for _, tx := range r.Z.Taxes {
-					zt.Taxes[tx.Code] += tx.Amount
+					addTo("terminal "+t+" Z tax", zt.Taxes, tx.Code, tx.Amount)
 				}
 				zt.Net = r.Z.Net
 				res.Z[t] = zt
@@ -160,18 +176,18 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			ct = newTotals()
 		}
 		for _, tn := range r.Tenders {
-			ct.Tenders[tn.Type] += tn.Amount
+			addTo("terminal "+t+" tender", ct.Tenders, tn.Type, tn.Amount)
 		}
-		if r.Change != 0 {
-			ct.Tenders[protocol.TenderCash] -= r.Change
+		if r.Change != 0 && r.Change != -1<<63 {
+			addTo("terminal "+t+" tender", ct.Tenders, protocol.TenderCash, -r.Change)
 		}
 		if r.Kind == protocol.KindSale || r.Kind == protocol.KindReturn {
 			for _, tx := range r.Taxes {
-				ct.Taxes[tx.Code] += tx.Amount
+				addTo("terminal "+t+" tax", ct.Taxes, tx.Code, tx.Amount)
 			}
-			ct.Net += r.Total
+			add("terminal "+t+" net", &ct.Net, r.Total)
 			res.ERP.Postable++
-			res.ERP.Captured += r.Total
+			add("captured total", &res.ERP.Captured, r.Total)
 		}
 		res.Captured[t] = ct
 		switch r.Kind {
@@ -243,6 +259,7 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	}
 	if !withERP {
 		res.ERP.Skipped = true
+		overflowIssues(overflow, issue)
 		return finish(res)
 	}
 	// ERP side: one done posting per sale and return, totals equal.
@@ -256,7 +273,7 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		switch p.State {
 		case store.PostingDone:
 			res.ERP.Done++
-			res.ERP.Posted += p.Total
+			add("posted total", &res.ERP.Posted, p.Total)
 		case store.PostingRejected:
 			res.ERP.Rejected++
 		default:
@@ -285,7 +302,15 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	if res.ERP.Done == res.ERP.Postable && res.ERP.Posted != res.ERP.Captured {
 		issue(ReasonERPMismatch, "", "total", "ERP posted %s, captured %s", money(res.ERP.Posted), money(res.ERP.Captured))
 	}
+	overflowIssues(overflow, issue)
 	return finish(res)
+}
+
+// overflowIssues raises one issue per sum that would have overflowed.
+func overflowIssues(overflow map[string]bool, issue func(reason, term, key, format string, a ...any)) {
+	for _, what := range sortedKeys(overflow) {
+		issue(ReasonSumOverflow, "", what, "the day's %s would pass ±9.2·10^18 minor units: records beyond it are not summed; check the store's records", what)
+	}
 }
 
 func finish(res Result) Result {
@@ -382,7 +407,8 @@ type Store interface {
 	DayReader
 	CloseLog
 	CommandLog
-	// RaiseException creates an open exception unless the same (store, reason, key) exists.
+	// RaiseException creates an open exception or coalesces into the one of the same
+	// (store, reason, key); a resolved one stays resolved.
 	RaiseException(ctx context.Context, e store.Exception) (bool, error)
 }
 

@@ -109,3 +109,25 @@ func TestCompareNoERP(t *testing.T) {
 		t.Fatalf("CompareNoERP = %+v, want a clean close with the ERP leg skipped", without)
 	}
 }
+
+// TestCompareSumOverflow: sums that would leave int64 (records that bypassed the wire's
+// ±10^13 bound, or a million of them) raise day_sum_overflow instead of wrapping to a
+// plausible figure.
+func TestCompareSumOverflow(t *testing.T) {
+	const big = 1 << 62
+	recs := []protocol.Record{sale(1, "1", big), sale(2, "1", big), z(map[string]int64{"cash": big}, 8)}
+	res := Compare("S1", day, recs, done(recs), true)
+	var got []string
+	for _, is := range res.Issues {
+		if is.Reason == ReasonSumOverflow {
+			got = append(got, is.Key)
+		}
+	}
+	want := []string{day + "||captured total", day + "||posted total", day + "||terminal T1 net", day + "||terminal T1 tender cash"}
+	if !slices.Equal(got, want) || res.State != StateExceptions {
+		t.Fatalf("overflow issues %v (state %s), want %v", got, res.State, want)
+	}
+	if c := res.Captured["T1"]; c.Net != big || c.Tenders["cash"] != big {
+		t.Fatalf("captured %+v: a sum that would overflow must not wrap", c)
+	}
+}

@@ -397,7 +397,7 @@ func runContract(t *testing.T, open func(t *testing.T) *DB) {
 				}
 			}
 			ex, _ := s.Exceptions(ctx, ExceptionFilter{Store: "s1", Reason: ReasonSpoolAlarm})
-			if len(ex) != 1 || ex[0].Detail != "spool 90% full" {
+			if len(ex) != 1 || ex[0].Detail != "spool 90% full" || ex[0].Count != 2 || ex[0].LastSeen.Before(ex[0].CreatedAt) {
 				t.Fatalf("first raise must be kept: %+v", ex)
 			}
 			if e, err := s.UpdateException(ctx, ex[0].ID, StateResolved, "ops", "disk replaced"); err != nil ||

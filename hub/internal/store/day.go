@@ -51,7 +51,11 @@ func buildDay(store, date string, rows []dayRow) Day {
 			kinds[k] = kt
 		}
 		kt.Count++
-		kt.Total += r.total
+		if sum := kt.Total + r.total; (r.total > 0) == (sum > kt.Total) || r.total == 0 {
+			kt.Total = sum
+		} else {
+			d.SumOverflow = true // the total is not kept wrapped; reconcile raises day_sum_overflow
+		}
 
 		ta := terms[r.terminal]
 		if ta == nil {

@@ -52,13 +52,27 @@ type Exception struct {
 	ID        int64     `json:"id"`
 	Store     string    `json:"store"`
 	Reason    string    `json:"reason"`
-	Key       string    `json:"key"` // idempotency key: raising the same (store, reason, key) twice keeps one
+	Key       string    `json:"key"` // what it is about (terminal, receipt, day): raising the same (store, reason, key) again coalesces
 	Detail    string    `json:"detail"`
 	State     string    `json:"state"` // open, acknowledged, resolved, reposted
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	UpdatedBy string    `json:"updated_by,omitempty"` // who made the last state change
 	Comment   string    `json:"comment,omitempty"`    // their comment
+	Count     int64     `json:"count"`                // how often it was raised
+	LastSeen  time.Time `json:"last_seen"`            // when it was last raised
+	// Recurs makes a raise after the exception was resolved open it again (for events such as
+	// a quarantined capture; a condition found again, such as a day's difference, does not).
+	Recurs bool `json:"-"`
+}
+
+// ExceptionCount counts the exceptions of one store and reason.
+type ExceptionCount struct {
+	Store      string    `json:"store"`
+	Reason     string    `json:"reason"`
+	Exceptions int64     `json:"exceptions"` // rows
+	Raised     int64     `json:"raised"`     // raises coalesced into them
+	LastSeen   time.Time `json:"last_seen"`
 }
 
 // ExceptionFilter selects exceptions; empty fields match everything.
@@ -69,6 +83,12 @@ type ExceptionFilter struct {
 	Limit  int
 	// Stores, when not nil, keeps only exceptions of these stores (none when empty).
 	Stores []string
+	// BeforeID, when > 0, selects exceptions with a smaller id: the page after one whose last
+	// (oldest) exception has this id.
+	BeforeID int64
+	// PerStore, when > 0, keeps at most that many (the newest) of each store, so one store's
+	// flood cannot push the others off a page.
+	PerStore int
 }
 
 // StoreInfo is what the hub knows about one store.
@@ -114,6 +134,8 @@ type Day struct {
 	// Recaptured counts records whose business key (terminal, kind, receipt) was already
 	// counted, e.g. captured again under a new epoch after a spool reset; they count once.
 	Recaptured int64 `json:"recaptured"`
+	// SumOverflow: a kind's total would have left int64; records beyond it are not in Total.
+	SumOverflow bool `json:"sum_overflow,omitempty"`
 }
 
 // Defaults for list limits.

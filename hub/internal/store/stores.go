@@ -220,6 +220,7 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) error {
 	body, err := json.Marshal(st)
 	if err == nil {
+		body = protocol.StorableJSON(body) // an agent's text may hold NUL, which jsonb refuses
 		err = s.write(ctx, func(t tx) error {
 			if err := mustStore(ctx, t, st.Store); err != nil {
 				return err
@@ -300,112 +301,6 @@ func decode[T any](body []byte, what string) (T, error) {
 		return v, fmt.Errorf("decode stored %s: %w", what, err)
 	}
 	return v, nil
-}
-
-// --- exceptions ---
-
-// RaiseException creates an open exception unless one with the same (store, reason, key)
-// exists; it reports whether it created one.
-func (s *DB) RaiseException(ctx context.Context, e Exception) (created bool, err error) {
-	if err := normException(&e, time.Now()); err != nil {
-		return false, err
-	}
-	err = s.write(ctx, func(t tx) (err error) {
-		created, err = s.raise(ctx, t, e, s.ts(e.CreatedAt))
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("raise exception %s/%s/%s: %w", e.Store, e.Reason, e.Key, err)
-	}
-	return created, nil
-}
-
-// raise is RaiseException inside the caller's transaction, at time now.
-func (s *DB) raise(ctx context.Context, t tx, e Exception, now any) (bool, error) {
-	n, err := t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, reason, key) DO NOTHING`,
-		e.Store, e.Reason, e.Key, e.Detail, e.State, now, now)
-	return n > 0, err
-}
-
-const exceptionCols = `id, store, reason, key, detail, state, created_at, updated_at, updated_by, comment`
-
-func exceptionDest(e *Exception) []any {
-	return []any{&e.ID, &e.Store, &e.Reason, &e.Key, &e.Detail, &e.State,
-		scanTime{&e.CreatedAt}, scanTime{&e.UpdatedAt}, &e.UpdatedBy, &e.Comment}
-}
-
-// Exceptions lists exceptions matching f, newest first (at most 1000 when f.Limit <= 0).
-func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error) {
-	where, args := filter([][2]string{{"store", f.Store}, {"reason", f.Reason}, {"state", f.State}})
-	where, args = inStores(where, args, "store", f.Stores)
-	var out []Exception
-	err := s.read(ctx, func(t tx) error {
-		rs, err := t.query(ctx, `SELECT `+exceptionCols+` FROM exceptions`+where+` ORDER BY id DESC LIMIT ?`,
-			append(args, limitOr(f.Limit, defaultExceptionsLimit))...)
-		out, err = scanAll(rs, err, func(r rows, e *Exception) error { return r.Scan(exceptionDest(e)...) })
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list exceptions: %w", err)
-	}
-	return out, nil
-}
-
-// Exception returns one exception by id (ErrNotFound if unknown).
-func (s *DB) Exception(ctx context.Context, id int64) (Exception, error) {
-	var e Exception
-	if err := s.readRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, []any{id}, exceptionDest(&e)...); err != nil {
-		return e, fmt.Errorf("exception %d: %w", id, err)
-	}
-	return e, nil
-}
-
-// UpdateException changes an exception's state and records who did it and why; it returns the
-// updated exception (ErrNotFound for an unknown id).
-func (s *DB) UpdateException(ctx context.Context, id int64, state, by, comment string) (Exception, error) {
-	var e Exception
-	err := fmt.Errorf("unknown state %q", state)
-	if validState(state) {
-		err = s.write(ctx, func(t tx) error {
-			n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, updated_at = ?, updated_by = ?, comment = ? WHERE id = ?`,
-				state, s.now(), by, comment, id)
-			if err == nil && n == 0 {
-				return ErrNotFound
-			}
-			if err == nil {
-				err = t.queryRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, id).Scan(exceptionDest(&e)...)
-			}
-			return err
-		})
-	}
-	if err != nil {
-		return e, fmt.Errorf("update exception %d: %w", id, err)
-	}
-	return e, nil
-}
-
-// normException fills defaults and checks an exception before it is raised.
-func normException(e *Exception, now time.Time) error {
-	if e.Reason == "" {
-		return fmt.Errorf("raise exception: empty reason")
-	}
-	if e.State == "" {
-		e.State = StateOpen
-	}
-	if !validState(e.State) {
-		return fmt.Errorf("raise exception: unknown state %q", e.State)
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = now
-	}
-	e.CreatedAt = normTime(e.CreatedAt)
-	e.UpdatedAt = e.CreatedAt
-	return nil
-}
-
-func validState(s string) bool {
-	return s == StateOpen || s == StateAcknowledged || s == StateResolved || s == StateReposted
 }
 
 // --- agent commands and closes ---

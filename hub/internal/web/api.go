@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -33,6 +34,8 @@ type StoreReader interface {
 // ExceptionStore is what the exception endpoints read and change.
 type ExceptionStore interface {
 	Exceptions(ctx context.Context, f store.ExceptionFilter) ([]store.Exception, error)
+	// ExceptionCounts counts exceptions in a state per store and reason.
+	ExceptionCounts(ctx context.Context, state string) ([]store.ExceptionCount, error)
 	// Exception returns store.ErrNotFound for an unknown id.
 	Exception(ctx context.Context, id int64) (store.Exception, error)
 	UpdateException(ctx context.Context, id int64, state, by, comment string) (store.Exception, error)
@@ -251,8 +254,8 @@ func (s *Server) records(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var after uint64
 	if v := q.Get("after_seq"); v != "" {
-		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
-			s.fail(w, r, badRequest("after_seq: not a non-negative integer"))
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil || after > protocol.MaxSeq {
+			s.fail(w, r, badRequest("after_seq: must be an integer 0..2^53"))
 			return
 		}
 	}
@@ -297,16 +300,32 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, d)
 }
 
+// exceptions serves GET /api/v1/exceptions: newest first, a page of limit (default 100) with
+// "next", the before_id of the following page, when more may follow; per_store=N keeps at most
+// N of each store on the page. "counts" sums the exceptions matching the state filter per store
+// and reason, so every store with exceptions shows on the first page however many one has.
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Limit: 500, Stores: scope(r)}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			s.fail(w, r, badRequest("limit: must be 1..10000"))
-			return
+	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Stores: scope(r)}
+	var err error
+	for _, p := range []struct {
+		name string
+		max  int64
+		def  int64
+		dst  func(int64)
+	}{
+		{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
+		{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
+		{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }},
+	} {
+		v := p.def
+		if raw := q.Get(p.name); raw != "" {
+			if v, err = strconv.ParseInt(raw, 10, 64); err != nil || v < 1 || v > p.max {
+				s.fail(w, r, badRequest(fmt.Sprintf("%s: must be an integer 1..%d", p.name, p.max)))
+				return
+			}
 		}
-		f.Limit = n
+		p.dst(v)
 	}
 	list, err := s.st.Exceptions(r.Context(), f)
 	if err != nil {
@@ -316,7 +335,16 @@ func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []store.Exception{}
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"exceptions": list})
+	counts, err := s.exceptionCounts(r, f.State)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := map[string]any{"exceptions": list, "counts": counts}
+	if len(list) == f.Limit {
+		resp["next"] = list[len(list)-1].ID
+	}
+	s.writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
@@ -329,4 +357,15 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// exceptionCounts counts exceptions per store and reason, of the stores the request's
+// principal may see.
+func (s *Server) exceptionCounts(r *http.Request, state string) ([]store.ExceptionCount, error) {
+	counts, err := s.st.ExceptionCounts(r.Context(), state)
+	counts = slices.DeleteFunc(counts, func(c store.ExceptionCount) bool { return mayStore(r, c.Store) != nil })
+	if counts == nil {
+		counts = []store.ExceptionCount{}
+	}
+	return counts, err
 }

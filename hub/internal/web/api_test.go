@@ -174,6 +174,25 @@ func TestAPI(t *testing.T) {
 		{"GET", "/api/v1/stores/S001/days/26-11-2026", "", 400, []string{"YYYY-MM-DD"}},
 		{"GET", "/api/v1/exceptions?store=S001&state=open", "", 200, []string{"hash_conflict"}},
 		{"GET", "/api/v1/exceptions?reason=nothing", "", 200, []string{`"exceptions": []`}},
+		// Numbers that overflow, are negative or are not integers are refused with a 400 naming the
+		// parameter (issue 8 §4).
+		{"GET", "/api/v1/stores/S001/records?after_seq=99999999999999999999", "", 400, []string{"after_seq"}},
+		{"GET", "/api/v1/stores/S001/records?after_seq=9007199254740993", "", 400, []string{"after_seq", "2^53"}},
+		{"GET", "/api/v1/stores/S001/records?limit=1e99", "", 400, []string{"limit"}},
+		{"GET", "/api/v1/stores/S001/records?limit=99999999999999999999", "", 400, []string{"limit"}},
+		{"GET", "/api/v1/exceptions?limit=1e99", "", 400, []string{"limit"}},
+		{"GET", "/api/v1/exceptions?limit=-5", "", 400, []string{"limit"}},
+		{"GET", "/api/v1/exceptions?limit=10001", "", 400, []string{"limit: must be an integer 1..10000"}},
+		{"GET", "/api/v1/exceptions?before_id=99999999999999999999", "", 400, []string{"before_id"}},
+		{"GET", "/api/v1/exceptions?before_id=0", "", 400, []string{"before_id"}},
+		{"GET", "/api/v1/exceptions?per_store=x", "", 400, []string{"per_store"}},
+		{"GET", "/api/v1/exceptions?limit=1", "", 200, []string{"hash_conflict", `"next": 2`}},
+		{"GET", "/api/v1/exceptions?before_id=1", "", 200, []string{`"exceptions": []`}},
+		{"GET", "/api/v1/exceptions/99999999999999999999", "", 400, []string{"id"}},
+		{"GET", "/api/v1/exceptions/-1", "", 400, []string{"id"}},
+		{"POST", "/api/v1/exceptions/99999999999999999999", `{"state":"resolved","by":"x"}`, 400, []string{"id"}},
+		{"GET", "/api/v1/postings?limit=99999999999999999999", "", 400, []string{"limit"}},
+		{"POST", "/api/v1/postings/99999999999999999999/repost", "", 400, []string{"id"}},
 		{"GET", "/healthz", "", 200, []string{"ok"}},
 		{"GET", "/metrics", "", 200, nil},
 		{"GET", "/", "", 200, []string{"S001", "hash_conflict"}},
@@ -216,5 +235,64 @@ func TestExceptionLifecycle(t *testing.T) {
 	r := f.do(t, "GET", "/api/v1/exceptions?store=S001&state=open", "", bearer(f.admin))
 	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Exceptions) != 0 {
 		t.Fatalf("resolved exception still open: %s", r.body)
+	}
+}
+
+// TestOneStoreCannotHideAnother: store S001 floods 300 open exceptions after S002's. The API's
+// first page counts S002's and the dashboard lists it (newest 10 per store); a principal limited
+// to S002 is counted only S002's.
+func TestOneStoreCannotHideAnother(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	if _, err := f.st.RaiseException(ctx, store.Exception{Store: "S002", Reason: "capture_quarantined", Key: "e9:q1", Detail: "S002 needs a look"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		if _, err := f.st.RaiseException(ctx, store.Exception{Store: "S001", Reason: "capture_quarantined", Key: fmt.Sprint("e1:q", i), Detail: "flood"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type page struct {
+		Exceptions []store.Exception      `json:"exceptions"`
+		Counts     []store.ExceptionCount `json:"counts"`
+		Next       int64                  `json:"next"`
+	}
+	get := func(path, tok string) page {
+		t.Helper()
+		r := f.do(t, "GET", path, "", bearer(tok))
+		var p page
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil || r.code != 200 {
+			t.Fatalf("%s: %d %s", path, r.code, r.body)
+		}
+		return p
+	}
+	counted := func(p page, id string) (n int64) {
+		for _, c := range p.Counts {
+			if c.Store == id {
+				n += c.Exceptions
+			}
+		}
+		return n
+	}
+	first := get("/api/v1/exceptions?state=open", f.admin)
+	if len(first.Exceptions) != 100 || first.Next == 0 || counted(first, "S002") != 2 {
+		t.Fatalf("first page: %d exceptions, next %d, S002 counted %d; want 100, a cursor and S002's two", len(first.Exceptions), first.Next, counted(first, "S002"))
+	}
+	// Following next reaches every exception, S002's included.
+	seen := len(first.Exceptions)
+	for next := first.Next; next != 0; {
+		p := get(fmt.Sprintf("/api/v1/exceptions?state=open&before_id=%d", next), f.admin)
+		seen += len(p.Exceptions)
+		next = p.Next
+	}
+	if seen != 303 {
+		t.Fatalf("paging saw %d exceptions, want 303", seen)
+	}
+	if p := get("/api/v1/exceptions?state=open", f.token(t, "s2", "viewer", "S002")); counted(p, "S001") != 0 || counted(p, "S002") != 2 || len(p.Exceptions) != 2 {
+		t.Fatalf("S002-limited principal: %d exceptions, counts %+v", len(p.Exceptions), p.Counts)
+	}
+	dash := f.do(t, "GET", "/", "", bearer(f.admin)).body
+	if !strings.Contains(dash, "S002 needs a look") || strings.Count(dash, "<td>flood</td>")+strings.Count(dash, "<pre>flood</pre>") > 10 {
+		t.Fatalf("dashboard does not show S002's exception or lists more than 10 of S001's:\n%s", dash)
 	}
 }

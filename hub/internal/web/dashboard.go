@@ -35,13 +35,21 @@ pre{white-space:pre-wrap;word-break:break-word;max-width:70em;margin:0}
 <td>{{ago .StatusAt}}</td></tr>
 {{else}}<tr><td colspan="6">No stores yet: enroll one with <code>lanebridge-hub stores add S001</code>.</td></tr>{{end}}
 </table>
-<h2>Open exceptions ({{len .Exceptions}})</h2>
-<table id="exceptions"><tr><th>Store</th><th>Reason</th><th>Detail</th><th>Raised</th></tr>
-{{range .Exceptions}}<tr><td>{{.Store}}</td><td>{{.Reason}}</td><td><pre>{{.Detail}}</pre></td><td>{{ago .CreatedAt}}</td></tr>
-{{else}}<tr><td colspan="4">None.</td></tr>{{end}}
+<h2>Open exceptions by store</h2>
+<table id="exception-counts"><tr><th>Store</th><th>Reason</th><th>Open</th><th>Times raised</th><th>Last seen</th></tr>
+{{range .Counts}}<tr><td><a href="/api/v1/exceptions?state=open&amp;store={{.Store}}">{{.Store}}</a></td><td>{{.Reason}}</td><td>{{.Exceptions}}</td><td>{{.Raised}}</td><td>{{ago .LastSeen}}</td></tr>
+{{else}}<tr><td colspan="5">None.</td></tr>{{end}}
+</table>
+<h2>Newest open exceptions (at most {{.PerStore}} per store)</h2>
+<table id="exceptions"><tr><th>Store</th><th>Reason</th><th>Detail</th><th>Times</th><th>Raised</th><th>Last seen</th></tr>
+{{range .Exceptions}}<tr><td>{{.Store}}</td><td>{{.Reason}}</td><td><pre>{{.Detail}}</pre></td><td>{{.Count}}</td><td>{{ago .CreatedAt}}</td><td>{{ago .LastSeen}}</td></tr>
+{{else}}<tr><td colspan="6">None.</td></tr>{{end}}
 </table>
 <p>API: <a href="/api/v1/stores">/api/v1/stores</a> · <a href="/api/v1/exceptions">/api/v1/exceptions</a> · <a href="/metrics">/metrics</a> · <a href="/healthz">/healthz</a></p>
 </body></html>`))
+
+// dashPerStore is how many open exceptions of each store the dashboard lists.
+const dashPerStore = 10
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	stores, err := s.listStores(r)
@@ -49,13 +57,20 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	exc, err := s.st.Exceptions(r.Context(), store.ExceptionFilter{State: "open", Limit: 200, Stores: scope(r)})
+	// A bounded page per store, and counts per store and reason: one store's flood cannot push
+	// another's exceptions off the page.
+	exc, err := s.st.Exceptions(r.Context(), store.ExceptionFilter{State: store.StateOpen, PerStore: dashPerStore, Limit: 500, Stores: scope(r)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	counts, err := s.exceptionCounts(r, store.StateOpen)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := dashTmpl.Execute(w, map[string]any{"Stores": stores, "Exceptions": exc}); err != nil {
+	if err := dashTmpl.Execute(w, map[string]any{"Stores": stores, "Exceptions": exc, "Counts": counts, "PerStore": dashPerStore}); err != nil {
 		s.log.Debug("render dashboard", "err", err)
 	}
 }
