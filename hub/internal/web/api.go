@@ -96,6 +96,7 @@ func New(st Store, o Options) *Server {
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
 	return s
