@@ -71,6 +71,8 @@ type PostingFilter struct {
 	State        string
 	Key          string
 	Limit        int // default 1000
+	// Stores, when not nil, keeps only postings of these stores (none when empty).
+	Stores []string
 }
 
 // PostingOutcome is what a poster learned about a claimed posting.
@@ -305,9 +307,22 @@ func (s *DB) ReleaseLeases(ctx context.Context, owner string) error {
 	return wrapf(err, "release posting leases")
 }
 
+// Posting returns one posting by id (ErrNotFound if unknown).
+func (s *DB) Posting(ctx context.Context, id int64) (Posting, error) {
+	var p Posting
+	err := s.read(ctx, func(t tx) error {
+		return scanPosting(t.queryRow(ctx, `SELECT `+postingCols+` FROM postings p WHERE p.id = ?`, id), &p)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return p, wrapf(err, "posting %d", id)
+}
+
 // Postings lists postings matching f, oldest first.
 func (s *DB) Postings(ctx context.Context, f PostingFilter) ([]Posting, error) {
 	where, args := filter([][2]string{{"p.store", f.Store}, {"p.business_date", f.BusinessDate}, {"p.state", f.State}, {"p.key", f.Key}})
+	where, args = inStores(where, args, "p.store", f.Stores)
 	var out []Posting
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT `+postingCols+` FROM postings p`+where+` ORDER BY p.id LIMIT ?`,

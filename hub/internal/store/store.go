@@ -67,6 +67,8 @@ type ExceptionFilter struct {
 	Reason string
 	State  string
 	Limit  int
+	// Stores, when not nil, keeps only exceptions of these stores (none when empty).
+	Stores []string
 }
 
 // StoreInfo is what the hub knows about one store.
@@ -172,6 +174,25 @@ func filter(conds [][2]string) (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(parts, " AND "), args
+}
+
+// inStores narrows a filter's WHERE clause to rows whose col is one of ids; nil ids leave it
+// as it is, an empty list matches nothing.
+func inStores(where string, args []any, col string, ids []string) (string, []any) {
+	if ids == nil {
+		return where, args
+	}
+	cond := "1 = 0"
+	if len(ids) > 0 {
+		cond = col + " IN (" + placeholders(len(ids)) + ")"
+		for _, id := range ids {
+			args = append(args, id)
+		}
+	}
+	if where == "" {
+		return " WHERE " + cond, args
+	}
+	return where + " AND " + cond, args
 }
 
 func limitOr(limit, def int) int {

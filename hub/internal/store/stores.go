@@ -222,6 +222,7 @@ func exceptionDest(e *Exception) []any {
 // Exceptions lists exceptions matching f, newest first (at most 1000 when f.Limit <= 0).
 func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, error) {
 	where, args := filter([][2]string{{"store", f.Store}, {"reason", f.Reason}, {"state", f.State}})
+	where, args = inStores(where, args, "store", f.Stores)
 	var out []Exception
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT `+exceptionCols+` FROM exceptions`+where+` ORDER BY id DESC LIMIT ?`,

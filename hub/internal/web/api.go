@@ -3,17 +3,20 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -38,6 +41,8 @@ type ExceptionStore interface {
 // PostingStore is what the outbox endpoints read and change.
 type PostingStore interface {
 	Postings(ctx context.Context, f store.PostingFilter) ([]store.Posting, error)
+	// Posting returns store.ErrNotFound for an unknown id.
+	Posting(ctx context.Context, id int64) (store.Posting, error)
 	// RepostPosting returns store.ErrExists for a posting that is done.
 	RepostPosting(ctx context.Context, id int64) error
 }
@@ -47,14 +52,28 @@ type InventoryReader interface {
 	InventoryItems(ctx context.Context, store string) (store.InventoryState, []protocol.Item, error)
 }
 
-// Store is everything the server reads and changes. It has ten methods because it is the
-// union of the four interfaces above, one per group of endpoints, which the hub's store
-// provides together; each handler uses only its group's.
+// AuthStore is what authentication, sessions and the audit log read and change.
+type AuthStore interface {
+	// Operator returns store.ErrNotFound for an unknown operator.
+	Operator(ctx context.Context, name string) (store.Operator, error)
+	TokenByHash(ctx context.Context, hash string) (store.APIToken, error)
+	AddSession(ctx context.Context, se store.Session) error
+	Session(ctx context.Context, idHash string) (store.Session, error)
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	DeleteSession(ctx context.Context, idHash string) error
+	AddAudit(ctx context.Context, e store.AuditEntry) error
+	Audit(ctx context.Context, beforeID int64, limit int) ([]store.AuditEntry, error)
+}
+
+// Store is everything the server reads and changes: the union of the interfaces above, one
+// per group of endpoints, which the hub's store provides together; each handler uses only its
+// group's.
 type Store interface {
 	StoreReader
 	ExceptionStore
 	PostingStore
 	InventoryReader
+	AuthStore
 }
 
 // Server is the HTTP front of the hub.
@@ -65,6 +84,13 @@ type Server struct {
 	healthy func(context.Context) error
 	mux     *http.ServeMux
 	closer  DayCloser
+	routes  []Route
+
+	hosts    []string
+	idle     time.Duration
+	absolute time.Duration
+	now      func() time.Time
+	throttle *auth.Throttle
 }
 
 // Options configure the server.
@@ -77,7 +103,25 @@ type Options struct {
 	Closer DayCloser
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
+	// Hosts are the names (or name:port) a request's Host may carry; others are refused, so a
+	// DNS-rebinding page cannot reach the API. Empty: localhost, 127.0.0.1 and ::1.
+	Hosts []string
+	// SessionIdle and SessionAbsolute end a login session after that long unused or since the
+	// login (defaults 30m and 12h).
+	SessionIdle, SessionAbsolute time.Duration
+	// Now is the clock of sessions and the login throttle (nil: time.Now).
+	Now func() time.Time
 }
+
+// Route is an entry of the route table: a mux pattern and the least role it needs
+// (auth.None: public).
+type Route struct {
+	Pattern string
+	Role    auth.Role
+}
+
+// public marks a route that needs no authentication.
+const public = auth.None
 
 // New builds the handler tree.
 func New(st Store, o Options) *Server {
@@ -87,23 +131,46 @@ func New(st Store, o Options) *Server {
 	if o.Gatherer == nil {
 		o.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &Server{st: st, log: o.Logger.With("component", "web"), gather: o.Gatherer, healthy: o.Health, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /api/v1/stores", s.stores)
-	s.mux.HandleFunc("GET /api/v1/stores/{store}", s.storeInfo)
-	s.mux.HandleFunc("GET /api/v1/stores/{store}/records", s.records)
-	s.mux.HandleFunc("GET /api/v1/stores/{store}/days/{date}", s.day)
-	s.mux.HandleFunc("GET /api/v1/exceptions", s.exceptions)
-	s.mux.HandleFunc("GET /healthz", s.health)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	if len(o.Hosts) == 0 {
+		o.Hosts = []string{"localhost", "127.0.0.1", "::1"}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{st: st, log: o.Logger.With("component", "web"), gather: o.Gatherer, healthy: o.Health, mux: http.NewServeMux(),
+		hosts: o.Hosts, idle: cmp.Or(o.SessionIdle, 30*time.Minute), absolute: cmp.Or(o.SessionAbsolute, 12*time.Hour),
+		now: o.Now, throttle: auth.NewThrottle(o.Now)}
+	s.handle("GET /healthz", public, s.health)
 	s.routesLogin()
+	s.handle("POST /api/v1/session", public, s.login)
+	s.handle("GET /api/v1/session", auth.Viewer, s.session)
+	s.handle("DELETE /api/v1/session", auth.Viewer, s.logout)
+	s.handle("GET /api/v1/audit", auth.Admin, s.audit)
+	s.handle("GET /api/v1/stores", auth.Viewer, s.stores)
+	s.handle("GET /api/v1/stores/{store}", auth.Viewer, s.storeInfo)
+	s.handle("GET /api/v1/stores/{store}/records", auth.Viewer, s.records)
+	s.handle("GET /api/v1/stores/{store}/days/{date}", auth.Viewer, s.day)
+	s.handle("GET /api/v1/exceptions", auth.Viewer, s.exceptions)
+	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
+	s.handle("GET /{$}", auth.Viewer, s.dashboard)
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// handle registers a route and records it in the route table; every route but the public ones
+// authenticates, authorises by role and, for changes made with a session cookie, checks CSRF.
+func (s *Server) handle(pattern string, role auth.Role, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{pattern, role})
+	if role == public {
+		s.mux.HandleFunc(pattern, h)
+		return
+	}
+	s.mux.HandleFunc(pattern, s.guard(pattern, role, h))
+}
+
+// Routes returns the route table.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
 type apiError struct {
 	Error string `json:"error"`
@@ -148,17 +215,14 @@ func (s *Server) storeParam(r *http.Request) (string, error) {
 	if err := protocol.ValidateStoreID(id); err != nil {
 		return "", badRequest(err.Error())
 	}
-	return id, nil
+	return id, mayStore(r, id)
 }
 
 func (s *Server) stores(w http.ResponseWriter, r *http.Request) {
-	list, err := s.st.ListStores(r.Context())
+	list, err := s.listStores(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if list == nil {
-		list = []store.StoreInfo{}
 	}
 	s.writeJSON(w, http.StatusOK, map[string]any{"stores": list})
 }
@@ -234,7 +298,7 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Limit: 500}
+	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Limit: 500, Stores: scope(r)}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {

@@ -9,16 +9,57 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-func newServer(t *testing.T) (*httptest.Server, Store) {
+// fixture is a server on a real SQLite store with stores S001 (records, an exception,
+// postings) and S002 (an exception, a posting), and an admin token.
+type fixture struct {
+	srv   *httptest.Server
+	web   *Server
+	st    *store.DB
+	clock *clock
+	admin string // admin token
+}
+
+// clock is the settable clock of sessions and the throttle.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func saleRecords(storeID string, n int, skip int) []protocol.Record {
+	var recs []protocol.Record
+	for i := 1; i <= n; i++ {
+		r := protocol.Record{Kind: protocol.KindSale, Store: storeID, Terminal: "T1", Receipt: fmt.Sprint(100 + i), BusinessDate: "2026-11-26",
+			Total: int64(100 * i), Tenders: []protocol.Tender{{Type: "cash", Amount: int64(100 * i)}}, Epoch: "e1",
+			CapturedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+		if i == skip {
+			continue // a gap
+		}
+		r.Seq = uint64(len(recs) + 1)
+		r.Seal()
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
@@ -26,40 +67,103 @@ func newServer(t *testing.T) (*httptest.Server, Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.AddStore(ctx, "S001", "sha256$00$00"); err != nil {
-		t.Fatal(err)
-	}
-	var recs []protocol.Record
-	for i := 1; i <= 7; i++ {
-		r := protocol.Record{Kind: protocol.KindSale, Store: "S001", Terminal: "T1", Receipt: fmt.Sprint(100 + i), BusinessDate: "2026-11-26",
-			Total: int64(100 * i), Tenders: []protocol.Tender{{Type: "cash", Amount: int64(100 * i)}}, Epoch: "e1", Seq: uint64(i),
-			CapturedAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-		if i == 4 {
-			continue // receipt 104 missing: a gap
+	for _, id := range []string{"S001", "S002"} {
+		if err := st.AddStore(ctx, id, "sha256$00$00"); err != nil {
+			t.Fatal(err)
 		}
-		r.Seq = uint64(len(recs) + 1)
-		r.Seal()
-		recs = append(recs, r)
 	}
-	if _, err := st.ApplyBatch(ctx, "S001", "e1", recs); err != nil {
+	if _, err := st.ApplyBatch(ctx, "S001", "e1", saleRecords("S001", 7, 4)); err != nil { // receipt 104 missing
 		t.Fatal(err)
 	}
-	if _, err := st.RaiseException(ctx, store.Exception{Store: "S001", Reason: "hash_conflict", Key: "e1:3", Detail: "x"}); err != nil {
+	if _, err := st.ApplyBatch(ctx, "S002", "e1", saleRecords("S002", 1, 0)); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(st, Options{Gatherer: prometheus.NewRegistry()}))
-	t.Cleanup(srv.Close)
-	return srv, st
+	for _, id := range []string{"S001", "S002"} {
+		if _, err := st.RaiseException(ctx, store.Exception{Store: id, Reason: "hash_conflict", Key: "e1:3", Detail: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fixture{st: st, clock: &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}}
+	o.Gatherer = prometheus.NewRegistry()
+	if o.Now == nil {
+		o.Now = f.clock.now
+	}
+	f.web = New(st, o)
+	f.srv = httptest.NewServer(f.web)
+	t.Cleanup(f.srv.Close)
+	f.admin = f.token(t, "admin", "admin")
+	return f
+}
+
+// token adds an API token and returns it.
+func (f *fixture) token(t *testing.T, name, role string, stores ...string) string {
+	t.Helper()
+	tok := auth.NewToken()
+	if err := f.st.AddToken(context.Background(), store.APIToken{Name: name, Role: role, Stores: stores, Hash: auth.HashSecret(tok)}); err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// user adds an operator with a cheaply hashed password (the hash's own parameters verify it).
+func (f *fixture) user(t *testing.T, name, role, password string, stores ...string) {
+	t.Helper()
+	h := auth.HashPasswordWith(password, auth.Params{Memory: 1024, Time: 1, Threads: 1})
+	if err := f.st.AddOperator(context.Background(), store.Operator{Name: name, Role: role, Stores: stores, PasswordHash: h}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reply is a response read in full.
+type reply struct {
+	code int
+	body string
+	h    http.Header
+}
+
+// do sends a request; hdr are header lines "Name: value".
+func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hdr {
+		if h == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, string(b), resp.Header}
+}
+
+func bearer(tok string) string { return "Authorization: Bearer " + tok }
+
+// exceptionID returns the id of the store's exception.
+func (f *fixture) exceptionID(t *testing.T, storeID string) int64 {
+	t.Helper()
+	l, err := f.st.Exceptions(context.Background(), store.ExceptionFilter{Store: storeID})
+	if err != nil || len(l) != 1 {
+		t.Fatalf("exceptions of %s: %v %v", storeID, l, err)
+	}
+	return l[0].ID
 }
 
 func TestAPI(t *testing.T) {
-	srv, _ := newServer(t)
+	f := newFixture(t, Options{})
 	tests := []struct {
 		method, path, body string
 		code               int
 		contains           []string
 	}{
-		{"GET", "/api/v1/stores", "", 200, []string{`"id": "S001"`, `"records": 6`}},
+		{"GET", "/api/v1/stores", "", 200, []string{`"id": "S001"`, `"records": 6`, `"id": "S002"`}},
 		{"GET", "/api/v1/stores/S001", "", 200, []string{`"applied_through": 6`}},
 		{"GET", "/api/v1/stores/S999", "", 404, []string{`"error"`}},
 		{"GET", "/api/v1/stores/S%2F1", "", 400, []string{"invalid store id"}},
@@ -76,19 +180,13 @@ func TestAPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != tt.code {
-				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.code, b)
+			r := f.do(t, tt.method, tt.path, tt.body, bearer(f.admin))
+			if r.code != tt.code {
+				t.Fatalf("status %d, want %d: %s", r.code, tt.code, r.body)
 			}
 			for _, c := range tt.contains {
-				if !strings.Contains(string(b), c) {
-					t.Errorf("response lacks %q:\n%s", c, b)
+				if !strings.Contains(r.body, c) {
+					t.Errorf("response lacks %q:\n%s", c, r.body)
 				}
 			}
 		})
@@ -96,42 +194,27 @@ func TestAPI(t *testing.T) {
 }
 
 func TestExceptionLifecycle(t *testing.T) {
-	srv, _ := newServer(t)
+	f := newFixture(t, Options{})
+	id := f.exceptionID(t, "S001")
+	post := func(body string) reply {
+		return f.do(t, "POST", fmt.Sprintf("/api/v1/exceptions/%d", id), body, bearer(f.admin))
+	}
+	if r := post(`{"state":"acknowledged","comment":"looking"}`); r.code != 200 || !strings.Contains(r.body, "acknowledged") {
+		t.Fatalf("acknowledge: %d %s", r.code, r.body)
+	}
+	// "by" in the body is not believed: the change is the principal's.
+	if r := post(`{"state":"resolved","by":"somebody else","comment":"agent re-sent it"}`); r.code != 200 ||
+		!strings.Contains(r.body, "resolved") || !strings.Contains(r.body, `"updated_by": "token:admin"`) {
+		t.Fatalf("resolve: %d %s", r.code, r.body)
+	}
+	if r := post(`{"state":"bogus"}`); r.code != 400 {
+		t.Fatalf("bogus state accepted: %d", r.code)
+	}
 	var list struct {
 		Exceptions []store.Exception `json:"exceptions"`
 	}
-	resp, err := http.Get(srv.URL + "/api/v1/exceptions?store=S001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	if len(list.Exceptions) != 1 {
-		t.Fatalf("exceptions: %+v", list)
-	}
-	id := list.Exceptions[0].ID
-	post := func(body string) (int, string) {
-		resp, err := http.Post(fmt.Sprintf("%s/api/v1/exceptions/%d", srv.URL, id), "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, b := post(`{"state":"acknowledged","by":"ana","comment":"looking"}`); code != 200 || !strings.Contains(b, "acknowledged") {
-		t.Fatalf("acknowledge: %d %s", code, b)
-	}
-	if code, b := post(`{"state":"resolved","by":"ana","comment":"agent re-sent it"}`); code != 200 || !strings.Contains(b, "resolved") || !strings.Contains(b, "ana") {
-		t.Fatalf("resolve: %d %s", code, b)
-	}
-	if code, _ := post(`{"state":"bogus","by":"ana"}`); code != 400 {
-		t.Fatalf("bogus state accepted: %d", code)
-	}
-	resp, _ = http.Get(srv.URL + "/api/v1/exceptions?store=S001&state=open")
-	json.NewDecoder(resp.Body).Decode(&list)
-	resp.Body.Close()
-	if len(list.Exceptions) != 0 {
-		t.Fatalf("resolved exception still open: %+v", list.Exceptions)
+	r := f.do(t, "GET", "/api/v1/exceptions?store=S001&state=open", "", bearer(f.admin))
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Exceptions) != 0 {
+		t.Fatalf("resolved exception still open: %s", r.body)
 	}
 }

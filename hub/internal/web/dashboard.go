@@ -42,12 +42,12 @@ var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
 </body></html>`))
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	stores, err := s.st.ListStores(r.Context())
+	stores, err := s.listStores(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	exc, err := s.st.Exceptions(r.Context(), store.ExceptionFilter{State: "open", Limit: 200})
+	exc, err := s.st.Exceptions(r.Context(), store.ExceptionFilter{State: "open", Limit: 200, Stores: scope(r)})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 )
 
@@ -25,19 +26,20 @@ type DayCloser interface {
 // when closer is not nil.
 func (s *Server) routesERP(closer DayCloser) {
 	s.closer = closer
-	s.mux.HandleFunc("GET /api/v1/postings", s.postings)
-	s.mux.HandleFunc("POST /api/v1/postings/{id}/repost", s.repost)
-	s.mux.HandleFunc("GET /api/v1/exceptions/{id}", s.exception)
-	s.mux.HandleFunc("POST /api/v1/exceptions/{id}", s.updateException)
+	s.handle("GET /api/v1/postings", auth.Viewer, s.postings)
+	s.handle("POST /api/v1/postings/{id}/repost", auth.Operator, s.repost)
+	s.handle("GET /api/v1/exceptions/{id}", auth.Viewer, s.exception)
+	s.handle("POST /api/v1/exceptions/{id}", auth.Operator, s.updateException)
 	if closer != nil {
-		s.mux.HandleFunc("POST /api/v1/stores/{store}/days/{date}/close", s.closeDay)
-		s.mux.HandleFunc("GET /api/v1/stores/{store}/days/{date}/close", s.closedDay)
+		s.handle("POST /api/v1/stores/{store}/days/{date}/close", auth.Operator, s.closeDay)
+		s.handle("GET /api/v1/stores/{store}/days/{date}/close", auth.Viewer, s.closedDay)
 	}
 }
 
 func (s *Server) postings(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.PostingFilter{Store: q.Get("store"), BusinessDate: q.Get("date"), State: q.Get("state"), Key: q.Get("key"), Limit: 1000}
+	f := store.PostingFilter{Store: q.Get("store"), BusinessDate: q.Get("date"), State: q.Get("state"), Key: q.Get("key"), Limit: 1000,
+		Stores: scope(r)}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 10000 {
@@ -68,7 +70,14 @@ func (s *Server) repost(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.RepostPosting(r.Context(), id); err != nil {
+	p, err := s.st.Posting(r.Context(), id)
+	if err == nil {
+		err = mayStore(r, p.Store)
+	}
+	if err == nil {
+		err = s.st.RepostPosting(r.Context(), id)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrExists) {
 			s.writeJSON(w, http.StatusConflict, apiError{err.Error()})
 			return
@@ -85,7 +94,7 @@ func (s *Server) exception(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	e, err := s.st.Exception(r.Context(), id)
+	e, err := s.scopedException(r, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -93,15 +102,25 @@ func (s *Server) exception(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, http.StatusOK, e)
 }
 
-// exceptionUpdate is the body of POST /api/v1/exceptions/{id}.
+// scopedException returns an exception the request's principal may see (else ErrNotFound).
+func (s *Server) scopedException(r *http.Request, id int64) (store.Exception, error) {
+	e, err := s.st.Exception(r.Context(), id)
+	if err == nil {
+		err = mayStore(r, e.Store)
+	}
+	return e, err
+}
+
+// exceptionUpdate is the body of POST /api/v1/exceptions/{id}. By is accepted for older
+// clients and ignored: who made the change is the authenticated principal.
 type exceptionUpdate struct {
 	State   string `json:"state"`
 	By      string `json:"by"`
 	Comment string `json:"comment"`
 }
 
-// updateException moves an exception along open → acknowledged → resolved, recording who and
-// why. State "reposted" (erp_rejected only) queues its posting again.
+// updateException moves an exception along open → acknowledged → resolved, recording who
+// (the principal) and why. State "reposted" (erp_rejected only) queues its posting again.
 func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
@@ -115,18 +134,14 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("body: want {\"state\":..., \"by\":..., \"comment\":...}: "+err.Error()))
 		return
 	}
-	if u.By == "" {
-		s.fail(w, r, badRequest("by: say who makes the change"))
+	e, err := s.scopedException(r, id)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	switch u.State {
 	case store.StateAcknowledged, store.StateResolved, store.StateOpen:
 	case store.StateReposted:
-		e, err := s.st.Exception(r.Context(), id)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
 		if e.Reason != store.ReasonERPRejected {
 			s.fail(w, r, badRequest(fmt.Sprintf("state reposted: only %s exceptions have a posting to re-post", store.ReasonERPRejected)))
 			return
@@ -148,7 +163,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("state: use acknowledged, resolved, open or reposted"))
 		return
 	}
-	e, err := s.st.UpdateException(r.Context(), id, u.State, u.By, u.Comment)
+	e, err = s.st.UpdateException(r.Context(), id, u.State, principal(r).String(), u.Comment)
 	if err != nil {
 		s.fail(w, r, err)
 		return

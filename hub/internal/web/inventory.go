@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -15,9 +16,9 @@ type InventoryRefresher interface {
 
 // routesInventory registers the inventory endpoints.
 func (s *Server) routesInventory(ref InventoryRefresher) {
-	s.mux.HandleFunc("GET /api/v1/stores/{store}/inventory", s.inventory)
+	s.handle("GET /api/v1/stores/{store}/inventory", auth.Viewer, s.inventory)
 	if ref != nil {
-		s.mux.HandleFunc("POST /api/v1/inventory/refresh", func(w http.ResponseWriter, r *http.Request) {
+		s.handle("POST /api/v1/inventory/refresh", auth.Operator, func(w http.ResponseWriter, r *http.Request) {
 			res, err := ref.RefreshInventory(r.Context())
 			if err != nil {
 				s.fail(w, r, err)

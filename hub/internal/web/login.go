@@ -38,6 +38,6 @@ func loginPage(w http.ResponseWriter, r *http.Request) {
 
 // routesLogin registers the public pages: the login form and its assets.
 func (s *Server) routesLogin() {
-	s.mux.Handle("GET /static/", staticFiles())
-	s.mux.HandleFunc("GET /login", loginPage)
+	s.handle("GET /login", public, loginPage)
+	s.handle("GET /static/", public, staticFiles().ServeHTTP)
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -47,20 +46,15 @@ func TestInlineCodeDetector(t *testing.T) {
 // TestLoginPageAndAssets: /login and its assets are served without inline code, every asset
 // the pages reference exists with the right type, and /static/ lists nothing.
 func TestLoginPageAndAssets(t *testing.T) {
-	srv, _ := newServer(t)
-	get := func(path string) (*http.Response, string) {
+	f := newFixture(t, Options{})
+	get := func(path string) (reply, string) {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		r := f.do(t, "GET", path, "")
+		return r, r.body
 	}
 	resp, login := get("/login")
-	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Fatalf("GET /login: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	if resp.code != 200 || !strings.HasPrefix(resp.h.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /login: %d %s", resp.code, resp.h.Get("Content-Type"))
 	}
 	for _, want := range []string{`<form id="login"`, `id="username"`, `type="password"`, `id="error"`} {
 		if !strings.Contains(login, want) {
@@ -86,15 +80,18 @@ func TestLoginPageAndAssets(t *testing.T) {
 		}
 		for _, m := range assets {
 			resp, body := get(m[1])
-			ct := resp.Header.Get("Content-Type")
-			if resp.StatusCode != 200 || body == "" || !strings.HasPrefix(ct, types[m[1][strings.LastIndex(m[1], "."):]]) {
-				t.Errorf("%s page asset %s: %s, %q, %d bytes", name, m[1], resp.Status, ct, len(body))
+			ct := resp.h.Get("Content-Type")
+			if resp.code != 200 || body == "" || !strings.HasPrefix(ct, types[m[1][strings.LastIndex(m[1], "."):]]) {
+				t.Errorf("%s page asset %s: %d, %q, %d bytes", name, m[1], resp.code, ct, len(body))
 			}
 		}
 	}
-	for _, path := range []string{"/static/", "/static/nope.js", "/static/../api.go"} {
-		if resp, _ := get(path); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %s, want 404", path, resp.Status)
+	for _, path := range []string{"/static/", "/static/nope.js"} {
+		if resp, _ := get(path); resp.code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.code)
 		}
+	}
+	if resp, body := get("/static/../login.go"); resp.code == 200 || strings.Contains(body, "package web") {
+		t.Errorf("GET /static/../login.go: %d %.40q", resp.code, body)
 	}
 }
