@@ -107,10 +107,11 @@ func openLogin(t testing.TB, ctx context.Context, h *hub) {
 // page shows ("" when it navigated to the dashboard).
 func submitLogin(t testing.TB, ctx context.Context, user, password string) string {
 	t.Helper()
-	eval[chromedp.Void](t, ctx, `document.getElementById("error").textContent = ""`)
-	do(t, ctx, "fill the login form",
-		chromedp.Clear(chromedp.ID("username")), chromedp.SendKeys(chromedp.ID("username"), user),
-		chromedp.Clear(chromedp.ID("password")), chromedp.SendKeys(chromedp.ID("password"), password),
+	// chromedp.Clear resets the value attribute, not what was typed: empty the fields in the page.
+	eval[chromedp.Void](t, ctx, `for (const id of ["error", "username", "password"]) {
+		const e = document.getElementById(id); if (id === "error") e.textContent = ""; else e.value = ""; }`)
+	do(t, ctx, "fill in and submit the login form",
+		chromedp.SendKeys(chromedp.ID("username"), user), chromedp.SendKeys(chromedp.ID("password"), password),
 		chromedp.Click(chromedp.ID("submit")))
 	var msg string
 	eventually(t, 20*time.Second, "the sign-in answer", func() error {
@@ -263,13 +264,14 @@ func TestLoginInBrowser(t *testing.T) {
 
 	throttled := regexp.MustCompile(`Too many failed sign-ins\. Try again in \d+ (second|seconds|minutes)\.`)
 	var msg string
-	for i := 0; i < 30 && !throttled.MatchString(msg); i++ {
-		msg = submitLogin(t, ctx, user, fmt.Sprintf("wrong password %02d", i))
+	tries := 0
+	for ; tries < 30 && !throttled.MatchString(msg); tries++ {
+		msg = submitLogin(t, ctx, user, fmt.Sprintf("wrong password %02d", tries))
 	}
 	if !throttled.MatchString(msg) {
 		t.Errorf("30 wrong passwords: the page says %q, want the throttle's wait", msg)
 	}
-	t.Logf("throttled: %s", msg)
+	t.Logf("after %d more wrong passwords the page says: %s", tries, msg)
 	ag.stop(t)
 	checkLogs(t, dir)
 }
