@@ -86,6 +86,20 @@ func waitPage(t testing.TB, ctx context.Context, what, pred string) {
 	})
 }
 
+// testPassword is the password of the accounts the browser tests sign in with.
+const testPassword = "correct horse battery"
+
+// uiHub starts a hub with store seeded (seedStore) and a user with role and testPassword.
+func uiHub(t testing.TB, store, user, role string) (string, *hub, *proc) {
+	t.Helper()
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	ag := seedStore(t, dir, h, store)
+	addUser(t, h, user, role, testPassword)
+	return dir, h, ag
+}
+
 // addUser creates an operator account with the real CLI (password from a file).
 func addUser(t testing.TB, h *hub, name, role, password string) {
 	t.Helper()
@@ -211,12 +225,8 @@ func TestLoginInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	h := startHub(t, dir)
-	const store, user, password = "S040", "ana", "correct horse battery"
-	ag := seedStore(t, dir, h, store)
-	addUser(t, h, user, "operator", password)
+	const store, user, password = "S040", "ana", testPassword
+	dir, h, ag := uiHub(t, store, user, "operator")
 	ctx := browser(t, 90*time.Second)
 
 	openLogin(t, ctx, h)
@@ -401,12 +411,8 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	h := startHub(t, dir)
-	const store, user, password = "S041", "bo", "correct horse battery"
-	ag := seedStore(t, dir, h, store)
-	addUser(t, h, user, "operator", password)
+	const store, user, password = "S041", "bo", testPassword
+	dir, h, ag := uiHub(t, store, user, "operator")
 	exc := h.openExceptions(t, store)[0]
 	closePath := "/api/v1/stores/" + store + "/days/2026-11-26/close"
 	resolvePath := fmt.Sprintf("/api/v1/exceptions/%d", exc.ID)

@@ -15,15 +15,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	h := startHub(t, dir)
-	const store = "S030"
-	ag := seedStore(t, dir, h, store)
+	dir, h, ag := uiHub(t, "S030", "viewer1", "viewer")
 	enroll(t, dir, "S031", "tcp://"+h.mqtt) // enrolled, never seen
-	addUser(t, h, "viewer1", "viewer", "correct horse battery")
 	ctx := browser(t, 60*time.Second)
-	signIn(t, ctx, h, "viewer1", "correct horse battery")
+	signIn(t, ctx, h, "viewer1", testPassword)
 	dom := eval[string](t, ctx, `document.documentElement.outerHTML`)
 	if shot := os.Getenv("LANEBRIDGE_DASHBOARD_SHOT"); shot != "" { // e.g. /tmp/dashboard.png to look at it
 		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
