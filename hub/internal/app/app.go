@@ -36,6 +36,10 @@ Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
   lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
+  lanebridge-hub users add NAME --role viewer|operator|admin [--stores S001,S002] --password-file F|- [--config hub.yaml] [--data DIR]
+  lanebridge-hub users list|disable NAME|passwd NAME --password-file F|- [--config hub.yaml] [--data DIR]
+  lanebridge-hub tokens add --name NAME --role viewer|operator|admin [--stores S001,S002] [--expires 90d|never] [--config hub.yaml] [--data DIR]
+  lanebridge-hub tokens list|revoke NAME [--config hub.yaml] [--data DIR]
   lanebridge-hub version
 `
 
@@ -60,6 +64,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case "list":
 			err = storesList(args[2:], stdout)
 		default:
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+	case "users", "tokens":
+		var ok bool
+		if ok, err = runCLICommand(args[0], args[1:], stdout, stderr); !ok {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
@@ -159,15 +169,9 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
 	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
 	// Accept flags before or after the store id.
-	var id string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		id, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	id, err := parseWithName(fs, args)
+	if err != nil {
 		return err
-	}
-	if id == "" && fs.NArg() > 0 {
-		id = fs.Arg(0)
 	}
 	if err := protocol.ValidateStoreID(id); err != nil {
 		return fmt.Errorf("store id: %w", err)
@@ -260,20 +264,12 @@ func storesList(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := cf.load()
+	st, err := openCLIStore(&cf)
 	if err != nil {
 		return err
-	}
-	if err := requireDB(cfg); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	st, err := openStore(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-	list, err := st.ListStores(ctx)
+	list, err := st.ListStores(context.Background())
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -27,6 +28,21 @@ type Config struct {
 	} `yaml:"mqtt"`
 	HTTP struct {
 		Listen string `yaml:"listen"` // default 127.0.0.1:8080
+		// Hosts are the host names (or name:port) clients use to reach the hub; a request with
+		// any other Host header is refused (DNS rebinding). Default: the listen address's host,
+		// localhost, 127.0.0.1 and ::1.
+		Hosts []string `yaml:"hosts"`
+		// CertFile and KeyFile turn on HTTPS (session cookies are then Secure).
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+		// MetricsListen is an optional loopback address (127.0.0.1:9090) serving only /metrics,
+		// without authentication, for a Prometheus on the same machine. /metrics on listen
+		// always needs a session or a Bearer token of any role.
+		MetricsListen string `yaml:"metrics_listen"`
+		// SessionIdle and SessionMax end a login session that long after its last use, and
+		// after its login however busy (defaults 30m and 12h).
+		SessionIdle time.Duration `yaml:"session_idle"`
+		SessionMax  time.Duration `yaml:"session_max"`
 	} `yaml:"http"`
 	Broker struct {
 		// URL of an external broker (tcp://host:1883). Empty: the embedded broker is used.
@@ -93,6 +109,7 @@ func defaultConfig() *Config {
 	c := &Config{DataDir: "lanebridge-hub-data"}
 	c.MQTT.Listen = "0.0.0.0:1883"
 	c.HTTP.Listen = "127.0.0.1:8080"
+	c.HTTP.SessionIdle, c.HTTP.SessionMax = 30*time.Minute, 12*time.Hour
 	c.Broker.SharedGroup = "lanebridge-hub"
 	c.Ingest.Workers = 4
 	c.Inventory.Interval = 5 * time.Minute
@@ -136,6 +153,9 @@ func (c *Config) validate() error {
 	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 		return errors.New("config key mqtt.key_file: mqtt.cert_file and mqtt.key_file go together")
 	}
+	if err := c.validateHTTP(); err != nil {
+		return err
+	}
 	if c.Ingest.Workers < 1 || c.Ingest.Workers > 64 {
 		return errors.New("config key ingest.workers: must be 1..64")
 	}
@@ -174,4 +194,50 @@ func (c *Config) validate() error {
 		return fmt.Errorf("config key log.level: %q: use debug, info, warn or error", c.Log.Level)
 	}
 	return nil
+}
+
+func (c *Config) validateHTTP() error {
+	h := &c.HTTP
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		return fmt.Errorf("config key http.listen: %q is not host:port (e.g. 127.0.0.1:8080)", h.Listen)
+	}
+	for _, host := range h.Hosts {
+		if host == "" || strings.ContainsAny(host, "/ ") {
+			return fmt.Errorf("config key http.hosts: %q is not a host name or name:port (e.g. hub.example.com)", host)
+		}
+	}
+	if (h.CertFile == "") != (h.KeyFile == "") {
+		return errors.New("config key http.key_file: http.cert_file and http.key_file go together")
+	}
+	if h.MetricsListen != "" {
+		host, _, err := net.SplitHostPort(h.MetricsListen)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return fmt.Errorf("config key http.metrics_listen: %q is not a loopback host:port (e.g. 127.0.0.1:9090); "+
+				"scrape from other machines through http.listen with a Bearer token", h.MetricsListen)
+		}
+	}
+	if h.SessionIdle < time.Minute {
+		return errors.New("config key http.session_idle: must be at least 1m (default 30m)")
+	}
+	if h.SessionMax < h.SessionIdle {
+		return errors.New("config key http.session_max: must be at least http.session_idle (default 12h)")
+	}
+	return nil
+}
+
+// hosts are the Host names the web server accepts: http.hosts, or the listen address's host
+// and the loopback names.
+func (c *Config) hosts() []string {
+	if len(c.HTTP.Hosts) > 0 {
+		return c.HTTP.Hosts
+	}
+	out := []string{"localhost", "127.0.0.1", "::1"}
+	host, _, _ := net.SplitHostPort(c.HTTP.Listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host, _ = os.Hostname() // every interface: the machine's name is the likely one
+	}
+	if host != "" {
+		out = append(out, host)
+	}
+	return out
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
@@ -99,6 +100,8 @@ type hub struct {
 	healthy  func() error // the transport's health
 	mqttAddr string       // the embedded broker's bound address ("" with an external broker)
 	httpAddr string       // the HTTP server's bound address
+	// metricsAddr is the bound address of http.metrics_listen ("" when off).
+	metricsAddr string
 }
 
 // run sets the hub up and runs it until ctx ends or a part fails.
@@ -222,7 +225,11 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	if err := h.web(rc, invRefresher); err != nil {
 		return nil, err
 	}
-	log.Info("hub ready", "http", "http://"+h.httpAddr, "version", Version)
+	scheme := "http://"
+	if cfg.HTTP.CertFile != "" {
+		scheme = "https://"
+	}
+	log.Info("hub ready", "http", scheme+h.httpAddr, "version", Version)
 	return h, nil
 }
 
@@ -230,13 +237,9 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 // agents' topics and binds the listener, and adds the "broker" part that closes it.
 func (h *hub) embeddedBroker() (attach func(*ingest.Ingester) error, err error) {
 	cfg := h.cfg
-	var tc *tls.Config
-	if cfg.MQTT.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("config key mqtt.cert_file: %w", err)
-		}
-		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc, err := loadTLS("mqtt.cert_file", cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
+	if err != nil {
+		return nil, err
 	}
 	b, err := broker.New(broker.Config{Addr: cfg.MQTT.Listen, TLSConfig: tc, Auth: authenticator{h.st}, Logger: h.log})
 	if err != nil {
@@ -310,18 +313,63 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 		_, err := h.st.Exceptions(ctx, store.ExceptionFilter{Limit: 1})
 		return err
 	}
-	srv := &http.Server{
-		Addr:              h.cfg.HTTP.Listen,
-		Handler:           web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv}),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	ln, err := net.Listen("tcp", h.cfg.HTTP.Listen)
+	cfg := &h.cfg.HTTP
+	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv,
+		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
+	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
-		return fmt.Errorf("http listen %s: %w (pass --http ADDR)", h.cfg.HTTP.Listen, err)
+		return err
+	}
+	addr, err := h.serveHTTP("web", cfg.Listen, handler, tc)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w (pass --http ADDR)", cfg.Listen, err)
+	}
+	h.httpAddr = addr
+	if cfg.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{}))
+		if h.metricsAddr, err = h.serveHTTP("metrics", cfg.MetricsListen, mux, nil); err != nil {
+			return fmt.Errorf("config key http.metrics_listen: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadTLS loads a listener's certificate and key (nil, nil when certFile is empty); errors
+// name the config key.
+func loadTLS(key, certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("config key %s: %w", key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// serveHTTP binds addr and adds a part serving handler there (TLS when tc is set) with
+// timeouts on every phase of a request; it returns the bound address.
+func (h *hub) serveHTTP(name, addr string, handler http.Handler, tc *tls.Config) (string, error) {
+	srv := &http.Server{
+		Handler:           handler,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A close waits for an agent's replay (close.replay_wait, 30s by default) before it answers.
+		WriteTimeout: 2 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	h.closers = append(h.closers, func() { ln.Close() })
-	h.httpAddr = ln.Addr().String()
-	h.add("web", func(ctx context.Context) error {
+	h.add(name, func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
 		select {
@@ -329,16 +377,16 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 			return fmt.Errorf("serve: %w", err)
 		case <-ctx.Done():
 		}
-		h.log.Info("shutting down")
+		h.log.Info("shutting down", "server", name)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			// Requests still running after the grace period are cut off; that is no failure.
-			h.log.Warn("http shutdown incomplete", "err", err)
+			h.log.Warn("http shutdown incomplete", "server", name, "err", err)
 			srv.Close()
 		}
 		<-errc
 		return nil
 	})
-	return nil
+	return ln.Addr().String(), nil
 }

@@ -195,8 +195,10 @@ func healthz(addr string) error {
 // checkStopped fails the test unless the hub's listeners are closed and its store is closed.
 func checkStopped(t *testing.T, h *hub) {
 	t.Helper()
-	if _, _, err := get("http://" + h.httpAddr + "/healthz"); err == nil {
-		t.Error("http still answering after run returned")
+	for _, addr := range []string{h.httpAddr, h.metricsAddr} {
+		if _, _, err := get("http://" + addr + "/healthz"); addr != "" && err == nil {
+			t.Errorf("http on %s still answering after run returned", addr)
+		}
 	}
 	if h.mqttAddr != "" {
 		if c, err := net.DialTimeout("tcp", h.mqttAddr, time.Second); err == nil {
@@ -212,11 +214,17 @@ func checkStopped(t *testing.T, h *hub) {
 // TestStartStop: the hub serves health, metrics and the embedded broker; cancelling stops every
 // part and closes the store, with a nil error.
 func TestStartStop(t *testing.T) {
-	s := startHub(t, testConfig(t), nil)
+	cfg := testConfig(t)
+	cfg.HTTP.MetricsListen = "127.0.0.1:0"
+	s := startHub(t, cfg, nil)
 	h := s.h
 	eventually(t, 10*time.Second, "healthz", func() error { return healthz(h.httpAddr) })
-	if code, body, err := get("http://" + h.httpAddr + "/metrics"); err != nil || code != 200 || !strings.Contains(body, "lanebridge_hub_build_info") {
-		t.Errorf("metrics: %d %v", code, err)
+	// /metrics: without authentication only on the loopback metrics listener.
+	if code, body, err := get("http://" + h.metricsAddr + "/metrics"); err != nil || code != 200 || !strings.Contains(body, "lanebridge_hub_build_info") {
+		t.Errorf("metrics listener: %d %v", code, err)
+	}
+	if code, _, err := get("http://" + h.httpAddr + "/metrics"); err != nil || code != 401 {
+		t.Errorf("metrics on http.listen without a token: %d %v", code, err)
 	}
 	c, err := net.DialTimeout("tcp", h.mqttAddr, time.Second)
 	if err != nil {

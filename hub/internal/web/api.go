@@ -141,7 +141,6 @@ func New(st Store, o Options) *Server {
 		hosts: o.Hosts, idle: cmp.Or(o.SessionIdle, 30*time.Minute), absolute: cmp.Or(o.SessionAbsolute, 12*time.Hour),
 		now: o.Now, throttle: auth.NewThrottle(o.Now)}
 	s.handle("GET /healthz", public, s.health)
-	s.routesLogin()
 	s.handle("POST /api/v1/session", public, s.login)
 	s.handle("GET /api/v1/session", auth.Viewer, s.session)
 	s.handle("DELETE /api/v1/session", auth.Viewer, s.logout)
@@ -153,6 +152,7 @@ func New(st Store, o Options) *Server {
 	s.handle("GET /api/v1/exceptions", auth.Viewer, s.exceptions)
 	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	s.handle("GET /{$}", auth.Viewer, s.dashboard)
+	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
 	return s

@@ -70,8 +70,16 @@ type principalKey struct{}
 
 // authn is what guard learnt about a request: who, and the session if it came with a cookie.
 type authn struct {
-	p  *auth.Principal
-	se *store.Session
+	p    *auth.Principal
+	se   *store.Session
+	note *string // what a change's handler adds to its audit entry
+}
+
+// note adds to the audit entry of a change (its state, a comment).
+func note(r *http.Request, format string, a ...any) {
+	if an, ok := r.Context().Value(principalKey{}).(authn); ok && an.note != nil {
+		*an.note = fmt.Sprintf(format, a...)
+	}
 }
 
 // principal is the authenticated principal of a request that passed guard.
@@ -143,14 +151,15 @@ func (s *Server) guard(pattern string, role auth.Role, h http.HandlerFunc) http.
 				return
 			}
 		}
-		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, authn{p, se}))
+		detail := r.URL.RawQuery
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, authn{p, se, &detail}))
 		if !change {
 			h(w, r)
 			return
 		}
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		h(sw, r)
-		s.record(r, p.String(), pattern, r.URL.RawQuery, strconv.Itoa(sw.code))
+		s.record(r, p.String(), pattern, detail, strconv.Itoa(sw.code))
 	}
 }
 

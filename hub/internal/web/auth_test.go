@@ -18,12 +18,18 @@ import (
 // them; the tests only need them to answer.
 type nopCloser struct{}
 
-func (nopCloser) CloseDay(context.Context, string, string) (any, error)  { return map[string]string{"state": "ok"}, nil }
-func (nopCloser) ClosedDay(context.Context, string, string) (any, error) { return map[string]string{"state": "ok"}, nil }
+func (nopCloser) CloseDay(context.Context, string, string) (any, error) {
+	return map[string]string{"state": "ok"}, nil
+}
+func (nopCloser) ClosedDay(context.Context, string, string) (any, error) {
+	return map[string]string{"state": "ok"}, nil
+}
 
 type nopRefresher struct{}
 
-func (nopRefresher) RefreshInventory(context.Context) (any, error) { return map[string]int{"stores": 0}, nil }
+func (nopRefresher) RefreshInventory(context.Context) (any, error) {
+	return map[string]int{"stores": 0}, nil
+}
 
 func fullFixture(t *testing.T) *fixture {
 	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}})
@@ -340,6 +346,15 @@ func TestSessionExpiry(t *testing.T) {
 	if c := get(cookie); c != 401 {
 		t.Fatalf("session of a disabled operator: %d", c)
 	}
+	// Even a session row that outlived the disabling (written by another hub replica in the
+	// meantime) is refused.
+	if err := f.st.AddSession(context.Background(), store.Session{IDHash: auth.HashSecret("late"), CSRFToken: "c", CreatedAt: f.clock.now(),
+		SeenAt: f.clock.now(), Operator: store.Operator{Name: "ana"}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := get("Cookie: " + SessionCookie + "=late"); c != 401 {
+		t.Fatalf("late session of a disabled operator: %d", c)
+	}
 	if r := f.do(t, "POST", "/api/v1/session", `{"username":"ana","password":"ana's long password"}`); r.code != 401 {
 		t.Fatalf("disabled operator logs in: %d", r.code)
 	}
@@ -415,6 +430,9 @@ func TestAuditLog(t *testing.T) {
 		fmt.Sprintf("user:ana POST /api/v1/exceptions/{id} /api/v1/exceptions/%d 200", id),
 		"user:ana login /api/v1/session ok",
 		"user:ana login /api/v1/session failed",
+	}
+	if d := log.Entries[0].Detail; d != `state=acknowledged comment=""` {
+		t.Errorf("change's detail %q", d)
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

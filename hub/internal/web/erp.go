@@ -134,6 +134,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("body: want {\"state\":..., \"by\":..., \"comment\":...}: "+err.Error()))
 		return
 	}
+	note(r, "state=%s comment=%q", u.State, u.Comment)
 	e, err := s.scopedException(r, id)
 	if err != nil {
 		s.fail(w, r, err)
