@@ -210,7 +210,7 @@ func (h *hub) start(t testing.TB) {
 		return err
 	})
 	if h.token == "" {
-		h.token = h.cli(t, "tokens", "add", "--name", "e2e-"+h.http, "--role", "admin")
+		h.token = h.cli(t, "tokens", "add", "--name", "e2e-"+strings.ReplaceAll(h.http, ":", "_"), "--role", "admin")
 		h.token, _, _ = strings.Cut(h.token, "\n")
 	}
 }
