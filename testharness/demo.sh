@@ -67,8 +67,10 @@ curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $D
 # for this script's own status line.
 user=admin
 pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-printf '%s\n' "$pass" | "$BIN/lanebridge-hub" users add "$user" --role admin --password-file - --data "$DEMO/hub" "${hubargs[@]}" >/dev/null
-token=$("$BIN/lanebridge-hub" tokens add --name demo --role viewer --data "$DEMO/hub" "${hubargs[@]}" | sed -n 1p)
+printf '%s\n' "$pass" | "$BIN/lanebridge-hub" users add "$user" --role admin --password-file - --data "$DEMO/hub" "${hubargs[@]}" 2>>"$DEMO/access.log" \
+  || { echo "users add failed; see $DEMO/access.log" >&2; tail -3 "$DEMO/access.log" >&2; exit 1; }
+token=$("$BIN/lanebridge-hub" tokens add --name demo --role viewer --data "$DEMO/hub" "${hubargs[@]}" 2>>"$DEMO/access.log" | sed -n 1p)
+[ -n "$token" ] || { echo "tokens add failed; see $DEMO/access.log" >&2; tail -3 "$DEMO/access.log" >&2; exit 1; }
 api() { curl -fsS -H "Authorization: Bearer $token" "http://$HTTP$1"; }
 
 agents=(); sims=(); listens=()
@@ -104,7 +106,7 @@ echo "  MQTT:       tcp://$MQTT (embedded broker)"
 [ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  ERP:        Tryton at $LANEBRIDGE_TRYTON_URL (db $LANEBRIDGE_TRYTON_DB); postings: http://$HTTP/api/v1/postings"
 [ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  stock:      curl http://${listens[0]}/inventory/100001   (store S001's agent)"
 echo "  logs:       $DEMO/*.log      — Ctrl-C stops everything"
-json_sum() { grep -o "\"$1\": *[0-9]*" | awk -F: '{s+=$2} END{print s+0}'; }
+json_sum() { { grep -o "\"$1\": *[0-9]*" || true; } | awk -F: '{s+=$2} END{print s+0}'; }   # absent (omitted zero) is 0
 while sleep 1; do
   cap=0; fwd=0
   for l in "${listens[@]}"; do
