@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The agent.yaml holds the store's password: with --out it is written 0600 (even over a wider
@@ -134,11 +136,55 @@ func request(t *testing.T, method, url, body string, hdr ...string) (int, string
 // by `tokens add` is a Bearer credential at once, a user added logs in, and `users disable`,
 // `users passwd` and `tokens revoke` take effect at once. No password or token is kept in plain.
 func TestUsersAndTokensCLI(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testUsersAndTokensCLI(t, false) })
+	t.Run("postgres", func(t *testing.T) { testUsersAndTokensCLI(t, true) })
+}
+
+// pgConfig points cfg at a fresh PostgreSQL schema (dropped at cleanup) and writes a hub.yaml
+// that does the same, for the commands' --config. PostgreSQL being unreachable fails the test,
+// except under -short where it skips.
+func pgConfig(t *testing.T, cfg *Config) string {
+	t.Helper()
+	u := os.Getenv("LANEBRIDGE_TEST_PG_URL")
+	if u == "" {
+		u = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		if testing.Short() {
+			t.Skipf("PostgreSQL unreachable (-short): %v", err)
+		}
+		t.Fatalf("PostgreSQL unreachable (set LANEBRIDGE_TEST_PG_URL or use -short): %v", err)
+	}
+	schema := fmt.Sprintf("lbapp_%d_%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		conn.Close(ctx)
+	})
+	sep := "?"
+	if strings.Contains(u, "?") {
+		sep = "&"
+	}
+	cfg.Store.PostgresURL = u + sep + "search_path=" + schema
+	path := filepath.Join(t.TempDir(), "hub.yaml")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf("store:\n  postgres_url: %q\n", cfg.Store.PostgresURL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func testUsersAndTokensCLI(t *testing.T, postgres bool) {
 	cfg := testConfig(t)
+	data := []string{"--data", cfg.DataDir}
+	if postgres {
+		data = []string{"--config", pgConfig(t, cfg)}
+	}
 	s := startHub(t, cfg, nil)
 	base := "http://" + s.h.httpAddr
 	eventually(t, 10*time.Second, "healthz", func() error { return healthz(s.h.httpAddr) })
-	data := []string{"--data", cfg.DataDir}
 	const pw, pw2 = "ana's secret passphrase", "ana's second passphrase"
 	var outputs strings.Builder
 	run := func(want int, in string, args ...string) (string, string) {
@@ -246,8 +292,19 @@ func TestUsersAndTokensCLI(t *testing.T) {
 	if err := s.wait(t); err != nil {
 		t.Fatal(err)
 	}
+	if postgres {
+		st, err := openStore(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ops, err := st.Operators(context.Background())
+		if err != nil || len(ops) != 1 || !strings.HasPrefix(ops[0].PasswordHash, "$argon2id$v=19$") || strings.Contains(ops[0].PasswordHash, pw2) {
+			t.Errorf("operators in PostgreSQL: %+v %v", ops, err)
+		}
+	}
 	files, _ := filepath.Glob(filepath.Join(cfg.DataDir, "hub.db*"))
-	if len(files) == 0 {
+	if len(files) == 0 && !postgres {
 		t.Fatal("no database files")
 	}
 	for _, f := range files {

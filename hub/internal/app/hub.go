@@ -225,6 +225,15 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	if err := h.web(rc, invRefresher); err != nil {
 		return nil, err
 	}
+	ops, err := st.Operators(ctx)
+	toks, err2 := st.Tokens(ctx)
+	if err := errors.Join(err, err2); err != nil {
+		return nil, fmt.Errorf("read users and tokens: %w", err)
+	}
+	if len(ops) == 0 && len(toks) == 0 {
+		log.Warn("no users or API tokens yet: nobody can use the API or dashboard; add one with " +
+			"`lanebridge-hub users add NAME --role admin --password-file -` or `lanebridge-hub tokens add`")
+	}
 	scheme := "http://"
 	if cfg.HTTP.CertFile != "" {
 		scheme = "https://"
@@ -357,7 +366,7 @@ func (h *hub) serveHTTP(name, addr string, handler http.Handler, tc *tls.Config)
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// A close waits for an agent's replay (close.replay_wait, 30s by default) before it answers.
-		WriteTimeout: 2 * time.Minute,
+		WriteTimeout: max(2*time.Minute, h.cfg.Close.ReplayWait+time.Minute),
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}

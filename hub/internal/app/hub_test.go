@@ -226,6 +226,9 @@ func TestStartStop(t *testing.T) {
 	if code, _, err := get("http://" + h.httpAddr + "/metrics"); err != nil || code != 401 {
 		t.Errorf("metrics on http.listen without a token: %d %v", code, err)
 	}
+	if !strings.Contains(s.logs.String(), "no users or API tokens yet") {
+		t.Error("a hub nobody can log in to does not say so")
+	}
 	c, err := net.DialTimeout("tcp", h.mqttAddr, time.Second)
 	if err != nil {
 		t.Fatalf("embedded broker not listening on %s: %v", h.mqttAddr, err)

@@ -28,13 +28,28 @@ var stdin io.Reader = os.Stdin
 type cliCommand struct {
 	name  string // "users add"
 	needs bool   // a NAME argument is required
-	flags func(fs *flag.FlagSet) func(ctx context.Context, st *store.DB, name string, stdout, stderr io.Writer) error
+	flags func(fs *flag.FlagSet) runFunc
+}
+
+type runFunc = func(ctx context.Context, st *store.DB, name string, stdout, stderr io.Writer) error
+
+// changeOne is a command that changes one named user or token and says so.
+func changeOne(cmd, what, done string, change func(st *store.DB, ctx context.Context, name string) error) cliCommand {
+	return cliCommand{cmd, true, func(*flag.FlagSet) runFunc {
+		return func(ctx context.Context, st *store.DB, name string, _, stderr io.Writer) error {
+			if err := notFound(change(st, ctx, name), what, name); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, done+"\n", name)
+			return cliAudit(ctx, st, cmd, name, "")
+		}
+	}}
 }
 
 var userName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 var cliCommands = []cliCommand{
-	{"users add", true, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
+	{"users add", true, func(fs *flag.FlagSet) runFunc {
 		role, stores := roleFlags(fs)
 		pwFile := passwordFlag(fs)
 		return func(ctx context.Context, st *store.DB, name string, _, stderr io.Writer) error {
@@ -55,34 +70,25 @@ var cliCommands = []cliCommand{
 			return cliAudit(ctx, st, "users add", name, o.Role+" "+storesText(o.Stores))
 		}
 	}},
-	{"users list", false, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
+	{"users list", false, func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, st *store.DB, _ string, stdout, _ io.Writer) error {
 			list, err := st.Operators(ctx)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USER\tROLE\tSTORES\tSTATE\tCREATED")
+			rows := [][]string{{"USER", "ROLE", "STORES", "STATE", "CREATED"}}
 			for _, o := range list {
 				state := "enabled"
 				if !o.DisabledAt.IsZero() {
 					state = "disabled " + o.DisabledAt.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Name, o.Role, storesText(o.Stores), state, o.CreatedAt.Format(time.RFC3339))
+				rows = append(rows, []string{o.Name, o.Role, storesText(o.Stores), state, o.CreatedAt.Format(time.RFC3339)})
 			}
-			return tw.Flush()
+			return writeTable(stdout, rows)
 		}
 	}},
-	{"users disable", true, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
-		return func(ctx context.Context, st *store.DB, name string, _, stderr io.Writer) error {
-			if err := notFound(st.DisableOperator(ctx, name), "user", name); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "disabled user %s; their sessions have ended\n", name)
-			return cliAudit(ctx, st, "users disable", name, "")
-		}
-	}},
-	{"users passwd", true, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
+	changeOne("users disable", "user", "disabled user %s; their sessions have ended", (*store.DB).DisableOperator),
+	{"users passwd", true, func(fs *flag.FlagSet) runFunc {
 		pwFile := passwordFlag(fs)
 		return func(ctx context.Context, st *store.DB, name string, _, stderr io.Writer) error {
 			h, err := readPassword(*pwFile)
@@ -96,7 +102,7 @@ var cliCommands = []cliCommand{
 			return cliAudit(ctx, st, "users passwd", name, "")
 		}
 	}},
-	{"tokens add", false, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
+	{"tokens add", false, func(fs *flag.FlagSet) runFunc {
 		role, stores := roleFlags(fs)
 		name := fs.String("name", "", "the token's name (for list, revoke and the audit log)")
 		expires := fs.String("expires", "90d", "lifetime: 90d, 12h, ... or never")
@@ -135,14 +141,13 @@ var cliCommands = []cliCommand{
 			return cliAudit(ctx, st, "tokens add", k.Name, k.Role+" "+storesText(k.Stores)+" "+until)
 		}
 	}},
-	{"tokens list", false, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
+	{"tokens list", false, func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, st *store.DB, _ string, stdout, _ io.Writer) error {
 			list, err := st.Tokens(ctx)
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TOKEN\tROLE\tSTORES\tEXPIRES\tCREATED")
+			rows := [][]string{{"TOKEN", "ROLE", "STORES", "EXPIRES", "CREATED"}}
 			for _, k := range list {
 				exp := "never"
 				if !k.ExpiresAt.IsZero() {
@@ -151,20 +156,12 @@ var cliCommands = []cliCommand{
 						exp += " (expired)"
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, k.Role, storesText(k.Stores), exp, k.CreatedAt.Format(time.RFC3339))
+				rows = append(rows, []string{k.Name, k.Role, storesText(k.Stores), exp, k.CreatedAt.Format(time.RFC3339)})
 			}
-			return tw.Flush()
+			return writeTable(stdout, rows)
 		}
 	}},
-	{"tokens revoke", true, func(fs *flag.FlagSet) func(context.Context, *store.DB, string, io.Writer, io.Writer) error {
-		return func(ctx context.Context, st *store.DB, name string, _, stderr io.Writer) error {
-			if err := notFound(st.RevokeToken(ctx, name), "token", name); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "revoked token %s\n", name)
-			return cliAudit(ctx, st, "tokens revoke", name, "")
-		}
-	}},
+	changeOne("tokens revoke", "token", "revoked token %s", (*store.DB).RevokeToken),
 }
 
 // runCLICommand runs `users …` or `tokens …` on the configured store; false if there is no
@@ -285,6 +282,15 @@ func parseLifetime(s string) (time.Duration, error) {
 		return d, nil
 	}
 	return 0, fmt.Errorf("--expires: %q: use a lifetime such as 90d, 12h or 30m (at least 1m), or never", s)
+}
+
+// writeTable prints rows (the first is the header) in aligned columns.
+func writeTable(w io.Writer, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
 }
 
 func storesText(ids []string) string {

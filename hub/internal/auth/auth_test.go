@@ -89,8 +89,8 @@ func TestSecrets(t *testing.T) {
 	if h := HashSecret(a); len(h) != 64 || h == HashSecret(b) || strings.Contains(h, a) {
 		t.Errorf("hash %q", h)
 	}
-	if NewSessionID() == NewSessionID() {
-		t.Error("session ids repeat")
+	if s1, s2 := NewSessionID(), NewSessionID(); s1 == s2 || len(s1) != 43 {
+		t.Errorf("session ids %q %q", s1, s2)
 	}
 }
 
@@ -99,40 +99,45 @@ func TestThrottle(t *testing.T) {
 	th := NewThrottle(func() time.Time { return now })
 	keys := []string{"user:ana", "ip:192.0.2.1"}
 	for i := range 3 {
-		if w := th.Wait(keys...); w != 0 {
+		if w := th.Try(keys...); w != 0 {
 			t.Fatalf("attempt %d: wait %s, want none (free attempts)", i+1, w)
 		}
-		th.Fail(keys...)
 	}
-	// Back-off doubles per failure and stops at the cap.
+	// Back-off doubles per failure and stops at the cap; any throttled key throttles.
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
 	for i, w := range want {
-		if got := th.Wait("user:ana"); got != w {
-			t.Fatalf("after %d failures: wait %s, want %s", 3+i, got, w)
+		for _, ks := range [][]string{{"user:ana"}, {"ip:192.0.2.9", "user:ana"}, keys} {
+			if got := th.Try(ks...); got != w {
+				t.Fatalf("after %d failures: Try(%v) waits %s, want %s", 3+i, ks, got, w)
+			}
 		}
-		if got := th.Wait("ip:192.0.2.9", "user:ana"); got != w {
-			t.Fatalf("any throttled key throttles: %s", got)
+		now = now.Add(w - time.Millisecond)
+		if got := th.Try(keys...); got != time.Millisecond {
+			t.Fatalf("a refused attempt counted: wait %s", got)
 		}
-		now = now.Add(w)
-		if got := th.Wait("user:ana"); got != 0 {
+		now = now.Add(time.Millisecond)
+		if got := th.Try(keys...); got != 0 {
 			t.Fatalf("wait %s after waiting it out", got)
 		}
-		th.Fail(keys...)
 	}
-	for range 30 {
-		th.Fail("user:ana")
-	}
-	if got := th.Wait("user:ana"); got != th.Max {
-		t.Errorf("wait %s, want cap %s", got, th.Max)
-	}
-	if got := th.Wait("user:bob"); got != 0 {
-		t.Errorf("other user throttled: %s", got)
+	if th.Try("ip:192.0.2.9") != 0 {
+		t.Error("an address that never failed is throttled")
 	}
 	th.Succeed("user:ana")
-	if got := th.Wait("user:ana"); got != 0 {
+	if got := th.Try("user:ana"); got != 0 {
 		t.Errorf("success did not forget: %s", got)
 	}
-	if got := th.Wait("ip:192.0.2.1"); got == 0 {
+	if got := th.Try("ip:192.0.2.1"); got == 0 {
 		t.Error("address forgotten with the user")
+	}
+	for range 30 {
+		now = now.Add(th.Max)
+		th.Try("user:ana")
+	}
+	if got := th.Try("user:ana"); got != th.Max {
+		t.Errorf("wait %s, want cap %s", got, th.Max)
+	}
+	if got := th.Try("user:bob"); got != 0 {
+		t.Errorf("other user throttled: %s", got)
 	}
 }

@@ -6,8 +6,8 @@ import (
 )
 
 // Throttle slows down password guessing: after Free failed logins for a key (a user name or a
-// client address), the next attempt must wait Base, doubling with each further failure up to
-// Max. A success forgets the key. It is in memory: a restart forgets, which costs an attacker
+// client address), the next attempt must wait Base after the last, doubling with each further
+// failure up to Max. A success forgets the key. It is in memory: a restart forgets, which costs an attacker
 // a restart they cannot cause.
 type Throttle struct {
 	Free      int
@@ -47,9 +47,10 @@ func (t *Throttle) delay(n int) time.Duration {
 	return min(d, t.Max)
 }
 
-// Wait returns how long the caller must wait before an attempt for any of keys is allowed; 0
-// means now.
-func (t *Throttle) Wait(keys ...string) time.Duration {
+// Try asks for an attempt for all of keys. It returns how long the caller must wait first
+// (nothing is counted then), or 0: the attempt is allowed and counted as a failure until
+// Succeed, so that concurrent guesses cannot all slip through before the first one fails.
+func (t *Throttle) Try(keys ...string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -59,14 +60,9 @@ func (t *Throttle) Wait(keys ...string) time.Duration {
 			wait = max(wait, s.last.Add(t.delay(s.n)).Sub(now))
 		}
 	}
-	return wait
-}
-
-// Fail records a failed attempt for each key.
-func (t *Throttle) Fail(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
+	if wait > 0 {
+		return wait
+	}
 	if t.m == nil {
 		t.m = map[string]*strikes{}
 	}
@@ -82,6 +78,7 @@ func (t *Throttle) Fail(keys ...string) {
 		s.n++
 		s.last = now
 	}
+	return 0
 }
 
 // Succeed forgets the keys' failures.

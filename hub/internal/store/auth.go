@@ -44,7 +44,7 @@ type AuditEntry struct {
 	Actor   string    `json:"actor"`   // "user:ana", "token:ci", or the name tried at a login
 	Action  string    `json:"action"`  // "login", "POST /api/v1/exceptions/{id}", ...
 	Target  string    `json:"target"`  // the path or object acted on
-	Detail  string    `json:"detail"`  // capped at MaxAuditDetail bytes
+	Detail  string    `json:"detail"`  // these three capped at MaxAuditDetail bytes
 	Remote  string    `json:"remote"`  // client address
 	Outcome string    `json:"outcome"` // "ok", "denied", an HTTP status, ...
 }
@@ -208,21 +208,36 @@ func (s *DB) DeleteSession(ctx context.Context, idHash string) error {
 	return wrapf(s.deleteOne(ctx, `DELETE FROM sessions WHERE id_hash = ?`, idHash), "delete session")
 }
 
-// AddAudit appends an entry to the audit log (At zero: now; Detail capped at MaxAuditDetail).
+// PruneSessions deletes the sessions last seen before seenBefore or created before
+// createdBefore (expired ones nobody presents again) and returns how many.
+func (s *DB) PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM sessions WHERE seen_at < ? OR created_at < ?`, s.ts(seenBefore), s.ts(createdBefore))
+	return n, wrapf(err, "prune sessions")
+}
+
+// AddAudit appends an entry to the audit log (At zero: now; Actor, Target and Detail capped
+// at MaxAuditDetail bytes).
 func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	if len(e.Detail) > MaxAuditDetail {
-		cut := MaxAuditDetail
-		for cut > 0 && !utf8.RuneStart(e.Detail[cut]) {
-			cut--
-		}
-		e.Detail = e.Detail[:cut]
+	for _, f := range []*string{&e.Actor, &e.Target, &e.Detail} {
+		*f = capBytes(*f, MaxAuditDetail)
 	}
 	_, err := s.exec(ctx, `INSERT INTO audit (at, actor, action, target, detail, remote, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		s.ts(e.At), e.Actor, e.Action, e.Target, e.Detail, e.Remote, e.Outcome)
 	return wrapf(err, "add audit %s %s", e.Actor, e.Action)
+}
+
+// capBytes shortens s to at most n bytes, on a rune boundary.
+func capBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // Audit lists audit entries newest first, with ids below beforeID (0: from the newest), at

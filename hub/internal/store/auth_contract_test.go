@@ -108,6 +108,26 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			if err != nil || se.CSRFToken != "cs1" || !se.CreatedAt.Equal(t0) || !se.SeenAt.Equal(t0.Add(time.Minute)) || se.Operator.Role != "viewer" {
 				t.Fatalf("Session = %+v, %v", se, err)
 			}
+			// Seen: s3 at t0, s1 at t0+1m, s2 at t0+1h; all created at t0.
+			if err := s.TouchSession(ctx, "s2", t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				seen, created time.Time
+				gone          string
+			}{{t0.Add(time.Second), t0.Add(-time.Hour), "s3"}, {t0.Add(2 * time.Minute), t0.Add(-time.Hour), "s1"}, {t0, t0.Add(time.Second), "s2"}} {
+				if n, err := s.PruneSessions(ctx, c.seen, c.created); err != nil || n != 1 {
+					t.Fatalf("PruneSessions(%v, %v) = %d, %v; want %s only", c.seen, c.created, n, err, c.gone)
+				}
+				if _, err := s.Session(ctx, c.gone); !errors.Is(err, ErrNotFound) {
+					t.Fatalf("%s not pruned: %v", c.gone, err)
+				}
+			}
+			for _, id := range []string{"s1", "s2"} {
+				if err := s.AddSession(ctx, Session{IDHash: id, CSRFToken: "c" + id, CreatedAt: t0, SeenAt: t0, Operator: Operator{Name: "ana"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := s.DeleteSession(ctx, "s1"); err != nil {
 				t.Fatal(err)
 			}
@@ -134,7 +154,7 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			long := strings.Repeat("é", MaxAuditDetail)
 			for i, a := range []string{"login", "login", "POST /api/v1/exceptions/{id}"} {
 				if err := s.AddAudit(ctx, AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Actor: "user:ana", Action: a,
-					Target: "/x", Detail: long, Remote: "192.0.2.1", Outcome: "ok"}); err != nil {
+					Target: "/x" + long, Detail: long, Remote: "192.0.2.1", Outcome: "ok"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -145,6 +165,9 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			}
 			if d := all[0].Detail; len(d) > MaxAuditDetail || len(d) < MaxAuditDetail-1 || !strings.HasPrefix(long, d) {
 				t.Fatalf("detail of %d bytes not capped on a rune boundary at %d", len(d), MaxAuditDetail)
+			}
+			if tg := all[0].Target; len(tg) > MaxAuditDetail || !strings.HasPrefix(tg, "/x") {
+				t.Fatalf("target of %d bytes not capped", len(tg))
 			}
 			page, err := s.Audit(ctx, all[0].ID, 1)
 			if err != nil || len(page) != 1 || page[0].ID != all[1].ID {
@@ -159,28 +182,13 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 					t.Fatal(err)
 				}
 			}
-			stores := func(ids []string, err error) []string {
-				if err != nil {
-					t.Fatal(err)
-				}
-				slices.Sort(ids)
-				return slices.Compact(ids)
-			}
 			exc := func(f ExceptionFilter) []string {
 				l, err := s.Exceptions(ctx, f)
-				var ids []string
-				for _, e := range l {
-					ids = append(ids, e.Store)
-				}
-				return stores(ids, err)
+				return storeIDs(t, l, err, func(e Exception) string { return e.Store })
 			}
 			pst := func(f PostingFilter) []string {
 				l, err := s.Postings(ctx, f)
-				var ids []string
-				for _, p := range l {
-					ids = append(ids, p.Store)
-				}
-				return stores(ids, err)
+				return storeIDs(t, l, err, func(p Posting) string { return p.Store })
 			}
 			for _, c := range []struct {
 				scope []string
@@ -211,6 +219,20 @@ func runAuthContract(t *testing.T, open func(t *testing.T) *DB) {
 			tc.run(t, open(t))
 		})
 	}
+}
+
+// storeIDs returns the sorted distinct stores of a list.
+func storeIDs[T any](t *testing.T, l []T, err error, of func(T) string) []string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range l {
+		ids = append(ids, of(v))
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 func TestSQLiteAuthContract(t *testing.T) {

@@ -61,6 +61,7 @@ type AuthStore interface {
 	Session(ctx context.Context, idHash string) (store.Session, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	DeleteSession(ctx context.Context, idHash string) error
+	PruneSessions(ctx context.Context, seenBefore, createdBefore time.Time) (int64, error)
 	AddAudit(ctx context.Context, e store.AuditEntry) error
 	Audit(ctx context.Context, beforeID int64, limit int) ([]store.AuditEntry, error)
 }

@@ -135,7 +135,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) rep
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := f.srv.Client().Transport.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -316,7 +316,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, actor := r.Context(), "user:"+body.Username
 	keys := []string{"user:" + body.Username, "ip:" + clientIP(r)}
-	if wait := s.throttle.Wait(keys...); wait > 0 {
+	if wait := s.throttle.Try(keys...); wait > 0 {
 		s.record(r, actor, "login", "", "throttled")
 		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 		s.writeJSON(w, http.StatusTooManyRequests, apiError{"too many failed logins; try again later"})
@@ -335,7 +335,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	p := principalOf(auth.KindUser, o.Name, o.Role, o.Stores)
 	if !ok || p.Role == auth.None {
-		s.throttle.Fail(keys...)
 		s.record(r, actor, "login", "", "failed")
 		s.writeJSON(w, http.StatusUnauthorized, apiError{badLogin})
 		return
@@ -348,6 +347,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.record(r, actor, "login", "", "ok")
+	if _, err := s.st.PruneSessions(ctx, now.Add(-s.idle), now.Add(-s.absolute)); err != nil {
+		s.log.Warn("prune expired sessions", "err", err)
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil, MaxAge: int(s.absolute / time.Second)})
 	s.writeJSON(w, http.StatusOK, sessionInfo{se.CSRFToken, o.Name, p.Role})

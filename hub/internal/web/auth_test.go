@@ -3,10 +3,15 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,6 +210,10 @@ func TestStoreScope(t *testing.T) {
 			t.Errorf("admin GET %s lacks S002", path)
 		}
 	}
+	// A fleet-wide action is not for a principal limited to some stores.
+	if r := f.do(t, "POST", "/api/v1/inventory/refresh", "", tok); r.code != 403 {
+		t.Errorf("inventory refresh by a store-limited operator: %d %s", r.code, r.body)
+	}
 	if r := f.do(t, "POST", fmt.Sprintf("/api/v1/exceptions/%d", f.exceptionID(t, "S001")), `{"state":"acknowledged"}`, tok); r.code != 200 {
 		t.Errorf("own store's exception: %d %s", r.code, r.body)
 	}
@@ -324,6 +333,14 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatalf("expired session back: %d", c)
 	}
 
+	// A session that expired and is never presented again is deleted at the next login.
+	abandoned, _ := f.login(t, "ana", "ana's long password")
+	f.clock.add(31 * time.Minute)
+	f.login(t, "ana", "ana's long password")
+	if _, err := f.st.Session(context.Background(), auth.HashSecret(strings.TrimPrefix(abandoned, "Cookie: "+SessionCookie+"="))); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("abandoned expired session still stored: %v", err)
+	}
+
 	cookie, _ = f.login(t, "ana", "ana's long password")
 	for i := 1; i <= 5; i++ {
 		f.clock.add(25 * time.Minute)
@@ -393,6 +410,30 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if r := try("ana", "guess 4"); r.code != 401 {
 		t.Fatalf("success did not forget the failures: %d", r.code)
+	}
+}
+
+// Guesses sent all at once get no more tries than guesses sent one after the other.
+func TestLoginThrottleConcurrent(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.user(t, "ana", "viewer", "ana's long password")
+	codes := make(chan int, 40)
+	var wg sync.WaitGroup
+	for i := range cap(codes) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- f.do(t, "POST", "/api/v1/session", fmt.Sprintf(`{"username":"ana","password":"guess %d"}`, i)).code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[401] != 3 || n[429] != cap(codes)-3 {
+		t.Fatalf("40 concurrent guesses: %v, want 3 tried (401) and the rest throttled (429)", n)
 	}
 }
 
@@ -467,5 +508,55 @@ func TestHeadersAndLimits(t *testing.T) {
 		if !strings.Contains(c, attr) {
 			t.Errorf("session cookie %q lacks %s", c, attr)
 		}
+	}
+}
+
+// Every route goes through handle, so that the route table (and the walks above) see it: no
+// file of the package registers on the mux directly.
+func TestRoutesOnlyThroughHandle(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatal(files, err)
+	}
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), ".mux.Handle")
+	}
+	if n != 2 { // handle's two calls
+		t.Errorf("%d registrations on the mux, want only handle's 2", n)
+	}
+}
+
+// Over HTTPS the session cookie is Secure, HSTS is sent, and an http:// Origin of the same
+// host is another origin.
+func TestHTTPSOrigin(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.user(t, "ana", "operator", "ana's long password")
+	tf := *f
+	tf.srv = httptest.NewTLSServer(f.web)
+	t.Cleanup(tf.srv.Close)
+	r := tf.do(t, "POST", "/api/v1/session", `{"username":"ana","password":"ana's long password"}`)
+	c := (&http.Response{Header: r.h}).Cookies()
+	if r.code != 200 || len(c) != 1 || !c[0].Secure || r.h.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("login over https: %d %+v %v", r.code, c, r.h)
+	}
+	se, err := f.st.Session(context.Background(), auth.HashSecret(c[0].Value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/exceptions/%d", f.exceptionID(t, "S001"))
+	cookie, tok := "Cookie: "+SessionCookie+"="+c[0].Value, "X-CSRF-Token: "+se.CSRFToken
+	if r := tf.do(t, "POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+strings.Replace(tf.srv.URL, "https:", "http:", 1)); r.code != 403 {
+		t.Errorf("http:// Origin to an https hub: %d", r.code)
+	}
+	if r := tf.do(t, "POST", path, `{"state":"acknowledged"}`, cookie, tok, "Origin: "+tf.srv.URL); r.code != 200 {
+		t.Errorf("same https Origin: %d %s", r.code, r.body)
 	}
 }

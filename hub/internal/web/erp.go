@@ -131,7 +131,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
-		s.fail(w, r, badRequest("body: want {\"state\":..., \"by\":..., \"comment\":...}: "+err.Error()))
+		s.fail(w, r, badRequest("body: want {\"state\":..., \"comment\":...}: "+err.Error()))
 		return
 	}
 	note(r, "state=%s comment=%q", u.State, u.Comment)

@@ -19,6 +19,10 @@ func (s *Server) routesInventory(ref InventoryRefresher) {
 	s.handle("GET /api/v1/stores/{store}/inventory", auth.Viewer, s.inventory)
 	if ref != nil {
 		s.handle("POST /api/v1/inventory/refresh", auth.Operator, func(w http.ResponseWriter, r *http.Request) {
+			if scope(r) != nil { // a refresh pushes to every store
+				s.writeJSON(w, http.StatusForbidden, apiError{"forbidden: a refresh acts on every store; " + principal(r).String() + " is limited to some"})
+				return
+			}
 			res, err := ref.RefreshInventory(r.Context())
 			if err != nil {
 				s.fail(w, r, err)
