@@ -245,29 +245,20 @@ func TestLoginInBrowser(t *testing.T) {
 		t.Errorf("dashboard says %q about who is signed in", who)
 	}
 
-	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{"http://" + h.http + "/"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session *network.Cookie
-	for _, c := range cookies.Cookies {
-		if c.Name == "lanebridge_session" {
-			session = c
-		}
-	}
+	session := browserSession(t, ctx, h)
 	if session == nil || !session.HTTPOnly || session.SameSite != network.CookieSameSiteStrict {
 		t.Fatalf("session cookie = %+v, want lanebridge_session HttpOnly SameSite=Strict", session)
 	}
 	if jar := eval[string](t, ctx, `document.cookie`); strings.Contains(jar, "lanebridge_session") || strings.Contains(jar, session.Value) {
 		t.Errorf("document.cookie shows the session: %q", jar)
 	}
-	if code := sessionStatus(t, h, session.Value); code != 200 {
+	if code, _ := sessionStatus(t, h, session.Value); code != 200 {
 		t.Fatalf("GET /api/v1/session with the browser's cookie: %d", code)
 	}
 
 	do(t, ctx, "log out", chromedp.Click(chromedp.ID("logout")))
 	waitPage(t, ctx, "the login page after log out", `location.pathname === "/login"`)
-	if code := sessionStatus(t, h, session.Value); code != 401 {
+	if code, _ := sessionStatus(t, h, session.Value); code != 401 {
 		t.Errorf("the session still works at the hub after log out: GET /api/v1/session = %d", code)
 	}
 	openLogin(t, ctx, h) // / sends the browser to the login page again
@@ -286,8 +277,24 @@ func TestLoginInBrowser(t *testing.T) {
 	checkLogs(t, dir)
 }
 
-// sessionStatus returns the status of GET /api/v1/session with the session cookie.
-func sessionStatus(t testing.TB, h *hub, cookie string) int {
+// browserSession returns the browser's session cookie for the hub (nil if none).
+func browserSession(t testing.TB, ctx context.Context, h *hub) *network.Cookie {
+	t.Helper()
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{"http://" + h.http + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cookies.Cookies {
+		if c.Name == "lanebridge_session" {
+			return c
+		}
+	}
+	return nil
+}
+
+// sessionStatus returns the status of GET /api/v1/session with the session cookie, and the
+// user it names.
+func sessionStatus(t testing.TB, h *hub, cookie string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+h.http+"/api/v1/session", nil)
 	req.AddCookie(&http.Cookie{Name: "lanebridge_session", Value: cookie})
@@ -296,8 +303,10 @@ func sessionStatus(t testing.TB, h *hub, cookie string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	var info struct{ Username string }
+	json.NewDecoder(resp.Body).Decode(&info)
+	return resp.StatusCode, info.Username
 }
 
 // hubRequest is what the browser's network log says about one request to the hub's API.
@@ -359,19 +368,24 @@ func watchHub(t testing.TB, ctx context.Context, h *hub) func() []hubRequest {
 
 // attackPages serves the pages of the attacker's site: each makes the signed-in operator's
 // browser POST to the hub, with a form (top-level navigation) or with fetch (no-cors: no
-// preflight, cookies included).
-func attackPages(closeURL, resolveURL string) http.Handler {
+// preflight, cookies included). /form-login signs the browser in as the attacker's own user
+// (login CSRF: the operator would then work, and type, in the attacker's account).
+func attackPages(closeURL, resolveURL, loginURL, attacker string) http.Handler {
 	body := `{"state":"resolved","by":"attacker","comment":"x"}`
 	pages := map[string]string{
 		"/form-close": `<form id="f" method="post" action="` + closeURL + `"></form>`,
 		// text/plain sends name=value unencoded: the body is JSON the handler would decode.
 		"/form-resolve": `<form id="f" method="post" enctype="text/plain" action="` + resolveURL + `">` +
 			`<input type="hidden" name='{"state":"resolved","by":"attacker","comment":"' value='"}'></form>`,
+		// The attacker's password is testPassword+"=": the "=" text/plain puts between name and value.
+		"/form-login": `<form id="f" method="post" enctype="text/plain" action="` + loginURL + `">` +
+			`<input type="hidden" name='{"username":"` + attacker + `","password":"` + testPassword + `' value='"}'></form>`,
 		"/fetch": "",
 	}
 	script := map[string]string{
 		"/form-close":   `document.getElementById("f").submit()`,
 		"/form-resolve": `document.getElementById("f").submit()`,
+		"/form-login":   `document.getElementById("f").submit()`,
 		"/fetch": fmt.Sprintf(`const o = {method: "POST", mode: "no-cors", credentials: "include"};
 Promise.allSettled([fetch(%q, o), fetch(%q, {...o, headers: {"Content-Type": "text/plain"}, body: %q})]).then(() => { document.title = "sent"; });`,
 			closeURL, resolveURL, body),
@@ -413,6 +427,8 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 	}
 	const store, user, password = "S041", "bo", testPassword
 	dir, h, ag := uiHub(t, store, user, "operator")
+	const attacker = "mallory"
+	addUser(t, h, attacker, "operator", testPassword+"=")
 	exc := h.openExceptions(t, store)[0]
 	closePath := "/api/v1/stores/" + store + "/days/2026-11-26/close"
 	resolvePath := fmt.Sprintf("/api/v1/exceptions/%d", exc.ID)
@@ -421,18 +437,18 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 	requests := watchHub(t, ctx, h)
 	signIn(t, ctx, h, user, password)
 
-	evil := attackPages(hubURL+closePath, hubURL+resolvePath)
+	evil := attackPages(hubURL+closePath, hubURL+resolvePath, hubURL+"/api/v1/session", attacker)
 	for _, origin := range []struct {
 		host     string
 		sameSite bool
 	}{{"127.0.0.1", true}, {"127.0.0.2", false}} {
 		base := serveOn(t, origin.host, evil)
 		before := len(requests())
-		for _, page := range []string{"/form-close", "/form-resolve", "/fetch"} {
+		for _, page := range []string{"/form-close", "/form-resolve", "/form-login", "/fetch"} {
 			do(t, ctx, "open "+base+page, chromedp.Navigate(base+page))
 		}
 		var sent []hubRequest
-		eventually(t, 20*time.Second, "the attack's 4 requests answered by the hub", func() error {
+		eventually(t, 20*time.Second, "the attack's 5 requests answered by the hub", func() error {
 			sent = requests()[before:]
 			n := 0
 			for _, r := range sent {
@@ -440,8 +456,8 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 					n++
 				}
 			}
-			if n < 4 {
-				return fmt.Errorf("%d of 4 answered: %+v", n, sent)
+			if n < 5 {
+				return fmt.Errorf("%d of 5 answered: %+v", n, sent)
 			}
 			return nil
 		})
@@ -449,7 +465,7 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 			if r.status < 400 {
 				t.Errorf("attack from %s: %s %s answered %d", base, r.method, r.url, r.status)
 			}
-			if origin.sameSite && !r.cookie {
+			if origin.sameSite && !r.cookie && !strings.HasSuffix(r.url, "/session") {
 				t.Errorf("attack from %s: %s %s went without the session cookie: the test does not test the CSRF defence", base, r.method, r.url)
 			}
 		}
@@ -459,6 +475,11 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 		}
 		if b, err := h.get(closePath); err == nil || !strings.Contains(err.Error(), "404") {
 			t.Fatalf("after the attack from %s the day is closed: %s %v", base, b, err)
+		}
+		if se := browserSession(t, ctx, h); se == nil {
+			t.Fatalf("after the attack from %s the browser has no session", base)
+		} else if code, name := sessionStatus(t, h, se.Value); code != 200 || name != user {
+			t.Fatalf("after the attack from %s the browser's session is %d %q, want %s's", base, code, name, user)
 		}
 	}
 
