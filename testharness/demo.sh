@@ -63,6 +63,16 @@ hub=$!
 for _ in $(seq 100); do curl -fsS "http://$HTTP/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fsS "http://$HTTP/healthz" >/dev/null || { echo "hub did not start; see $DEMO/hub.log" >&2; tail -5 "$DEMO/hub.log" >&2; exit 1; }
 
+# An operator to sign in with (password generated, shown once below) and a read-only API token
+# for this script's own status line.
+user=admin
+pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+printf '%s\n' "$pass" | "$BIN/lanebridge-hub" users add "$user" --role admin --password-file - --data "$DEMO/hub" "${hubargs[@]}" 2>>"$DEMO/access.log" \
+  || { echo "users add failed; see $DEMO/access.log" >&2; tail -3 "$DEMO/access.log" >&2; exit 1; }
+token=$("$BIN/lanebridge-hub" tokens add --name demo --role viewer --data "$DEMO/hub" "${hubargs[@]}" 2>>"$DEMO/access.log" | sed -n 1p)
+[ -n "$token" ] || { echo "tokens add failed; see $DEMO/access.log" >&2; tail -3 "$DEMO/access.log" >&2; exit 1; }
+api() { curl -fsS -H "Authorization: Bearer $token" "http://$HTTP$1"; }
+
 agents=(); sims=(); listens=()
 port=17790
 for s in "${STORES[@]}"; do
@@ -90,13 +100,13 @@ YAML
 done
 
 echo "Lanebridge demo running."
-echo "  dashboard:  http://$HTTP/"
-echo "  API:        http://$HTTP/api/v1/stores"
+echo "  dashboard:  http://$HTTP/   user $user, password $pass"
+echo "  API:        curl -H 'Authorization: Bearer $token' http://$HTTP/api/v1/stores"
 echo "  MQTT:       tcp://$MQTT (embedded broker)"
 [ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  ERP:        Tryton at $LANEBRIDGE_TRYTON_URL (db $LANEBRIDGE_TRYTON_DB); postings: http://$HTTP/api/v1/postings"
 [ -n "${LANEBRIDGE_TRYTON_URL:-}" ] && echo "  stock:      curl http://${listens[0]}/inventory/100001   (store S001's agent)"
 echo "  logs:       $DEMO/*.log      — Ctrl-C stops everything"
-json_sum() { grep -o "\"$1\": *[0-9]*" | awk -F: '{s+=$2} END{print s+0}'; }
+json_sum() { { grep -o "\"$1\": *[0-9]*" || true; } | awk -F: '{s+=$2} END{print s+0}'; }   # absent (omitted zero) is 0
 while sleep 1; do
   cap=0; fwd=0
   for l in "${listens[@]}"; do
@@ -104,7 +114,7 @@ while sleep 1; do
     cap=$((cap + $(echo "$st" | json_sum last_seq)))
     fwd=$((fwd + $(echo "$st" | json_sum last_ack)))
   done
-  app=$(curl -fsS "http://$HTTP/api/v1/stores" 2>/dev/null | json_sum records)
-  exc=$(curl -fsS "http://$HTTP/api/v1/exceptions?state=open" 2>/dev/null | grep -c '"reason"' || true)
+  app=$(api /api/v1/stores 2>/dev/null | json_sum records)
+  exc=$(api "/api/v1/exceptions?state=open" 2>/dev/null | grep -c '"reason"' || true)
   printf '\rcaptured %7d   forwarded+acked %7d   applied at hub %7d   open exceptions %3d ' "$cap" "$fwd" "$app" "$exc"
 done

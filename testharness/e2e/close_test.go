@@ -4,8 +4,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,14 +58,9 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 		t.Fatalf("day after delete shows no gap: %s", day())
 	}
 
-	resp, err := http.Post("http://"+h.http+"/api/v1/stores/"+store+"/days/2026-11-26/close", "application/json", nil)
+	body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("close: %s: %s", resp.Status, body)
+		t.Fatalf("close: %v", err)
 	}
 	var result struct {
 		State   string                `json:"state"`
@@ -150,14 +143,9 @@ func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
 	ag := startAgent(t, dir, store, cfg)
 	h.waitRecords(t, store, 24, 60*time.Second)
 
-	resp, err := http.Post("http://"+h.http+"/api/v1/stores/"+store+"/days/2026-11-26/close", "application/json", nil)
+	body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
 	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("close: %s: %s", resp.Status, body)
+		t.Fatalf("close: %v", err)
 	}
 	var result struct {
 		State   string                `json:"state"`

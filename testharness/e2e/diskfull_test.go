@@ -223,6 +223,7 @@ func hasAlarm(alarms []string, sub string) bool {
 }
 
 type exception struct {
+	ID                           int64
 	Store, Reason, Detail, State string
 }
 

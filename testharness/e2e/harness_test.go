@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -180,11 +181,13 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
 }
 
-// hub is a running lanebridge-hub.
+// hub is a running lanebridge-hub. Its API calls carry an admin token (Bearer) minted with the
+// real CLI once the hub's data dir exists.
 type hub struct {
 	dir, http, mqtt string
 	extra           []string
 	p               *proc
+	token           string
 }
 
 func startHub(t testing.TB, dir string, extra ...string) *hub {
@@ -206,11 +209,50 @@ func (h *hub) start(t testing.TB) {
 		_, err := h.get("/healthz")
 		return err
 	})
+	if h.token == "" {
+		h.token = h.cli(t, "tokens", "add", "--name", "e2e-"+strings.ReplaceAll(h.http, ":", "_"), "--role", "admin")
+		h.token, _, _ = strings.Cut(h.token, "\n")
+	}
 }
 
-func (h *hub) get(path string) ([]byte, error) {
+// cli runs a lanebridge-hub subcommand on this hub's data dir (and --config, if it was started
+// with one) and returns its stdout.
+func (h *hub) cli(t testing.TB, args ...string) string {
+	t.Helper()
+	args = append(args, "--data", filepath.Join(h.dir, "hub"))
+	if i := slices.Index(h.extra, "--config"); i >= 0 && i+1 < len(h.extra) {
+		args = append(args, h.extra[i:i+2]...)
+	}
+	return runCLI(t, "", args...)
+}
+
+// runCLI runs lanebridge-hub with stdin and returns its stdout; it fails the test on an error.
+func runCLI(t testing.TB, stdin string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(stdin), &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lanebridge-hub %s: %v: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+// do calls the hub's HTTP API with the admin token and returns the body; a status other than
+// 200 is an error that carries the body.
+func (h *hub) do(method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+h.http+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + h.http + path)
+	resp, err := c.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -220,23 +262,22 @@ func (h *hub) get(path string) ([]byte, error) {
 		return nil, err
 	}
 	if resp.StatusCode != 200 {
-		return b, fmt.Errorf("GET %s: %s: %s", path, resp.Status, b)
+		return b, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
 	}
 	return b, nil
+}
+
+func (h *hub) get(path string) ([]byte, error) { return h.do(http.MethodGet, path, nil) }
+
+func (h *hub) post(path string, body []byte) ([]byte, error) {
+	return h.do(http.MethodPost, path, body)
 }
 
 // enroll runs `stores add` and returns the agent.yaml body it printed. Tests enroll before the
 // hub first starts: --create makes the hub database.
 func enroll(t testing.TB, dir, store, brokerURL string, extra ...string) string {
 	t.Helper()
-	args := append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL, "--create"}, extra...)
-	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("stores add %s: %v: %s", store, err, errb.String())
-	}
-	return out.String()
+	return runCLI(t, "", append([]string{"stores", "add", store, "--data", filepath.Join(dir, "hub"), "--broker-url", brokerURL, "--create"}, extra...)...)
 }
 
 // agentConfig rewrites the enrolled agent.yaml for a test: data dir, one jsonl terminal, fast timers.

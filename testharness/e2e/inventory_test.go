@@ -65,14 +65,9 @@ func agentInventory(addr, sku string) (agentView, error) {
 
 func (h *hub) refreshInventory(t testing.TB) {
 	t.Helper()
-	resp, err := http.Post("http://"+h.http+"/api/v1/inventory/refresh", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || strings.Contains(string(b), `"error"`) {
-		t.Fatalf("inventory refresh: %s: %s", resp.Status, b)
+	b, err := h.post("/api/v1/inventory/refresh", nil)
+	if err != nil || strings.Contains(string(b), `"error"`) {
+		t.Fatalf("inventory refresh: %v: %s", err, b)
 	}
 }
 

@@ -19,13 +19,11 @@ var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="10">
 <title>Lanebridge hub</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}
-th{background:#f4f4f4}.bad{color:#b00;font-weight:bold}.ok{color:#080}
-pre{white-space:pre-wrap;word-break:break-word;max-width:70em;margin:0}
-</style></head><body>
-<h1>Lanebridge hub</h1>
+<link rel="stylesheet" href="/static/hub.css">
+<script src="/static/dashboard.js" defer></script>
+</head><body>
+<header><h1>Lanebridge hub</h1>
+<div id="session"><span id="who"></span><button id="logout" type="button" hidden>Log out</button><span id="session-error" class="bad" hidden></span></div></header>
 <h2>Stores</h2>
 <table id="stores"><tr><th>Store</th><th>Agent</th><th>Records at hub</th><th>Backlog at store</th><th>Oldest unsent</th><th>Last status</th></tr>
 {{range .Stores}}<tr><td><a href="/api/v1/stores/{{.ID}}">{{.ID}}</a></td>
