@@ -115,6 +115,6 @@ while sleep 1; do
     fwd=$((fwd + $(echo "$st" | json_sum last_ack)))
   done
   app=$(api /api/v1/stores 2>/dev/null | json_sum records)
-  exc=$(api "/api/v1/exceptions?state=open" 2>/dev/null | grep -c '"reason"' || true)
+  exc=$(api "/api/v1/exceptions?state=open&limit=1" 2>/dev/null | json_sum exceptions)
   printf '\rcaptured %7d   forwarded+acked %7d   applied at hub %7d   open exceptions %3d ' "$cap" "$fwd" "$app" "$exc"
 done

@@ -151,3 +151,39 @@ func TestRejectionCoalesces(t *testing.T) {
 		t.Fatalf("exceptions = %+v, want one counting 5", ex)
 	}
 }
+
+// A quarantine report resent after its exception was resolved leaves it resolved (the same
+// capture); an alarm the agent still reports after its exception was resolved opens it again.
+func TestResolvedEventsAndResends(t *testing.T) {
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, in, pub := running(t, st)
+	status := statusMsg(t, protocol.Status{Store: "S001", State: "online", Epoch: "e1", Alarms: []string{"spool at 91% of max_size"},
+		Quarantine: []protocol.Quarantined{{ID: "q1", Seq: 1, Terminal: "T1", At: time.Now(), Reason: "no rule"}}})
+	in.Handle(ctx, status)
+	pub.wait(t, 1)
+	for _, e := range must(st.Exceptions(ctx, store.ExceptionFilter{})) {
+		if _, err := st.UpdateException(ctx, e.ID, store.StateResolved, "ops", "seen"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in.Handle(ctx, status)
+	pub.wait(t, 2)
+	got := map[string]string{}
+	for _, e := range must(st.Exceptions(ctx, store.ExceptionFilter{})) {
+		got[e.Reason] = fmt.Sprint(e.State, " ", e.Count)
+	}
+	if got[store.ReasonQuarantine] != "resolved 1" || got[store.ReasonSpoolAlarm] != "open 2" {
+		t.Fatalf("after the resend: %v, want the quarantine left resolved and the alarm open again, counted twice", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

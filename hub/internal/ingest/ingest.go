@@ -324,9 +324,9 @@ func (in *Ingester) reject(ctx context.Context, store string, payload []byte, er
 		detail = fmt.Sprintf("batch of epoch %s, seq %d..%d, rejected for good: %s\n"+
 			"The agent keeps these records and stops sending this epoch from seq %d; correct the cause "+
 			"(hub version, agent profile) and restart the agent to send them again.\nbatch: %s",
-			h.Epoch, from, to, msg, from, payload)
+			h.Epoch, from, to, msg, from, protocol.Clip(string(payload), protocol.MaxText))
 	}
-	if !in.raise(ctx, store, ReasonRejectedBatch, key, detail) || !permanent {
+	if !in.raise(ctx, store, ReasonRejectedBatch, key, detail, true) || !permanent {
 		return // without a stored exception the agent must keep trying
 	}
 	ack, _ := json.Marshal(protocol.Ack{V: protocol.Version, Store: store, Epoch: h.Epoch,
@@ -427,12 +427,12 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	var quarThrough uint64
 	quarOK := true
 	for _, q := range st.Quarantine {
-		// One exception per capture; a resent report counts into it.
+		// One exception per capture; a resent report counts into it and does not open it again.
 		detail := fmt.Sprintf("terminal %s at %s: %s", q.Terminal, q.At.Format(time.RFC3339), q.Reason)
 		if q.Excerpt != "" {
 			detail += "\nraw (card data masked): " + q.Excerpt
 		}
-		if !in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail) {
+		if !in.raise(ctx, st.Store, store.ReasonQuarantine, st.Epoch+":"+q.ID, detail, false) {
 			quarOK = false
 		}
 		if quarOK && q.Seq > quarThrough {
@@ -448,15 +448,16 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 	}
 	for _, a := range st.Alarms {
 		// Alarms carry changing figures ("spool at 83% of max_size"): key on their shape so a
-		// recurring alarm stays one exception.
-		in.raise(ctx, st.Store, store.ReasonSpoolAlarm, st.Epoch+":"+digits.ReplaceAllString(a, "#"), a)
+		// recurring alarm stays one exception, counted with each status that reports it; a
+		// recurring one opens again if it was resolved while the agent still reports it.
+		in.raise(ctx, st.Store, store.ReasonSpoolAlarm, st.Epoch+":"+digits.ReplaceAllString(a, "#"), a, true)
 	}
 }
 
-// raise records an event's exception (coalesced on store, reason and key, opened again when
-// it recurs after being resolved) and reports whether it is stored.
-func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string) bool {
-	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail, Recurs: true}); err != nil {
+// raise records an exception (coalesced on store, reason and key; with recurs opened again
+// when raised after being resolved) and reports whether it is stored.
+func (in *Ingester) raise(ctx context.Context, st, reason, key, detail string, recurs bool) bool {
+	if _, err := in.st.RaiseException(ctx, store.Exception{Store: st, Reason: reason, Key: key, Detail: detail, Recurs: recurs}); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			in.log.Warn("raise exception failed", "store", st, "reason", reason, "err", err)
 		}
