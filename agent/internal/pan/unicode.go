@@ -1,29 +1,35 @@
 package pan
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 )
 
 // asciiView returns line as the masker scans it when line holds a decimal digit other than
-// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …): one byte per character, each Unicode
-// decimal digit written as its ASCII digit, each Unicode space as ' ', each dash as '-', any
-// other non-ASCII character as '~' (neither digit, separator nor letter). spans[k] is the
-// byte offset in line of view[k]'s character. Without such a digit it returns nil.
+// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …) or NUL bytes (UTF-16 text read as
+// bytes: "4\x001\x00…"): one byte per character, each Unicode decimal digit written as its ASCII
+// digit, each Unicode space as ' ', each dash as '-', any other non-ASCII character as '~'
+// (neither digit, separator nor letter), NUL bytes left out. spans[k] is the byte offset in
+// line of view[k]'s character. Otherwise it returns nil.
 func asciiView(line []byte) (view []byte, spans []int) {
 	i := 0
 	for ; i < len(line); i++ {
-		if line[i] >= utf8.RuneSelf {
+		if line[i] >= utf8.RuneSelf || line[i] == 0 {
 			break
 		}
 	}
-	if i == len(line) || !hasUnicodeDigit(line[i:]) {
+	if i == len(line) || (bytes.IndexByte(line[i:], 0) < 0 && !hasUnicodeDigit(line[i:])) {
 		return nil, nil
 	}
 	view = make([]byte, 0, len(line))
 	spans = make([]int, 0, len(line))
 	for i := 0; i < len(line); {
 		c := line[i]
+		if c == 0 {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
 			view, spans = append(view, c), append(spans, i)
 			i++
@@ -69,21 +75,21 @@ func digitValue(r rune) byte {
 }
 
 // unview returns line with the masking of its view vm applied: every character whose view byte
-// became '*' is replaced by as many '*' as it has bytes, so the line keeps its length.
+// became '*' is replaced by as many '*' as it has bytes (NUL bytes around it are kept), so the
+// line keeps its length.
 func unview(line, vm []byte, spans []int) []byte {
-	out := make([]byte, 0, len(line))
+	out := bytes.Clone(line)
 	for k, start := range spans {
-		end := len(line)
-		if k+1 < len(spans) {
-			end = spans[k+1]
-		}
-		if vm[k] == '*' && line[start] != '*' {
-			for range end - start {
-				out = append(out, '*')
-			}
+		if vm[k] != '*' || line[start] == '*' {
 			continue
 		}
-		out = append(out, line[start:end]...)
+		n := 1
+		if line[start] >= utf8.RuneSelf {
+			_, n = utf8.DecodeRune(line[start:])
+		}
+		for j := range n {
+			out[start+j] = '*'
+		}
 	}
 	return out
 }
