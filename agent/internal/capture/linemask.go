@@ -159,7 +159,7 @@ func (l *LineMasker) keepCarry(prepared []byte) {
 
 // safeCut returns the last position in b at least tail bytes before its end that a cut may
 // fall on, or 0: just after a byte that is not a digit, space, dash, backslash, '=' or '^', nor
-// non-ASCII (a Unicode digit or space); not inside a JSON escape (which could spell a digit);
+// non-ASCII (a Unicode digit or space), nor a NUL after one of those (UTF-16 text); not inside a JSON escape (which could spell a digit);
 // not after the letters of a word that begins a CVV/PIN label; not within trackSpan bytes after
 // a '^' or '=' (track data); and not within 3 bytes after a printer command (ESC, FS, GS) that
 // follows a digit or separator, which could split a printed card number.
@@ -201,7 +201,7 @@ func safeCut(b []byte, tail int) int {
 		i += n
 		if n == 2 && c == '\\' && b[i-1] != 'u' {
 			// \" \\ \n …: a whole escape that spells no digit.
-		} else if n > 1 || !cuttable(c) || (isAlnum(c) && pan.LabelPrefix(b[word:i])) {
+		} else if n > 1 || !cuttable(c) || (c == 0 && i > 1 && !cuttable(b[i-2])) || (isAlnum(c) && pan.LabelPrefix(b[word:i])) {
 			continue
 		}
 		if i-track > trackSpan && i-cmd > 3 {
