@@ -46,7 +46,49 @@ func TestLineMaskerPANSplitByCommands(t *testing.T) {
 	// A digit run that is not a card number is left alone even with commands around it.
 	l := &LineMasker{M: pan.New(pan.Options{})}
 	in := "RECEIPT 0001\x1bE\x0123456789\n"
-	if out := l.Write([]byte(in)); string(out) != in {
+	if out := append(l.Write([]byte(in)), l.Flush()...); string(out) != in {
 		t.Errorf("non-PAN digits changed: %q -> %q", in, out)
+	}
+}
+
+// TestLineMaskerPANSplitOverLines: a card number printed over two lines ("…4111 1111" LF
+// "1111 1111…"), with CR LF, blank lines, printer commands and any read boundaries, is masked
+// on both lines; a barcode line followed by a quantity line is not.
+func TestLineMaskerPANSplitOverLines(t *testing.T) {
+	for _, tc := range []struct{ name, in string }{
+		{"lf", "ACCT 4111 1111\n1111 1111 OK\n"},
+		{"crlf blank line", "ACCT 4111 1111\r\n\r\n  1111 1111\r\nTOTAL 5.00\r\n"},
+		{"epson lfcr commands", "CARD \x1bE\x014111 1111 1111\x1bE\x00\n\r\x1b!\x001111   APPROVED\n\r"},
+		{"glued", "PAN4111111111\n111111\n"},
+		{"three lines", "4111\n1111 1111\n1111\n"},
+	} {
+		for step := 1; step <= len(tc.in); step++ {
+			l := &LineMasker{M: pan.New(pan.Options{})}
+			var out []byte
+			for b := []byte(tc.in); len(b) > 0; {
+				n := min(step, len(b))
+				out = append(out, l.Write(b[:n])...)
+				b = b[n:]
+			}
+			out = append(out, l.Flush()...)
+			if len(out) != len(tc.in) {
+				t.Fatalf("%s step %d: length %d, want %d: %q", tc.name, step, len(out), len(tc.in), out)
+			}
+			var digits []byte
+			for _, c := range out {
+				if isDigit(c) {
+					digits = append(digits, c)
+				}
+			}
+			if bytes.Contains(digits, []byte("4111111111111111")) {
+				t.Fatalf("%s step %d: %q leaks the card number: %q", tc.name, step, tc.in, out)
+			}
+		}
+	}
+	for _, in := range []string{"4006381333931\n4 x 1.00\n", "TOTAL 1234\n5678 ITEMS\n", "12.50\n4111 1111 1111 111\n"} {
+		l := &LineMasker{M: pan.New(pan.Options{})}
+		if out := append(l.Write([]byte(in)), l.Flush()...); string(out) != in {
+			t.Errorf("%q masked: %q", in, out)
+		}
 	}
 }
