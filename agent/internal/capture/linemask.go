@@ -53,6 +53,7 @@ type LineMasker struct {
 	buf     []byte
 	carry   []byte // prepared text from the last label of the current line's pieces let out
 	prev    []byte // printed tail of the last line let out, unmasked, when it ends with a digit
+	scanned int    // l.buf is scanned for barcode and QR payloads up to here (maskPayloads)
 }
 
 // newLineMasker returns the masker of a byte-stream source parsed with p.
@@ -79,19 +80,28 @@ func (l *LineMasker) Write(p []byte) []byte {
 			end = escapeBoundary(l.buf, len(l.buf)-panSpan)
 		}
 	}
-	return l.emit(end)
+	return l.emit(l.beforePayload(end, len(l.buf) > maxHold))
+}
+
+// beforePayload masks the barcode and QR payloads held and returns end, or, when an incomplete
+// payload starts before end, the start of its line: a payload is let out only whole.
+func (l *LineMasker) beforePayload(end int, final bool) int {
+	if hold := l.maskPayloads(final); hold < end {
+		return bytes.LastIndexAny(l.buf[:hold], "\n\r") + 1
+	}
+	return end
 }
 
 // Pending reports whether a partial line is held back.
 func (l *LineMasker) Pending() bool { return len(l.buf) > 0 }
 
 // Flush masks and returns the held-back partial line (at end of input).
-func (l *LineMasker) Flush() []byte { return l.emit(len(l.buf)) }
+func (l *LineMasker) Flush() []byte { return l.emit(l.beforePayload(len(l.buf), true)) }
 
 // FlushIdle masks and returns as much of the held-back partial line as can be let out after an
 // idle gap: up to the last point no card data can span (see safeCut). The rest stays held
 // until more bytes or Flush.
-func (l *LineMasker) FlushIdle() []byte { return l.emit(safeCut(l.buf, 0)) }
+func (l *LineMasker) FlushIdle() []byte { return l.emit(l.beforePayload(safeCut(l.buf, 0), false)) }
 
 // emit masks and returns l.buf[:end] and keeps the rest.
 func (l *LineMasker) emit(end int) []byte {
@@ -100,6 +110,7 @@ func (l *LineMasker) emit(end int) []byte {
 	}
 	out := l.mask(l.buf[:end], l.buf[end:])
 	l.buf = append(l.buf[:0], l.buf[end:]...)
+	l.scanned = max(0, l.scanned-end)
 	return out
 }
 
