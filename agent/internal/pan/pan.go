@@ -419,15 +419,28 @@ func isSep(c byte) bool {
 	return false
 }
 
+// isEscapedSep reports whether b starts with a JSON or C escape of a tab, line break or slash
+// ("\t", "\n", "\r", "\/"): what a JSON string holds for "4111<TAB>1111…" is "4111\t1111…".
+func isEscapedSep(b []byte) bool {
+	return len(b) >= 2 && b[0] == '\\' && (b[1] == 't' || b[1] == 'n' || b[1] == 'r' || b[1] == 'f' || b[1] == 'b' || b[1] == '/')
+}
+
 // sepRun returns the length of the separator run (1..maxSep bytes of space, tab, dash, dot,
-// slash, underscore, comma, colon or pipe, in any mix, or one asterisk) at the start of b when
+// slash, underscore, comma, colon or pipe, or a JSON escape of a tab, line break or slash, in any
+// mix, or one asterisk) at the start of b when
 // a digit follows it, else 0. An asterisk joins only alone: masked digits ("411111******1111")
 // are not separators.
 func sepRun(b []byte) int {
 	n, star := 0, false
-	for n < len(b) && n < maxSep && isSep(b[n]) {
-		star = star || b[n] == '*'
-		n++
+	for n < len(b) && n < maxSep {
+		if isSep(b[n]) {
+			star = star || b[n] == '*'
+			n++
+		} else if isEscapedSep(b[n:]) {
+			n += 2
+		} else {
+			break
+		}
 	}
 	if n == 0 || n >= len(b) || !isDigit(b[n]) || (star && n > 1) {
 		return 0

@@ -7,7 +7,8 @@ import (
 )
 
 // asciiView returns line as the masker scans it when line holds a decimal digit other than
-// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …) or NUL bytes (UTF-16 text read as
+// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …), ASCII digits and a Unicode space or
+// dash (no-break space, en dash), or NUL bytes (UTF-16 text read as
 // bytes: "4\x001\x00…"): one byte per character, each Unicode decimal digit written as its ASCII
 // digit, each Unicode space as ' ', each dash as '-', any other non-ASCII character as '~'
 // (neither digit, separator nor letter), NUL bytes left out. spans[k] is the byte offset in
@@ -19,7 +20,7 @@ func asciiView(line []byte) (view []byte, spans []int) {
 			break
 		}
 	}
-	if i == len(line) || (bytes.IndexByte(line[i:], 0) < 0 && !hasUnicodeDigit(line[i:])) {
+	if i == len(line) || (bytes.IndexByte(line[i:], 0) < 0 && !hasUnicodeDigit(line[i:], hasDigit(line))) {
 		return nil, nil
 	}
 	view = make([]byte, 0, len(line))
@@ -52,13 +53,24 @@ func asciiView(line []byte) (view []byte, spans []int) {
 	return view, spans
 }
 
-func hasUnicodeDigit(b []byte) bool {
+// hasUnicodeDigit reports whether b holds a non-ASCII decimal digit or, when ascii is set (the
+// line has ASCII digits), a non-ASCII space or dash that may separate them ("4111\u00a01111").
+func hasUnicodeDigit(b []byte, ascii bool) bool {
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r >= utf8.RuneSelf && unicode.IsDigit(r) {
+		if r >= utf8.RuneSelf && (unicode.IsDigit(r) || ascii && (unicode.IsSpace(r) || unicode.Is(unicode.Pd, r) || r == '\u2212')) {
 			return true
 		}
 		b = b[n:]
+	}
+	return false
+}
+
+func hasDigit(b []byte) bool {
+	for _, c := range b {
+		if isDigit(c) {
+			return true
+		}
 	}
 	return false
 }
