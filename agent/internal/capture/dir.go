@@ -110,11 +110,11 @@ func (d *Dir) finish(name string, log *slog.Logger) {
 	log.Info("file processed", "file", name, "done", d.Done)
 }
 
-// writeDone writes src, masked as it was journaled, to done/name (mode 0600) through a
+// writeDone writes src, masked as it was journaled (UTF-8), to done/name (mode 0600) through a
 // temporary file that is synced and renamed into place. A src already gone (moved before a
 // crash) is no error.
 func (d *Dir) writeDone(src, name string) (err error) {
-	in, err := os.Open(src)
+	in, err := openText(src, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	} else if err != nil {
@@ -138,8 +138,8 @@ func (d *Dir) writeDone(src, name string) (err error) {
 	lm := newLineMasker(d.Masker, nil, d.Pipeline.Profile)
 	buf := make([]byte, 64<<10)
 	for {
-		n, rerr := in.Read(buf)
-		if _, err := tmp.Write(lm.Write(buf[:n])); err != nil {
+		text, _, rerr := in.read(buf)
+		if _, err := tmp.Write(lm.Write(text)); err != nil {
 			return err
 		}
 		if rerr == io.EOF {
@@ -230,29 +230,30 @@ func (d *Dir) scan(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// read journals name from off to its end, complete lines only, then marks its end.
+// read journals name from off to its end, complete lines only, then marks its end. A UTF-16
+// file is read as UTF-8 (see detectEncoding); offsets stay the file's.
 func (d *Dir) read(ctx context.Context, full, name string, off int64, log *slog.Logger) error {
-	f, err := os.Open(full)
+	f, err := openText(full, off)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return err
-	}
 	if off > 0 {
 		log.Info("resuming file", "file", name, "offset", off)
 	}
+	if f.enc.utf16 && off == 0 {
+		log.Info("reading UTF-16 file as UTF-8", "file", name, "big_endian", f.enc.be)
+	}
 	lm := newLineMasker(d.Masker, d.Masked, d.Pipeline.Profile)
 	buf := make([]byte, 64<<10)
-	pos := off
+	pos := max(off, int64(f.enc.bom))
 	for {
-		n, rerr := f.Read(buf)
+		text, n, rerr := f.read(buf)
 		if n > 0 {
 			pos += int64(n)
-			if out := lm.Write(buf[:n]); len(out) > 0 {
+			if out := lm.Write(text); len(out) > 0 {
 				// Everything up to pos minus what the masker holds back is journaled.
-				end := pos - int64(len(lm.buf))
+				end := pos - f.held(lm.buf)
 				if err := d.Pipeline.Submit(ctx, Input{Data: out, File: name, End: end}); err != nil {
 					return err
 				}
