@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -447,7 +448,19 @@ func corpusLeaks(b []byte, cases []corpusCase) []corpusCase {
 // files, the processes' logs (their stdout and stderr) — is scanned for every number, in a row
 // and in the digit view (separators, line breaks and UTF-16 NULs removed). The same scan of the
 // fed input finds every number, so the scan would see a form the agent let through.
-func TestCardCorpusNeverWritten(t *testing.T) {
+func TestCardCorpusNeverWritten(t *testing.T) { cardCorpusRun(t, "") }
+
+// TestCardCorpusNeverWrittenPostgres is the corpus run with the hub on PostgreSQL: a dump of
+// the hub's schema (data only) is scanned with everything else.
+func TestCardCorpusNeverWrittenPostgres(t *testing.T) {
+	pg := os.Getenv("LANEBRIDGE_TEST_PG_URL")
+	if pg == "" {
+		pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	cardCorpusRun(t, pg)
+}
+
+func cardCorpusRun(t *testing.T, pg string) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
@@ -494,13 +507,16 @@ func TestCardCorpusNeverWritten(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "erp-outbound")
-	hubYAML := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(hubYAML, fmt.Appendf(nil, "erp:\n  kind: flatfile\n  flatfile:\n    outbound: %s\n    inbound: %s\n", out, filepath.Join(dir, "erp-inbound")), 0o600); err != nil {
-		t.Fatal(err)
+	hubCfg := fmt.Sprintf("erp:\n  kind: flatfile\n  flatfile:\n    outbound: %s\n    inbound: %s\n", out, filepath.Join(dir, "erp-inbound"))
+	schema := fmt.Sprintf("lbcard_%d", time.Now().UnixNano())
+	if pg != "" {
+		hubCfg += fmt.Sprintf("store:\n  postgres_url: %s&search_path=%s\n", pg, schema)
+		t.Cleanup(func() { dropSchema(pg, schema) })
 	}
+	hubYAML := writeHubConfig(t, dir, "hub.yaml", hubCfg)
 	const store = "S081"
 	h := startHub(t, dir, "--config", hubYAML)
-	enrolled := enroll(t, dir, store, "tcp://"+h.mqtt)
+	enrolled := enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubYAML)
 
 	journal := filepath.Join(posDir, "TF.jsonl")
 	drops := map[string]string{}
@@ -633,6 +649,21 @@ func TestCardCorpusNeverWritten(t *testing.T) {
 	}
 	ag.stop(t)
 	h.p.stop(t)
+	dbFile := "hub/hub.db"
+	if pg != "" {
+		// The hub's tables, as text, scanned with the rest.
+		dbFile = "pg-dump.sql"
+		dump, err := exec.Command("pg_dump", "--data-only", "--schema="+schema, pg).Output()
+		if err != nil {
+			t.Fatalf("pg_dump: %v", err)
+		}
+		if !bytes.Contains(dump, []byte("COPY "+schema+".records")) {
+			t.Fatalf("pg_dump of %s has no records table:\n%s", schema, tail(dump, 2000))
+		}
+		if err := os.WriteFile(filepath.Join(dir, dbFile), dump, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Scan every byte written.
 	var files []string
@@ -673,7 +704,7 @@ func TestCardCorpusNeverWritten(t *testing.T) {
 		t.Errorf("card number of %s written to %s", k, strings.Join(leaks[k], ", "))
 	}
 	sort.Strings(files)
-	for _, want := range []string{"hub/hub.db", "agent-" + store + "/spool.db", "agent-" + store + "/journal.db", "drop-TC/done/export.csv", "drop-TL/done/export.csv", "drop-TJ/done/export.jsonl", "hub.log", "agent-" + store + ".log"} {
+	for _, want := range []string{dbFile, "agent-" + store + "/spool.db", "agent-" + store + "/journal.db", "drop-TC/done/export.csv", "drop-TL/done/export.csv", "drop-TJ/done/export.jsonl", "hub.log", "agent-" + store + ".log"} {
 		found := false
 		for _, f := range files {
 			found = found || strings.HasPrefix(f, want+" ")
