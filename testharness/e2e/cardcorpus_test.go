@@ -324,12 +324,7 @@ func utf16(b []byte, bigEndian, bom bool) []byte {
 func corpusESCPOS(cases []corpusCase) []byte {
 	var w bytes.Buffer
 	receipt := func(n int, body string) {
-		w.WriteString("\x1b@")
-		w.WriteString("             \x1bE\x01DEMO MART #0042\x1bE\x00\n\r")
-		fmt.Fprintf(&w, "11/26/2026 10:%02d  REG01  CLERK 07\n\r", n%60)
-		fmt.Fprintf(&w, "TRANS %06d\n\r", n)
-		w.WriteString(strings.Repeat("-", 42) + "\n\r")
-		w.WriteString(epsonCol("ITEM 1", "10.00"))
+		epsonHead(&w, n)
 		w.WriteString(epsonCol("\x1bE\x01TOTAL", "10.00\x1bE\x00"))
 		w.WriteString(epsonCol("CASH", "10.00"))
 		w.WriteString(body)

@@ -63,14 +63,7 @@ func TestLineMaskerPANSplitOverLines(t *testing.T) {
 		{"three lines", "4111\n1111 1111\n1111\n"},
 	} {
 		for step := 1; step <= len(tc.in); step++ {
-			l := &LineMasker{M: pan.New(pan.Options{})}
-			var out []byte
-			for b := []byte(tc.in); len(b) > 0; {
-				n := min(step, len(b))
-				out = append(out, l.Write(b[:n])...)
-				b = b[n:]
-			}
-			out = append(out, l.Flush()...)
+			out := maskInSteps(tc.in, step)
 			if len(out) != len(tc.in) {
 				t.Fatalf("%s step %d: length %d, want %d: %q", tc.name, step, len(out), len(tc.in), out)
 			}
@@ -91,4 +84,16 @@ func TestLineMaskerPANSplitOverLines(t *testing.T) {
 			t.Errorf("%q masked: %q", in, out)
 		}
 	}
+}
+
+// maskInSteps masks in through a fresh LineMasker, written step bytes at a time, then flushed.
+func maskInSteps(in string, step int) []byte {
+	l := &LineMasker{M: pan.New(pan.Options{})}
+	var out []byte
+	for b := []byte(in); len(b) > 0; {
+		n := min(step, len(b))
+		out = append(out, l.Write(b[:n])...)
+		b = b[n:]
+	}
+	return append(out, l.Flush()...)
 }

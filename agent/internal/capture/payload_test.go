@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"github.com/lanebridge/lanebridge/agent/internal/pan"
 )
 
 // codeC returns digits (even count) as CODE128 code set C bytes, two digits per byte.
@@ -38,14 +36,7 @@ func TestLineMaskerBarcodePayloads(t *testing.T) {
 		{"qr long", qr(strings.Repeat("A", 300)+p) + "\n"},
 	} {
 		for step := 1; step <= len(tc.in); step += 1 + len(tc.in)/40 {
-			l := &LineMasker{M: pan.New(pan.Options{})}
-			var out []byte
-			for b := []byte(tc.in); len(b) > 0; {
-				n := min(step, len(b))
-				out = append(out, l.Write(b[:n])...)
-				b = b[n:]
-			}
-			out = append(out, l.Flush()...)
+			out := maskInSteps(tc.in, step)
 			if len(out) != len(tc.in) {
 				t.Fatalf("%s step %d: length %d, want %d", tc.name, step, len(out), len(tc.in))
 			}

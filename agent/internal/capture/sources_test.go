@@ -233,18 +233,7 @@ func TestDirDoneKeepsOnlyMasked(t *testing.T) {
 			if err := os.WriteFile(name, []byte(export), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			src := &Dir{Path: dir, Masker: pan.New(pan.Options{}), Pipeline: newTestPipeline(e, e.sp, p), Log: slog.New(slog.DiscardHandler), Poll: 20 * time.Millisecond, Settle: -1, Done: mode}
-			ctx, cancel := context.WithCancel(context.Background())
-			errc := make(chan error, 1)
-			go func() { errc <- src.Run(ctx) }()
-			deadline := time.Now().Add(10 * time.Second)
-			for _, err := os.Stat(name); err == nil && time.Now().Before(deadline); _, err = os.Stat(name) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			cancel()
-			if err := <-errc; err != nil {
-				t.Fatal(err)
-			}
+			runDirUntilTaken(t, &Dir{Path: dir, Masker: pan.New(pan.Options{}), Pipeline: newTestPipeline(e, e.sp, p), Log: slog.New(slog.DiscardHandler), Poll: 20 * time.Millisecond, Settle: -1, Done: mode}, name)
 			if _, err := os.Stat(name); !os.IsNotExist(err) {
 				t.Fatalf("original still in the drop folder: %v", err)
 			}
@@ -294,5 +283,21 @@ func TestDirDoneQueryValidated(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "terminals[0].source") {
 			t.Errorf("%s: %v does not name the key", src, err)
 		}
+	}
+}
+
+// runDirUntilTaken runs src until the file name has left its folder (processed), 10 s at most.
+func runDirUntilTaken(t *testing.T, src *Dir, name string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- src.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(name); err == nil && time.Now().Before(deadline); _, err = os.Stat(name) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,21 +105,7 @@ func TestDirReadsUTF16(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "x.csv"), encodeUTF16(input, be, !be), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		src := &Dir{Path: dir, Masker: pan.New(pan.Options{}), Pipeline: newTestPipeline(e, e.sp, p), Log: slog.New(slog.DiscardHandler), Poll: 20 * time.Millisecond, Settle: -1}
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 1)
-		go func() { errc <- src.Run(ctx) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) && len(e.records(t)) < len(wantRecs) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		for _, err := os.Stat(filepath.Join(dir, "x.csv")); err == nil && time.Now().Before(deadline); _, err = os.Stat(filepath.Join(dir, "x.csv")) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		if err := <-errc; err != nil {
-			t.Fatal(err)
-		}
+		runDirUntilTaken(t, &Dir{Path: dir, Masker: pan.New(pan.Options{}), Pipeline: newTestPipeline(e, e.sp, p), Log: slog.New(slog.DiscardHandler), Poll: 20 * time.Millisecond, Settle: -1}, filepath.Join(dir, "x.csv"))
 		var keys []string
 		for _, r := range e.records(t) {
 			keys = append(keys, recKey(r))
