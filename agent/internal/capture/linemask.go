@@ -98,10 +98,16 @@ func (l *LineMasker) Pending() bool { return len(l.buf) > 0 }
 // Flush masks and returns the held-back partial line (at end of input).
 func (l *LineMasker) Flush() []byte { return l.emit(l.beforePayload(len(l.buf), true)) }
 
-// FlushIdle masks and returns as much of the held-back partial line as can be let out after an
-// idle gap: up to the last point no card data can span (see safeCut). The rest stays held
-// until more bytes or Flush.
-func (l *LineMasker) FlushIdle() []byte { return l.emit(l.beforePayload(safeCut(l.buf, 0), false)) }
+// FlushIdle masks and returns, after an idle gap, every complete line held back (a number on
+// its last line is then masked without the next one) and as much of a partial line as can be
+// let out: up to the last point no card data can span (see safeCut). The rest stays held until
+// more bytes or Flush.
+func (l *LineMasker) FlushIdle() []byte {
+	// Complete lines go out whole (one held for a number continuing on the next one too);
+	// of a partial line, what no card data can span.
+	end := max(bytes.LastIndexAny(l.buf, "\n\r")+1, safeCut(l.buf, 0))
+	return l.emit(l.beforePayload(end, false))
+}
 
 // emit masks and returns l.buf[:end] and keeps the rest.
 func (l *LineMasker) emit(end int) []byte {
