@@ -38,6 +38,10 @@ const maxCarry = 1 << 10
 // pieces of its line are masked as if they followed the label, so a code after the cut still
 // removes them.
 //
+// A card number printed over two lines is masked on both (maskAcross): a line that ends with a
+// digit is held until the next line is complete, or an idle flush. Barcode and QR payloads
+// are masked on their own, whole, before lines are split (maskPayloads).
+//
 // Not safe for concurrent use; the Masker it uses is.
 type LineMasker struct {
 	M     *pan.Masker
