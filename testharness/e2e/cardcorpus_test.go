@@ -718,8 +718,13 @@ func cardCorpusRun(t *testing.T, pg string) {
 	}
 	t.Logf("%d forms, %d cases over %d sources, %d records (%d sales posted; masked numbers per source %v), %d quarantined; scanned %d files, %d bytes: %s",
 		len(forms), len(cases), len(corpusSources), len(recs), sales, masked, quarantined, len(files), total, strings.Join(files, " "))
-	for l, names := range byLayer {
-		t.Logf("layer %s: %s", l, strings.Join(names, ", "))
+	var layers []string
+	for l := range byLayer {
+		layers = append(layers, l)
+	}
+	sort.Strings(layers)
+	for _, l := range layers {
+		t.Logf("layer %s: %s", l, strings.Join(byLayer[l], ", "))
 	}
 	checkLogs(t, dir)
 }
