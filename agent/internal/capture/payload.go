@@ -23,10 +23,16 @@ type payload struct {
 	done            bool
 }
 
-// nextPayload finds the first barcode (GS k) or QR/2D store-data (GS ( k … fn 'P') payload in b
-// at or after from.
+// nextPayload finds the first barcode (GS k; Star ESC b) or QR/2D store-data (GS ( k … fn 'P';
+// Star ESC GS y D) payload in b at or after from.
 func nextPayload(b []byte, from int) (payload, bool) {
 	for i := from; i+1 < len(b); i++ {
+		if b[i] == 0x1b {
+			if p, ok := starPayload(b, i); ok {
+				return p, true
+			}
+			continue
+		}
 		if b[i] != 0x1d {
 			continue
 		}
@@ -67,6 +73,40 @@ func nextPayload(b []byte, from int) (payload, bool) {
 			}
 			return payload{cmd: i, start: s, end: min(e, len(b)), done: e <= len(b)}, true
 		}
+	}
+	return payload{}, false
+}
+
+// starPayload returns the Star Line barcode (ESC b n1 n2 n3 n4 d… RS) or QR (ESC GS y D 1 m nL
+// nH d…) payload whose command starts at b[i] (ESC), if it is one.
+func starPayload(b []byte, i int) (payload, bool) {
+	switch {
+	case b[i+1] == 'b':
+		s := i + 6
+		if s > len(b) {
+			return payload{cmd: i, start: i, end: len(b)}, true
+		}
+		e := bytes.IndexByte(b[s:min(len(b), s+maxPayload+1)], 0x1e)
+		if e < 0 {
+			return payload{cmd: i, start: s, end: min(len(b), s+maxPayload), done: len(b) > s+maxPayload}, true
+		}
+		return payload{cmd: i, start: s, end: s + e, done: true}, true
+	case b[i+1] == 0x1d:
+		if i+3 >= len(b) {
+			return payload{cmd: i, start: i, end: len(b)}, i+2 >= len(b) || b[i+2] == 'y'
+		}
+		if b[i+2] != 'y' || b[i+3] != 'D' {
+			return payload{}, false
+		}
+		if i+8 > len(b) {
+			return payload{cmd: i, start: i, end: len(b)}, true
+		}
+		n := int(b[i+6]) | int(b[i+7])<<8
+		if n > maxSymbol {
+			return payload{}, false
+		}
+		s, e := i+8, i+8+n
+		return payload{cmd: i, start: s, end: min(e, len(b)), done: e <= len(b)}, true
 	}
 	return payload{}, false
 }

@@ -34,6 +34,8 @@ func TestLineMaskerBarcodePayloads(t *testing.T) {
 		{"qr with line breaks", qr("NAME DOE\nPAN "+p+"\r\nEXP 12/29") + "\n"},
 		{"qr track data", qr("%B"+p+"^DOE/JOHN^2912101000?") + "\n"},
 		{"qr long", qr(strings.Repeat("A", 300)+p) + "\n"},
+		{"star barcode digit params", "\x1bb4124" + p + "\x1e\n"},
+		{"star qr length is a digit", "\x1b\x1dyD1\x00" + string([]byte{'0', 0}) + p + strings.Repeat("X", '0'-len(p)) + "\x1b\x1dyP\n"},
 	} {
 		for step := 1; step <= len(tc.in); step += 1 + len(tc.in)/40 {
 			out := maskInSteps(tc.in, step)
