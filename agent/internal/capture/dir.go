@@ -164,6 +164,11 @@ func (d *Dir) writeDone(src, name string) (err error) {
 }
 
 func (d *Dir) watch(ctx context.Context, log *slog.Logger) {
+	// Masked copies a crash left half written (finish writes them again).
+	stale, _ := filepath.Glob(filepath.Join(d.Path, "done", ".masking-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	// Files whose end was committed before a crash but not moved yet.
 	marks, err := d.Pipeline.Journal.fileMarks(d.Pipeline.ID)
 	if err != nil {
