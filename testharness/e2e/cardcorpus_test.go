@@ -11,10 +11,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -690,12 +692,7 @@ func cardCorpusRun(t *testing.T, pg string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
-	for k := range leaks {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(leaks)) {
 		t.Errorf("card number of %s written to %s", k, strings.Join(leaks[k], ", "))
 	}
 	sort.Strings(files)
@@ -718,12 +715,7 @@ func cardCorpusRun(t *testing.T, pg string) {
 	}
 	t.Logf("%d forms, %d cases over %d sources, %d records (%d sales posted; masked numbers per source %v), %d quarantined; scanned %d files, %d bytes: %s",
 		len(forms), len(cases), len(corpusSources), len(recs), sales, masked, quarantined, len(files), total, strings.Join(files, " "))
-	var layers []string
-	for l := range byLayer {
-		layers = append(layers, l)
-	}
-	sort.Strings(layers)
-	for _, l := range layers {
+	for _, l := range slices.Sorted(maps.Keys(byLayer)) {
 		t.Logf("layer %s: %s", l, strings.Join(byLayer[l], ", "))
 	}
 	checkLogs(t, dir)
