@@ -980,6 +980,16 @@ func printedLen(s string) int {
 	return n
 }
 
+// epsonHead writes the start of Epson receipt n, up to its first item line (10.00).
+func epsonHead(w *bytes.Buffer, n int) {
+	w.WriteString("\x1b@")
+	w.WriteString("             \x1bE\x01DEMO MART #0042\x1bE\x00\n\r")
+	fmt.Fprintf(w, "11/26/2026 10:%02d  REG01  CLERK 07\n\r", n%60)
+	fmt.Fprintf(w, "TRANS %06d\n\r", n)
+	w.WriteString(strings.Repeat("-", 42) + "\n\r")
+	w.WriteString(epsonCol("ITEM 1", "10.00"))
+}
+
 // cardStream is an ESC/POS receipt stream full of card data: PANs in every form on card slip
 // lines and in a barcode, track 1 and 2 lines, CVV/PIN lines, and a burst of text outside any
 // receipt (quarantined) holding a PAN.
@@ -995,12 +1005,7 @@ func cardStream() (stream []byte, receipts int, cardLines int) {
 				w.WriteString("SALE 12.00 CARD " + form + " EXP 12/29\n\r")
 				cardLines++
 			}
-			w.WriteString("\x1b@")
-			w.WriteString("             \x1bE\x01DEMO MART #0042\x1bE\x00\n\r")
-			fmt.Fprintf(&w, "11/26/2026 10:%02d  REG01  CLERK 07\n\r", rcpt%60)
-			fmt.Fprintf(&w, "TRANS %06d\n\r", rcpt)
-			w.WriteString(strings.Repeat("-", 42) + "\n\r")
-			w.WriteString(epsonCol("ITEM 1", "10.00"))
+			epsonHead(&w, rcpt)
 			w.WriteString(epsonCol("SUBTOTAL", "10.00"))
 			w.WriteString(epsonCol("TAX 8.25%", "0.83"))
 			w.WriteString(epsonCol("\x1bE\x01TOTAL", "10.83\x1bE\x00"))

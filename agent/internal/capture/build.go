@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -114,11 +115,18 @@ func build(i int, t config.Terminal, env Env) (Source, error) {
 		if path == "" {
 			return nil, bad("source", "%q has no folder; e.g. dir:///var/pos/export", t.Source)
 		}
+		done := DoneMasked
+		for k, v := range u.Query() {
+			if k != "done" || len(v) != 1 || (v[0] != DoneMasked && v[0] != DoneDelete) {
+				return nil, bad("source", "query %s=%s: a dir:// source takes only done=%s (processed files kept masked in done/, the default) or done=%s", k, strings.Join(v, ","), DoneMasked, DoneDelete)
+			}
+			done = v[0]
+		}
 		pl, err := pipeline()
 		if err != nil {
 			return nil, err
 		}
-		return &Dir{Path: path, Pattern: p.Transport.FilePattern, Masker: masker, Masked: env.Masked, Pipeline: pl, Log: env.Log}, nil
+		return &Dir{Path: path, Pattern: p.Transport.FilePattern, Masker: masker, Masked: env.Masked, Pipeline: pl, Log: env.Log, Done: done}, nil
 	case "serial":
 		c, err := ParseSerialURL(u, p.Transport)
 		if err != nil {

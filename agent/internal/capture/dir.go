@@ -17,7 +17,8 @@ import (
 
 // Dir is a drop folder of exported files (CSV or JSON lines, by profile). Each file is read
 // once, journaled (masked) with its name and offset, parsed with a fresh parser and, after the
-// commit that covers its end, moved to Path/done/.
+// commit that covers its end, replaced by its masked text in Path/done/ (mode 0600; the
+// original is removed once that is on disk) or, with Done "delete", removed.
 //
 // Crash safety: the journal keeps, per file, how far it was journaled; a restart resumes the
 // file there (no byte is journaled twice), and the pipeline's cursor makes parsing resume
@@ -39,11 +40,19 @@ type Dir struct {
 	// Settle: a file is taken only once its size and mtime have not changed for this long
 	// (default 2s).
 	Settle time.Duration
+	// Done is what becomes of a processed file: DoneMasked (default) or DoneDelete.
+	Done string
 
 	seen     map[string]seenFile
 	mu       sync.Mutex
 	inflight map[string]bool // submitted to the end, not yet moved to done/
 }
+
+// What a dir:// source does with a processed file (source URL query done=).
+const (
+	DoneMasked = "masked" // rewrite it masked into done/, mode 0600
+	DoneDelete = "delete" // remove it
+)
 
 type seenFile struct {
 	size  int64
@@ -77,16 +86,18 @@ func (d *Dir) Run(ctx context.Context) error {
 	return d.Pipeline.RunWith(ctx, func(ctx context.Context) { d.watch(ctx, log) })
 }
 
-// finish moves a committed file to done/ and forgets its journal mark.
+// finish replaces a committed file by its masked text in done/ (or removes it) and forgets its
+// journal mark.
 func (d *Dir) finish(name string, log *slog.Logger) {
-	doneDir := filepath.Join(d.Path, "done")
-	if err := os.MkdirAll(doneDir, 0o750); err != nil {
-		log.Error("create done folder failed", "err", err)
-		return
+	src := filepath.Join(d.Path, name)
+	if d.Done != DoneDelete {
+		if err := d.writeDone(src, name); err != nil {
+			log.Error("write masked file to done folder failed; file stays unread", "file", name, "err", err)
+			return
+		}
 	}
-	src, dst := filepath.Join(d.Path, name), filepath.Join(doneDir, name)
-	if err := os.Rename(src, dst); err != nil && !errors.Is(err, os.ErrNotExist) {
-		log.Error("move to done folder failed; file stays unread", "file", name, "err", err)
+	if err := os.Remove(src); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error("remove processed file failed; file stays unread", "file", name, "err", err)
 		return
 	}
 	if err := d.Pipeline.Journal.forgetFile(d.Pipeline.ID, name); err != nil {
@@ -96,10 +107,68 @@ func (d *Dir) finish(name string, log *slog.Logger) {
 	d.mu.Lock()
 	delete(d.inflight, name)
 	d.mu.Unlock()
-	log.Info("file processed", "file", name)
+	log.Info("file processed", "file", name, "done", d.Done)
+}
+
+// writeDone writes src, masked as it was journaled (UTF-8), to done/name (mode 0600) through a
+// temporary file that is synced and renamed into place. A src already gone (moved before a
+// crash) is no error.
+func (d *Dir) writeDone(src, name string) (err error) {
+	in, err := openText(src, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	defer in.Close()
+	doneDir := filepath.Join(d.Path, "done")
+	if err := os.MkdirAll(doneDir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(doneDir, ".masking-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	lm := newLineMasker(d.Masker, nil, d.Pipeline.Profile)
+	buf := make([]byte, 64<<10)
+	for {
+		text, _, rerr := in.read(buf)
+		if _, err := tmp.Write(lm.Write(text)); err != nil {
+			return err
+		}
+		if rerr == io.EOF {
+			break
+		} else if rerr != nil {
+			return rerr
+		}
+	}
+	if _, err := tmp.Write(lm.Flush()); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(doneDir, name))
 }
 
 func (d *Dir) watch(ctx context.Context, log *slog.Logger) {
+	// Masked copies a crash left half written (finish writes them again).
+	stale, _ := filepath.Glob(filepath.Join(d.Path, "done", ".masking-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	// Files whose end was committed before a crash but not moved yet.
 	marks, err := d.Pipeline.Journal.fileMarks(d.Pipeline.ID)
 	if err != nil {
@@ -166,29 +235,30 @@ func (d *Dir) scan(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// read journals name from off to its end, complete lines only, then marks its end.
+// read journals name from off to its end, complete lines only, then marks its end. A UTF-16
+// file is read as UTF-8 (see detectEncoding); offsets stay the file's.
 func (d *Dir) read(ctx context.Context, full, name string, off int64, log *slog.Logger) error {
-	f, err := os.Open(full)
+	f, err := openText(full, off)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		return err
-	}
 	if off > 0 {
 		log.Info("resuming file", "file", name, "offset", off)
 	}
+	if f.enc.utf16 && off == 0 {
+		log.Info("reading UTF-16 file as UTF-8", "file", name, "big_endian", f.enc.be)
+	}
 	lm := newLineMasker(d.Masker, d.Masked, d.Pipeline.Profile)
 	buf := make([]byte, 64<<10)
-	pos := off
+	pos := max(off, int64(f.enc.bom))
 	for {
-		n, rerr := f.Read(buf)
+		text, n, rerr := f.read(buf)
 		if n > 0 {
 			pos += int64(n)
-			if out := lm.Write(buf[:n]); len(out) > 0 {
+			if out := lm.Write(text); len(out) > 0 {
 				// Everything up to pos minus what the masker holds back is journaled.
-				end := pos - int64(len(lm.buf))
+				end := pos - f.held(lm.buf)
 				if err := d.Pipeline.Submit(ctx, Input{Data: out, File: name, End: end}); err != nil {
 					return err
 				}

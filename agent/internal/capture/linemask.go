@@ -38,6 +38,10 @@ const maxCarry = 1 << 10
 // pieces of its line are masked as if they followed the label, so a code after the cut still
 // removes them.
 //
+// A card number printed over two lines is masked on both (maskAcross): a line that ends with a
+// digit is held until the next line is complete, or an idle flush. Barcode and QR payloads
+// are masked on their own, whole, before lines are split (maskPayloads).
+//
 // Not safe for concurrent use; the Masker it uses is.
 type LineMasker struct {
 	M     *pan.Masker
@@ -52,6 +56,8 @@ type LineMasker struct {
 	Removed []byte
 	buf     []byte
 	carry   []byte // prepared text from the last label of the current line's pieces let out
+	prev    []byte // printed tail of the last line let out, unmasked, when it ends with a digit
+	scanned int    // l.buf is scanned for barcode and QR payloads up to here (maskPayloads)
 }
 
 // newLineMasker returns the masker of a byte-stream source parsed with p.
@@ -63,38 +69,64 @@ func newLineMasker(m *pan.Masker, count *atomic.Uint64, p *profile.Profile) *Lin
 func (l *LineMasker) Write(p []byte) []byte {
 	l.buf = append(l.buf, p...)
 	end := bytes.LastIndexAny(l.buf, "\n\r") + 1
+	if end > 0 && len(l.buf)-end < maxMaskLine {
+		// A number can go on on the next printed line: hold a last line that ends with a
+		// digit until the next one is complete (or an idle flush).
+		le := len(bytes.TrimRight(l.buf[:end], "\n\r"))
+		ls := bytes.LastIndexAny(l.buf[:le], "\n\r") + 1
+		if le > ls && endsWithDigit(l.buf[ls:le]) {
+			end = ls
+		}
+	}
 	if end == 0 && len(l.buf) > maxMaskLine {
 		end = safeCut(l.buf, panSpan)
 		if end == 0 && len(l.buf) > maxHold {
 			end = escapeBoundary(l.buf, len(l.buf)-panSpan)
 		}
 	}
-	return l.emit(end)
+	return l.emit(l.beforePayload(end, len(l.buf) > maxHold))
+}
+
+// beforePayload masks the barcode and QR payloads held and returns end, or, when an incomplete
+// payload starts before end, the start of its line: a payload is let out only whole.
+func (l *LineMasker) beforePayload(end int, final bool) int {
+	if hold := l.maskPayloads(final); hold < end {
+		return bytes.LastIndexAny(l.buf[:hold], "\n\r") + 1
+	}
+	return end
 }
 
 // Pending reports whether a partial line is held back.
 func (l *LineMasker) Pending() bool { return len(l.buf) > 0 }
 
 // Flush masks and returns the held-back partial line (at end of input).
-func (l *LineMasker) Flush() []byte { return l.emit(len(l.buf)) }
+func (l *LineMasker) Flush() []byte { return l.emit(l.beforePayload(len(l.buf), true)) }
 
-// FlushIdle masks and returns as much of the held-back partial line as can be let out after an
-// idle gap: up to the last point no card data can span (see safeCut). The rest stays held
-// until more bytes or Flush.
-func (l *LineMasker) FlushIdle() []byte { return l.emit(safeCut(l.buf, 0)) }
+// FlushIdle masks and returns, after an idle gap, every complete line held back (a number on
+// its last line is then masked without the next one) and as much of a partial line as can be
+// let out: up to the last point no card data can span (see safeCut). The rest stays held until
+// more bytes or Flush.
+func (l *LineMasker) FlushIdle() []byte {
+	// Complete lines go out whole (one held for a number continuing on the next one too);
+	// of a partial line, what no card data can span.
+	end := max(bytes.LastIndexAny(l.buf, "\n\r")+1, safeCut(l.buf, 0))
+	return l.emit(l.beforePayload(end, false))
+}
 
 // emit masks and returns l.buf[:end] and keeps the rest.
 func (l *LineMasker) emit(end int) []byte {
 	if end == 0 {
 		return nil
 	}
-	out := l.mask(l.buf[:end])
+	out := l.mask(l.buf[:end], l.buf[end:])
 	l.buf = append(l.buf[:0], l.buf[end:]...)
+	l.scanned = max(0, l.scanned-end)
 	return out
 }
 
-// mask masks every line of b (which ends at a line boundary or is a piece of a partial line).
-func (l *LineMasker) mask(b []byte) []byte {
+// mask masks every line of b (which ends at a line boundary or is a piece of a partial line);
+// rest is the input held back after b.
+func (l *LineMasker) mask(b, rest []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for len(b) > 0 {
 		i := bytes.IndexAny(b, "\n\r")
@@ -107,6 +139,15 @@ func (l *LineMasker) mask(b []byte) []byte {
 		}
 		if len(line) > 0 {
 			m, changed := l.maskPiece(line, term == nil)
+			if term != nil && len(m) > 0 {
+				next := bytes.TrimLeft(b, "\n\r")
+				if len(next) == 0 {
+					next = bytes.TrimLeft(rest, "\n\r")
+				}
+				m, changed = l.maskAcross(line, m, changed, next)
+			} else {
+				l.prev = l.prev[:0]
+			}
 			if changed && l.Count != nil {
 				l.Count.Add(1)
 			}
@@ -157,9 +198,75 @@ func (l *LineMasker) keepCarry(prepared []byte) {
 	l.carry = append([]byte(nil), text...)
 }
 
+// lineSpan bounds the printed text taken from the line before and after one that a card
+// number may continue from or onto.
+const lineSpan = 48
+
+// maskAcross masks in m (line, masked on its own) the digits of a card number that a person
+// reads across the line break: printed on the end of the line before (l.prev) and the start of
+// this one, or on the end of this one and the start of next ("4111 1111" LF "1111 1111").
+// The line break joins like a tab, so the groups must be card-grouped (pan: 4+ digits each). It
+// then keeps this line's printed tail in l.prev for the next line.
+func (l *LineMasker) maskAcross(line, m []byte, changed bool, next []byte) ([]byte, bool) {
+	if l.Prepare != nil {
+		line = l.Prepare(line) // as long as m
+	}
+	if len(line) != len(m) {
+		l.prev = l.prev[:0]
+		return m, changed
+	}
+	view, pos := printedView(line, 1)
+	prev := l.prev
+	if len(prev) > 0 && !startsWithDigit(view) {
+		prev = nil
+	}
+	nv, _ := printedView(next[:min(len(next), lineSpan)], 1)
+	if i := bytes.IndexAny(nv, "\n\r"); i >= 0 {
+		nv = nv[:i]
+	}
+	if !endsWithDigit(view) || !startsWithDigit(nv) {
+		nv = nil
+	}
+	if len(prev) > 0 || len(nv) > 0 {
+		joined := make([]byte, 0, len(prev)+len(view)+len(nv)+2)
+		joined = append(append(joined, prev...), '\t')
+		off := len(joined)
+		joined = append(append(append(joined, view...), '\t'), nv...)
+		if vm, res := l.M.Mask(joined); res.Masked > 0 {
+			for k := range view {
+				if vm[off+k] == '*' && view[k] != '*' && m[pos[k]] != '*' {
+					if !changed {
+						m = append([]byte(nil), m...) // never write into the caller's bytes
+					}
+					m[pos[k]], changed = '*', true
+				}
+			}
+		}
+	}
+	l.prev = l.prev[:0]
+	if endsWithDigit(view) {
+		t := bytes.TrimRight(view, " \t")
+		l.prev = append(l.prev, t[max(0, len(t)-lineSpan):]...)
+	}
+	return m, changed
+}
+
+// endsWithDigit reports whether the printed text of line ends with a digit (trailing spaces
+// aside); startsWithDigit whether it starts with one (leading spaces aside).
+func endsWithDigit(line []byte) bool {
+	v, _ := printedView(line, 1)
+	v = bytes.TrimRight(v, " \t")
+	return len(v) > 0 && isDigit(v[len(v)-1])
+}
+
+func startsWithDigit(v []byte) bool {
+	v = bytes.TrimLeft(v, " \t")
+	return len(v) > 0 && isDigit(v[0])
+}
+
 // safeCut returns the last position in b at least tail bytes before its end that a cut may
 // fall on, or 0: just after a byte that is not a digit, space, dash, backslash, '=' or '^', nor
-// non-ASCII (a Unicode digit or space); not inside a JSON escape (which could spell a digit);
+// non-ASCII (a Unicode digit or space), nor a NUL after one of those (UTF-16 text); not inside a JSON escape (which could spell a digit);
 // not after the letters of a word that begins a CVV/PIN label; not within trackSpan bytes after
 // a '^' or '=' (track data); and not within 3 bytes after a printer command (ESC, FS, GS) that
 // follows a digit or separator, which could split a printed card number.
@@ -201,7 +308,7 @@ func safeCut(b []byte, tail int) int {
 		i += n
 		if n == 2 && c == '\\' && b[i-1] != 'u' {
 			// \" \\ \n …: a whole escape that spells no digit.
-		} else if n > 1 || !cuttable(c) || (isAlnum(c) && pan.LabelPrefix(b[word:i])) {
+		} else if n > 1 || !cuttable(c) || (c == 0 && i > 1 && !cuttable(b[i-2])) || (isAlnum(c) && pan.LabelPrefix(b[word:i])) {
 			continue
 		}
 		if i-track > trackSpan && i-cmd > 3 {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanebridge/lanebridge/agent/internal/config"
 	"github.com/lanebridge/lanebridge/agent/internal/pan"
 	"github.com/lanebridge/lanebridge/agent/internal/profile"
 )
@@ -201,5 +202,102 @@ func TestLineMaskerSplitPAN(t *testing.T) {
 	out = append(out, lm.Flush()...)
 	if bytes.Contains(out, []byte("1111 1111 1111")) || len(out) != len(long) {
 		t.Fatalf("long run: leaked or changed length (%d vs %d)", len(out), len(long))
+	}
+}
+
+// TestDirDoneKeepsOnlyMasked: an export holding card numbers (plain, grouped, UTF-16) and track
+// data is kept in done/ only masked, mode 0600 (done=masked), or removed (done=delete); the
+// original never stays in the drop folder.
+func TestDirDoneKeepsOnlyMasked(t *testing.T) {
+	p := shippedProfile(t, "csv-export")
+	pans := []string{"4111" + "1111" + "1111" + "1111", "5500" + "0055" + "5555" + "5559"}
+	utf16 := func(s string) string {
+		var b strings.Builder
+		for _, c := range s {
+			b.WriteByte(byte(c))
+			b.WriteByte(0)
+		}
+		return b.String()
+	}
+	export := "receipt,date,description\n" +
+		"1001,2026-11-26,CARD " + pans[0] + "\n" +
+		"1002,2026-11-26,CARD 5500 0055 5555 5559\n" +
+		";" + pans[0] + "=29121010000000000000?\n" +
+		utf16("PAN "+pans[1]) + "\n"
+	for _, mode := range []string{DoneMasked, DoneDelete} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			e := openEnv(t, t.TempDir())
+			defer e.close()
+			name := filepath.Join(dir, "export.csv")
+			if err := os.WriteFile(name, []byte(export), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			runDirUntilTaken(t, &Dir{Path: dir, Masker: pan.New(pan.Options{}), Pipeline: newTestPipeline(e, e.sp, p), Log: slog.New(slog.DiscardHandler), Poll: 20 * time.Millisecond, Settle: -1, Done: mode}, name)
+			if _, err := os.Stat(name); !os.IsNotExist(err) {
+				t.Fatalf("original still in the drop folder: %v", err)
+			}
+			done := filepath.Join(dir, "done", "export.csv")
+			st, err := os.Stat(done)
+			if mode == DoneDelete {
+				if !os.IsNotExist(err) {
+					t.Fatalf("done=delete kept %s: %v", done, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm() != 0o600 {
+				t.Errorf("%s has mode %v, want 0600", done, st.Mode().Perm())
+			}
+			b, _ := os.ReadFile(done)
+			digits := strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, string(b))
+			for _, p := range pans {
+				if strings.Contains(digits, p) {
+					t.Errorf("done/ file holds %s:\n%q", p, b)
+				}
+			}
+			if !bytes.Contains(b, []byte("CARD 411111******1111")) || !bytes.Contains(b, []byte("1002,2026-11-26,CARD 5500 00** **** 5559")) {
+				t.Errorf("done/ file lost its masked text:\n%q", b)
+			}
+			if bytes.Contains(b, []byte("=2912")) {
+				t.Errorf("done/ file holds track data:\n%q", b)
+			}
+		})
+	}
+}
+
+func TestDirDoneQueryValidated(t *testing.T) {
+	profiles := map[string]*profile.Profile{"csv-export": shippedProfile(t, "csv-export")}
+	for src, bad := range map[string]bool{"dir:///x?done=delete": false, "dir:///x?done=masked": false, "dir:///x": false, "dir:///x?done=keep": true, "dir:///x?keep=1": true} {
+		err := Check([]config.Terminal{{ID: "T1", Source: src, Profile: "csv-export"}}, profiles)
+		if (err != nil) != bad {
+			t.Errorf("%s: err %v, want error %v", src, err, bad)
+		}
+		if err != nil && !strings.Contains(err.Error(), "terminals[0].source") {
+			t.Errorf("%s: %v does not name the key", src, err)
+		}
+	}
+}
+
+// runDirUntilTaken runs src until the file name has left its folder (processed), 10 s at most.
+func runDirUntilTaken(t *testing.T, src *Dir, name string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- src.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, err := os.Stat(name); err == nil && time.Now().Before(deadline); _, err = os.Stat(name) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

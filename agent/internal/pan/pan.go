@@ -1,33 +1,41 @@
 // Package pan masks payment card data in text lines before anything stores them.
 //
 // A line is scanned for primary account numbers (PANs): runs of 13 to 19 digits that may be
-// split into groups by up to 3 separator bytes (space, tab, dash, dot, slash, underscore, in any
-// mix: "4111.1111.1111.1111", "4111  1111  1111  1111", "6011.1111-1111/1117"), start with a
-// non-zero digit and pass the Luhn check. Groups joined by anything but a single space or dash
-// must be grouped as on a card (4+ digits each, 3+ in the last). Letters around the digits do not matter
-// ("CARD4111111111111111", "4111111111111111EXP"). A PAN is masked in place to its first 6 and
-// last 4 digits (or, with LastFourOnly, to its last 4), so column layouts survive. Lines holding
-// track 1 or track 2 data (with '=' or, as some readers write it, 'D' after the PAN; sentinels
-// optional), and lines labelled
-// CVV/CVC/CID/PIN that carry a code, are dropped whole (PCI DSS 3.3.1): Mask returns an empty
-// line for them. A CVV/PIN label may also be a JSON key ({"cvv":"123"}).
+// split into groups by up to 8 separator bytes (space, tab, dash, dot, slash, underscore, comma,
+// colon, pipe, in any mix, or one asterisk: "4111.1111.1111.1111", "4111  1111  1111  1111",
+// "6011.1111-1111/1117", "4111,1111,1111,1111"), start with a non-zero digit and pass the Luhn
+// check. Groups joined by anything but a single space or dash must be grouped as on a card (4+
+// digits each, 3+ in the last); across a comma, colon, pipe or asterisk exactly as on a card
+// (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3), so CSV columns and times are not joined. Letters around
+// the digits do not matter ("CARD4111111111111111", "4111111111111111EXP"). A PAN is masked in
+// place to its first 6 and last 4 digits (or, with LastFourOnly, to its last 4), so column
+// layouts survive. Lines holding track 1 or track 2 data (with '=' or, as some readers write
+// it, 'D' or 'd' after the PAN, which may be printed in groups; sentinels optional), and lines
+// labelled CVV/CVC/CID/PIN that carry a code, are dropped whole (PCI DSS 3.3.1): Mask returns
+// an empty line for them. A CVV/PIN label may also be a JSON key ({"cvv":"123"}).
+//
+// EMV tag dumps (hex, compact or byte by byte, see emv.go): the PAN of tag 5A is masked although
+// glued to its tag and length; track 2 equivalent data (tags 57, 9F6B) and track 1 (tag 56)
+// drop the line.
 //
 // Unicode decimal digits (fullwidth "４１１１", Arabic-Indic, …) count as digits, Unicode
 // spaces and dashes as separators; a masked non-ASCII digit becomes as many '*' as it has
-// bytes, so lines keep their length.
+// bytes, so lines keep their length. NUL bytes are skipped, so UTF-16 text read as bytes
+// ("4\x001\x00…") is masked too (digit bytes only; its NULs stay).
 //
 // Caveats: a PAN is only recognised on group boundaries — digits glued to it without a separator
-// ("1234111111111111111") form one run that is checked as a whole. A digit run that is not
-// Luhn-valid (barcodes, receipt numbers) is never masked.
+// ("1234111111111111111") form one run that is checked as a whole (EMV tag 5A excepted). A
+// digit run that is not Luhn-valid (barcodes, receipt numbers) is never masked.
 //
 // Trade-off (false masking): a 13–19-digit run that passes Luhn is masked whatever it is, so
 // about 1 in 10 GTIN/EAN-13 item codes ("5562301238360  1  38,11") loses its middle digits; a
 // card number missed is worse than a barcode masked. Wider separators could also join a barcode
-// with its quantity column ("9655845413754<TAB>4") or a store path ("869/63/7363929/5851") into
-// a Luhn-valid run; the card-grouping rule above keeps those, so the wider separators mask no
-// more sample lines than single spaces and dashes did. Dates, receipt and transaction numbers
-// and amounts ("1.234.567,89") are too short, start with 0 or fail Luhn. TestMaskSamplesFalseMasking
-// counts it over every shipped sample plus testdata/noncard.txt: 6 of 1712 lines, all EAN-13.
+// with its quantity column ("9655845413754<TAB>4"), a store path ("869/63/7363929/5851") or CSV
+// columns ("203285,7650,2612,816") into a Luhn-valid run; the card-grouping rules above keep
+// those, so the wider separators mask no more sample lines than single spaces and dashes did.
+// Dates, receipt and transaction numbers and amounts ("1.234.567,89") are too short, start with
+// 0 or fail Luhn. TestMaskSamplesFalseMasking counts it over every shipped sample (decoded and
+// raw) plus testdata/noncard.txt: 6 of 2262 lines, all EAN-13.
 // A track 2 'D' separator drops the line only after a Luhn-valid 13–19-digit PAN.
 package pan
 
@@ -136,6 +144,14 @@ func (m *Masker) mask(line []byte) (out []byte, res Result) {
 		return line, res
 	}
 	out = line
+	// EMV tag 5A: the PAN's digits are glued to the tag and length (see emvPANs).
+	if ps := emvPANs(line); len(ps) > 0 {
+		out = bytes.Clone(line)
+		for _, p := range ps {
+			res.Cards = append(res.Cards, m.maskDigits(out, p))
+			res.Masked++
+		}
+	}
 	// Masking can join the kept last 4 digits with later groups into a new candidate, so
 	// repeat until a pass finds nothing; each pass masks at least 3 digits, so this ends.
 	for {
@@ -156,7 +172,7 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 	var out []byte
 	var buf [32]int
 	var gbuf [8]int
-	var wbuf [8]bool
+	var wbuf [8]join
 	i := 0
 	for i < len(line) {
 		if !isDigit(line[i]) {
@@ -167,7 +183,7 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 		digs := buf[:0]        // byte positions of the run's digits
 		groupStart := gbuf[:0] // indexes into digs where a group starts
 		groupStart = append(groupStart, 0)
-		wide := append(wbuf[:0], false) // wide[g]: group g follows a separator other than one space or dash
+		wide := append(wbuf[:0], joinNarrow) // wide[g]: how group g is joined to the one before (see join)
 		j := i
 		for j < len(line) {
 			if isDigit(line[j]) {
@@ -177,7 +193,7 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 			}
 			if n := sepRun(line[j:]); n > 0 && len(digs) > 0 {
 				groupStart = append(groupStart, len(digs))
-				wide = append(wide, n > 1 || (line[j] != ' ' && line[j] != '-'))
+				wide = append(wide, joinKind(line[j:j+n]))
 				j += n
 				continue
 			}
@@ -220,7 +236,7 @@ func (m *Masker) maskPass(line []byte, res *Result) ([]byte, int) {
 // findPAN returns the digit index range [a,b) of the first, longest PAN in the run, aligned to
 // group boundaries. A candidate that joins groups across a wide separator (see cardGroups) must
 // be grouped like a card number.
-func findPAN(line []byte, digs []int, groupStart []int, wide []bool) (int, int, bool) {
+func findPAN(line []byte, digs []int, groupStart []int, wide []join) (int, int, bool) {
 	for gi, a := range groupStart {
 		if line[digs[a]] == '0' {
 			continue
@@ -248,26 +264,80 @@ func findPAN(line []byte, digs []int, groupStart []int, wide []bool) (int, int, 
 	return 0, 0, false
 }
 
+// join is how two digit groups are joined.
+type join uint8
+
+const (
+	joinNarrow join = iota // one space or dash
+	joinWide               // tab, dot, slash, underscore or a run of separators
+	joinField              // a comma, colon, pipe or asterisk: a field or column separator
+)
+
+// joinKind classifies the separator run sep.
+func joinKind(sep []byte) join {
+	k := joinNarrow
+	for _, c := range sep {
+		switch c {
+		case ',', ':', '|', '*':
+			return joinField
+		case ' ', '-':
+			if len(sep) > 1 {
+				k = joinWide
+			}
+		default:
+			k = joinWide
+		}
+	}
+	return k
+}
+
+// cardLayouts are the digit groupings printed on cards: 4-4-4-4, Amex 4-6-5, Diners 4-6-4,
+// 19 digits 4-4-4-4-3.
+var cardLayouts = [][]int{{4, 4, 4, 4}, {4, 6, 5}, {4, 6, 4}, {4, 4, 4, 4, 3}}
+
 // cardGroups reports whether the groups starting at starts (digit indexes; the last group ends
 // at end) may form a card number. Groups joined by single spaces or dashes always may, as
 // before. Once a wider separator (tab, dot, slash, underscore, a run) joins them, every group
 // must hold at least 4 digits, the last at least 3 — the groupings printed on cards (4-4-4-4,
 // 4-6-5, 4-6-4, 4-4-4-4-3) — so that a barcode and its quantity column ("4006381333931\t2") or
-// a "869/63/7363929/5851" store path are not read as one number.
-func cardGroups(starts []int, wide []bool, end int) bool {
-	joined := false
+// a "869/63/7363929/5851" store path are not read as one number. Across a field separator
+// (comma, colon, pipe, asterisk) the groups must be exactly one of cardLayouts, so that CSV
+// columns ("203285,7650,2612,816") and times are not read as one number.
+func cardGroups(starts []int, wide []join, end int) bool {
+	kind := joinNarrow
 	for g := 1; g < len(starts); g++ {
-		joined = joined || wide[g]
+		kind = max(kind, wide[g])
 	}
-	if !joined {
+	if kind == joinNarrow {
 		return true
 	}
-	for g, a := range starts {
-		b, least := end, 3
+	size := func(g int) int {
 		if g+1 < len(starts) {
-			b, least = starts[g+1], 4
+			return starts[g+1] - starts[g]
 		}
-		if b-a < least {
+		return end - starts[g]
+	}
+	if kind == joinField {
+	layouts:
+		for _, l := range cardLayouts {
+			if len(l) != len(starts) {
+				continue
+			}
+			for g, n := range l {
+				if size(g) != n {
+					continue layouts
+				}
+			}
+			return true
+		}
+		return false
+	}
+	for g := range starts {
+		least := 4
+		if g+1 == len(starts) {
+			least = 3
+		}
+		if size(g) < least {
 			return false
 		}
 	}
@@ -336,26 +406,43 @@ func (m *Masker) maskDigits(out []byte, pos []int) Card {
 
 func isDigit(c byte) bool { return c-'0' <= 9 }
 
-// maxSep is the longest run of separator bytes that still joins two digit groups.
-const maxSep = 3
+// maxSep is the longest run of separator bytes that still joins two digit groups; such a long
+// run (a column gap) is wide, so the groups must be card-grouped (see cardGroups).
+const maxSep = 8
 
 // isSep reports whether c may separate the digit groups of a card number.
 func isSep(c byte) bool {
 	switch c {
-	case ' ', '-', '.', '/', '_', '\t':
+	case ' ', '-', '.', '/', '_', '\t', ',', ':', '|', '*':
 		return true
 	}
 	return false
 }
 
+// isEscapedSep reports whether b starts with a JSON or C escape of a tab, line break or slash
+// ("\t", "\n", "\r", "\/"): what a JSON string holds for "4111<TAB>1111…" is "4111\t1111…".
+func isEscapedSep(b []byte) bool {
+	return len(b) >= 2 && b[0] == '\\' && (b[1] == 't' || b[1] == 'n' || b[1] == 'r' || b[1] == 'f' || b[1] == 'b' || b[1] == '/')
+}
+
 // sepRun returns the length of the separator run (1..maxSep bytes of space, tab, dash, dot,
-// slash or underscore, in any mix) at the start of b when a digit follows it, else 0.
+// slash, underscore, comma, colon or pipe, or a JSON escape of a tab, line break or slash, in any
+// mix, or one asterisk) at the start of b when
+// a digit follows it, else 0. An asterisk joins only alone: masked digits ("411111******1111")
+// are not separators.
 func sepRun(b []byte) int {
-	n := 0
-	for n < len(b) && n < maxSep && isSep(b[n]) {
-		n++
+	n, star := 0, false
+	for n < len(b) && n < maxSep {
+		if isSep(b[n]) {
+			star = star || b[n] == '*'
+			n++
+		} else if isEscapedSep(b[n:]) {
+			n += 2
+		} else {
+			break
+		}
 	}
-	if n == 0 || n >= len(b) || !isDigit(b[n]) {
+	if n == 0 || n >= len(b) || !isDigit(b[n]) || (star && n > 1) {
 		return 0
 	}
 	return n
@@ -395,28 +482,43 @@ func Brand(pan string) string {
 }
 
 // hasTrackData reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
-// (;<pan>=YYMM…? or ;<pan>DYYMM…?) data; sentinels are optional, so "<pan>=YYMM",
-// "<pan>DYYMM" and "B<pan>^" count too.
+// (;<pan>=YYMM…? or ;<pan>DYYMM…?, 'D' or 'd') data; sentinels are optional, so "<pan>=YYMM",
+// "<pan>DYYMM" and "B<pan>^" count too, and the account number may be printed in groups
+// ("B4111 1111 1111 1111^…"). EMV tag dumps of track data (tags 57, 9F6B, 56) count too.
 func hasTrackData(line []byte) bool {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
-		if c != '=' && c != '^' && c != 'D' {
+		if c != '=' && c != '^' && c != 'D' && c != 'd' {
 			continue
 		}
-		// Count digits immediately before the separator.
-		k := i
-		for k > 0 && isDigit(line[k-1]) {
-			k--
+		// The digits before the separator, in groups joined by single spaces or dashes.
+		k, nd := i, 0
+		var digits [19]byte
+		for k > 0 && nd <= 19 {
+			if isDigit(line[k-1]) {
+				if nd < len(digits) {
+					digits[len(digits)-1-nd] = line[k-1]
+				}
+				nd++
+				k--
+				continue
+			}
+			if nd > 0 && k > 1 && (line[k-1] == ' ' || line[k-1] == '-') && isDigit(line[k-2]) {
+				k--
+				continue
+			}
+			break
 		}
-		if i-k < 12 || i-k > 19 {
+		if nd < 12 || nd > 19 {
 			continue
 		}
-		if c == 'D' && (i-k < 13 || line[k] == '0' || !Luhn(string(line[k:i]))) {
+		acct := string(digits[len(digits)-nd:])
+		if (c == 'D' || c == 'd') && (nd < 13 || acct[0] == '0' || !Luhn(acct)) {
 			// track 2 as some readers emit it, 'D' for '=': only after a Luhn-valid PAN, so
 			// that hex and part codes such as "1234567890123D4567" are kept.
 			continue
 		}
-		if c == '=' || c == 'D' {
+		if c != '^' {
 			// track 2: at least 4 digits (expiry) after the separator
 			d := 0
 			for e := i + 1; e < len(line) && isDigit(line[e]); e++ {
@@ -438,7 +540,7 @@ func hasTrackData(line []byte) bool {
 			}
 		}
 	}
-	return false
+	return emvTrack(line)
 }
 
 var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []byte("CVC"), []byte("CID"), []byte("CVN"), []byte("CAV2"), []byte("PIN")}

@@ -14,6 +14,7 @@ import (
 // captures and every profile golden input (the firmware profiles' golden cases).
 var sampleRoots = []struct{ dir, match string }{
 	{"../escpos/testdata", ".golden"},
+	{"../escpos/testdata", ".bin"},
 	{"../profile/testdata", "input."},
 	{"../../../firmware-profiles", ".yaml"},
 	{"testdata", "noncard.txt"},

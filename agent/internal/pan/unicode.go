@@ -1,29 +1,36 @@
 package pan
 
 import (
+	"bytes"
 	"unicode"
 	"unicode/utf8"
 )
 
 // asciiView returns line as the masker scans it when line holds a decimal digit other than
-// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …): one byte per character, each Unicode
-// decimal digit written as its ASCII digit, each Unicode space as ' ', each dash as '-', any
-// other non-ASCII character as '~' (neither digit, separator nor letter). spans[k] is the
-// byte offset in line of view[k]'s character. Without such a digit it returns nil.
+// ASCII '0'..'9' (fullwidth "４１１１", Arabic-Indic, …), ASCII digits and a Unicode space or
+// dash (no-break space, en dash), or NUL bytes (UTF-16 text read as
+// bytes: "4\x001\x00…"): one byte per character, each Unicode decimal digit written as its ASCII
+// digit, each Unicode space as ' ', each dash as '-', any other non-ASCII character as '~'
+// (neither digit, separator nor letter), NUL bytes left out. spans[k] is the byte offset in
+// line of view[k]'s character. Otherwise it returns nil.
 func asciiView(line []byte) (view []byte, spans []int) {
 	i := 0
 	for ; i < len(line); i++ {
-		if line[i] >= utf8.RuneSelf {
+		if line[i] >= utf8.RuneSelf || line[i] == 0 {
 			break
 		}
 	}
-	if i == len(line) || !hasUnicodeDigit(line[i:]) {
+	if i == len(line) || (bytes.IndexByte(line[i:], 0) < 0 && !hasUnicodeDigit(line[i:], hasDigit(line))) {
 		return nil, nil
 	}
 	view = make([]byte, 0, len(line))
 	spans = make([]int, 0, len(line))
 	for i := 0; i < len(line); {
 		c := line[i]
+		if c == 0 {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
 			view, spans = append(view, c), append(spans, i)
 			i++
@@ -46,13 +53,24 @@ func asciiView(line []byte) (view []byte, spans []int) {
 	return view, spans
 }
 
-func hasUnicodeDigit(b []byte) bool {
+// hasUnicodeDigit reports whether b holds a non-ASCII decimal digit or, when ascii is set (the
+// line has ASCII digits), a non-ASCII space or dash that may separate them ("4111\u00a01111").
+func hasUnicodeDigit(b []byte, ascii bool) bool {
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		if r >= utf8.RuneSelf && unicode.IsDigit(r) {
+		if r >= utf8.RuneSelf && (unicode.IsDigit(r) || ascii && (unicode.IsSpace(r) || unicode.Is(unicode.Pd, r) || r == '\u2212')) {
 			return true
 		}
 		b = b[n:]
+	}
+	return false
+}
+
+func hasDigit(b []byte) bool {
+	for _, c := range b {
+		if isDigit(c) {
+			return true
+		}
 	}
 	return false
 }
@@ -69,21 +87,21 @@ func digitValue(r rune) byte {
 }
 
 // unview returns line with the masking of its view vm applied: every character whose view byte
-// became '*' is replaced by as many '*' as it has bytes, so the line keeps its length.
+// became '*' is replaced by as many '*' as it has bytes (NUL bytes around it are kept), so the
+// line keeps its length.
 func unview(line, vm []byte, spans []int) []byte {
-	out := make([]byte, 0, len(line))
+	out := bytes.Clone(line)
 	for k, start := range spans {
-		end := len(line)
-		if k+1 < len(spans) {
-			end = spans[k+1]
-		}
-		if vm[k] == '*' && line[start] != '*' {
-			for range end - start {
-				out = append(out, '*')
-			}
+		if vm[k] != '*' || line[start] == '*' {
 			continue
 		}
-		out = append(out, line[start:end]...)
+		n := 1
+		if line[start] >= utf8.RuneSelf {
+			_, n = utf8.DecodeRune(line[start:])
+		}
+		for j := range n {
+			out[start+j] = '*'
+		}
 	}
 	return out
 }

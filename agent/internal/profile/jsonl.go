@@ -131,7 +131,8 @@ func guardRecord(m *pan.Masker, r protocol.Record, line string) (_ protocol.Reco
 
 // unescapeASCII writes out the \uXXXX escapes of printable ASCII other than '"' and '\' in a
 // JSON text ("\u0034" becomes "4"), and those of other Unicode decimal digits ("\uff14"
-// becomes "４", which the masker reads as a digit too). Inside a JSON string the result means the same; outside one
+// becomes "４", which the masker reads as a digit too), spaces and dashes ("\u00a0", "\u2013",
+// which separate digit groups). Inside a JSON string the result means the same; outside one
 // an escape is invalid either way. A card number written with escapes is then masked like any
 // other: the masker reads bytes, not decoded JSON. Without an escape the line is returned as is.
 func unescapeASCII(line []byte) []byte {
@@ -150,8 +151,8 @@ func unescapeASCII(line []byte) []byte {
 				out = append(out, byte(v))
 				i += 5
 				continue
-			} else if ok && unicode.IsDigit(v) {
-				out = utf8.AppendRune(out, v) // fullwidth and other decimal digits
+			} else if ok && v >= utf8.RuneSelf && (unicode.IsDigit(v) || unicode.IsSpace(v) || unicode.Is(unicode.Pd, v)) && v != '\u2028' && v != '\u2029' {
+				out = utf8.AppendRune(out, v) // fullwidth and other decimal digits, Unicode spaces and dashes
 				i += 5
 				continue
 			}

@@ -3,8 +3,10 @@ package profile_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lanebridge/lanebridge/agent/internal/profile"
 	firmwareprofiles "github.com/lanebridge/lanebridge/firmware-profiles"
@@ -157,6 +159,61 @@ func wantDesc(want string) func(*testing.T, *protocol.Record) {
 		t.Helper()
 		if got := r.Lines[0].Description; got != want {
 			t.Errorf("description %q, want %q", got, want)
+		}
+	}
+}
+
+// TestCanonicalJSONLEveryString: a card number in any JSON spelling (plain, grouped by escaped
+// tabs, line breaks or slashes, no-break spaces, en dashes, \u escapes) in every string the
+// record has, and in nested members the record does not know, is masked: neither the record
+// nor the raw text kept for quarantine holds its digits in a row.
+func TestCanonicalJSONLEveryString(t *testing.T) {
+	p := shipped(t)["canonical-jsonl"]
+	pan := "4111" + "1111" + "1111" + "1111"
+	g := []string{pan[0:4], pan[4:8], pan[8:12], pan[12:16]}
+	forms := map[string]string{
+		"plain":    pan,
+		"tabs":     strings.Join(g, `\t`),
+		"newlines": strings.Join(g, `\n`),
+		"crlf":     strings.Join(g, `\r\n`),
+		"slashes":  strings.Join(g, `\/`),
+		"nbsp":     strings.Join(g, `\u00a0`),
+		"en dash":  strings.Join(g, `\u2013`),
+		"escaped":  `\u0034\u0031\u0031\u0031` + pan[4:],
+		"commas":   strings.Join(g, ","),
+	}
+	fields := []string{
+		`"receipt":"%s"`, `"time":"%s"`, `"original_receipt":"%s"`, `"store":"%s"`,
+		`"lines":[{"sku":"%s","description":"MILK","quantity":"1","unit_price":100,"amount":100}]`,
+		`"lines":[{"description":"%s","quantity":"1","unit_price":100,"amount":100,"department":"%[1]s"}]`,
+		`"discounts":[{"description":"%s","amount":0}]`,
+		`"taxes":[{"code":"%s","rate":"1","taxable":0,"amount":0}]`,
+		`"tenders":[{"type":"card","amount":100,"card":{"brand":"%s","last4":"1111"}}]`,
+		`"note":"%s"`, `"extra":{"deep":[{"x":"%s"}]}`, `"z":{"tenders":[{"type":"%s","amount":0}]}`,
+	}
+	for name, form := range forms {
+		for _, f := range fields {
+			line := `{"kind":"sale","terminal":"T1","receipt":"7","business_date":"2026-11-26","total":100,` + strings.ReplaceAll(f, "%[1]s", form)
+			line = strings.Replace(line, "%s", form, 1) + "}\n"
+			parser := p.NewParser("T1")
+			res := append(parser.Feed([]byte(line), time.Now()), parser.Close()...)
+			if len(res) != 1 {
+				t.Fatalf("%s %s: %d results", name, f, len(res))
+			}
+			var text []byte
+			if res[0].Record != nil {
+				text, _ = json.Marshal(res[0].Record)
+			}
+			text = append(append(text, res[0].Raw...), fmt.Sprint(res[0].Err)...)
+			var digits []byte
+			for _, c := range text {
+				if c >= '0' && c <= '9' {
+					digits = append(digits, c)
+				}
+			}
+			if bytes.Contains(digits, []byte(pan)) {
+				t.Errorf("%s in %s: card number kept: %s", name, f, text)
+			}
 		}
 	}
 }
