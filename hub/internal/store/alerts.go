@@ -57,24 +57,29 @@ func (s *DB) RaiseAlert(ctx context.Context, a Alert) (opened bool, err error) {
 	if a.LastEvaluated.IsZero() {
 		a.LastEvaluated = time.Now()
 	}
-	var n int64
-	err = s.write(ctx, func(t tx) error {
-		var err error
-		n, err = t.exec(ctx, `UPDATE alerts SET detail = ?, threshold = ?, last_evaluated = ?
+	update := func(t tx) (int64, error) {
+		return t.exec(ctx, `UPDATE alerts SET detail = ?, threshold = ?, last_evaluated = ?
 			WHERE kind = ? AND store = ? AND terminal = ? AND state = 'open'`,
 			protocol.Excerpt(a.Detail), a.Threshold, s.ts(a.LastEvaluated), a.Kind, a.Store, a.Terminal)
+	}
+	err = s.write(ctx, func(t tx) error {
+		n, err := update(t)
 		if err != nil || n > 0 {
 			return err
 		}
-		_, err = t.exec(ctx, `INSERT INTO alerts (kind, store, terminal, state, since, detail, threshold, last_evaluated)
+		// A concurrent raiser (another replica) may insert first: then this one updates it.
+		n, err = t.exec(ctx, `INSERT INTO alerts (kind, store, terminal, state, since, detail, threshold, last_evaluated)
 			VALUES (?, ?, ?, 'open', ?, ?, ?, ?) ON CONFLICT (kind, store, terminal) WHERE state = 'open' DO NOTHING`,
 			a.Kind, a.Store, a.Terminal, s.ts(a.Since), protocol.Excerpt(a.Detail), a.Threshold, s.ts(a.LastEvaluated))
+		if opened = n == 1; err == nil && !opened {
+			_, err = update(t)
+		}
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("raise alert %s/%s/%s: %w", a.Kind, a.Store, a.Terminal, err)
 	}
-	return n == 0, nil
+	return opened, nil
 }
 
 // ClearAlert clears the open alert of (kind, store, terminal) at at and returns it; ok false
