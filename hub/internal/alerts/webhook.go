@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,6 +131,9 @@ func (w *Webhook) post(ctx context.Context, body []byte) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "lanebridge-hub")
 	resp, err := w.o.Client.Do(req)
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		return ue.Err // the URL of a chat webhook is its secret: keep it out of the logs
+	}
 	if err != nil {
 		return err
 	}
