@@ -76,7 +76,9 @@ func (f *fixture) want(events ...string) {
 }
 
 // open reads lanebridge_hub_alerts_open{kind} from the registry.
-func (f *fixture) open(kind string) float64 { return gauge(f.t, f.reg, "lanebridge_hub_alerts_open", kind) }
+func (f *fixture) open(kind string) float64 {
+	return gauge(f.t, f.reg, "lanebridge_hub_alerts_open", kind)
+}
 
 // gauge reads a metric with one label value from a registry (-1: absent).
 func gauge(t *testing.T, reg *prometheus.Registry, name, label string) float64 {

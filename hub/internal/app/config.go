@@ -102,7 +102,8 @@ type Config struct {
 		// status confirms it; after that a lagging agent gets a snapshot (default 15s).
 		ResendAfter time.Duration `yaml:"resend_after"`
 	} `yaml:"inventory"`
-	Log struct {
+	Alerts AlertsConfig `yaml:"alerts"`
+	Log    struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
@@ -117,6 +118,7 @@ func defaultConfig() *Config {
 	c.Ingest.Workers = 4
 	c.Inventory.Interval = 5 * time.Minute
 	c.Inventory.ResendAfter = 15 * time.Second
+	c.Alerts = defaultAlerts()
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -198,6 +200,9 @@ func (c *Config) validate() error {
 	}
 	if c.Inventory.ResendAfter < time.Second {
 		return errors.New("config key inventory.resend_after: must be at least 1s")
+	}
+	if _, err := c.Alerts.options(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lanebridge/lanebridge/hub/internal/alerts"
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
 	"github.com/lanebridge/lanebridge/hub/internal/erp"
@@ -39,6 +40,7 @@ var (
 	_ inventory.Store = (*store.DB)(nil)
 	_ reconcile.Store = (*store.DB)(nil)
 	_ credentials     = (*store.DB)(nil)
+	_ alerts.Store    = (*store.DB)(nil)
 )
 
 // openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
@@ -192,6 +194,15 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 			ResendAfter: cfg.Inventory.ResendAfter, Logger: log, Registry: h.reg})
 		onStatus = inv.OnStatus
 	}
+	ev, err := h.alerts()
+	if err != nil {
+		return nil, err
+	}
+	if onInv := onStatus; onInv != nil {
+		onStatus = func(s protocol.Status) { onInv(s); ev.OnStatus(s) }
+	} else {
+		onStatus = ev.OnStatus
+	}
 	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus})
 	h.add("ingest", in.Run)
 	if err := attach(in); err != nil {
@@ -247,6 +258,26 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	}
 	log.Info("hub ready", "http", scheme+h.httpAddr, "version", Version)
 	return h, nil
+}
+
+// alerts sets up the "alerts" part (and "webhook" when alerts.webhook is set).
+func (h *hub) alerts() (*alerts.Evaluator, error) {
+	o, err := h.cfg.Alerts.options()
+	if err != nil {
+		return nil, err
+	}
+	o.Logger, o.Registry = h.log.With("component", "alerts"), h.reg
+	if url := h.cfg.Alerts.Webhook; url != "" {
+		wh := alerts.NewWebhook(url, alerts.WebhookOptions{Logger: o.Logger, Registry: h.reg})
+		o.Notify = wh.Send
+		h.add("webhook", wh.Run)
+	}
+	ev, err := alerts.New(h.st, o)
+	if err != nil {
+		return nil, fmt.Errorf("config key alerts: %w", err)
+	}
+	h.add("alerts", ev.Run)
+	return ev, nil
 }
 
 // embeddedBroker configures the embedded broker; the returned attach subscribes ingest to the

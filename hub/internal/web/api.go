@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -55,6 +56,11 @@ type InventoryReader interface {
 	InventoryItems(ctx context.Context, store string) (store.InventoryState, []protocol.Item, error)
 }
 
+// AlertReader is what the alerts endpoint and the dashboard read.
+type AlertReader interface {
+	Alerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
+}
+
 // AuthStore is what authentication, sessions and the audit log read and change.
 type AuthStore interface {
 	// Operator returns store.ErrNotFound for an unknown operator.
@@ -77,6 +83,7 @@ type Store interface {
 	ExceptionStore
 	PostingStore
 	InventoryReader
+	AlertReader
 	AuthStore
 }
 
@@ -154,6 +161,7 @@ func New(st Store, o Options) *Server {
 	s.handle("GET /api/v1/stores/{store}/records", auth.Viewer, s.records)
 	s.handle("GET /api/v1/stores/{store}/days/{date}", auth.Viewer, s.day)
 	s.handle("GET /api/v1/exceptions", auth.Viewer, s.exceptions)
+	s.handle("GET /api/v1/alerts", auth.Viewer, s.alerts)
 	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	s.handle("GET /{$}", auth.Viewer, s.dashboard)
 	s.routesLogin()
@@ -203,6 +211,28 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 var errBadRequest = errors.New("bad request")
+
+// intParam is an integer query parameter 1..max (def when absent) stored by dst.
+type intParam struct {
+	name     string
+	max, def int64
+	dst      func(int64)
+}
+
+// intParams reads integer query parameters; a bad one is a bad request naming it.
+func intParams(q url.Values, ps ...intParam) error {
+	for _, p := range ps {
+		v := p.def
+		if raw := q.Get(p.name); raw != "" {
+			var err error
+			if v, err = strconv.ParseInt(raw, 10, 64); err != nil || v < 1 || v > p.max {
+				return badRequest(fmt.Sprintf("%s: must be an integer 1..%d", p.name, p.max))
+			}
+		}
+		p.dst(v)
+	}
+	return nil
+}
 
 func badRequest(msg string) error { return &wrapped{msg, errBadRequest} }
 
@@ -307,25 +337,11 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Stores: scope(r)}
-	var err error
-	for _, p := range []struct {
-		name string
-		max  int64
-		def  int64
-		dst  func(int64)
-	}{
-		{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
-		{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
-		{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }},
-	} {
-		v := p.def
-		if raw := q.Get(p.name); raw != "" {
-			if v, err = strconv.ParseInt(raw, 10, 64); err != nil || v < 1 || v > p.max {
-				s.fail(w, r, badRequest(fmt.Sprintf("%s: must be an integer 1..%d", p.name, p.max)))
-				return
-			}
-		}
-		p.dst(v)
+	if err := intParams(q, intParam{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
+		intParam{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
+		intParam{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }}); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	list, err := s.st.Exceptions(r.Context(), f)
 	if err != nil {

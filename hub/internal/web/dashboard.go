@@ -33,6 +33,11 @@ var dashTmpl = template.Must(template.New("dash").Funcs(template.FuncMap{
 <td>{{ago .StatusAt}}</td></tr>
 {{else}}<tr><td colspan="6">No stores yet: enroll one with <code>lanebridge-hub stores add S001</code>.</td></tr>{{end}}
 </table>
+<h2>Open alerts</h2>
+<table id="alerts"><tr><th>Alert</th><th>Store</th><th>Terminal</th><th>Since</th><th>Threshold</th><th>Detail</th></tr>
+{{range .Alerts}}<tr><td class="bad">{{.Kind}}</td><td>{{.Store}}</td><td>{{.Terminal}}</td><td>{{ago .Since}}</td><td>{{.Threshold}}</td><td>{{.Detail}}</td></tr>
+{{else}}<tr><td colspan="6">None.</td></tr>{{end}}
+</table>
 <h2>Open exceptions by store</h2>
 <table id="exception-counts"><tr><th>Store</th><th>Reason</th><th>Open</th><th>Times raised</th><th>Last seen</th></tr>
 {{range .Counts}}<tr><td><a href="/api/v1/exceptions?state=open&amp;store={{.Store}}">{{.Store}}</a></td><td>{{.Reason}}</td><td>{{.Exceptions}}</td><td>{{.Raised}}</td><td>{{ago .LastSeen}}</td></tr>
@@ -67,8 +72,14 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	alerts, err := s.st.Alerts(r.Context(), store.AlertFilter{State: store.AlertOpen, Limit: 100, Stores: scope(r)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := dashTmpl.Execute(w, map[string]any{"Stores": stores, "Exceptions": exc, "Counts": counts, "PerStore": dashPerStore}); err != nil {
+	if err := dashTmpl.Execute(w, map[string]any{"Stores": stores, "Exceptions": exc, "Counts": counts, "PerStore": dashPerStore,
+		"Alerts": alerts}); err != nil {
 		s.log.Debug("render dashboard", "err", err)
 	}
 }

@@ -1,0 +1,92 @@
+package app
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lanebridge/lanebridge/hub/internal/alerts"
+	"github.com/lanebridge/lanebridge/hub/internal/tradinghours"
+)
+
+// AlertsConfig is hub.yaml's alerts: thresholds (each "off" or 0 turns its alert off), the
+// default trading hours and zone of stores, the webhook and how often alerts are evaluated.
+type AlertsConfig struct {
+	StoreOfflineAfter   string `yaml:"store_offline_after"`   // default 15m
+	TerminalSilentAfter string `yaml:"terminal_silent_after"` // default 60m, trading time only
+	BacklogAgeOver      string `yaml:"backlog_age_over"`      // default 30m
+	SpoolUsedOver       string `yaml:"spool_used_over"`       // default 80%
+	ClockSkewOver       string `yaml:"clock_skew_over"`       // default 5m
+	InventoryLagOver    string `yaml:"inventory_lag_over"`    // default 1h
+	// TradingHours ("Mon-Sun 08:00-22:00") and TimeZone (IANA; default the hub's local zone)
+	// apply to stores without their own (`stores set`).
+	TradingHours string `yaml:"trading_hours"`
+	TimeZone     string `yaml:"time_zone"`
+	// Webhook receives each raise and clear as a JSON POST ("" : none).
+	Webhook string `yaml:"webhook"`
+	// EvaluateEvery is the interval between evaluations (default 15s).
+	EvaluateEvery time.Duration `yaml:"evaluate_every"`
+}
+
+func defaultAlerts() AlertsConfig {
+	return AlertsConfig{StoreOfflineAfter: "15m", TerminalSilentAfter: "60m", BacklogAgeOver: "30m", SpoolUsedOver: "80%",
+		ClockSkewOver: "5m", InventoryLagOver: "1h", TradingHours: tradinghours.Default, EvaluateEvery: 15 * time.Second}
+}
+
+// options turns the section into evaluator options; errors name the key and the fix.
+func (a *AlertsConfig) options() (alerts.Options, error) {
+	o := alerts.Options{Every: a.EvaluateEvery, TradingHours: a.TradingHours, TimeZone: a.TimeZone}
+	for _, d := range []struct {
+		key, v string
+		dst    *time.Duration
+	}{
+		{"store_offline_after", a.StoreOfflineAfter, &o.StoreOffline},
+		{"terminal_silent_after", a.TerminalSilentAfter, &o.TerminalSilent},
+		{"backlog_age_over", a.BacklogAgeOver, &o.BacklogAge},
+		{"clock_skew_over", a.ClockSkewOver, &o.ClockSkew},
+		{"inventory_lag_over", a.InventoryLagOver, &o.InventoryLag},
+	} {
+		if off(d.v) {
+			continue
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil || v < 0 {
+			return o, fmt.Errorf("config key alerts.%s: %q is not a duration (e.g. 15m, 1h) or off", d.key, d.v)
+		}
+		*d.dst = v
+	}
+	if !off(a.SpoolUsedOver) {
+		v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(a.SpoolUsedOver, "%")), 64)
+		if err != nil || v <= 0 || v > 100 {
+			return o, fmt.Errorf("config key alerts.spool_used_over: %q is not a percentage 1..100 (e.g. 80%%) or off", a.SpoolUsedOver)
+		}
+		o.SpoolUsed = v
+	}
+	if _, err := tradinghours.New(a.TradingHours, ""); err != nil {
+		return o, fmt.Errorf("config key alerts.trading_hours: %w", err)
+	}
+	if _, err := tradinghours.New("", a.TimeZone); err != nil {
+		return o, fmt.Errorf("config key alerts.time_zone: %w", err)
+	}
+	if a.Webhook != "" && !strings.HasPrefix(a.Webhook, "https://") && !strings.HasPrefix(a.Webhook, "http://") {
+		return o, fmt.Errorf("config key alerts.webhook: %q is not an http:// or https:// URL", redactURL(a.Webhook))
+	}
+	if a.EvaluateEvery < 100*time.Millisecond {
+		return o, fmt.Errorf("config key alerts.evaluate_every: must be at least 100ms (default 15s)")
+	}
+	return o, nil
+}
+
+// off: a threshold turned off.
+func off(v string) bool { v = strings.TrimSpace(v); return v == "off" || v == "0" || v == "0%" }
+
+// redactURL keeps a URL's secret path out of messages: scheme and host only.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[:i+3+j] + "/…"
+		}
+	}
+	return "…"
+}

@@ -1,0 +1,44 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+)
+
+// alerts is GET /api/v1/alerts?state=open|cleared|all (default open)&store=&limit=&before_id=:
+// the principal's stores' alerts, newest first, with "next" (the before_id of the following
+// page) when more may follow.
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.AlertFilter{Store: q.Get("store"), Stores: scope(r), Limit: 100}
+	switch st := q.Get("state"); st {
+	case "", store.AlertOpen:
+		f.State = store.AlertOpen
+	case store.AlertCleared:
+		f.State = st
+	case "all":
+	default:
+		s.fail(w, r, badRequest(fmt.Sprintf("state: %q is not open, cleared or all", st)))
+		return
+	}
+	if err := intParams(q, intParam{"limit", 1000, 100, func(v int64) { f.Limit = int(v) }},
+		intParam{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	list, err := s.st.Alerts(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []store.Alert{}
+	}
+	resp := map[string]any{"alerts": list}
+	if len(list) == f.Limit {
+		resp["next"] = list[len(list)-1].ID
+	}
+	s.writeJSON(w, http.StatusOK, resp)
+}

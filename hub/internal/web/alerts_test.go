@@ -1,0 +1,81 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/hub/internal/store"
+)
+
+func TestAlertsEndpoint(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	since := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if _, err := f.st.RaiseAlert(ctx, store.Alert{Kind: "terminal_silent", Store: "S001", Terminal: fmt.Sprint("T", i), Since: since,
+			Detail: "nothing captured", Threshold: "1h inside trading hours"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := f.st.ClearAlert(ctx, "terminal_silent", "S001", "T0", since.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.RaiseAlert(ctx, store.Alert{Kind: "store_offline", Store: "S002", Since: since, Detail: "S002 is down", Threshold: "offline for 15m"}); err != nil {
+		t.Fatal(err)
+	}
+	type page struct {
+		Alerts []map[string]any `json:"alerts"`
+		Next   int64            `json:"next"`
+	}
+	get := func(path, tok string, code int) page {
+		t.Helper()
+		r := f.do(t, "GET", path, "", bearer(tok))
+		var p page
+		if r.code != code || (code == 200 && json.Unmarshal([]byte(r.body), &p) != nil) {
+			t.Fatalf("%s: %d %s, want %d", path, r.code, r.body, code)
+		}
+		return p
+	}
+	open := get("/api/v1/alerts", f.admin, 200)
+	if len(open.Alerts) != 3 || open.Next != 0 {
+		t.Fatalf("open alerts: %+v", open)
+	}
+	a := open.Alerts[0]
+	for _, k := range []string{"id", "kind", "state", "store", "terminal", "since", "detail", "threshold"} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("alert lacks %q: %v", k, a)
+		}
+	}
+	if a["store"] != "S002" || a["threshold"] != "offline for 15m" || a["state"] != "open" {
+		t.Errorf("newest open alert %v", a)
+	}
+	cleared := get("/api/v1/alerts?state=cleared", f.admin, 200)
+	if len(cleared.Alerts) != 1 || cleared.Alerts[0]["cleared_at"] != "2026-12-01T09:00:00Z" {
+		t.Fatalf("cleared alerts: %+v", cleared)
+	}
+	p1 := get("/api/v1/alerts?state=all&limit=2", f.admin, 200)
+	p2 := get(fmt.Sprintf("/api/v1/alerts?state=all&limit=2&before_id=%d", p1.Next), f.admin, 200)
+	if len(p1.Alerts) != 2 || p1.Next == 0 || len(p2.Alerts) != 2 {
+		t.Fatalf("pages of all: %+v then %+v", p1, p2)
+	}
+	// Attack: a viewer of S001 asks for everything, and for S002 by name.
+	s1 := f.token(t, "s1", "viewer", "S001")
+	for _, path := range []string{"/api/v1/alerts?state=all", "/api/v1/alerts?store=S002"} {
+		for _, al := range get(path, s1, 200).Alerts {
+			if al["store"] != "S001" {
+				t.Fatalf("%s shows an S001 viewer %v", path, al)
+			}
+		}
+	}
+	if dash := f.do(t, "GET", "/", "", bearer(s1)).body; strings.Contains(dash, "S002 is down") || !strings.Contains(dash, "1h inside trading hours") {
+		t.Fatalf("dashboard for an S001 viewer:\n%s", dash)
+	}
+	for _, path := range []string{"/api/v1/alerts?state=closed", "/api/v1/alerts?limit=0", "/api/v1/alerts?before_id=x"} {
+		get(path, f.admin, 400)
+	}
+	get("/api/v1/alerts", "", 401)
+}
