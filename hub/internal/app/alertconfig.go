@@ -1,12 +1,18 @@
 package app
 
 import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/alerts"
+	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/hub/internal/tradinghours"
 )
 
@@ -89,4 +95,46 @@ func redactURL(u string) string {
 		}
 	}
 	return "…"
+}
+
+// storesSet is `stores set STORE [--trading-hours SPEC] [--tz ZONE]`: the store's own trading
+// hours and zone ("" returns a setting to the alerts defaults). It works while the hub runs (the
+// next evaluation and close read them) and is audited.
+func storesSet(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("stores set", flag.ContinueOnError)
+	hours := fs.String("trading-hours", "", `trading hours, e.g. "Mon-Fri 08:00-20:00, Sat 09:00-18:00, Sun closed" ("" : alerts.trading_hours)`)
+	tz := fs.String("tz", "", "IANA time zone, e.g. Europe/Berlin (\"\" : alerts.time_zone)")
+	id, st, err := storeCmd(fs, args)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["trading-hours"] && !set["tz"] {
+		return errors.New("stores set: pass --trading-hours SPEC and/or --tz ZONE")
+	}
+	ctx := context.Background()
+	si, err := st.GetStore(ctx, id)
+	if err != nil || si.State == store.StoreRemoved {
+		return storeNotFound(id, cmp.Or(err, store.ErrNotFound))
+	}
+	if set["trading-hours"] {
+		si.TradingHours = strings.TrimSpace(*hours)
+		if _, err := tradinghours.New(si.TradingHours, "UTC"); err != nil {
+			return fmt.Errorf("--trading-hours: %w", err)
+		}
+	}
+	if set["tz"] {
+		si.TimeZone = strings.TrimSpace(*tz)
+		if _, err := tradinghours.New("", si.TimeZone); err != nil {
+			return fmt.Errorf("--tz: %w", err)
+		}
+	}
+	if err := st.SetStoreSchedule(ctx, id, si.TradingHours, si.TimeZone); err != nil {
+		return storeNotFound(id, err)
+	}
+	detail := fmt.Sprintf("trading hours %q, time zone %q", si.TradingHours, si.TimeZone)
+	fmt.Fprintf(stderr, "store %s: %s (empty: the alerts defaults)\n", id, detail)
+	return cliAudit(ctx, st, "stores set", id, detail)
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -36,6 +37,7 @@ Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
   lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
+  lanebridge-hub stores set STORE [--trading-hours SPEC] [--tz ZONE] [--config hub.yaml] [--data DIR]
   lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old [--config hub.yaml] [--data DIR]
   lanebridge-hub stores disable|enable|remove STORE [--config hub.yaml] [--data DIR]
   lanebridge-hub export mosquitto --out DIR [--skip-missing] [--config hub.yaml] [--data DIR]
@@ -66,6 +68,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = storesAdd(args[2:], stdout, stderr)
 		case "list":
 			err = storesList(args[2:], stdout)
+		case "set":
+			err = storesSet(args[2:], stderr)
 		case "rotate-credentials":
 			err = storesRotate(args[2:], stdout, stderr)
 		case "disable", "enable", "remove":
@@ -267,14 +271,14 @@ func storesList(args []string, stdout io.Writer) error {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tSTATE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS")
+	fmt.Fprintln(tw, "STORE\tSTATE\tRECORDS\tAGENT\tBACKLOG\tLAST STATUS\tTIME ZONE")
 	for _, s := range list {
 		state, backlog, at := "never seen", "-", "-"
 		if s.Status != nil {
 			state, backlog = s.Status.State, fmt.Sprint(s.Status.Backlog)
 			at = s.StatusAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.State, s.Records, state, backlog, at)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.State, s.Records, state, backlog, at, cmp.Or(s.TimeZone, "(default)"))
 	}
 	return tw.Flush()
 }

@@ -82,6 +82,7 @@ func TestDataDirWithoutDatabase(t *testing.T) {
 		{"stores disable", []string{"stores", "disable", "S001", "--data", missing}},
 		{"stores enable", []string{"stores", "enable", "S001", "--data", missing}},
 		{"stores remove", []string{"stores", "remove", "S001", "--data", missing}},
+		{"stores set", []string{"stores", "set", "S001", "--tz", "UTC", "--data", missing}},
 		{"export mosquitto", []string{"export", "mosquitto", "--out", filepath.Join(dir, "x"), "--data", missing}},
 	}
 	for _, tt := range tests {
