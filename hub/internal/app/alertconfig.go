@@ -138,3 +138,37 @@ func storesSet(args []string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "store %s: %s (empty: the alerts defaults)\n", id, detail)
 	return cliAudit(ctx, st, "stores set", id, detail)
 }
+
+// schedules reads stores' trading hours and zones (alerts defaults for those without), for
+// the close (the zone of business days and the Z deadline) and the web (closing a day still
+// trading needs a reason).
+type schedules struct {
+	st          *store.DB
+	hours, zone string
+}
+
+func (s schedules) schedule(ctx context.Context, id string) (*tradinghours.Schedule, error) {
+	si, err := s.st.GetStore(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return alerts.Schedule(si, s.hours, s.zone)
+}
+
+// Location is the store's zone; nil (the hub's) when it cannot be read.
+func (s schedules) Location(ctx context.Context, id string) *time.Location {
+	sc, err := s.schedule(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return sc.Location()
+}
+
+// StillTrading says when the store's business day date stops trading, "" when it has.
+func (s schedules) StillTrading(ctx context.Context, id, date string, now time.Time) (string, error) {
+	sc, err := s.schedule(ctx, id)
+	if err != nil || !sc.StillTrading(date, now) {
+		return "", err
+	}
+	return "trading hours " + sc.String() + ", now " + now.In(sc.Location()).Format("Mon 2006-01-02 15:04 MST"), nil
+}

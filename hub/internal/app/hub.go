@@ -228,8 +228,9 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 		log.Info("pushing inventory to agents", "interval", cfg.Inventory.Interval)
 	}
 
+	sched := schedules{st, cfg.Alerts.TradingHours, cfg.Alerts.TimeZone}
 	rc := &reconcile.Closer{St: st, Pub: h.pub, Log: log.With("component", "reconcile"), ReplayWait: cfg.Close.ReplayWait,
-		NoERP: conn == nil}
+		NoERP: conn == nil, Location: sched.Location}
 	if by := cfg.Close.NoZBy; by != "" || cfg.Close.At != "" {
 		if by == "" {
 			by = cfg.Close.At
@@ -240,7 +241,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 		h.add("scheduler", (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run)
 	}
 
-	if err := h.web(rc, invRefresher); err != nil {
+	if err := h.web(rc, invRefresher, sched); err != nil {
 		return nil, err
 	}
 	ops, err := st.Operators(ctx)
@@ -357,7 +358,7 @@ func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) 
 
 // web binds the HTTP listener and adds the "web" part serving the API, dashboard, health and
 // metrics.
-func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
+func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.TradingDays) error {
 	health := func(ctx context.Context) error {
 		if err := h.healthy(); err != nil {
 			return err
@@ -366,7 +367,7 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 		return err
 	}
 	cfg := &h.cfg.HTTP
-	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv,
+	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv, Trading: trading,
 		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {

@@ -418,8 +418,12 @@ type Closer struct {
 	Pub        Publisher     // nil: no replay commands
 	Log        *slog.Logger  // nil discards
 	ReplayWait time.Duration // how long to wait for a replay (default 30 s)
-	// ZDue reports whether Z reports of date are due at now (default: always).
+	// ZDue reports whether Z reports of date are due at now, given in the store's zone
+	// (default: always).
 	ZDue func(date string, now time.Time) bool
+	// Location is a store's time zone, in which its business days and Z deadline are read
+	// (nil, or a nil result: the hub's local zone).
+	Location func(ctx context.Context, store string) *time.Location
 	// NoERP skips the ERP leg (erp.kind none: nothing is posted).
 	NoERP bool
 }
@@ -459,7 +463,7 @@ func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, err
 	}
 	due := true
 	if c.ZDue != nil {
-		due = c.ZDue(date, time.Now())
+		due = c.ZDue(date, time.Now().In(c.location(ctx, storeID)))
 	}
 	if c.NoERP {
 		return CompareNoERP(storeID, date, recs, due), nil
@@ -512,6 +516,15 @@ func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error
 	}
 	log.Info("store-day closed", "store", storeID, "date", date, "state", res.State, "issues", len(res.Issues))
 	return res, nil
+}
+
+func (c *Closer) location(ctx context.Context, storeID string) *time.Location {
+	if c.Location != nil {
+		if loc := c.Location(ctx, storeID); loc != nil {
+			return loc
+		}
+	}
+	return time.Local
 }
 
 func (c *Closer) logger() *slog.Logger {
@@ -591,39 +604,53 @@ func (c *Closer) await(ctx context.Context, ids []string) {
 // ErrBadTime is returned by NewSchedule for a time of day that is not HH:MM.
 var ErrBadTime = errors.New("time of day is not HH:MM")
 
-// Scheduler closes the previous business day of every store once a day at At (local time).
+// Scheduler closes the previous business day of every store once a day at At, in the store's
+// zone (Closer.Location).
 type Scheduler struct {
 	C  *Closer
 	At string // "02:00"
+	// Every is how often stores are checked for a day due (default 1m).
+	Every time.Duration
+	tried map[[2]string]bool // store-days closed or tried by this process
 }
 
-// Run closes days until ctx ends. A day already closed is not closed again automatically.
+// Run closes days until ctx ends. A day already closed is not closed again automatically, and
+// a close that failed is not retried by the scheduler (the API can run it).
 func (s *Scheduler) Run(ctx context.Context) error {
 	at, err := time.Parse("15:04", s.At)
 	if err != nil {
 		return fmt.Errorf("%w: %q", ErrBadTime, s.At)
 	}
+	every := s.Every
+	if every <= 0 {
+		every = time.Minute
+	}
+	s.tried = map[[2]string]bool{}
 	for {
-		now := time.Now()
-		due := time.Date(now.Year(), now.Month(), now.Day(), at.Hour(), at.Minute(), 0, 0, now.Location())
-		if now.After(due) {
-			s.closeAll(ctx, now.AddDate(0, 0, -1).Format("2006-01-02"))
-			due = due.AddDate(0, 0, 1)
-		}
+		s.closeDue(ctx, at, time.Now())
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(time.Until(due) + time.Second):
+		case <-time.After(every):
 		}
 	}
 }
 
-func (s *Scheduler) closeAll(ctx context.Context, date string) {
+// closeDue closes, for each store whose local time is past at, its previous day.
+func (s *Scheduler) closeDue(ctx context.Context, at, now time.Time) {
 	stores, err := s.C.St.ListStores(ctx)
 	if err != nil {
 		return
 	}
 	for _, st := range stores {
+		local := now.In(s.C.location(ctx, st.ID))
+		due := time.Date(local.Year(), local.Month(), local.Day(), at.Hour(), at.Minute(), 0, 0, local.Location())
+		date := local.AddDate(0, 0, -1).Format(time.DateOnly)
+		key := [2]string{st.ID, date}
+		if local.Before(due) || s.tried[key] {
+			continue
+		}
+		s.tried[key] = true
 		if _, err := s.C.St.GetClose(ctx, st.ID, date); err == nil {
 			continue
 		}

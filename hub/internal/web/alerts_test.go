@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/hub/internal/tradinghours"
 )
 
 func TestAlertsEndpoint(t *testing.T) {
@@ -78,4 +79,52 @@ func TestAlertsEndpoint(t *testing.T) {
 		get(path, f.admin, 400)
 	}
 	get("/api/v1/alerts", "", 401)
+}
+
+// berlinDays is every store trading 08:00-22:00 in Europe/Berlin.
+type berlinDays struct{}
+
+func (berlinDays) StillTrading(_ context.Context, _, date string, now time.Time) (string, error) {
+	if tradinghours.MustNew("", "Europe/Berlin").StillTrading(date, now) {
+		return "until 22:00 Europe/Berlin", nil
+	}
+	return "", nil
+}
+
+// Closing a day still trading needs a reason, which the audit keeps; a day that has ended
+// closes without one.
+func TestCloseStillTradingNeedsReason(t *testing.T) {
+	f := newFixture(t, Options{Closer: nopCloser{}, Trading: berlinDays{}}) // the clock: 2026-12-01 10:00 in Berlin
+	op := f.token(t, "op", "operator")
+	post := func(date, body string) reply {
+		return f.do(t, "POST", "/api/v1/stores/S001/days/"+date+"/close", body, bearer(op))
+	}
+	for _, body := range []string{"", `{}`, `{"reason":"  "}`} {
+		if r := post("2026-12-01", body); r.code != 409 || !strings.Contains(r.body, `still trading (until 22:00 Europe/Berlin); closing it now needs a reason: send {\"reason\":\"…\"}`) {
+			t.Fatalf("close of today with body %q: %d %s, want 409 asking for a reason", body, r.code, r.body)
+		}
+	}
+	if r := post("2026-12-02", ""); r.code != 409 {
+		t.Fatalf("close of tomorrow without a reason: %d %s", r.code, r.body)
+	}
+	if r := post("2026-12-01", `{"reason"`); r.code != 400 {
+		t.Fatalf("close with a broken body: %d %s", r.code, r.body)
+	}
+	if r := post("2026-11-30", ""); r.code != 200 {
+		t.Fatalf("close of yesterday: %d %s", r.code, r.body)
+	}
+	if r := post("2026-12-01", `{"reason":"store flooded,\nclosed early"}`); r.code != 200 {
+		t.Fatalf("close of today with a reason: %d %s", r.code, r.body)
+	}
+	audit, err := f.st.Audit(context.Background(), 0, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range audit {
+		found = found || (strings.Contains(e.Target+e.Action, "2026-12-01") || strings.Contains(e.Action, "close")) && strings.Contains(e.Detail, "reason: store flooded, closed early")
+	}
+	if !found {
+		t.Fatalf("audit %+v lacks the close with its reason", audit)
+	}
 }

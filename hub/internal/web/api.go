@@ -95,6 +95,7 @@ type Server struct {
 	healthy func(context.Context) error
 	mux     *http.ServeMux
 	closer  DayCloser
+	trading TradingDays
 	routes  []Route
 
 	hosts    []string
@@ -112,6 +113,8 @@ type Options struct {
 	Health func(context.Context) error
 	// Closer serves the close endpoints (nil: not served).
 	Closer DayCloser
+	// Trading, when set, makes closing a day that is still trading need a reason.
+	Trading TradingDays
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
 	// Hosts are the names (or name:port) a request's Host may carry; others are refused, so a
@@ -150,7 +153,7 @@ func New(st Store, o Options) *Server {
 	}
 	s := &Server{st: st, log: o.Logger.With("component", "web"), gather: o.Gatherer, healthy: o.Health, mux: http.NewServeMux(),
 		hosts: o.Hosts, idle: cmp.Or(o.SessionIdle, 30*time.Minute), absolute: cmp.Or(o.SessionAbsolute, 12*time.Hour),
-		now: o.Now, throttle: auth.NewThrottle(o.Now)}
+		now: o.Now, throttle: auth.NewThrottle(o.Now), trading: o.Trading}
 	s.handle("GET /healthz", public, s.health)
 	s.handle("POST /api/v1/session", public, s.login)
 	s.handle("GET /api/v1/session", auth.Viewer, s.session)

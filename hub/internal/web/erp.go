@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 // DayCloser closes store-days (package reconcile). Results are JSON-encodable.
@@ -20,6 +22,12 @@ type DayCloser interface {
 	CloseDay(ctx context.Context, store, businessDate string) (any, error)
 	// ClosedDay returns the stored result of the latest close (store.ErrNotFound if none).
 	ClosedDay(ctx context.Context, store, businessDate string) (any, error)
+}
+
+// TradingDays says whether a store's business day is still trading in the store's zone.
+type TradingDays interface {
+	// StillTrading returns "" when the day has ended, else when it trades until, for people.
+	StillTrading(ctx context.Context, store, date string, now time.Time) (string, error)
 }
 
 // routesERP registers the outbox and exception lifecycle endpoints, and the close endpoints
@@ -189,6 +197,29 @@ func (s *Server) closeDay(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		s.fail(w, r, badRequest(`body: not JSON {"reason":"…"}`))
+		return
+	}
+	body.Reason = protocol.Clip(strings.Join(strings.Fields(body.Reason), " "), 500)
+	if s.trading != nil && body.Reason == "" {
+		until, err := s.trading.StillTrading(r.Context(), id, date, s.now())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if until != "" {
+			s.writeJSON(w, http.StatusConflict, apiError{fmt.Sprintf(`business day %s of store %s is still trading (%s); `+
+				`closing it now needs a reason: send {"reason":"…"}`, date, id, until)})
+			return
+		}
+	}
+	if body.Reason != "" {
+		note(r, "reason: %s", body.Reason)
 	}
 	res, err := s.closer.CloseDay(r.Context(), id, date)
 	if err != nil {
