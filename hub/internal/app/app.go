@@ -332,17 +332,3 @@ func openERP(cfg *Config) (erp.Connector, error) {
 	}
 	return nil, nil
 }
-
-// zDue reports Z reports of a business date as due once the local time of day by has passed on
-// the following day.
-func zDue(by string) func(string, time.Time) bool {
-	at, _ := time.Parse("15:04", by) // validated with the config
-	return func(date string, now time.Time) bool {
-		d, err := time.ParseInLocation("2006-01-02", date, now.Location())
-		if err != nil {
-			return true
-		}
-		due := d.AddDate(0, 0, 1).Add(time.Duration(at.Hour())*time.Hour + time.Duration(at.Minute())*time.Minute)
-		return !now.Before(due)
-	}
-}

@@ -235,7 +235,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 		if by == "" {
 			by = cfg.Close.At
 		}
-		rc.ZDue = zDue(by)
+		rc.ZDue = reconcile.ZDueBy(by)
 	}
 	if cfg.Close.At != "" {
 		h.add("scheduler", (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run)

@@ -424,6 +424,8 @@ type Closer struct {
 	// Location is a store's time zone, in which its business days and Z deadline are read
 	// (nil, or a nil result: the hub's local zone).
 	Location func(ctx context.Context, store string) *time.Location
+	// Now is the clock of the Z deadline (nil: time.Now).
+	Now func() time.Time
 	// NoERP skips the ERP leg (erp.kind none: nothing is posted).
 	NoERP bool
 }
@@ -463,7 +465,11 @@ func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, err
 	}
 	due := true
 	if c.ZDue != nil {
-		due = c.ZDue(date, time.Now().In(c.location(ctx, storeID)))
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		due = c.ZDue(date, now().In(c.location(ctx, storeID)))
 	}
 	if c.NoERP {
 		return CompareNoERP(storeID, date, recs, due), nil
@@ -598,6 +604,20 @@ func (c *Closer) await(ctx context.Context, ids []string) {
 			return
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// ZDueBy reports Z reports of a business date as due once the time of day by ("01:00", valid
+// HH:MM) has passed on the following day, in the zone of now.
+func ZDueBy(by string) func(date string, now time.Time) bool {
+	at, _ := time.Parse("15:04", by)
+	return func(date string, now time.Time) bool {
+		d, err := time.ParseInLocation(time.DateOnly, date, now.Location())
+		if err != nil {
+			return true
+		}
+		due := time.Date(d.Year(), d.Month(), d.Day()+1, at.Hour(), at.Minute(), 0, 0, now.Location())
+		return !now.Before(due)
 	}
 }
 
