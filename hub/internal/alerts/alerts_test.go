@@ -11,6 +11,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/promread"
 )
 
 // fixture is a real SQLite store with store S1, an evaluator on a settable clock and the
@@ -80,21 +81,14 @@ func (f *fixture) open(kind string) float64 {
 	return gauge(f.t, f.reg, "lanebridge_hub_alerts_open", kind)
 }
 
-// gauge reads a metric with one label value from a registry (-1: absent).
+// gauge reads a gauge or counter with one label value from a registry (-1: absent).
 func gauge(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
+	v, err := promread.Value(reg, name, label)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if mf.GetName() == name && len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
-				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
-		}
-	}
-	return -1
+	return v
 }
 
 func TestTerminalSilentCountsTradingTimeOnly(t *testing.T) {

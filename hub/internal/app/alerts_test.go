@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/promread"
 )
 
 // A simulated agent on the embedded broker reports terminal T1 silent for two hours of trading:
@@ -92,19 +93,12 @@ func TestTerminalSilentAlertToWebhook(t *testing.T) {
 	}
 }
 
-// metric reads a gauge or counter with one label value from the hub's registry (-1: absent).
+// metric reads a gauge or counter with one label value from a registry (-1: absent).
 func metric(t *testing.T, h *hub, name, label string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
+	v, err := promread.Value(h.reg, name, label)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			if mf.GetName() == name && len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
-				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
-		}
-	}
-	return -1
+	return v
 }
