@@ -16,6 +16,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,10 @@ const (
 
 // Kinds are every alert kind.
 var Kinds = []string{StoreOffline, TerminalSilent, BacklogAge, SpoolUsed, ClockSkew, InventoryLag}
+
+// MaxTerminalAlerts bounds the open terminal_silent alerts of one store: an agent reporting
+// ever new terminal names cannot open more (they are logged instead).
+const MaxTerminalAlerts = 50
 
 // ClearRatio is the share of its threshold a measure must fall below to clear an alert.
 const ClearRatio = 0.8
@@ -194,6 +200,12 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		open[subject{a.Kind, a.Store, a.Terminal}] = a
 	}
 	kept := map[subject]bool{} // measured, or held while the store is offline
+	silent := map[string]int{} // open terminal_silent alerts per store
+	for s := range open {
+		if s.kind == TerminalSilent {
+			silent[s.store]++
+		}
+	}
 	for _, si := range stores {
 		fs, held := e.measure(si, inv[si.ID], now)
 		if held {
@@ -207,11 +219,17 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 			kept[f.subject] = true
 			_, isOpen := open[f.subject]
 			switch {
+			case f.over && !isOpen && f.kind == TerminalSilent && silent[f.store] >= MaxTerminalAlerts:
+				e.o.Logger.Warn("terminal_silent alert not raised: the store has too many open", "store", f.store,
+					"terminal", f.terminal, "open", silent[f.store], "detail", f.detail)
 			case f.over:
 				opened, err := e.st.RaiseAlert(ctx, store.Alert{Kind: f.kind, Store: f.store, Terminal: f.terminal,
 					Since: f.since, Detail: f.detail, Threshold: f.threshold, LastEvaluated: now})
 				if err != nil {
 					return err
+				}
+				if opened && f.kind == TerminalSilent {
+					silent[f.store]++
 				}
 				if opened {
 					e.notify(store.Alert{Kind: f.kind, Store: f.store, Terminal: f.terminal, Since: f.since, Detail: f.detail, Threshold: f.threshold}, "raised")
@@ -323,7 +341,8 @@ func (e *Evaluator) measure(si store.StoreInfo, inv store.InventoryState, now ti
 	}
 	if th.TerminalSilent > 0 {
 		sched := e.schedule(si)
-		for term, last := range st.LastCapture {
+		for _, term := range slices.Sorted(maps.Keys(st.LastCapture)) {
+			last := st.LastCapture[term]
 			silent := sched.TradingBetween(last, now)
 			add(TerminalSilent, term, float64(silent), float64(th.TerminalSilent), last, short(th.TerminalSilent)+" inside trading hours",
 				"nothing captured for %s of trading time (%s) since %s", short(silent), sched, last.UTC().Format(time.RFC3339))

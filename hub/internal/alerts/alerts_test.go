@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -207,5 +208,30 @@ func TestEventText(t *testing.T) {
 func TestBadDefaultSchedule(t *testing.T) {
 	if _, err := New(nil, Options{TradingHours: "Mon 9-5"}); err == nil {
 		t.Fatal("a bad default schedule was accepted")
+	}
+}
+
+// Attack: an agent reports ever new terminal names, all long silent. The store's open
+// terminal_silent alerts never exceed MaxTerminalAlerts.
+func TestTerminalFloodIsBounded(t *testing.T) {
+	f := newFixture(t, Thresholds{TerminalSilent: time.Minute}, "Mon-Sun 00:00-24:00", "UTC")
+	f.now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for round := range 3 {
+		lc := map[string]time.Time{}
+		for i := range protocol.MaxStatusList {
+			lc[fmt.Sprintf("R%dT%03d", round, i)] = f.now.Add(-time.Hour)
+		}
+		f.status(protocol.Status{LastCapture: lc})
+		list, err := f.st.Alerts(context.Background(), store.AlertFilter{State: store.AlertOpen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) > MaxTerminalAlerts || f.open(TerminalSilent) > MaxTerminalAlerts {
+			t.Fatalf("round %d: %d open alerts (gauge %v), want at most %d", round, len(list), f.open(TerminalSilent), MaxTerminalAlerts)
+		}
+		f.now = f.now.Add(time.Second)
+	}
+	if f.open(TerminalSilent) == 0 {
+		t.Fatal("no terminal_silent alert at all")
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -22,12 +23,25 @@ type Alert struct {
 	Store     string    `json:"store"`
 	Terminal  string    `json:"terminal"`
 	Since     time.Time `json:"since"`
-	ClearedAt time.Time `json:"cleared_at,omitzero"`
+	ClearedAt time.Time `json:"cleared_at"` // zero (null) while open
 	Detail    string    `json:"detail"`
 	// Threshold is the rule that raised it, for people ("60m inside trading hours").
 	Threshold string `json:"threshold"`
 	// LastEvaluated is when the evaluator last found the condition.
 	LastEvaluated time.Time `json:"-"`
+}
+
+// MarshalJSON writes cleared_at as null while the alert is open.
+func (a Alert) MarshalJSON() ([]byte, error) {
+	type plain Alert
+	var cleared *time.Time
+	if !a.ClearedAt.IsZero() {
+		cleared = &a.ClearedAt
+	}
+	return json.Marshal(struct {
+		plain
+		ClearedAt *time.Time `json:"cleared_at"`
+	}{plain(a), cleared})
 }
 
 // AlertFilter selects alerts: State "" for all, Stores nil for every store (an empty list for

@@ -46,12 +46,12 @@ func TestAlertsEndpoint(t *testing.T) {
 		t.Fatalf("open alerts: %+v", open)
 	}
 	a := open.Alerts[0]
-	for _, k := range []string{"id", "kind", "state", "store", "terminal", "since", "detail", "threshold"} {
+	for _, k := range []string{"id", "kind", "state", "store", "terminal", "since", "cleared_at", "detail", "threshold"} {
 		if _, ok := a[k]; !ok {
 			t.Errorf("alert lacks %q: %v", k, a)
 		}
 	}
-	if a["store"] != "S002" || a["threshold"] != "offline for 15m" || a["state"] != "open" {
+	if a["store"] != "S002" || a["threshold"] != "offline for 15m" || a["state"] != "open" || a["cleared_at"] != nil || a["since"] != "2026-12-01T08:00:00Z" {
 		t.Errorf("newest open alert %v", a)
 	}
 	cleared := get("/api/v1/alerts?state=cleared", f.admin, 200)
