@@ -300,6 +300,13 @@ func Schedule(si store.StoreInfo, defaultHours, defaultZone string) (*tradinghou
 	return tradinghours.New(cmp.Or(si.TradingHours, defaultHours), cmp.Or(si.TimeZone, defaultZone))
 }
 
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
 // level says whether a measure v raises (>= th) or clears (< th × ClearRatio).
 func level(v, th float64) (over, under bool) { return v >= th, v < th*ClearRatio }
 
@@ -343,7 +350,8 @@ func (e *Evaluator) measure(si store.StoreInfo, inv store.InventoryState, now ti
 		sched := e.schedule(si)
 		for _, term := range slices.Sorted(maps.Keys(st.LastCapture)) {
 			last := st.LastCapture[term]
-			silent := sched.TradingBetween(last, now)
+			// Counted over the last 60 days at most: a terminal silent for a year costs no more.
+			silent := sched.TradingBetween(maxTime(last, now.Add(-60*24*time.Hour)), now)
 			add(TerminalSilent, term, float64(silent), float64(th.TerminalSilent), last, short(th.TerminalSilent)+" inside trading hours",
 				"nothing captured for %s of trading time (%s) since %s", short(silent), sched, last.UTC().Format(time.RFC3339))
 		}

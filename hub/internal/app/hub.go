@@ -141,7 +141,7 @@ func (h *hub) add(name string, run func(context.Context) error) {
 	h.parts = append(h.parts, part{name, run})
 }
 
-// newHub sets up, in order: store, transport (embedded broker or external broker client),
+// newHub sets up, in order: store, transport (embedded broker or external broker client), alerts,
 // ingest, posting, inventory, close scheduler and web. Errors here (a port in use, a bad
 // certificate) are returned before any part runs, with everything opened closed again.
 func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err error) {
