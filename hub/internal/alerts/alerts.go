@@ -104,6 +104,9 @@ type Evaluator struct {
 	wake chan struct{}
 	open *prometheus.GaugeVec
 	mu   sync.Mutex // one evaluation at a time
+	// started: statuses stored before it (the hub was down) count as received then, so a
+	// restart raises no store_offline before the agents had a chance to report again.
+	started time.Time
 }
 
 // New returns an evaluator; Run runs it. The default schedule must be valid (config checks it).
@@ -123,7 +126,7 @@ func New(st Store, o Options) (*Evaluator, error) {
 	if o.Notify == nil {
 		o.Notify = func(Event) {}
 	}
-	e := &Evaluator{st: st, o: o, wake: make(chan struct{}, 1),
+	e := &Evaluator{st: st, o: o, wake: make(chan struct{}, 1), started: o.Now(),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lanebridge_hub_alerts_open",
 			Help: "Open alerts by kind."}, []string{"kind"})}
 	for _, k := range Kinds {
@@ -333,7 +336,7 @@ func (e *Evaluator) measure(si store.StoreInfo, inv store.InventoryState, now ti
 		f.over, f.under = level(v, limit)
 		fs = append(fs, f)
 	}
-	age := now.Sub(si.StatusAt)
+	age := now.Sub(maxTime(si.StatusAt, e.started))
 	offline := st.State != "online" || (th.StoreOffline > 0 && age >= th.StoreOffline)
 	if th.StoreOffline > 0 {
 		down := time.Duration(0)
@@ -341,7 +344,7 @@ func (e *Evaluator) measure(si store.StoreInfo, inv store.InventoryState, now ti
 			down = max(age, 0)
 		}
 		add(StoreOffline, "", float64(down), float64(th.StoreOffline), si.StatusAt, "offline for "+short(th.StoreOffline),
-			"last status %s (%s ago), agent %s", si.StatusAt.UTC().Format(time.RFC3339), short(age), st.State)
+			"last status %s (%s ago), agent %s", si.StatusAt.UTC().Format(time.RFC3339), short(now.Sub(si.StatusAt)), st.State)
 	}
 	if offline {
 		return fs, true

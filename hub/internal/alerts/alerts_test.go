@@ -235,3 +235,23 @@ func TestTerminalFloodIsBounded(t *testing.T) {
 		t.Fatal("no terminal_silent alert at all")
 	}
 }
+
+// A hub that was down longer than store_offline_after raises nothing at its start: the agents
+// get that long to report again.
+func TestNoOfflineFloodAfterHubRestart(t *testing.T) {
+	f := newFixture(t, Thresholds{StoreOffline: 15 * time.Minute}, "", "UTC")
+	f.now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f.status(protocol.Status{})
+	f.now = f.now.Add(2 * time.Hour) // the hub restarts two hours later
+	ev, err := New(f.st, Options{Thresholds: f.ev.o.Thresholds, Now: func() time.Time { return f.now },
+		Notify: func(e Event) { f.events = append(f.events, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ev = ev
+	f.eval()
+	f.want()
+	f.now = f.now.Add(15 * time.Minute) // still nothing from the agent
+	f.eval()
+	f.want("raised store_offline")
+}
