@@ -68,7 +68,12 @@ type Store interface {
 	RaiseAlert(ctx context.Context, a store.Alert) (bool, error)
 	// ClearAlert reports whether an open alert was cleared.
 	ClearAlert(ctx context.Context, kind, store, terminal string, at time.Time) (store.Alert, bool, error)
+	// PruneAlerts deletes alerts cleared before before.
+	PruneAlerts(ctx context.Context, before time.Time) (int64, error)
 }
+
+// Keep is how long cleared alerts are kept; older ones are deleted (hourly).
+const Keep = 90 * 24 * time.Hour
 
 // Options configure an Evaluator.
 type Options struct {
@@ -107,6 +112,7 @@ type Evaluator struct {
 	// started: statuses stored before it (the hub was down) count as received then, so a
 	// restart raises no store_offline before the agents had a chance to report again.
 	started time.Time
+	pruned  time.Time // the last prune of cleared alerts
 }
 
 // New returns an evaluator; Run runs it. The default schedule must be valid (config checks it).
@@ -184,6 +190,16 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.o.Now()
+	if now.Sub(e.pruned) >= time.Hour {
+		n, err := e.st.PruneAlerts(ctx, now.Add(-Keep))
+		if err != nil {
+			return err
+		}
+		e.pruned = now
+		if n > 0 {
+			e.o.Logger.Info("pruned cleared alerts", "alerts", n, "cleared_before", now.Add(-Keep))
+		}
+	}
 	stores, err := e.st.ListStores(ctx)
 	if err != nil {
 		return err

@@ -255,3 +255,29 @@ func TestNoOfflineFloodAfterHubRestart(t *testing.T) {
 	f.eval()
 	f.want("raised store_offline")
 }
+
+// Cleared alerts are kept for Keep, then deleted.
+func TestClearedAlertsPruned(t *testing.T) {
+	f := newFixture(t, Thresholds{BacklogAge: time.Minute}, "", "UTC")
+	f.now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	f.status(protocol.Status{OldestUnsentAge: 120})
+	f.status(protocol.Status{})
+	f.want("raised backlog_age", "cleared backlog_age")
+	count := func() int {
+		l, err := f.st.Alerts(context.Background(), store.AlertFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(l)
+	}
+	f.now = f.now.Add(Keep - time.Minute)
+	f.eval()
+	if count() != 1 {
+		t.Fatal("a cleared alert younger than Keep was pruned")
+	}
+	f.now = f.now.Add(2 * time.Hour)
+	f.eval()
+	if count() != 0 {
+		t.Fatal("a cleared alert older than Keep is still there")
+	}
+}

@@ -135,3 +135,9 @@ func (s *DB) Alerts(ctx context.Context, f AlertFilter) ([]Alert, error) {
 	})
 	return out, wrapf(err, "list alerts")
 }
+
+// PruneAlerts deletes the alerts cleared before before and returns how many.
+func (s *DB) PruneAlerts(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.exec(ctx, `DELETE FROM alerts WHERE state = 'cleared' AND cleared_at < ?`, s.ts(before))
+	return n, wrapf(err, "prune alerts")
+}

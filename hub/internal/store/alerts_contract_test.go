@@ -85,9 +85,21 @@ func runAlertContract(t *testing.T, open func(t *testing.T) *DB) {
 	if l, _ := s.Alerts(ctx, AlertFilter{Stores: []string{}}); len(l) != 0 {
 		t.Fatalf("alerts scoped to no store: %+v", l)
 	}
+	if n, err := s.PruneAlerts(ctx, clearedAt); n != 0 || err != nil {
+		t.Fatalf("prune before the clear: %d, %v; want none", n, err)
+	}
+	if n, err := s.PruneAlerts(ctx, clearedAt.Add(time.Second)); n != 1 || err != nil {
+		t.Fatalf("prune after the clear: %d, %v; want the cleared one", n, err)
+	}
+	if _, _, err := s.ClearAlert(ctx, "store_offline", "s2", "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RaiseAlert(ctx, Alert{Kind: "store_offline", Store: "s2", Since: since}); err != nil {
+		t.Fatal(err)
+	}
 	page, _ := s.Alerts(ctx, AlertFilter{Limit: 2})
 	rest, _ := s.Alerts(ctx, AlertFilter{Limit: 2, BeforeID: page[1].ID})
-	if len(page) != 2 || len(rest) != 1 || rest[0].ID != all[2].ID {
+	if len(page) != 2 || len(rest) != 1 || rest[0].ID != all[1].ID {
 		t.Fatalf("pages: %+v then %+v", page, rest)
 	}
 }
