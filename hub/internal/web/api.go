@@ -155,7 +155,7 @@ func New(st Store, o Options) *Server {
 	s.handle("GET /api/v1/stores/{store}/days/{date}", auth.Viewer, s.day)
 	s.handle("GET /api/v1/exceptions", auth.Viewer, s.exceptions)
 	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
-	s.handle("GET /{$}", auth.Viewer, s.dashboard)
+	s.handle("GET /{$}", auth.Viewer, s.fleet)
 	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
