@@ -335,7 +335,8 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 		return err
 	}
 	cfg := &h.cfg.HTTP
-	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv,
+	rep, _ := closer.(web.Replayer)
+	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv,
 		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
