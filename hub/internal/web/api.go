@@ -161,6 +161,8 @@ func New(st Store, o Options) *Server {
 	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 	s.handle("GET /{$}", auth.Viewer, s.fleet)
 	s.handle("GET /stores/{store}", auth.Viewer, s.storePage)
+	s.handle("GET /calendar", auth.Viewer, s.calendar)
+	s.handle("GET /calendar/{store}/{date}", auth.Viewer, s.calendarDay)
 	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)

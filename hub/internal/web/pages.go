@@ -47,9 +47,9 @@ type view struct {
 
 // pageScripts are the scripts of each page (files in static/), after static/console.js.
 var pageScripts = map[string][]string{
-	"fleet":       {"table.js"},
-	"fleet.store": {"store.js"},
-	"calendar":    {"table.js"},
+	"fleet":        {"table.js"},
+	"fleet.store":  {"store.js"},
+	"calendar.day": {"store.js"},
 }
 
 // titled is page data that names its page ("Store S001"); other pages take their
@@ -84,6 +84,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 // pageFuncs are the helpers page templates use.
 var pageFuncs = template.FuncMap{
 	"money": formatMoney,
+	"sub":   func(a, b int64) int64 { return a - b },
 	"when":  when,
 	"dur":   func(sec float64) string { return dur(time.Duration(sec * float64(time.Second))) },
 }

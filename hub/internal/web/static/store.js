@@ -28,7 +28,7 @@ document.addEventListener("DOMContentLoaded", function () {
   });
 
   const replay = document.getElementById("replay");
-  replay.addEventListener("submit", async function (ev) {
+  if (replay) replay.addEventListener("submit", async function (ev) {
     ev.preventDefault();
     const f = new FormData(replay);
     const body = {
