@@ -33,7 +33,9 @@ func (nopCloser) ClosedDay(context.Context, string, string) (any, error) {
 
 type nopReplayer struct{}
 
-func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) { return "replay-1", nil }
+func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) {
+	return "replay-1", nil
+}
 
 type nopRefresher struct{}
 

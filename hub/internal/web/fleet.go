@@ -45,6 +45,16 @@ type fleetRow struct {
 	Risk     int
 	Reasons  []string
 	Disabled bool
+	// Text is the row's values formatted once, so that the template of 1,000 rows only
+	// prints strings.
+	Text fleetText
+}
+
+// fleetText holds a fleet row's formatted values and sort keys.
+type fleetText struct {
+	StatusAt, Age, Oldest, Skew, Version, Search string
+	AgeSec, OldestSec, SkewSec                    int64
+	SkewBad, OldestBad                            bool
 }
 
 // terminalSale is a terminal's last captured sale.
@@ -101,6 +111,16 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 		}
 		if r.Disabled {
 			r.State = si.State
+		}
+		r.Text = fleetText{StatusAt: when(si.StatusAt), Age: dur(r.Age), Oldest: dur(r.Oldest), Skew: dur(r.Skew), Search: si.ID,
+			AgeSec: int64(r.Age / time.Second), OldestSec: int64(r.Oldest / time.Second), SkewSec: int64(r.Skew.Abs() / time.Second),
+			SkewBad: r.Skew.Abs() > skewBad, OldestBad: r.Oldest >= backlogOld}
+		if si.Status != nil {
+			r.Text.Version = cmp.Or(si.Status.Version, "unknown")
+			r.Text.Search += " " + si.Status.Version
+		}
+		for _, ts := range r.Sales {
+			r.Text.Search += " " + ts.Terminal
 		}
 		flag := func(bit int, why string) {
 			r.Risk |= bit
