@@ -53,8 +53,8 @@ type fleetRow struct {
 // fleetText holds a fleet row's formatted values and sort keys.
 type fleetText struct {
 	StatusAt, Age, Oldest, Skew, Version, Search string
-	AgeSec, OldestSec, SkewSec                    int64
-	SkewBad, OldestBad                            bool
+	AgeSec, OldestSec, SkewSec                   int64
+	SkewBad, OldestBad                           bool
 }
 
 // terminalSale is a terminal's last captured sale.
