@@ -141,15 +141,3 @@ func TestConsoleInBrowser(t *testing.T) {
 	ag.stop(t)
 	checkLogs(t, dir)
 }
-
-func between(s, start, end string) string {
-	i := strings.Index(s, start)
-	if i < 0 {
-		return ""
-	}
-	j := strings.Index(s[i:], end)
-	if j < 0 {
-		return s[i:]
-	}
-	return s[i : i+j]
-}
