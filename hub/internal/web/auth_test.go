@@ -207,6 +207,9 @@ func TestStoreScope(t *testing.T) {
 	if e, _ := f.st.Exception(ctx, other); e.State != store.StateOpen {
 		t.Errorf("S002's exception changed: %+v", e)
 	}
+	if _, err := f.st.RaiseAlert(ctx, store.Alert{Kind: "store_offline", Store: "S002", Since: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range []string{"/api/v1/stores", "/api/v1/exceptions", "/api/v1/exceptions?store=S002", "/api/v1/postings",
 		"/api/v1/postings?store=S002", "/", "/calendar?month=2026-11"} {
 		r := f.do(t, "GET", path, "", tok)

@@ -92,12 +92,16 @@ func TestFleetPage(t *testing.T) {
 	// S001: online, 2 minutes fast, backlog 5. S002: sent a status with backlog 42, then its
 	// Will. S003: online without exceptions. S004: online status, but 10 minutes old.
 	f.putStatus(t, protocol.Status{Store: "S001", State: "online", Version: "1.4.2", Clock: now.Add(-10*time.Second + 2*time.Minute), Backlog: 5,
+		SpoolUsedBytes: 12 << 20, SpoolMaxBytes: 64 << 20,
 		OldestUnsentAge: 12, LastCapture: map[string]time.Time{"T2": now.Add(-time.Hour), "T1": now.Add(-time.Minute)}}, 10*time.Second)
 	f.putStatus(t, protocol.Status{Store: "S002", State: "online", Version: "1.4.1", Clock: now.Add(-time.Hour), Backlog: 42, OldestUnsentAge: 30}, time.Hour)
 	f.putStatus(t, protocol.Status{Store: "S002", State: "offline"}, 50*time.Minute) // the Will
 	f.putStatus(t, protocol.Status{Store: "S003", State: "online", Version: "1.4.2", Clock: now}, 0)
 	f.putStatus(t, protocol.Status{Store: "S004", State: "online", Version: "1.4.2", Clock: now.Add(-10 * time.Minute)}, 10*time.Minute)
 
+	if _, err := f.st.RaiseAlert(context.Background(), store.Alert{Kind: "terminal_silent", Store: "S003", Terminal: "T9", Since: now, Detail: "no sale for 2h"}); err != nil {
+		t.Fatal(err)
+	}
 	r := f.do(t, "GET", "/", "", bearer(f.admin))
 	if r.code != 200 {
 		t.Fatalf("GET /: %d %s", r.code, r.body)
@@ -106,8 +110,8 @@ func TestFleetPage(t *testing.T) {
 	for _, m := range rowRe.FindAllStringSubmatch(r.body, -1) {
 		order = append(order, m[1])
 	}
-	// Offline with exceptions, then offline (stale status), then exceptions only, then fine.
-	if want := []string{"S002", "S004", "S001", "S003"}; fmt.Sprint(order) != fmt.Sprint(want) {
+	// Offline with exceptions, then offline (stale status), then alerts, then exceptions only.
+	if want := []string{"S002", "S004", "S003", "S001"}; fmt.Sprint(order) != fmt.Sprint(want) {
 		t.Errorf("row order %v, want at risk first %v", order, want)
 	}
 	s2 := between(r.body, `<tr data-id="S002"`, "</tr>")
@@ -118,7 +122,8 @@ func TestFleetPage(t *testing.T) {
 		t.Errorf("offline S002 shows a backlog of 0:\n%s", s2)
 	}
 	s1 := between(r.body, `<tr data-id="S001"`, "</tr>")
-	for _, want := range []string{">online<", `<td class="num">5</td>`, "1.4.2", "2m0s", "T1: 2026-12-01 08:59:00Z<br>T2: 2026-12-01 08:00:00Z", "hash_conflict", `href="/exceptions?store=S001">1<`} {
+	for _, want := range []string{">online<", `<td class="num">5</td>`, "1.4.2", "2m0s", "T1: 2026-12-01 08:59:00Z<br>T2: 2026-12-01 08:00:00Z", "hash_conflict", `href="/exceptions?store=S001">1<`,
+		"12.0 MiB of 64.0 MiB (18%)"} {
 		if !strings.Contains(s1, want) {
 			t.Errorf("S001 row lacks %q:\n%s", want, s1)
 		}
@@ -126,8 +131,12 @@ func TestFleetPage(t *testing.T) {
 	if s4 := between(r.body, `<tr data-id="S004"`, "</tr>"); !strings.Contains(s4, ">offline<") {
 		t.Errorf("S004, silent for 10 minutes, is not offline:\n%s", s4)
 	}
+	if s3 := between(r.body, `<tr data-id="S003"`, "</tr>"); !strings.Contains(s3, `<a class="tag" href="/alerts?store=S003">terminal_silent T9</a>`) ||
+		!strings.Contains(s3, "spool use: not reported by this agent") {
+		t.Errorf("S003 row lacks its alert or the spool fallback:\n%s", s3)
+	}
 	counts := between(r.body, `id="fleet-counts"`, "</ul>")
-	for _, want := range []string{"<b>4</b>stores", ">2</b>online", ">2</b>offline", ">3</b>at risk", "<b>2</b><a href=\"/exceptions\">open exceptions"} {
+	for _, want := range []string{"<b>4</b>stores", ">2</b>online", ">2</b>offline", ">4</b>at risk", `class="bad">1</b><a href="/alerts">open alerts`, "<b>2</b><a href=\"/exceptions\">open exceptions"} {
 		if !strings.Contains(counts, want) {
 			t.Errorf("counts lack %q: %s", want, counts)
 		}
