@@ -63,7 +63,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		return eval[string](t, ctx, fmt.Sprintf(`(document.querySelector('#stores tr[data-id=%q]') || {outerHTML: ""}).outerHTML`, id))
 	}
 	s30 := row("S030")
-	for _, want := range []string{`<a href="/stores/S030">S030</a>`, ">online<", ">25<", "capture_quarantined", "THIS IS NOT A RECORD"} {
+	for _, want := range []string{`<a href="/stores/S030">S030</a>`, ">online<", ">25<", "capture_quarantined", "THIS IS NOT A RECORD", " MiB"} {
 		if !strings.Contains(s30, want) {
 			t.Errorf("S030 row lacks %q: %s", want, s30)
 		}
