@@ -115,6 +115,30 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "store")
 
+	// Request a replay of receipts 3..4 from the form; the real agent answers in its status.
+	do(t, ctx, "fill in the replay form", chromedp.SendKeys(`#replay input[name="terminal"]`, "T1"),
+		chromedp.SetValue(`#replay input[name="business_date"]`, "2026-11-26"),
+		chromedp.SendKeys(`#replay input[name="from_receipt"]`, "3"), chromedp.SendKeys(`#replay input[name="to_receipt"]`, "4"),
+		chromedp.Click(`#replay button[type="submit"]`))
+	waitPage(t, ctx, "the replay answer", `document.getElementById("action-status").textContent.startsWith("Replay requested")`)
+	said := eval[string](t, ctx, `document.getElementById("action-status").textContent`)
+	cmdID := regexp.MustCompile(`replay-[0-9a-f]+`).FindString(said)
+	eventually(t, 30*time.Second, "the agent's replay result", func() error {
+		si, err := h.store("S030")
+		if err != nil {
+			return err
+		}
+		for _, r := range si.Status.CommandResults {
+			if r.ID == cmdID && cmdID != "" {
+				if !r.OK || r.Found != 2 {
+					t.Fatalf("replay %s result %+v, want 2 records found", cmdID, r)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no result for %q (page said %q)", cmdID, said)
+	})
+
 	do(t, ctx, "close the day", chromedp.Click(`button.close-day[data-date="2026-11-26"]`))
 	waitPage(t, ctx, "the day's comparison", `location.pathname === "/calendar/S030/2026-11-26" && document.getElementById("issues") !== null`)
 	state := eval[string](t, ctx, `document.getElementById("close-state").innerText`)
