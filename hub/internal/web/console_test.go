@@ -318,7 +318,7 @@ func TestReplayEndpoint(t *testing.T) {
 }
 
 // BenchmarkFleetPage1000 measures the server time of the fleet page of 1,000 stores with
-// statuses and exceptions on a real SQLite store (the goal is at most 300 ms).
+// statuses, exceptions and alerts on a real SQLite store (the goal is at most 300 ms).
 func BenchmarkFleetPage1000(b *testing.B) {
 	ctx := context.Background()
 	st, err := store.OpenSQLite(ctx, filepath.Join(b.TempDir(), "hub.db"))
@@ -339,6 +339,11 @@ func BenchmarkFleetPage1000(b *testing.B) {
 		if err := st.PutStatus(ctx, protocol.Status{V: protocol.Version, Store: id, State: state, Version: "1.4.2", Clock: now, Backlog: uint64(i % 7),
 			OldestUnsentAge: float64(i % 400), LastCapture: map[string]time.Time{"T1": now, "T2": now}}, now); err != nil {
 			b.Fatal(err)
+		}
+		if i%20 == 0 {
+			if _, err := st.RaiseAlert(ctx, store.Alert{Kind: "store_offline", Store: id, Since: now}); err != nil {
+				b.Fatal(err)
+			}
 		}
 		for j := range i % 4 {
 			if _, err := st.RaiseException(ctx, store.Exception{Store: id, Reason: "missing_receipts", Key: fmt.Sprint(j), Detail: "receipts 4-5 of T1"}); err != nil {
