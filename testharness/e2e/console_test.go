@@ -162,6 +162,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	screenshot(t, ctx, shots, "calendar")
 	do(t, ctx, "open the day from the calendar", chromedp.Click(`#calendar tr[data-id="S030"] td[title^="S030 2026-11-26"] a`))
 	waitPage(t, ctx, "the day's comparison", `location.pathname === "/calendar/S030/2026-11-26" && document.getElementById("comparison") !== null`)
-	ag.stop(t)
 	checkLogs(t, dir)
+
+	// The agent dies: the broker publishes its Will; the fleet page keeps what was last known.
+	ag.kill()
+	eventually(t, 30*time.Second, "the Will at the hub", func() error {
+		if si, err := h.store("S030"); err != nil || si.Status == nil || si.Status.State != "offline" {
+			return fmt.Errorf("status %+v, %v", si.Status, err)
+		}
+		return nil
+	})
+	do(t, ctx, "back to the fleet", chromedp.Navigate("http://"+h.http+"/"))
+	waitPage(t, ctx, "the fleet page", `document.getElementById("stores") !== null`)
+	s30 = row("S030")
+	for _, want := range []string{">offline<", "last known 0", "unknown since 2026-", ">dev<", "T1: 2026-", " MiB"} {
+		if !strings.Contains(s30, want) {
+			t.Errorf("S030 row after the Will lacks %q: %s", want, s30)
+		}
+	}
+	screenshot(t, ctx, shots, "fleet-offline")
 }
