@@ -367,7 +367,8 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.
 		return err
 	}
 	cfg := &h.cfg.HTTP
-	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv, Trading: trading,
+	rep, _ := closer.(web.Replayer)
+	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv, Trading: trading,
 		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {

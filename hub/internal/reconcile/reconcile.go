@@ -557,21 +557,34 @@ func (c *Closer) replay(ctx context.Context, storeID, date string, gaps map[stri
 	var ids []string
 	for _, t := range sortedKeys(gaps) {
 		for _, g := range gaps[t] {
-			b := make([]byte, 6)
-			rand.Read(b)
-			cmd := protocol.Command{V: protocol.Version, ID: "replay-" + hex.EncodeToString(b), Type: protocol.CommandReplay,
-				Terminal: t, BusinessDate: date, FromReceipt: g[0], ToReceipt: g[1]}
-			if err := c.St.AddCommand(ctx, storeID, cmd); err != nil {
+			id, err := c.Replay(ctx, storeID, protocol.Command{Terminal: t, BusinessDate: date, FromReceipt: g[0], ToReceipt: g[1]})
+			if err != nil {
 				return ids, err
 			}
-			payload, _ := json.Marshal(cmd)
-			if err := c.Pub.Publish(protocol.CommandsTopic(storeID), payload); err != nil {
-				return ids, err
-			}
-			ids = append(ids, cmd.ID)
+			ids = append(ids, id)
 		}
 	}
 	return ids, nil
+}
+
+// Replay records a replay command for a store's agent and publishes it: cmd names the terminal,
+// business date and receipt range (or epoch and seq range); Replay fills in the version, type
+// and a fresh id, which it returns.
+func (c *Closer) Replay(ctx context.Context, storeID string, cmd protocol.Command) (string, error) {
+	if c.Pub == nil {
+		return "", errors.New("replay: the hub has no broker connection to send commands on")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	cmd.V, cmd.ID, cmd.Type = protocol.Version, "replay-"+hex.EncodeToString(b), protocol.CommandReplay
+	if err := c.St.AddCommand(ctx, storeID, cmd); err != nil {
+		return "", err
+	}
+	payload, _ := json.Marshal(cmd)
+	if err := c.Pub.Publish(protocol.CommandsTopic(storeID), payload); err != nil {
+		return "", fmt.Errorf("replay: publish: %w", err)
+	}
+	return cmd.ID, nil
 }
 
 // await waits until every command has a result (and a moment for its replay batch to be

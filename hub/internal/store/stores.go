@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -216,21 +218,35 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 }
 
 // PutStatus keeps the latest status of an agent; an older status (by at) than the one kept is
-// ignored. The store must exist (ErrNotFound).
+// ignored. The store must exist (ErrNotFound). An agent's MQTT Will (offline, without a clock)
+// carries no measurements: it marks the kept status offline and keeps its backlog, spool and
+// arrival time, so that the store shows what was last known and since when.
 func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) error {
-	body, err := json.Marshal(st)
-	if err == nil {
-		body = protocol.StorableJSON(body) // an agent's text may hold NUL, which jsonb refuses
-		err = s.write(ctx, func(t tx) error {
-			if err := mustStore(ctx, t, st.Store); err != nil {
+	err := s.write(ctx, func(t tx) error {
+		if err := mustStore(ctx, t, st.Store); err != nil {
+			return err
+		}
+		if st.State == "offline" && st.Clock.IsZero() {
+			var body []byte
+			var prevAt time.Time
+			err := t.queryRow(ctx, `SELECT body, at FROM status WHERE store = ?`, st.Store).Scan(&body, scanTime{&prevAt})
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			_, err := t.exec(ctx, `INSERT INTO status (store, body, at) VALUES (?, ?, ?)
-				ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at`,
-				st.Store, body, s.ts(at))
+			if prev, derr := decode[protocol.Status](body, "status"); err == nil && derr == nil && !at.Before(prevAt) {
+				prev.State, at = st.State, prevAt
+				st = prev
+			}
+		}
+		body, err := json.Marshal(st)
+		if err != nil {
 			return err
-		})
-	}
+		}
+		_, err = t.exec(ctx, `INSERT INTO status (store, body, at) VALUES (?, ?, ?)
+			ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at`,
+			st.Store, protocol.StorableJSON(body), s.ts(at)) // an agent's text may hold NUL, which jsonb refuses
+		return err
+	})
 	return wrapf(err, "put status of %s", st.Store)
 }
 
@@ -368,4 +384,53 @@ func (s *DB) GetClose(ctx context.Context, store, businessDate string) (CloseRec
 		return c, fmt.Errorf("close %s/%s: %w", store, businessDate, err)
 	}
 	return c, nil
+}
+
+// DayState is a store-day the hub knows of, by its records or its close: how many records
+// it holds and the state of its latest close ("" when never closed).
+type DayState struct {
+	Store        string    `json:"store"`
+	BusinessDate string    `json:"business_date"`
+	Records      int64     `json:"records"`
+	Close        string    `json:"close_state,omitempty"`
+	ClosedAt     time.Time `json:"closed_at,omitzero"`
+}
+
+// DayStates lists the store-days of business dates from..to (inclusive, YYYY-MM-DD) that
+// have records or a close, of the given stores (nil: every store), ordered by store and date.
+func (s *DB) DayStates(ctx context.Context, stores []string, from, to string) ([]DayState, error) {
+	var out []DayState
+	err := s.read(ctx, func(t tx) error {
+		where, args := inStores(" WHERE business_date >= ? AND business_date <= ?", []any{from, to}, "store", stores)
+		rs, err := t.query(ctx, `SELECT store, business_date, COUNT(*) FROM records`+where+` GROUP BY store, business_date`, args...)
+		if out, err = scanAll(rs, err, func(r rows, d *DayState) error {
+			return r.Scan(&d.Store, &d.BusinessDate, &d.Records)
+		}); err != nil {
+			return err
+		}
+		idx := map[[2]string]int{}
+		for i, d := range out {
+			idx[[2]string{d.Store, d.BusinessDate}] = i
+		}
+		rs, err = t.query(ctx, `SELECT store, business_date, state, closed_at FROM closes`+where, args...)
+		return each(rs, err, func(r rows) error {
+			var d DayState
+			if err := r.Scan(&d.Store, &d.BusinessDate, &d.Close, scanTime{&d.ClosedAt}); err != nil {
+				return err
+			}
+			if i, ok := idx[[2]string{d.Store, d.BusinessDate}]; ok {
+				out[i].Close, out[i].ClosedAt = d.Close, d.ClosedAt
+			} else {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("day states %s..%s: %w", from, to, err)
+	}
+	slices.SortFunc(out, func(a, b DayState) int {
+		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.BusinessDate, b.BusinessDate))
+	})
+	return out, nil
 }

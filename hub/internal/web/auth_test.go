@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 // nopCloser and nopRefresher serve the close and inventory routes so that the route table has
@@ -30,6 +31,12 @@ func (nopCloser) ClosedDay(context.Context, string, string) (any, error) {
 	return map[string]string{"state": "ok"}, nil
 }
 
+type nopReplayer struct{}
+
+func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) {
+	return "replay-1", nil
+}
+
 type nopRefresher struct{}
 
 func (nopRefresher) RefreshInventory(context.Context) (any, error) {
@@ -37,7 +44,7 @@ func (nopRefresher) RefreshInventory(context.Context) (any, error) {
 }
 
 func fullFixture(t *testing.T) *fixture {
-	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}})
+	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})
 }
 
 // concrete fills a route pattern's wildcards: it returns the method and a path.
@@ -185,6 +192,9 @@ func TestStoreScope(t *testing.T) {
 		{"GET", fmt.Sprintf("/api/v1/exceptions/%d", other), ""},
 		{"POST", fmt.Sprintf("/api/v1/exceptions/%d", other), `{"state":"resolved"}`},
 		{"POST", fmt.Sprintf("/api/v1/postings/%d/repost", ps[0].ID), ""},
+		{"GET", "/stores/S002", ""},
+		{"POST", "/api/v1/stores/S002/replay", `{"epoch":"e1","from_seq":1,"to_seq":2}`},
+		{"GET", "/calendar/S002/2026-11-26", ""},
 	} {
 		if r := f.do(t, c.method, c.path, c.body, tok); r.code != 404 {
 			t.Errorf("%s %s: %d, want 404: %s", c.method, c.path, r.code, r.body)
@@ -197,8 +207,11 @@ func TestStoreScope(t *testing.T) {
 	if e, _ := f.st.Exception(ctx, other); e.State != store.StateOpen {
 		t.Errorf("S002's exception changed: %+v", e)
 	}
+	if _, err := f.st.RaiseAlert(ctx, store.Alert{Kind: "store_offline", Store: "S002", Since: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range []string{"/api/v1/stores", "/api/v1/exceptions", "/api/v1/exceptions?store=S002", "/api/v1/postings",
-		"/api/v1/postings?store=S002", "/"} {
+		"/api/v1/postings?store=S002", "/", "/calendar?month=2026-11"} {
 		r := f.do(t, "GET", path, "", tok)
 		if r.code != 200 || strings.Contains(r.body, "S002") {
 			t.Errorf("GET %s: %d, lists S002: %s", path, r.code, r.body)
@@ -206,7 +219,7 @@ func TestStoreScope(t *testing.T) {
 		if path != "/api/v1/exceptions?store=S002" && path != "/api/v1/postings?store=S002" && !strings.Contains(r.body, "S001") {
 			t.Errorf("GET %s lacks S001: %s", path, r.body)
 		}
-		if r := f.do(t, "GET", path, "", bearer(f.admin)); !strings.Contains(r.body, "S002") && path != "/" {
+		if r := f.do(t, "GET", path, "", bearer(f.admin)); !strings.Contains(r.body, "S002") {
 			t.Errorf("admin GET %s lacks S002", path)
 		}
 	}
