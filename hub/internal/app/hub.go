@@ -158,9 +158,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lanebridge_hub_build_info", Help: "Version of the running hub."}, []string{"version"})
-	buildInfo.WithLabelValues(Version).Set(1)
-	h.reg.MustRegister(buildInfo)
+	h.reg.MustRegister(BuildInfo("hub", Version), newOpenExceptions(st))
 
 	conn, err := openERP(cfg)
 	if err != nil {
@@ -192,7 +190,11 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 			ResendAfter: cfg.Inventory.ResendAfter, Logger: log, Registry: h.reg})
 		onStatus = inv.OnStatus
 	}
-	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus})
+	rec := ingest.NewRecorder(st, ingest.RecorderOptions{Flush: cfg.Series.Flush, KeepMinutes: cfg.Series.KeepMinutes,
+		KeepHours: cfg.Series.KeepHours, PerStore: cfg.Metrics.PerStore, PerStoreMax: cfg.Metrics.PerStoreMax, Logger: log})
+	rec.Register(h.reg)
+	h.add("series", rec.Run)
+	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus, Series: rec})
 	h.add("ingest", in.Run)
 	if err := attach(in); err != nil {
 		return nil, err

@@ -76,3 +76,14 @@ func (s *DB) PruneSeries(ctx context.Context, minuteBefore, hourBefore time.Time
 		int64(SeriesMinute.Seconds()), minuteBefore.Unix(), int64(SeriesHour.Seconds()), hourBefore.Unix())
 	return n, wrapf(err, "prune series")
 }
+
+// The metrics of the chart data.
+const (
+	// MetricThroughput counts records applied: Sum records, Count batches, Max the largest batch.
+	MetricThroughput = "throughput"
+	// MetricLatency is capture→applied of applied records in milliseconds: Sum and Count give
+	// the mean, Max the slowest record.
+	MetricLatency = "latency"
+	// MetricBacklog is the agent's unsent records per status: Max the largest, Last the latest.
+	MetricBacklog = "backlog"
+)

@@ -78,6 +78,7 @@ type Store interface {
 	PostingStore
 	InventoryReader
 	AuthStore
+	SeriesReader
 }
 
 // Server is the HTTP front of the hub.
@@ -159,6 +160,7 @@ func New(st Store, o Options) *Server {
 	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
+	s.routesCharts()
 	return s
 }
 
