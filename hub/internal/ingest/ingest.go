@@ -129,6 +129,14 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanebridge_hub_apply_seconds", Help: "Time to apply one merged batch, commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		ackFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_ack_publish_failures_total", Help: "Acks that could not be published (the agent resends)."}),
 	}
+	// Every reason and kind is exported from the start, at 0, so rates and alerts on them work
+	// before the first rejection.
+	for _, r := range []string{"topic", "queue_full", "status", "status_bounded", "unknown_store", "invalid", "decode", "version", "wrong_store"} {
+		in.m.rejected.WithLabelValues(r)
+	}
+	for _, k := range []string{"records", "status"} {
+		in.m.messages.WithLabelValues(k)
+	}
 	if o.Registry != nil {
 		o.Registry.MustRegister(in.m.messages, in.m.rejected, in.m.applied, in.m.duplicates, in.m.conflicts, in.m.resends, in.m.applySeconds, in.m.ackFailures)
 	}
