@@ -78,7 +78,8 @@ cleanup() {
   [ -n "${TRYTON_DIR:-}" ] && testharness/tryton/stop.sh "$TRYTON_DIR" >/dev/null 2>&1 || true
   echo "stopped; logs and data are in $DEMO/"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT                   # a set-up error: stop what started, keep its exit status
+trap 'cleanup; exit 0' INT TERM     # Ctrl-C: the loop below must not go on after the clean-up
 
 setsid "$BIN/lanebridge-hub" serve --data "$DEMO/hub" --mqtt "$MQTT" --http "$HTTP" "${hubargs[@]}" >"$DEMO/hub.log" 2>&1 &
 hub=$!
