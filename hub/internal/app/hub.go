@@ -33,12 +33,13 @@ import (
 // The store satisfies every part's own interface; the compiler checks it here, so a part that
 // asks for a method the store lacks fails the build, not a run.
 var (
-	_ ingest.Store    = (*store.DB)(nil)
-	_ web.Store       = (*store.DB)(nil)
-	_ posting.Outbox  = (*store.DB)(nil)
-	_ inventory.Store = (*store.DB)(nil)
-	_ reconcile.Store = (*store.DB)(nil)
-	_ credentials     = (*store.DB)(nil)
+	_ ingest.Store       = (*store.DB)(nil)
+	_ web.Store          = (*store.DB)(nil)
+	_ posting.Outbox     = (*store.DB)(nil)
+	_ inventory.Store    = (*store.DB)(nil)
+	_ reconcile.Store    = (*store.DB)(nil)
+	_ credentials        = (*store.DB)(nil)
+	_ ingest.SeriesStore = (*store.DB)(nil)
 )
 
 // openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
