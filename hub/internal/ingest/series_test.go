@@ -134,3 +134,49 @@ func gauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// TestRecorderRun: Run prunes buckets past their retention, and on stop flushes what is
+// pending.
+func TestRecorderRun(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	old := store.SeriesPoint{Store: "S001", Metric: store.MetricBacklog, Bucket: now.Add(-72 * time.Hour), Sum: 1, Count: 1, Max: 1, Last: 1}
+	if err := st.AddSeries(ctx, []store.SeriesPoint{old}); err != nil {
+		t.Fatal(err)
+	}
+	rec := NewRecorder(st, RecorderOptions{Flush: 10 * time.Millisecond, KeepMinutes: 48 * time.Hour, KeepHours: 90 * 24 * time.Hour,
+		Now: func() time.Time { return now }})
+	count := func(res time.Duration) int {
+		ps, err := st.Series(ctx, "S001", store.MetricBacklog, res, now.Add(-100*time.Hour), now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ps)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- rec.Run(rctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for count(store.SeriesMinute) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the 72 h old minute bucket was not pruned (minutes kept 48 h)")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if count(store.SeriesHour) != 1 {
+		t.Error("the 72 h old hour bucket was pruned (hours kept 90 days)")
+	}
+	rec.status(protocol.Status{Store: "S001", State: "online", Backlog: 4})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := count(store.SeriesMinute); n != 1 {
+		t.Errorf("%d minute buckets after stop, want the status's one flushed", n)
+	}
+}
