@@ -32,7 +32,7 @@ func (f *failOnce) AddSeries(ctx context.Context, ps []store.SeriesPoint) error 
 
 // TestRecorderCharts: applied records, their latency and the agent's backlog reach the
 // series store on flush (a failed flush keeps them); resent duplicates count for nothing;
-// the per-store gauges stop at the cap.
+// the per-store gauges stop at the cap, and an unknown store gets none.
 func TestRecorderCharts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -60,7 +60,7 @@ func TestRecorderCharts(t *testing.T) {
 	}
 	acked := 0
 	for _, m := range []Message{batch(t, 1, 3, nil), status("S001", 7), batch(t, 1, 3, nil), batch(t, 2, 5, nil),
-		status("S001", 2), status("S002", 9), batch(t, 6, 6, nil)} {
+		status("S001", 2), status("S999", 5), status("S002", 9), batch(t, 6, 6, nil)} {
 		in.Handle(ctx, m)
 		if strings.HasSuffix(m.Topic, protocol.SuffixRecords) {
 			acked++
@@ -101,6 +101,11 @@ func TestRecorderCharts(t *testing.T) {
 	}
 	if _, ok := got[`lanebridge_hub_store_backlog{store="S002"}`]; ok {
 		t.Error("S002 beyond per_store_max 1 has a gauge")
+	}
+	// A status naming a store that is not enrolled takes no place: S002 counts as dropped
+	// above (1), and S999 has neither a gauge nor chart data.
+	if ps, _ := st.Series(ctx, "S999", store.MetricBacklog, store.SeriesMinute, now.Add(-time.Hour), now.Add(time.Hour)); len(ps) != 0 {
+		t.Errorf("unknown store S999 has chart data %+v", ps)
 	}
 
 	off := NewRecorder(st, RecorderOptions{PerStore: false, PerStoreMax: 10})
