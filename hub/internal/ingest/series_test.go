@@ -36,16 +36,7 @@ func (f *failOnce) AddSeries(ctx context.Context, ps []store.SeriesPoint) error 
 func TestRecorderCharts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, id := range []string{"S001", "S002"} {
-		if err := st.AddStore(ctx, id, "x"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	st := sqliteStore(t, "S001", "S002")
 	now := time.Date(2026, 11, 26, 9, 0, 30, 0, time.UTC) // 30 s after batch() captures
 	fs := &failOnce{SeriesStore: st}
 	rec := NewRecorder(fs, RecorderOptions{PerStore: true, PerStoreMax: 1, Now: func() time.Time { return now }})
@@ -144,11 +135,7 @@ func gauges(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 // pending.
 func TestRecorderRun(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := sqliteStore(t)
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	old := store.SeriesPoint{Store: "S001", Metric: store.MetricBacklog, Bucket: now.Add(-72 * time.Hour), Sum: 1, Count: 1, Max: 1, Last: 1}
 	if err := st.AddSeries(ctx, []store.SeriesPoint{old}); err != nil {
@@ -184,4 +171,20 @@ func TestRecorderRun(t *testing.T) {
 	if n := count(store.SeriesMinute); n != 1 {
 		t.Errorf("%d minute buckets after stop, want the status's one flushed", n)
 	}
+}
+
+// sqliteStore is a store in a temporary SQLite file with the given stores enrolled.
+func sqliteStore(t *testing.T, ids ...string) *store.DB {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, id := range ids {
+		if err := st.AddStore(context.Background(), id, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }
