@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -392,27 +395,33 @@ func (a *agent) handler() http.Handler {
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		ls := a.local()
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_last_seq gauge\nlanebridge_agent_last_seq %d\n", ls.LastSeq)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_last_ack gauge\nlanebridge_agent_last_ack %d\n", ls.LastAck)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_backlog gauge\nlanebridge_agent_backlog %d\n", ls.Backlog)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_oldest_unsent_age_seconds gauge\nlanebridge_agent_oldest_unsent_age_seconds %g\n", ls.OldestUnsentAge)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_published_records_total counter\nlanebridge_agent_published_records_total %d\n", ls.Published)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_quarantined_total counter\nlanebridge_agent_quarantined_total %d\n", ls.QuarantineCount)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_card_masks_total counter\nlanebridge_agent_card_masks_total %d\n", a.cardMasks.Load())
-		ids := make([]string, 0, len(ls.Captured))
-		for id := range ls.Captured {
-			ids = append(ids, id)
+		family := func(name, typ, help string, samples ...string) {
+			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+			for _, s := range samples {
+				fmt.Fprintf(w, "%s%s\n", name, s)
+			}
 		}
-		sort.Strings(ids)
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_captured_records_total counter\n")
-		for _, id := range ids {
-			fmt.Fprintf(w, "lanebridge_agent_captured_records_total{terminal=%q} %d\n", id, ls.Captured[id])
+		num := func(v any) string { return fmt.Sprintf(" %v", v) }
+		family("lanebridge_build_info", "gauge", "Version of the running agent (always 1).",
+			fmt.Sprintf("{component=\"agent\",version=%q,go_version=%q,protocol=\"%d\"} 1", Version, runtime.Version(), protocol.Version))
+		family("lanebridge_agent_last_seq", "gauge", "Sequence number of the last record captured and spooled.", num(ls.LastSeq))
+		family("lanebridge_agent_last_ack", "gauge", "Sequence number the hub last acknowledged as stored.", num(ls.LastAck))
+		family("lanebridge_agent_backlog", "gauge", "Spooled records the hub has not yet acknowledged.", num(ls.Backlog))
+		family("lanebridge_agent_oldest_unsent_age_seconds", "gauge", "Age of the oldest unacknowledged record.", num(ls.OldestUnsentAge))
+		family("lanebridge_agent_published_records_total", "counter", "Records published to the hub (resends included).", num(ls.Published))
+		family("lanebridge_agent_quarantined_total", "counter", "Captures that could not be parsed and were quarantined.", num(ls.QuarantineCount))
+		family("lanebridge_agent_card_masks_total", "counter", "Card numbers masked in captures before spooling.", num(a.cardMasks.Load()))
+		ids := slices.Sorted(maps.Keys(ls.Captured))
+		captured := make([]string, len(ids))
+		for i, id := range ids {
+			captured[i] = fmt.Sprintf("{terminal=%q} %d", id, ls.Captured[id])
 		}
+		family("lanebridge_agent_captured_records_total", "counter", "Records captured, by terminal.", captured...)
 		c := 0
 		if ls.Connected {
 			c = 1
 		}
-		fmt.Fprintf(w, "# TYPE lanebridge_agent_connected gauge\nlanebridge_agent_connected %d\n", c)
+		family("lanebridge_agent_connected", "gauge", "1 while the agent is connected to the hub's broker.", num(c))
 	})
 	return mux
 }

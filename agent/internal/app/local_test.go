@@ -48,6 +48,43 @@ func TestStatusShowsConnectError(t *testing.T) {
 	if code := Main([]string{"status", "--config", cfgPath}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "hub unreachable: connection refused: ") {
 		t.Fatalf("status (exit %d):\n%s", code, out.String())
 	}
+	resp, err := http.Get("http://" + cfg.Listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	checkHelp(t, string(body))
+	if !strings.Contains(string(body), `lanebridge_build_info{component="agent",version="dev",go_version="go`) {
+		t.Errorf("no lanebridge_build_info in\n%s", body)
+	}
+}
+
+// checkHelp fails unless every family of a text exposition has a type and a non-empty HELP
+// that precede its samples.
+func checkHelp(t *testing.T, text string) {
+	t.Helper()
+	help, typed, samples := map[string]bool{}, map[string]bool{}, 0
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 3 && f[0] == "#" && f[1] == "HELP":
+			help[f[2]] = len(f) > 3
+		case len(f) == 4 && f[0] == "#" && f[1] == "TYPE":
+			typed[f[2]] = true
+		case len(f) == 2:
+			samples++
+			name, _, _ := strings.Cut(f[0], "{")
+			if !help[name] || !typed[name] {
+				t.Errorf("sample %q: family without HELP (%v) or TYPE (%v)", line, help[name], typed[name])
+			}
+		default:
+			t.Errorf("unexpected line %q", line)
+		}
+	}
+	if samples < 9 {
+		t.Errorf("%d samples in\n%s", samples, text)
+	}
 }
 
 // validate warns (exit 0) about a password readable by others and fails on a missing one.

@@ -350,6 +350,11 @@ func TestHTTPConfig(t *testing.T) {
 		{func(c *Config) { c.HTTP.MetricsListen = "9090" }, "http.metrics_listen"},
 		{func(c *Config) { c.HTTP.SessionIdle = time.Second }, "http.session_idle"},
 		{func(c *Config) { c.HTTP.SessionMax = time.Minute }, "http.session_max"},
+		{func(c *Config) { c.Series.Flush = 0 }, "series.flush"},
+		{func(c *Config) { c.Series.Flush = time.Hour }, "series.flush"},
+		{func(c *Config) { c.Series.KeepMinutes = time.Minute }, "series.keep_minutes"},
+		{func(c *Config) { c.Series.KeepHours = time.Hour }, "series.keep_hours"},
+		{func(c *Config) { c.Metrics.PerStoreMax = 0 }, "metrics.per_store_max"},
 	} {
 		cfg := defaultConfig()
 		c.set(cfg)

@@ -103,7 +103,25 @@ type Config struct {
 		ResendAfter time.Duration `yaml:"resend_after"`
 	} `yaml:"inventory"`
 	Alerts AlertsConfig `yaml:"alerts"`
-	Log    struct {
+	// Series is the chart data kept in the hub's store: throughput, latency and backlog per
+	// store in minute and hour buckets.
+	Series struct {
+		// Flush is how often the in-memory aggregates are written (default 10s): a hub crash
+		// loses at most this much chart data, never records.
+		Flush time.Duration `yaml:"flush"`
+		// KeepMinutes and KeepHours are how long minute and hour buckets are kept (defaults
+		// 48h and 2160h, 90 days); older ones are pruned hourly.
+		KeepMinutes time.Duration `yaml:"keep_minutes"`
+		KeepHours   time.Duration `yaml:"keep_hours"`
+	} `yaml:"series"`
+	Metrics struct {
+		// PerStore turns the per-store gauges of /metrics on (default true); PerStoreMax
+		// stores get them at most (default 1000), the rest are counted by
+		// lanebridge_hub_store_series_dropped.
+		PerStore    bool `yaml:"per_store"`
+		PerStoreMax int  `yaml:"per_store_max"`
+	} `yaml:"metrics"`
+	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
@@ -119,6 +137,8 @@ func defaultConfig() *Config {
 	c.Inventory.Interval = 5 * time.Minute
 	c.Inventory.ResendAfter = 15 * time.Second
 	c.Alerts = defaultAlerts()
+	c.Series.Flush, c.Series.KeepMinutes, c.Series.KeepHours = 10*time.Second, 48*time.Hour, 90*24*time.Hour
+	c.Metrics.PerStore, c.Metrics.PerStoreMax = true, 1000
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -203,6 +223,16 @@ func (c *Config) validate() error {
 	}
 	if _, err := c.Alerts.options(); err != nil {
 		return err
+	}
+	switch {
+	case c.Series.Flush < time.Second || c.Series.Flush > 5*time.Minute:
+		return errors.New("config key series.flush: must be 1s..5m (default 10s)")
+	case c.Series.KeepMinutes < time.Hour:
+		return errors.New("config key series.keep_minutes: must be at least 1h (default 48h)")
+	case c.Series.KeepHours < c.Series.KeepMinutes:
+		return errors.New("config key series.keep_hours: must be at least series.keep_minutes (default 2160h, 90 days)")
+	case c.Metrics.PerStoreMax < 1 || c.Metrics.PerStoreMax > 100000:
+		return errors.New("config key metrics.per_store_max: must be 1..100000 (default 1000; turn the gauges off with metrics.per_store: false)")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -34,13 +34,14 @@ import (
 // The store satisfies every part's own interface; the compiler checks it here, so a part that
 // asks for a method the store lacks fails the build, not a run.
 var (
-	_ ingest.Store    = (*store.DB)(nil)
-	_ web.Store       = (*store.DB)(nil)
-	_ posting.Outbox  = (*store.DB)(nil)
-	_ inventory.Store = (*store.DB)(nil)
-	_ reconcile.Store = (*store.DB)(nil)
-	_ credentials     = (*store.DB)(nil)
-	_ alerts.Store    = (*store.DB)(nil)
+	_ ingest.Store       = (*store.DB)(nil)
+	_ web.Store          = (*store.DB)(nil)
+	_ posting.Outbox     = (*store.DB)(nil)
+	_ inventory.Store    = (*store.DB)(nil)
+	_ reconcile.Store    = (*store.DB)(nil)
+	_ credentials        = (*store.DB)(nil)
+	_ ingest.SeriesStore = (*store.DB)(nil)
+	_ alerts.Store       = (*store.DB)(nil)
 )
 
 // openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
@@ -160,9 +161,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lanebridge_hub_build_info", Help: "Version of the running hub."}, []string{"version"})
-	buildInfo.WithLabelValues(Version).Set(1)
-	h.reg.MustRegister(buildInfo)
+	h.reg.MustRegister(BuildInfo("hub", Version), newOpenExceptions(st))
 
 	conn, err := openERP(cfg)
 	if err != nil {
@@ -203,7 +202,11 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	} else {
 		onStatus = ev.OnStatus
 	}
-	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus})
+	rec := ingest.NewRecorder(st, ingest.RecorderOptions{Flush: cfg.Series.Flush, KeepMinutes: cfg.Series.KeepMinutes,
+		KeepHours: cfg.Series.KeepHours, PerStore: cfg.Metrics.PerStore, PerStoreMax: cfg.Metrics.PerStoreMax, Logger: log})
+	rec.Register(h.reg)
+	h.add("series", rec.Run)
+	in := ingest.New(st, h.pub, ingest.Options{Workers: cfg.Ingest.Workers, Logger: log, Registry: h.reg, OnStatus: onStatus, Series: rec})
 	h.add("ingest", in.Run)
 	if err := attach(in); err != nil {
 		return nil, err

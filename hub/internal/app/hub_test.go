@@ -221,7 +221,7 @@ func TestStartStop(t *testing.T) {
 	h := s.h
 	eventually(t, 10*time.Second, "healthz", func() error { return healthz(h.httpAddr) })
 	// /metrics: without authentication only on the loopback metrics listener.
-	if code, body, err := get("http://" + h.metricsAddr + "/metrics"); err != nil || code != 200 || !strings.Contains(body, "lanebridge_hub_build_info") {
+	if code, body, err := get("http://" + h.metricsAddr + "/metrics"); err != nil || code != 200 || !strings.Contains(body, `lanebridge_build_info{component="hub"`) {
 		t.Errorf("metrics listener: %d %v", code, err)
 	}
 	if code, _, err := get("http://" + h.httpAddr + "/metrics"); err != nil || code != 401 {

@@ -75,6 +75,7 @@ type Ingester struct {
 	queues []chan Message
 	m      *metrics
 	onStat func(protocol.Status)
+	rec    *Recorder
 }
 
 type metrics struct {
@@ -97,6 +98,9 @@ type Options struct {
 	// OnStatus, when set, is called with each agent status after it is stored (the inventory
 	// push reacts to the agent's InventoryVersion). It runs on a worker and must not block.
 	OnStatus func(protocol.Status)
+	// Series, when set, is handed what is applied and every status, for the charts and the
+	// per-store gauges (run it separately).
+	Series *Recorder
 }
 
 // New returns an Ingester writing to st and acknowledging through pub.
@@ -110,7 +114,7 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus}
+	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus, rec: o.Series}
 	in.queues = make([]chan Message, o.Workers)
 	for i := range in.queues {
 		in.queues[i] = make(chan Message, o.QueueSize)
@@ -124,6 +128,14 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 		resends:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_resend_requests_total", Help: "Gaps seen: resend requests sent to agents."}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanebridge_hub_apply_seconds", Help: "Time to apply one merged batch, commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		ackFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_ack_publish_failures_total", Help: "Acks that could not be published (the agent resends)."}),
+	}
+	// Every reason and kind is exported from the start, at 0, so rates and alerts on them work
+	// before the first rejection.
+	for _, r := range []string{"topic", "queue_full", "status", "status_bounded", "unknown_store", "invalid", "decode", "version", "wrong_store"} {
+		in.m.rejected.WithLabelValues(r)
+	}
+	for _, k := range []string{"records", "status"} {
+		in.m.messages.WithLabelValues(k)
 	}
 	if o.Registry != nil {
 		o.Registry.MustRegister(in.m.messages, in.m.rejected, in.m.applied, in.m.duplicates, in.m.conflicts, in.m.resends, in.m.applySeconds, in.m.ackFailures)
@@ -364,6 +376,7 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 	in.m.applied.Add(float64(res.Applied))
 	in.m.duplicates.Add(float64(res.Duplicates))
 	in.m.conflicts.Add(float64(res.Conflicts))
+	in.rec.applied(b.Store, b.Records, res.Applied, res.AppliedThrough)
 	ack := protocol.Ack{V: protocol.Version, Store: b.Store, Epoch: b.Epoch, AppliedThrough: res.AppliedThrough}
 	if res.ResendFrom > 0 {
 		in.m.resends.Inc()
@@ -413,6 +426,7 @@ func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
 		}
 		return
 	}
+	in.rec.status(*st)
 	if in.onStat != nil {
 		in.onStat(*st)
 	}

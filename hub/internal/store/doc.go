@@ -1,7 +1,8 @@
 // Package store is the hub's durable store: store credentials, applied records and their
 // per-stream progress, agent status, exceptions, the ERP outbox, agent commands, day closes, and
 // for the inventory push the ERP's stock as last pulled and the item state last published to
-// each store with its version. One type, [DB], runs on SQLite (the embedded default,
+// each store with its version, and the chart data (per store and metric, minute and hour
+// buckets of sum, count, max and last; series.go). One type, [DB], runs on SQLite (the embedded default,
 // modernc.org/sqlite, WAL with synchronous=FULL) or PostgreSQL (pgx, for several hub replicas
 // on one database); the contract suites run every case on both.
 //

@@ -87,6 +87,7 @@ type Store interface {
 	InventoryReader
 	AlertReader
 	AuthStore
+	SeriesReader
 }
 
 // Server is the HTTP front of the hub.
@@ -178,6 +179,7 @@ func New(st Store, o Options) *Server {
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
 	s.routesReplay(o.Replayer)
+	s.routesCharts()
 	return s
 }
 

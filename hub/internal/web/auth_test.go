@@ -50,7 +50,7 @@ func fullFixture(t *testing.T) *fixture {
 // concrete fills a route pattern's wildcards: it returns the method and a path.
 func concrete(pattern string, id int64) (string, string) {
 	method, path, _ := strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{store}", "S001", "{date}", "2026-11-26", "{id}", fmt.Sprint(id), "{$}", "").Replace(path)
+	path = strings.NewReplacer("{store}", "S001", "{date}", "2026-11-26", "{id}", fmt.Sprint(id), "{chart}", "backlog.svg", "{$}", "").Replace(path)
 	return method, path
 }
 
@@ -187,6 +187,8 @@ func TestStoreScope(t *testing.T) {
 		{"GET", "/api/v1/stores/S002/records", ""},
 		{"GET", "/api/v1/stores/S002/days/2026-11-26", ""},
 		{"GET", "/api/v1/stores/S002/inventory", ""},
+		{"GET", "/stores/S002/charts/backlog.svg", ""},
+		{"GET", "/api/v1/stores/S002/series?metric=backlog", ""},
 		{"GET", "/api/v1/stores/S002/days/2026-11-26/close", ""},
 		{"POST", "/api/v1/stores/S002/days/2026-11-26/close", ""},
 		{"GET", fmt.Sprintf("/api/v1/exceptions/%d", other), ""},

@@ -11,6 +11,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,11 +50,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	first := fs.Int("first-receipt", 1, "first receipt number")
 	totalsPath := fs.String("totals", "", "write totals JSON here when done")
+	skipS := fs.String("skip-receipt", "", "receipt numbers never written, comma-separated (a gap the close finds)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	skip := map[string]bool{}
+	for _, n := range strings.FieldsFunc(*skipS, func(r rune) bool { return r == ',' }) {
+		if v, err := strconv.Atoi(strings.TrimSpace(n)); err != nil || v < 1 {
+			fmt.Fprintf(stderr, "lanebridge-sim: --skip-receipt: %q is not a receipt number\n", n)
+			return 2
+		}
+		skip[strings.TrimSpace(n)] = true
 	}
 	if *out == "" {
 		fmt.Fprintln(stderr, "lanebridge-sim: --out is required")
@@ -93,9 +104,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			break
 		}
 		r := g.Next()
-		tot.Add(r)
-		b, _ := json.Marshal(r)
-		buf = append(append(buf, b...), '\n')
+		if !skip[r.Receipt] {
+			tot.Add(r)
+			b, _ := json.Marshal(r)
+			buf = append(append(buf, b...), '\n')
+		}
 		if *rate > 0 {
 			due := start.Add(time.Duration(float64(i+1) / *rate * float64(time.Second)))
 			if d := time.Until(due); d > 0 {
