@@ -169,7 +169,8 @@ while sleep 1; do
   fi
   if [ "$t" -ge "$CLOSE_AT" ] && once close; then
     event "closing S002's day $TODAY (receipt $GAP_RECEIPT of T1 was never written)…"
-    (curl -sS -X POST -H "Authorization: Bearer $optoken" "http://$HTTP/api/v1/stores/S002/days/$TODAY/close" >"$DEMO/close-S002.json" 2>&1; echo $? >"$DEMO/close-S002.rc") &
+    (curl -sS -X POST -H "Authorization: Bearer $optoken" -H 'Content-Type: application/json' \
+      -d '{"reason":"demo: close the trading day early to show the three-way check"}' "http://$HTTP/api/v1/stores/S002/days/$TODAY/close" >"$DEMO/close-S002.json" 2>&1; echo $? >"$DEMO/close-S002.rc") &
   fi
   if [ -f "$DEMO/close-S002.rc" ] && once closed; then
     st=$(grep -o '"state": *"[a-z_]*"' "$DEMO/close-S002.json" | head -1)
