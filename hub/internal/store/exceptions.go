@@ -146,7 +146,7 @@ func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, er
 		where, args = and(where, "created_at < ?"), append(args, s.ts(f.OlderThan))
 	}
 	if f.IDs != nil {
-		where = and(where, "id IN ("+placeholders(len(f.IDs))+")")
+		where = and(where, "id IN (NULL"+strings.Repeat(", ?", len(f.IDs))+")")
 		for _, id := range f.IDs {
 			args = append(args, id)
 		}
