@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -292,6 +294,44 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords 
 			c, err := s.GetClose(ctx, "s1", testDate)
 			if err != nil || c.State != "closed" || string(c.Body) != `{"state": "closed"}` && string(c.Body) != `{"state":"closed"}` || c.ClosedAt.IsZero() {
 				t.Fatalf("GetClose = %+v (%s), %v", c, c.Body, err)
+			}
+		}},
+		{"day states", func(t *testing.T, s *DB) {
+			for _, id := range []string{"s1", "s2"} {
+				if err := s.AddStore(ctx, id, "h"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.ApplyBatch(ctx, "s1", "e1", recs("s1", "e1", 1, 3)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.ApplyBatch(ctx, "s2", "e1", recs("s2", "e1", 1, 1)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []CloseRecord{{Store: "s1", BusinessDate: testDate, State: "closed"}, {Store: "s2", BusinessDate: "2024-04-30", State: "exceptions"},
+				{Store: "s2", BusinessDate: "2024-06-01", State: "closed"}} {
+				c.Body = []byte(`{}`)
+				if err := s.PutClose(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.DayStates(ctx, nil, "2024-04-01", "2024-05-31")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var brief []string
+			for _, d := range got {
+				brief = append(brief, fmt.Sprintf("%s %s %d %s %v", d.Store, d.BusinessDate, d.Records, d.Close, d.ClosedAt.IsZero()))
+			}
+			want := []string{"s1 2024-05-01 3 closed false", "s2 2024-04-30 0 exceptions false", "s2 2024-05-01 1  true"}
+			if !reflect.DeepEqual(brief, want) {
+				t.Fatalf("DayStates = %q, want %q", brief, want)
+			}
+			if got, _ := s.DayStates(ctx, []string{"s2"}, "2024-05-01", "2024-05-01"); len(got) != 1 || got[0].Store != "s2" {
+				t.Fatalf("DayStates(s2, one day) = %+v", got)
+			}
+			if got, err := s.DayStates(ctx, []string{}, "2024-01-01", "2024-12-31"); err != nil || len(got) != 0 {
+				t.Fatalf("DayStates(no stores) = %+v, %v", got, err)
 			}
 		}},
 		{"exception lifecycle", func(t *testing.T, s *DB) {

@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -368,4 +370,53 @@ func (s *DB) GetClose(ctx context.Context, store, businessDate string) (CloseRec
 		return c, fmt.Errorf("close %s/%s: %w", store, businessDate, err)
 	}
 	return c, nil
+}
+
+// DayState is a store-day the hub knows of, by its records or its close: how many records
+// it holds and the state of its latest close ("" when never closed).
+type DayState struct {
+	Store        string    `json:"store"`
+	BusinessDate string    `json:"business_date"`
+	Records      int64     `json:"records"`
+	Close        string    `json:"close_state,omitempty"`
+	ClosedAt     time.Time `json:"closed_at,omitzero"`
+}
+
+// DayStates lists the store-days of business dates from..to (inclusive, YYYY-MM-DD) that
+// have records or a close, of the given stores (nil: every store), ordered by store and date.
+func (s *DB) DayStates(ctx context.Context, stores []string, from, to string) ([]DayState, error) {
+	var out []DayState
+	err := s.read(ctx, func(t tx) error {
+		where, args := inStores(" WHERE business_date >= ? AND business_date <= ?", []any{from, to}, "store", stores)
+		rs, err := t.query(ctx, `SELECT store, business_date, COUNT(*) FROM records`+where+` GROUP BY store, business_date`, args...)
+		if out, err = scanAll(rs, err, func(r rows, d *DayState) error {
+			return r.Scan(&d.Store, &d.BusinessDate, &d.Records)
+		}); err != nil {
+			return err
+		}
+		idx := map[[2]string]int{}
+		for i, d := range out {
+			idx[[2]string{d.Store, d.BusinessDate}] = i
+		}
+		rs, err = t.query(ctx, `SELECT store, business_date, state, closed_at FROM closes`+where, args...)
+		return each(rs, err, func(r rows) error {
+			var d DayState
+			if err := r.Scan(&d.Store, &d.BusinessDate, &d.Close, scanTime{&d.ClosedAt}); err != nil {
+				return err
+			}
+			if i, ok := idx[[2]string{d.Store, d.BusinessDate}]; ok {
+				out[i].Close, out[i].ClosedAt = d.Close, d.ClosedAt
+			} else {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("day states %s..%s: %w", from, to, err)
+	}
+	slices.SortFunc(out, func(a, b DayState) int {
+		return cmp.Or(cmp.Compare(a.Store, b.Store), cmp.Compare(a.BusinessDate, b.BusinessDate))
+	})
+	return out, nil
 }
