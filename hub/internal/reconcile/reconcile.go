@@ -22,6 +22,8 @@ import (
 	"math/big"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
@@ -371,6 +373,23 @@ func unionKeys(a, b map[string]int64) []string {
 	return sortedKeys(m)
 }
 
+// MissingReceipts returns the business date, terminal and receipt range of a missing_receipts
+// exception, from the key the close gives it; ok is false for any other exception.
+func MissingReceipts(e store.Exception) (date, terminal string, gap [2]int64, ok bool) {
+	date, rest, ok1 := strings.Cut(e.Key, "|")
+	i := strings.LastIndexByte(rest, '|')
+	if e.Reason != ReasonMissingReceipts || !ok1 || i < 0 {
+		return "", "", gap, false
+	}
+	from, to, ok2 := strings.Cut(rest[i+1:], "-")
+	a, err1 := strconv.ParseInt(from, 10, 64)
+	b, err2 := strconv.ParseInt(to, 10, 64)
+	if !ok2 || err1 != nil || err2 != nil || a < 0 || b < a {
+		return "", "", gap, false
+	}
+	return date, rest[:i], [2]int64{a, b}, true
+}
+
 // Publisher sends a command to an agent (QoS 1).
 type Publisher interface {
 	Publish(topic string, payload []byte) error
@@ -485,7 +504,7 @@ func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error
 		return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
 	}
 	if len(res.Gaps) > 0 && c.Pub != nil {
-		ids, err := c.replay(ctx, storeID, date, res.Gaps)
+		ids, err := c.Replay(ctx, storeID, date, res.Gaps)
 		if err != nil {
 			log.Warn("replay request failed", "store", storeID, "date", date, "err", err)
 		}
@@ -534,7 +553,13 @@ func (c *Closer) ClosedDay(ctx context.Context, storeID, date string) (any, erro
 	return res, nil
 }
 
-func (c *Closer) replay(ctx context.Context, storeID, date string, gaps map[string][][2]int64) ([]string, error) {
+// Replay asks the store's agent, with one replay command per gap, to send again the receipts
+// of a business day missing at the hub (gaps: inclusive receipt ranges per terminal); it returns
+// the ids of the commands it sent, which the agent's results answer (Command).
+func (c *Closer) Replay(ctx context.Context, storeID, date string, gaps map[string][][2]int64) ([]string, error) {
+	if c.Pub == nil {
+		return nil, errors.New("replay: this hub has no broker to send commands")
+	}
 	var ids []string
 	for _, t := range sortedKeys(gaps) {
 		for _, g := range gaps[t] {
