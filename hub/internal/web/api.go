@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -39,6 +38,10 @@ type ExceptionStore interface {
 	// Exception returns store.ErrNotFound for an unknown id.
 	Exception(ctx context.Context, id int64) (store.Exception, error)
 	UpdateException(ctx context.Context, id int64, state, by, comment string) (store.Exception, error)
+	// UpdateExceptions changes all of ids or, when one is unknown (store.ErrNotFound), none.
+	UpdateExceptions(ctx context.Context, ids []int64, state, by, comment string) ([]store.Exception, error)
+	// ExceptionHistory lists an exception's raises and changes, oldest first.
+	ExceptionHistory(ctx context.Context, id int64) ([]store.ExceptionEvent, error)
 }
 
 // PostingStore is what the outbox endpoints read and change.
@@ -88,7 +91,9 @@ type Server struct {
 	healthy func(context.Context) error
 	mux     *http.ServeMux
 	closer  DayCloser
-	routes  []Route
+	// replayer sends replay commands (nil: none).
+	replayer Replayer
+	routes   []Route
 
 	hosts    []string
 	idle     time.Duration
@@ -107,6 +112,8 @@ type Options struct {
 	Closer DayCloser
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
+	// Replayer serves POST /api/v1/exceptions/{id}/replay (nil: not served).
+	Replayer Replayer
 	// Hosts are the names (or name:port) a request's Host may carry; others are refused, so a
 	// DNS-rebinding page cannot reach the API. Empty: localhost, 127.0.0.1 and ::1.
 	Hosts []string
@@ -159,6 +166,7 @@ func New(st Store, o Options) *Server {
 	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
+	s.routesExceptions(o.Replayer)
 	return s
 }
 
@@ -302,30 +310,14 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 
 // exceptions serves GET /api/v1/exceptions: newest first, a page of limit (default 100) with
 // "next", the before_id of the following page, when more may follow; per_store=N keeps at most
-// N of each store on the page. "counts" sums the exceptions matching the state filter per store
-// and reason, so every store with exceptions shows on the first page however many one has.
+// N of each store on the page, age_hours=N those first raised more than N hours ago. "counts"
+// sums the exceptions matching the state filter per store and reason, so every store with
+// exceptions shows on the first page however many one has.
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Stores: scope(r)}
-	var err error
-	for _, p := range []struct {
-		name string
-		max  int64
-		def  int64
-		dst  func(int64)
-	}{
-		{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
-		{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
-		{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }},
-	} {
-		v := p.def
-		if raw := q.Get(p.name); raw != "" {
-			if v, err = strconv.ParseInt(raw, 10, 64); err != nil || v < 1 || v > p.max {
-				s.fail(w, r, badRequest(fmt.Sprintf("%s: must be an integer 1..%d", p.name, p.max)))
-				return
-			}
-		}
-		p.dst(v)
+	f, err := s.exceptionFilter(r, r.URL.Query(), 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	list, err := s.st.Exceptions(r.Context(), f)
 	if err != nil {
