@@ -36,8 +36,14 @@ func (nopRefresher) RefreshInventory(context.Context) (any, error) {
 	return map[string]int{"stores": 0}, nil
 }
 
+type nopReplayer struct{}
+
+func (nopReplayer) Replay(context.Context, string, string, map[string][][2]int64) ([]string, error) {
+	return []string{"replay-1"}, nil
+}
+
 func fullFixture(t *testing.T) *fixture {
-	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}})
+	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})
 }
 
 // concrete fills a route pattern's wildcards: it returns the method and a path.
