@@ -229,7 +229,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 		h.add("scheduler", (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run)
 	}
 
-	if err := h.web(rc, rc, invRefresher); err != nil {
+	if err := h.web(rc, invRefresher); err != nil {
 		return nil, err
 	}
 	ops, err := st.Operators(ctx)
@@ -326,7 +326,7 @@ func (h *hub) externalBroker() (attach func(*ingest.Ingester) error, err error) 
 
 // web binds the HTTP listener and adds the "web" part serving the API, dashboard, health and
 // metrics.
-func (h *hub) web(closer web.DayCloser, replayer web.Replayer, inv web.InventoryRefresher) error {
+func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher) error {
 	health := func(ctx context.Context) error {
 		if err := h.healthy(); err != nil {
 			return err
@@ -335,8 +335,9 @@ func (h *hub) web(closer web.DayCloser, replayer web.Replayer, inv web.Inventory
 		return err
 	}
 	cfg := &h.cfg.HTTP
-	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Inventory: inv,
-		Replayer: replayer, Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
+	rep, _ := closer.(web.Replayer)
+	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv,
+		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return err

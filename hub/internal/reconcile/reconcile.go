@@ -504,7 +504,7 @@ func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error
 		return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
 	}
 	if len(res.Gaps) > 0 && c.Pub != nil {
-		ids, err := c.Replay(ctx, storeID, date, res.Gaps)
+		ids, err := c.replay(ctx, storeID, date, res.Gaps)
 		if err != nil {
 			log.Warn("replay request failed", "store", storeID, "date", date, "err", err)
 		}
@@ -553,31 +553,38 @@ func (c *Closer) ClosedDay(ctx context.Context, storeID, date string) (any, erro
 	return res, nil
 }
 
-// Replay asks the store's agent, with one replay command per gap, to send again the receipts
-// of a business day missing at the hub (gaps: inclusive receipt ranges per terminal); it returns
-// the ids of the commands it sent, which the agent's results answer (Command).
-func (c *Closer) Replay(ctx context.Context, storeID, date string, gaps map[string][][2]int64) ([]string, error) {
-	if c.Pub == nil {
-		return nil, errors.New("replay: this hub has no broker to send commands")
-	}
+func (c *Closer) replay(ctx context.Context, storeID, date string, gaps map[string][][2]int64) ([]string, error) {
 	var ids []string
 	for _, t := range sortedKeys(gaps) {
 		for _, g := range gaps[t] {
-			b := make([]byte, 6)
-			rand.Read(b)
-			cmd := protocol.Command{V: protocol.Version, ID: "replay-" + hex.EncodeToString(b), Type: protocol.CommandReplay,
-				Terminal: t, BusinessDate: date, FromReceipt: g[0], ToReceipt: g[1]}
-			if err := c.St.AddCommand(ctx, storeID, cmd); err != nil {
+			id, err := c.Replay(ctx, storeID, protocol.Command{Terminal: t, BusinessDate: date, FromReceipt: g[0], ToReceipt: g[1]})
+			if err != nil {
 				return ids, err
 			}
-			payload, _ := json.Marshal(cmd)
-			if err := c.Pub.Publish(protocol.CommandsTopic(storeID), payload); err != nil {
-				return ids, err
-			}
-			ids = append(ids, cmd.ID)
+			ids = append(ids, id)
 		}
 	}
 	return ids, nil
+}
+
+// Replay records a replay command for a store's agent and publishes it: cmd names the terminal,
+// business date and receipt range (or epoch and seq range); Replay fills in the version, type
+// and a fresh id, which it returns.
+func (c *Closer) Replay(ctx context.Context, storeID string, cmd protocol.Command) (string, error) {
+	if c.Pub == nil {
+		return "", errors.New("replay: the hub has no broker connection to send commands on")
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	cmd.V, cmd.ID, cmd.Type = protocol.Version, "replay-"+hex.EncodeToString(b), protocol.CommandReplay
+	if err := c.St.AddCommand(ctx, storeID, cmd); err != nil {
+		return "", err
+	}
+	payload, _ := json.Marshal(cmd)
+	if err := c.Pub.Publish(protocol.CommandsTopic(storeID), payload); err != nil {
+		return "", fmt.Errorf("replay: publish: %w", err)
+	}
+	return cmd.ID, nil
 }
 
 // await waits until every command has a result (and a moment for its replay batch to be

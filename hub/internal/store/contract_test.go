@@ -472,6 +472,30 @@ func runContract(t *testing.T, open func(t *testing.T) *DB) {
 			if err != nil || len(list) != 1 || list[0].Status == nil || list[0].Status.State != "offline" {
 				t.Fatalf("ListStores after newer status = %+v, %v; want state offline", list, err)
 			}
+			// The Will (offline, no clock, no measurements) keeps what was last known, and since when.
+			known := list[0].StatusAt
+			if err := s.PutStatus(ctx, protocol.Status{V: 1, Store: "s1", State: "offline"}, t1.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			info, _ = s.GetStore(ctx, "s1")
+			if info.Status.State != "offline" || info.Status.Backlog != 3 || info.Status.Epoch != "e1" || !info.StatusAt.Equal(known) {
+				t.Fatalf("after the Will: %+v at %v; want offline with backlog 3 known at %v", info.Status, info.StatusAt, known)
+			}
+			back := st
+			back.Backlog = 0
+			if err := s.PutStatus(ctx, back, t1.Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if info, _ = s.GetStore(ctx, "s1"); info.Status.State != "online" || info.Status.Backlog != 0 {
+				t.Fatalf("after coming back: %+v", info.Status)
+			}
+			mustAddStore(t, s, "s2") // a Will with nothing known before is kept as it is
+			if err := s.PutStatus(ctx, protocol.Status{V: 1, Store: "s2", State: "offline"}, t1); err != nil {
+				t.Fatal(err)
+			}
+			if info, _ = s.GetStore(ctx, "s2"); info.Status == nil || info.Status.State != "offline" || !info.StatusAt.Equal(t1.Truncate(time.Microsecond)) {
+				t.Fatalf("first status a Will: %+v at %v", info.Status, info.StatusAt)
+			}
 		}},
 	}
 	for _, tc := range tests {

@@ -218,21 +218,35 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 }
 
 // PutStatus keeps the latest status of an agent; an older status (by at) than the one kept is
-// ignored. The store must exist (ErrNotFound).
+// ignored. The store must exist (ErrNotFound). An agent's MQTT Will (offline, without a clock)
+// carries no measurements: it marks the kept status offline and keeps its backlog, spool and
+// arrival time, so that the store shows what was last known and since when.
 func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) error {
-	body, err := json.Marshal(st)
-	if err == nil {
-		body = protocol.StorableJSON(body) // an agent's text may hold NUL, which jsonb refuses
-		err = s.write(ctx, func(t tx) error {
-			if err := mustStore(ctx, t, st.Store); err != nil {
+	err := s.write(ctx, func(t tx) error {
+		if err := mustStore(ctx, t, st.Store); err != nil {
+			return err
+		}
+		if st.State == "offline" && st.Clock.IsZero() {
+			var body []byte
+			var prevAt time.Time
+			err := t.queryRow(ctx, `SELECT body, at FROM status WHERE store = ?`, st.Store).Scan(&body, scanTime{&prevAt})
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			_, err := t.exec(ctx, `INSERT INTO status (store, body, at) VALUES (?, ?, ?)
-				ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at`,
-				st.Store, body, s.ts(at))
+			if prev, derr := decode[protocol.Status](body, "status"); err == nil && derr == nil && !at.Before(prevAt) {
+				prev.State, at = st.State, prevAt
+				st = prev
+			}
+		}
+		body, err := json.Marshal(st)
+		if err != nil {
 			return err
-		})
-	}
+		}
+		_, err = t.exec(ctx, `INSERT INTO status (store, body, at) VALUES (?, ?, ?)
+			ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at`,
+			st.Store, protocol.StorableJSON(body), s.ts(at)) // an agent's text may hold NUL, which jsonb refuses
+		return err
+	})
 	return wrapf(err, "put status of %s", st.Store)
 }
 

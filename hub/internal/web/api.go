@@ -28,6 +28,8 @@ type StoreReader interface {
 	GetStore(ctx context.Context, id string) (store.StoreInfo, error)
 	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
 	Day(ctx context.Context, store, businessDate string) (store.Day, error)
+	// DayStates lists the store-days of dates from..to with records or a close.
+	DayStates(ctx context.Context, stores []string, from, to string) ([]store.DayState, error)
 }
 
 // ExceptionStore is what the exception endpoints read and change.
@@ -110,10 +112,11 @@ type Options struct {
 	Health func(context.Context) error
 	// Closer serves the close endpoints (nil: not served).
 	Closer DayCloser
+	// Replayer serves POST /api/v1/stores/{store}/replay and /api/v1/exceptions/{id}/replay
+	// (nil: not served).
+	Replayer Replayer
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
-	// Replayer serves POST /api/v1/exceptions/{id}/replay (nil: not served).
-	Replayer Replayer
 	// Hosts are the names (or name:port) a request's Host may carry; others are refused, so a
 	// DNS-rebinding page cannot reach the API. Empty: localhost, 127.0.0.1 and ::1.
 	Hosts []string
@@ -162,10 +165,14 @@ func New(st Store, o Options) *Server {
 	s.handle("GET /api/v1/stores/{store}/days/{date}", auth.Viewer, s.day)
 	s.handle("GET /api/v1/exceptions", auth.Viewer, s.exceptions)
 	s.handle("GET /metrics", auth.Viewer, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
-	s.handle("GET /{$}", auth.Viewer, s.dashboard)
+	s.handle("GET /{$}", auth.Viewer, s.fleet)
+	s.handle("GET /stores/{store}", auth.Viewer, s.storePage)
+	s.handle("GET /calendar", auth.Viewer, s.calendar)
+	s.handle("GET /calendar/{store}/{date}", auth.Viewer, s.calendarDay)
 	s.routesLogin()
 	s.routesERP(o.Closer)
 	s.routesInventory(o.Inventory)
+	s.routesReplay(o.Replayer)
 	s.routesExceptions(o.Replayer)
 	return s
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 // nopCloser and nopRefresher serve the close and inventory routes so that the route table has
@@ -38,9 +39,7 @@ func (nopRefresher) RefreshInventory(context.Context) (any, error) {
 
 type nopReplayer struct{}
 
-func (nopReplayer) Replay(context.Context, string, string, map[string][][2]int64) ([]string, error) {
-	return []string{"replay-1"}, nil
-}
+func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) { return "replay-1", nil }
 
 func fullFixture(t *testing.T) *fixture {
 	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})

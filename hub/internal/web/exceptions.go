@@ -14,14 +14,8 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/reconcile"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
-
-// Replayer asks a store's agent to send receipts again (package reconcile's Closer).
-type Replayer interface {
-	// Replay sends a replay command per gap (inclusive receipt ranges per terminal) of a
-	// store's business day and returns the commands' ids.
-	Replay(ctx context.Context, store, date string, gaps map[string][][2]int64) ([]string, error)
-}
 
 // maxBulk bounds the exceptions one bulk action changes.
 const maxBulk = 500
@@ -210,21 +204,21 @@ func (s *Server) replayException(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest(fmt.Sprintf("replay: only %s exceptions name receipts to replay; this is %s", reconcile.ReasonMissingReceipts, e.Reason)))
 		return
 	}
-	cmds, err := s.replayer.Replay(r.Context(), e.Store, date, map[string][][2]int64{term: {gap}})
+	cmd, err := s.replayer.Replay(r.Context(), e.Store, protocol.Command{Terminal: term, BusinessDate: date, FromReceipt: gap[0], ToReceipt: gap[1]})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	comment := fmt.Sprintf("replay of terminal %s receipts %d..%d of %s requested: command %v", term, gap[0], gap[1], date, cmds)
+	comment := fmt.Sprintf("replay of terminal %s receipts %d..%d of %s requested: command %s", term, gap[0], gap[1], date, cmd)
 	if b.Comment != "" {
 		comment += "; " + b.Comment
 	}
-	note(r, "commands=%v", cmds)
+	note(r, "command=%s", cmd)
 	if e, err = s.st.UpdateException(r.Context(), id, store.StateAcknowledged, principal(r).String(), comment); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeJSON(w, http.StatusOK, map[string]any{"exception": e, "commands": cmds})
+	s.writeJSON(w, http.StatusOK, map[string]any{"exception": e, "command": cmd})
 }
 
 // exceptionsQueue is the data of the exceptions page.

@@ -32,8 +32,8 @@ func (p *published) Publish(topic string, payload []byte) error {
 // the fixture exists.
 type closerReplayer struct{ c *reconcile.Closer }
 
-func (r *closerReplayer) Replay(ctx context.Context, st, date string, gaps map[string][][2]int64) ([]string, error) {
-	return r.c.Replay(ctx, st, date, gaps)
+func (r *closerReplayer) Replay(ctx context.Context, st string, cmd protocol.Command) (string, error) {
+	return r.c.Replay(ctx, st, cmd)
 }
 
 // exceptionsFixture is a fixture with a Replayer publishing to pub, and more exceptions in
@@ -298,21 +298,21 @@ func TestExceptionReplayAndRepost(t *testing.T) {
 	r := f.do(t, "POST", fmt.Sprintf("/api/v1/exceptions/%d/replay", gap), `{"comment":"till was offline"}`, bearer(f.admin))
 	var res struct {
 		Exception store.Exception `json:"exception"`
-		Commands  []string        `json:"commands"`
+		Command   string          `json:"command"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &res); err != nil || r.code != 200 || len(res.Commands) != 1 || res.Exception.State != store.StateAcknowledged {
+	if err := json.Unmarshal([]byte(r.body), &res); err != nil || r.code != 200 || res.Command == "" || res.Exception.State != store.StateAcknowledged {
 		t.Fatalf("replay: %d %s", r.code, r.body)
 	}
-	cmd, err := f.st.Command(ctx, res.Commands[0])
+	cmd, err := f.st.Command(ctx, res.Command)
 	if err != nil || cmd.Command.Type != protocol.CommandReplay || cmd.Command.Terminal != "T1" || cmd.Command.BusinessDate != "2026-11-26" ||
 		cmd.Command.FromReceipt != 104 || cmd.Command.ToReceipt != 104 {
 		t.Fatalf("command %+v, %v", cmd, err)
 	}
-	if len(pub.msgs) != 1 || !strings.HasPrefix(pub.msgs[0], protocol.CommandsTopic("S001")+" ") || !strings.Contains(pub.msgs[0], res.Commands[0]) {
+	if len(pub.msgs) != 1 || !strings.HasPrefix(pub.msgs[0], protocol.CommandsTopic("S001")+" ") || !strings.Contains(pub.msgs[0], res.Command) {
 		t.Fatalf("published %v", pub.msgs)
 	}
 	h, _ := f.st.ExceptionHistory(ctx, gap)
-	if last := h[len(h)-1]; last.Actor != "token:admin" || !strings.Contains(last.Comment, res.Commands[0]) || !strings.Contains(last.Comment, "till was offline") {
+	if last := h[len(h)-1]; last.Actor != "token:admin" || !strings.Contains(last.Comment, res.Command) || !strings.Contains(last.Comment, "till was offline") {
 		t.Fatalf("history after replay: %+v", h)
 	}
 	other := f.idOf(t, "S001", "hash_conflict")

@@ -40,8 +40,18 @@ var nav = []navItem{
 type view struct {
 	Name, Title, Section string
 	Nav                  []navItem
+	Scripts              []string
 	User                 *auth.Principal
 	Data                 any
+}
+
+// pageScripts are the scripts of each page (files in static/), after static/console.js.
+var pageScripts = map[string][]string{
+	"fleet":             {"table.js"},
+	"fleet.store":       {"store.js"},
+	"calendar.day":      {"store.js"},
+	"exceptions":        {"exceptions.js"},
+	"exceptions.detail": {"exceptions.js"},
 }
 
 // titled is page data that names its page ("Store S001"); other pages take their
@@ -51,7 +61,7 @@ type titled interface{ PageTitle() string }
 // render writes the page template name with data inside the console layout. It renders into a
 // buffer first, so that a template error answers 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
-	v := view{Name: name, Nav: nav, User: principal(r), Data: data}
+	v := view{Name: name, Nav: nav, Scripts: pageScripts[name], User: principal(r), Data: data}
 	v.Section, _, _ = strings.Cut(name, ".")
 	for _, n := range nav {
 		if n.Section == v.Section {
@@ -76,6 +86,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 // pageFuncs are the helpers page templates use.
 var pageFuncs = template.FuncMap{
 	"money": formatMoney,
+	"sub":   func(a, b int64) int64 { return a - b },
 	"when":  when,
 	"dur":   func(sec float64) string { return dur(time.Duration(sec * float64(time.Second))) },
 }
