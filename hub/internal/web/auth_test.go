@@ -39,7 +39,9 @@ func (nopRefresher) RefreshInventory(context.Context) (any, error) {
 
 type nopReplayer struct{}
 
-func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) { return "replay-1", nil }
+func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) {
+	return "replay-1", nil
+}
 
 func fullFixture(t *testing.T) *fixture {
 	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})
