@@ -29,13 +29,20 @@ func artefacts(t testing.TB) string {
 	return dir
 }
 
-// screenshot saves a PNG of the whole page as dir/name.png.
+// screenshot saves a PNG of the whole page, once it is loaded and laid out, as dir/name.png.
 func screenshot(t testing.TB, ctx context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
+	var png []byte
+	eventually(t, 20*time.Second, "a screenshot of "+name, func() error {
+		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.body.clientWidth > 0`))
+		if err == nil && !ready {
+			err = fmt.Errorf("page not laid out yet")
+		}
+		if err == nil {
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		}
+		return err
+	})
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +86,13 @@ func TestExceptionsInBrowser(t *testing.T) {
 	}
 	shots := artefacts(t)
 	ctx := browser(t, 120*time.Second)
-	signIn(t, ctx, h, user, testPassword)
+	// Not signIn: the meta refresh from / to /login can race chromedp's view of the document
+	// ("Could not find node with given id"); a direct navigation cannot.
+	do(t, ctx, "open /login", chromedp.Navigate("http://"+h.http+"/login"))
+	if msg := submitLogin(t, ctx, user, testPassword); msg != "" {
+		t.Fatalf("sign in as %s: the page says %q", user, msg)
+	}
+	waitPage(t, ctx, "the fleet page", `document.getElementById("stores") !== null && document.getElementById("who").textContent.includes("eve")`)
 
 	do(t, ctx, "open /exceptions", chromedp.Navigate("http://"+h.http+"/exceptions"))
 	waitPage(t, ctx, "the exceptions queue", `document.getElementById("queue") !== null`)
@@ -110,6 +123,8 @@ func TestExceptionsInBrowser(t *testing.T) {
 		}
 		return nil
 	})
+	waitPage(t, ctx, "the queue reloaded without it", fmt.Sprintf(`document.readyState === "complete" && document.getElementById("queue") !== null &&
+		document.querySelector('#queue tr[data-id="%d"]') === null`, target.ID))
 
 	// Its page shows the resolve in its history: who, when, what.
 	do(t, ctx, "open the exception's page", chromedp.Navigate(fmt.Sprintf("http://%s/exceptions/%d", h.http, target.ID)))
@@ -160,7 +175,7 @@ func TestExceptionsInBrowser(t *testing.T) {
 			t.Errorf("exception %d was not selected but changed", e.ID)
 		}
 	}
-	waitPage(t, ctx, "the queue without the acknowledged", fmt.Sprintf(`document.getElementById("queue") !== null &&
+	waitPage(t, ctx, "the queue reloaded without the acknowledged", fmt.Sprintf(`document.readyState === "complete" && document.getElementById("queue") !== null &&
 		document.querySelector('#queue tr[data-id="%d"]') === null`, two[0]))
 	screenshot(t, ctx, shots, "exceptions-after-bulk")
 
