@@ -238,6 +238,19 @@ func TestBulkExceptions(t *testing.T) {
 	if e, _ := f.st.Exception(ctx, other); r.code != 200 || e.State != store.StateResolved {
 		t.Fatalf("admin bulk: %d %s; %+v", r.code, r.body, e)
 	}
+	// With a session cookie but without the session's CSRF token (another site's form) it is refused.
+	f.user(t, "ann", "operator", "secret-ann")
+	cookie, csrf := f.login(t, "ann", "secret-ann")
+	forged := fmt.Sprintf(`{"ids":[%d],"state":"resolved","comment":"csrf"}`, alarm)
+	if r := f.do(t, "POST", "/api/v1/exceptions/bulk", forged, cookie, "Origin: "+f.srv.URL); r.code != 403 {
+		t.Fatalf("bulk without the CSRF token: %d %s", r.code, r.body)
+	}
+	if e, _ := f.st.Exception(ctx, alarm); e.State != store.StateAcknowledged {
+		t.Fatalf("bulk without the CSRF token changed %+v", e)
+	}
+	if r := f.do(t, "POST", "/api/v1/exceptions/bulk", forged, cookie, "Origin: "+f.srv.URL, "X-CSRF-Token: "+csrf); r.code != 200 {
+		t.Fatalf("bulk with the CSRF token: %d %s", r.code, r.body)
+	}
 	many := make([]string, maxBulk+1)
 	for i := range many {
 		many[i] = fmt.Sprint(i + 1)
