@@ -325,18 +325,10 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 // sums the exceptions matching the state filter per store and reason, so every store with
 // exceptions shows on the first page however many one has.
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
-	f, err := s.exceptionFilter(r, r.URL.Query(), 100)
+	f, list, err := s.listExceptions(r, r.URL.Query(), 100)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	list, err := s.st.Exceptions(r.Context(), f)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if list == nil {
-		list = []store.Exception{}
 	}
 	counts, err := s.exceptionCounts(r, f.State)
 	if err != nil {

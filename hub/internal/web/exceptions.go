@@ -64,6 +64,19 @@ func (s *Server) exceptionFilter(r *http.Request, q url.Values, def int64) (stor
 	return f, nil
 }
 
+// listExceptions lists the exceptions the filters of q select (exceptionFilter).
+func (s *Server) listExceptions(r *http.Request, q url.Values, def int64) (store.ExceptionFilter, []store.Exception, error) {
+	f, err := s.exceptionFilter(r, q, def)
+	if err != nil {
+		return f, nil, err
+	}
+	list, err := s.st.Exceptions(r.Context(), f)
+	if list == nil {
+		list = []store.Exception{}
+	}
+	return f, list, err
+}
+
 // exceptionView is an exception with what may be done to it: its posting (erp_rejected), and
 // whether its receipts can be asked for again (missing_receipts).
 type exceptionView struct {
@@ -247,12 +260,7 @@ func (s *Server) exceptionsPage(w http.ResponseWriter, r *http.Request) {
 	if state == "any" {
 		fq.Del("state")
 	}
-	f, err := s.exceptionFilter(r, fq, 50)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	list, err := s.st.Exceptions(r.Context(), f)
+	f, list, err := s.listExceptions(r, fq, 50)
 	if err != nil {
 		s.fail(w, r, err)
 		return
