@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -184,5 +185,96 @@ func TestExceptionsInBrowser(t *testing.T) {
 	screenshot(t, ctx, shots, "alerts")
 	ag.stop(t)
 	ag2.stop(t)
+	checkLogs(t, dir)
+}
+
+// TestExceptionReplayFromAgent: receipts 10..15 vanish from the hub while the store's agent is
+// down, so the close's replay command finds nobody and the close raises missing_receipts. Once
+// the agent is back, POST /api/v1/exceptions/{id}/replay asks it again: the receipts come back
+// from its spool, the exception is acknowledged naming the command, and the next close finds
+// no gap.
+func TestExceptionReplayFromAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	cfgPath := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, dir, "--config", cfgPath)
+	const store = "S052"
+	journal := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	simP := runSim(t, dir, journal, "T1", 40, 200, 9)
+	ag := startAgent(t, dir, store, cfg)
+	<-simP.done
+	h.waitRecords(t, store, 40, 60*time.Second)
+	ag.stop(t)
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Exec(`DELETE FROM records WHERE store = ? AND terminal = 'T1' AND CAST(receipt AS INTEGER) BETWEEN 10 AND 15`, store)
+	if n, _ := res.RowsAffected(); err != nil || n != 6 {
+		t.Fatalf("deleted %d records (%v), want 6", n, err)
+	}
+	db.Close()
+	closeDay := func() (gaps map[string][][2]int64) {
+		t.Helper()
+		body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
+		var r struct{ Gaps map[string][][2]int64 }
+		if err == nil {
+			err = json.Unmarshal(body, &r)
+		}
+		if err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		return r.Gaps
+	}
+	if gaps := closeDay(); len(gaps["T1"]) != 1 {
+		t.Fatalf("close with the agent down: gaps %v, want receipts 10..15 of T1", gaps)
+	}
+	b, err := h.get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
+	var list struct{ Exceptions []exception }
+	if err == nil {
+		err = json.Unmarshal(b, &list)
+	}
+	if err != nil || len(list.Exceptions) != 1 {
+		t.Fatalf("missing_receipts exceptions: %s, %v", b, err)
+	}
+	id := list.Exceptions[0].ID
+
+	ag = startAgent(t, dir, store, cfg)
+	eventually(t, 30*time.Second, "the agent online again", func() error {
+		si, err := h.store(store)
+		if err == nil && (si.Status == nil || si.Status.State != "online") {
+			err = fmt.Errorf("status %+v", si.Status)
+		}
+		return err
+	})
+	b, err = h.post(fmt.Sprintf("/api/v1/exceptions/%d/replay", id), []byte(`{"comment":"agent was down during the close"}`))
+	var rep struct {
+		Command   string
+		Exception exception
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil || rep.Command == "" || rep.Exception.State != "acknowledged" {
+		t.Fatalf("replay: %s, %v", b, err)
+	}
+	h.waitRecords(t, store, 40, 30*time.Second)
+	hs := h.history(t, id)
+	if e := hs[len(hs)-1]; !strings.HasPrefix(e.Actor, "token:") || e.To != "acknowledged" || !strings.Contains(e.Comment, rep.Command) ||
+		!strings.Contains(e.Comment, "agent was down") {
+		t.Fatalf("history ends %+v, want the replay request naming %s", e, rep.Command)
+	}
+	if gaps := closeDay(); len(gaps) != 0 {
+		t.Fatalf("close after the replay: gaps %v", gaps)
+	}
+	ag.stop(t)
 	checkLogs(t, dir)
 }
