@@ -51,5 +51,7 @@
 //     [MaxSeq], no NUL in record text, records valid UTF-8; the hub reads at most
 //     [MaxStatusList] entries of each status list and [MaxText] bytes of each text
 //     ([Status.Bound]). A batch that fails validation is refused for good with [Ack.Rejected].
+//   - Additions within version 1: [Status.SpoolUsedBytes] and [Status.SpoolMaxBytes]
+//     (2026-12-01; omitted by older agents, whose spool use the hub then does not alert on).
 //   - Version history: 1 (2026-11-26) first version.
 package protocol

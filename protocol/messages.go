@@ -83,6 +83,11 @@ type Status struct {
 	InventoryVersion uint64 `json:"inventory_version,omitempty"`
 	// CommandResults reports recent commands (newest last, bounded).
 	CommandResults []CommandResult `json:"command_results,omitempty"`
+	// SpoolUsedBytes is how much of its spool file the agent uses and SpoolMaxBytes the
+	// spool.max_size it alarms at (0: no limit, or an agent older than these fields, which
+	// gets no spool alert at the hub). Added 2026-12-01.
+	SpoolUsedBytes int64 `json:"spool_used_bytes,omitempty"`
+	SpoolMaxBytes  int64 `json:"spool_max_bytes,omitempty"`
 }
 
 // Errors returned by the decoders.

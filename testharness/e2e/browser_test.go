@@ -237,7 +237,7 @@ func TestLoginInBrowser(t *testing.T) {
 		t.Fatalf("right password: the page says %q", msg)
 	}
 	waitPage(t, ctx, "the dashboard", `document.getElementById("stores") !== null && !document.getElementById("logout").hidden`)
-	row := eval[string](t, ctx, `[...document.querySelectorAll("#stores tr")].map(r => r.innerText).find(r => r.startsWith("S040")) || ""`)
+	row := eval[string](t, ctx, `(document.querySelector('#stores tr[data-id="S040"]') || {innerText: ""}).innerText`)
 	if !strings.Contains(row, "online") || !strings.Contains(row, "25") {
 		t.Errorf("dashboard row of %s = %q, want online with 25 records", store, row)
 	}

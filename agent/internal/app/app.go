@@ -159,6 +159,7 @@ func (a *agent) status() protocol.Status {
 	st := protocol.Status{
 		Version: Version, Clock: time.Now().UTC(), Epoch: s.Epoch, LastSeq: s.LastSeq, LastAck: s.LastAck,
 		Backlog: s.Backlog, LastCapture: s.LastCapture, QuarantineCount: s.QuarantineCount, Alarms: s.Alarms,
+		SpoolUsedBytes: s.UsedBytes, SpoolMaxBytes: s.MaxBytes,
 	}
 	if !s.OldestUnsent.IsZero() {
 		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()

@@ -110,3 +110,17 @@ func TestInventoryEndpoint(t *testing.T) {
 		t.Errorf("status inventory_version = %d, want 4", st.InventoryVersion)
 	}
 }
+
+// The status carries the spool's use and limit, for the hub's spool_used alert.
+func TestStatusReportsSpoolUse(t *testing.T) {
+	_, cfg := inventoryFixture(t)
+	sp, err := spool.Open(spoolPath(cfg), spool.Options{Store: "S1", MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	st := (&agent{cfg: cfg, sp: sp}).status()
+	if st.SpoolMaxBytes != 4<<20 || st.SpoolUsedBytes <= 0 || st.SpoolUsedBytes > st.SpoolMaxBytes {
+		t.Fatalf("status spool_used_bytes %d, spool_max_bytes %d; want the spool's use of 4 MiB", st.SpoolUsedBytes, st.SpoolMaxBytes)
+	}
+}

@@ -403,6 +403,7 @@ type Stats struct {
 	QuarantineCount  uint64
 	SizeBytes        int64 // the file's length
 	UsedBytes        int64 // bytes up to bbolt's high-water mark; the size alarm follows this
+	MaxBytes         int64 // Options.MaxSize (0: no limit)
 	Alarms           []string
 	// Transactions counts the write transactions committed since Open.
 	Transactions uint64
@@ -423,6 +424,7 @@ func (s *Spool) Stats() Stats {
 		LastCapture:     make(map[string]time.Time, len(s.st.lastCapture)),
 		QuarantineCount: s.st.quarantineN,
 		SizeBytes:       s.st.sizeBytes,
+		MaxBytes:        s.opts.MaxSize,
 		UsedBytes:       s.st.usedBytes,
 		Alarms:          append([]string(nil), s.st.alarms...),
 		Transactions:    s.txN.Load(),

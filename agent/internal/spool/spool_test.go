@@ -520,8 +520,8 @@ func TestSizeAlarmFollowsUsedSpace(t *testing.T) {
 	if len(st.Alarms) != 0 {
 		t.Fatalf("20 records (file %d bytes, used %d) alarm with MaxSize 2MiB: %q", st.SizeBytes, st.UsedBytes, st.Alarms)
 	}
-	if st.UsedBytes <= 0 || st.UsedBytes > st.SizeBytes {
-		t.Fatalf("UsedBytes = %d, SizeBytes = %d", st.UsedBytes, st.SizeBytes)
+	if st.UsedBytes <= 0 || st.UsedBytes > st.SizeBytes || st.MaxBytes != 2<<20 {
+		t.Fatalf("UsedBytes = %d, SizeBytes = %d, MaxBytes = %d", st.UsedBytes, st.SizeBytes, st.MaxBytes)
 	}
 }
 

@@ -118,6 +118,9 @@ type StoreInfo struct {
 	Status    *protocol.Status `json:"status,omitempty"`
 	StatusAt  time.Time        `json:"status_at,omitzero"`
 	Records   int64            `json:"records"`
+	// TradingHours and TimeZone are the store's own ("" for the hub's alerts defaults).
+	TradingHours string `json:"trading_hours"`
+	TimeZone     string `json:"time_zone"`
 }
 
 // Stream is the progress of one (store, epoch).

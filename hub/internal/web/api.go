@@ -95,7 +95,6 @@ type Server struct {
 	closer  DayCloser
 	// replayer sends replay commands (nil: none).
 	replayer Replayer
-	alerts   AlertReader // nil: the hub evaluates no alerts
 	routes   []Route
 
 	hosts    []string
@@ -118,8 +117,6 @@ type Options struct {
 	Replayer Replayer
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
-	// Alerts lists the alerts of the alerts page (nil: the page says there are none).
-	Alerts AlertReader
 	// Hosts are the names (or name:port) a request's Host may carry; others are refused, so a
 	// DNS-rebinding page cannot reach the API. Empty: localhost, 127.0.0.1 and ::1.
 	Hosts []string
@@ -177,7 +174,7 @@ func New(st Store, o Options) *Server {
 	s.routesInventory(o.Inventory)
 	s.routesReplay(o.Replayer)
 	s.routesExceptions(o.Replayer)
-	s.routesAlerts(o.Alerts)
+	s.handle("GET /alerts", auth.Viewer, s.alertsPage)
 	return s
 }
 

@@ -31,16 +31,16 @@ func (nopCloser) ClosedDay(context.Context, string, string) (any, error) {
 	return map[string]string{"state": "ok"}, nil
 }
 
-type nopRefresher struct{}
-
-func (nopRefresher) RefreshInventory(context.Context) (any, error) {
-	return map[string]int{"stores": 0}, nil
-}
-
 type nopReplayer struct{}
 
 func (nopReplayer) Replay(context.Context, string, protocol.Command) (string, error) {
 	return "replay-1", nil
+}
+
+type nopRefresher struct{}
+
+func (nopRefresher) RefreshInventory(context.Context) (any, error) {
+	return map[string]int{"stores": 0}, nil
 }
 
 func fullFixture(t *testing.T) *fixture {
@@ -192,6 +192,9 @@ func TestStoreScope(t *testing.T) {
 		{"GET", fmt.Sprintf("/api/v1/exceptions/%d", other), ""},
 		{"POST", fmt.Sprintf("/api/v1/exceptions/%d", other), `{"state":"resolved"}`},
 		{"POST", fmt.Sprintf("/api/v1/postings/%d/repost", ps[0].ID), ""},
+		{"GET", "/stores/S002", ""},
+		{"POST", "/api/v1/stores/S002/replay", `{"epoch":"e1","from_seq":1,"to_seq":2}`},
+		{"GET", "/calendar/S002/2026-11-26", ""},
 	} {
 		if r := f.do(t, c.method, c.path, c.body, tok); r.code != 404 {
 			t.Errorf("%s %s: %d, want 404: %s", c.method, c.path, r.code, r.body)
@@ -204,8 +207,11 @@ func TestStoreScope(t *testing.T) {
 	if e, _ := f.st.Exception(ctx, other); e.State != store.StateOpen {
 		t.Errorf("S002's exception changed: %+v", e)
 	}
+	if _, err := f.st.RaiseAlert(ctx, store.Alert{Kind: "store_offline", Store: "S002", Since: f.clock.now()}); err != nil {
+		t.Fatal(err)
+	}
 	for _, path := range []string{"/api/v1/stores", "/api/v1/exceptions", "/api/v1/exceptions?store=S002", "/api/v1/postings",
-		"/api/v1/postings?store=S002", "/", "/exceptions?state=any", "/exceptions?store=S002"} {
+		"/api/v1/postings?store=S002", "/", "/calendar?month=2026-11", "/exceptions?state=any", "/exceptions?store=S002"} {
 		r := f.do(t, "GET", path, "", tok)
 		if r.code != 200 || strings.Contains(r.body, "S002") {
 			t.Errorf("GET %s: %d, lists S002: %s", path, r.code, r.body)
@@ -213,7 +219,7 @@ func TestStoreScope(t *testing.T) {
 		if !strings.HasSuffix(path, "store=S002") && !strings.Contains(r.body, "S001") {
 			t.Errorf("GET %s lacks S001: %s", path, r.body)
 		}
-		if r := f.do(t, "GET", path, "", bearer(f.admin)); !strings.Contains(r.body, "S002") && path != "/" {
+		if r := f.do(t, "GET", path, "", bearer(f.admin)); !strings.Contains(r.body, "S002") {
 			t.Errorf("admin GET %s lacks S002", path)
 		}
 	}

@@ -2,8 +2,10 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,12 +41,24 @@ type fleetRow struct {
 	Backlog  uint64
 	Oldest   time.Duration // age of the oldest unsent record at the last status
 	Sales    []terminalSale
-	Open     int64 // open exceptions
-	Raised   int64 // times they were raised
+	Open     int64    // open exceptions
+	Raised   int64    // times they were raised
+	Alerts   []string // kinds of the open alerts (with the terminal, if any)
 	Latest   *store.Exception
 	Risk     int
 	Reasons  []string
 	Disabled bool
+	// Text is the row's values formatted once, so that the template of 1,000 rows only
+	// prints strings.
+	Text fleetText
+}
+
+// fleetText holds a fleet row's formatted values and sort keys.
+type fleetText struct {
+	StatusAt, Age, Oldest, Skew, Version, Search string
+	AgeSec, OldestSec, SkewSec                   int64
+	SkewBad, OldestBad                           bool
+	Spool                                        string // "" when the agent does not report it
 }
 
 // terminalSale is a terminal's last captured sale.
@@ -55,8 +69,9 @@ type terminalSale struct {
 
 // fleetCounts are the totals at the top of the fleet page.
 type fleetCounts struct {
-	Stores, Online, Offline, AtRisk int
-	Exceptions                      int64
+	Stores, Online, Offline, AtRisk, Alerts int
+	Exceptions                              int64
+	AlertsKnown                             bool // the hub has an alerts engine
 }
 
 type fleetPage struct {
@@ -65,9 +80,9 @@ type fleetPage struct {
 	Now    time.Time
 }
 
-// buildFleet makes the rows of the fleet page from the stores, their open exception counts and
-// newest open exception, at risk first.
-func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest []store.Exception, now time.Time) fleetPage {
+// buildFleet makes the rows of the fleet page from the stores, their open exception counts,
+// newest open exception and open alerts (nil: no alerts engine), at risk first.
+func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest []store.Exception, alerts []store.Alert, now time.Time) fleetPage {
 	open := map[string][2]int64{}
 	for _, c := range counts {
 		o := open[c.Store]
@@ -79,10 +94,15 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 			newest[latest[i].Store] = &latest[i]
 		}
 	}
+	alerting := map[string][]string{}
+	for _, a := range alerts {
+		alerting[a.Store] = append(alerting[a.Store], strings.TrimSuffix(a.Kind+" "+a.Terminal, " "))
+	}
 	p := fleetPage{Rows: make([]fleetRow, 0, len(stores)), Now: now}
+	p.Counts.AlertsKnown = alerts != nil
 	for _, si := range stores {
 		r := fleetRow{StoreInfo: si, State: "never seen", Latest: newest[si.ID], Disabled: si.State != store.StoreActive}
-		r.Open, r.Raised = open[si.ID][0], open[si.ID][1]
+		r.Open, r.Raised, r.Alerts = open[si.ID][0], open[si.ID][1], alerting[si.ID]
 		if st := si.Status; st != nil {
 			r.Age = now.Sub(si.StatusAt)
 			r.Online = st.State == "online" && r.Age < staleAfter
@@ -102,12 +122,28 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 		if r.Disabled {
 			r.State = si.State
 		}
+		r.Text = fleetText{StatusAt: when(si.StatusAt), Age: dur(r.Age), Oldest: dur(r.Oldest), Skew: dur(r.Skew), Search: si.ID,
+			AgeSec: int64(r.Age / time.Second), OldestSec: int64(r.Oldest / time.Second), SkewSec: int64(r.Skew.Abs() / time.Second),
+			SkewBad: r.Skew.Abs() > skewBad, OldestBad: r.Oldest >= backlogOld}
+		if si.Status != nil {
+			if st := si.Status; st.SpoolUsedBytes > 0 || st.SpoolMaxBytes > 0 {
+				r.Text.Spool = spoolUse(st.SpoolUsedBytes, st.SpoolMaxBytes)
+			}
+			r.Text.Version = cmp.Or(si.Status.Version, "unknown")
+			r.Text.Search += " " + si.Status.Version
+		}
+		for _, ts := range r.Sales {
+			r.Text.Search += " " + ts.Terminal
+		}
 		flag := func(bit int, why string) {
 			r.Risk |= bit
 			r.Reasons = append(r.Reasons, why)
 		}
 		if !r.Online && !r.Disabled {
 			flag(riskOffline, "offline")
+		}
+		if len(r.Alerts) > 0 {
+			flag(riskAlerts, "alerts")
 		}
 		if r.Oldest >= backlogOld {
 			flag(riskBacklog, "old backlog")
@@ -125,6 +161,7 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 			p.Counts.AtRisk++
 		}
 		p.Counts.Exceptions += r.Open
+		p.Counts.Alerts += len(r.Alerts)
 		p.Rows = append(p.Rows, r)
 	}
 	slices.SortStableFunc(p.Rows, func(a, b fleetRow) int {
@@ -152,5 +189,39 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, "fleet", buildFleet(stores, counts, latest, s.now()))
+	alerts, err := s.openAlerts(r, "", len(stores))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "fleet", buildFleet(stores, counts, latest, alerts, s.now()))
+}
+
+// alertLister is the alerts engine's store (package alerts), when the hub has one.
+type alertLister interface {
+	Alerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
+}
+
+// openAlerts lists the open alerts of one store, or of every store the principal may see
+// (stores of them); nil when the hub's store keeps no alerts.
+func (s *Server) openAlerts(r *http.Request, id string, stores int) ([]store.Alert, error) {
+	al, ok := s.st.(alertLister)
+	if !ok {
+		return nil, nil
+	}
+	list, err := al.Alerts(r.Context(), store.AlertFilter{State: store.AlertOpen, Store: id, Stores: scope(r), Limit: 16 * (stores + 1)})
+	if list == nil {
+		list = []store.Alert{}
+	}
+	return list, err
+}
+
+// spoolUse formats an agent's spool use: "12.0 MiB of 64.0 MiB (18%)", or without a limit
+// "12.0 MiB (no limit)".
+func spoolUse(used, limit int64) string {
+	mib := func(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
+	if limit <= 0 {
+		return mib(used) + " (no limit)"
+	}
+	return mib(used) + " of " + mib(limit) + " (" + strconv.FormatInt(used*100/limit, 10) + "%)"
 }

@@ -41,7 +41,7 @@ func TestInlineCodeDetector(t *testing.T) {
 }
 
 // consolePages are console pages of the fixture's data that every test of the layout visits.
-var consolePages = []string{"/"}
+var consolePages = []string{"/", "/stores/S001", "/calendar?month=2026-11", "/calendar/S001/2026-11-26"}
 
 // TestLoginPageAndAssets: /login and its assets are served without inline code, every asset
 // the pages reference exists with the right type, and /static/ lists nothing.

@@ -54,8 +54,13 @@ func (s *Server) storePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	alerts, err := s.openAlerts(r, id, 1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	now := s.now()
-	v := storeView{Row: buildFleet([]store.StoreInfo{info}, counts, nil, now).Rows[0], Epoch: r.URL.Query().Get("epoch"), Charts: charts, Older: -1, Newer: -1}
+	v := storeView{Row: buildFleet([]store.StoreInfo{info}, counts, nil, alerts, now).Rows[0], Epoch: r.URL.Query().Get("epoch"), Charts: charts, Older: -1, Newer: -1}
 	var head uint64 // the epoch's applied-through
 	for _, st := range info.Streams {
 		if v.Epoch == "" || st.Epoch == v.Epoch {

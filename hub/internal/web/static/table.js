@@ -44,6 +44,7 @@ document.addEventListener("DOMContentLoaded", function () {
     });
     shown.textContent = n === all ? "" : n + " of " + all + " stores shown";
   }
+  document.getElementById("fleet-filter").addEventListener("submit", function (ev) { ev.preventDefault(); });
   search.addEventListener("input", apply);
   state.addEventListener("change", apply);
 });
