@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -14,40 +13,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 )
-
-// artefacts returns the directory screenshots go to: $LANEBRIDGE_ARTIFACTS/<test>, or one
-// under the test's temporary directory; it logs which.
-func artefacts(t testing.TB) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "artefacts")
-	if base := os.Getenv("LANEBRIDGE_ARTIFACTS"); base != "" {
-		dir = filepath.Join(base, t.Name())
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
-	return dir
-}
-
-// screenshot saves a PNG of the whole page, once it is loaded and laid out, as dir/name.png.
-func screenshot(t testing.TB, ctx context.Context, dir, name string) {
-	t.Helper()
-	var png []byte
-	eventually(t, 20*time.Second, "a screenshot of "+name, func() error {
-		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.body.clientWidth > 0`))
-		if err == nil && !ready {
-			err = fmt.Errorf("page not laid out yet")
-		}
-		if err == nil {
-			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		}
-		return err
-	})
-	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // history is an exception's history as the API returns it.
 func (h *hub) history(t testing.TB, id int64) []struct{ Actor, Action, From, To, Comment string } {
@@ -85,15 +50,9 @@ func TestExceptionsInBrowser(t *testing.T) {
 	if len(open) < 3 {
 		t.Fatalf("open exceptions %+v, want at least 3", open)
 	}
-	shots := artefacts(t)
+	shots := artifacts(t)
 	ctx := browser(t, 120*time.Second)
-	// Not signIn: the meta refresh from / to /login can race chromedp's view of the document
-	// ("Could not find node with given id"); a direct navigation cannot.
-	do(t, ctx, "open /login", chromedp.Navigate("http://"+h.http+"/login"))
-	if msg := submitLogin(t, ctx, user, testPassword); msg != "" {
-		t.Fatalf("sign in as %s: the page says %q", user, msg)
-	}
-	waitPage(t, ctx, "the fleet page", `document.getElementById("stores") !== null && document.getElementById("who").textContent.includes("eve")`)
+	signIn(t, ctx, h, user, testPassword)
 
 	do(t, ctx, "open /exceptions", chromedp.Navigate("http://"+h.http+"/exceptions"))
 	waitPage(t, ctx, "the exceptions queue", `document.getElementById("queue") !== null`)
