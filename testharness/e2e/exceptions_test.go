@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -156,13 +154,7 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	cfgPath := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: 3s\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, dir, "--config", cfgPath)
+	dir, h := closeHub(t, "3s")
 	const store = "S052"
 	journal := filepath.Join(dir, "T1.jsonl")
 	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
@@ -172,15 +164,7 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	h.waitRecords(t, store, 40, 60*time.Second)
 	ag.stop(t)
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.Exec(`DELETE FROM records WHERE store = ? AND terminal = 'T1' AND CAST(receipt AS INTEGER) BETWEEN 10 AND 15`, store)
-	if n, _ := res.RowsAffected(); err != nil || n != 6 {
-		t.Fatalf("deleted %d records (%v), want 6", n, err)
-	}
-	db.Close()
+	deleteReceipts(t, dir, store, 10, 15)
 	closeDay := func() (gaps map[string][][2]int64) {
 		t.Helper()
 		body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
