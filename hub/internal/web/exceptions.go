@@ -244,8 +244,11 @@ type exceptionsQueue struct {
 	CanAct                    bool
 }
 
+// pageSize is how many exceptions a page of the queue lists.
+const pageSize = 50
+
 // exceptionsPage serves /exceptions: the queue, newest first, filtered by the query's store,
-// reason, state (default open; "any" for all) and age_hours, 50 a page.
+// reason, state (default open; "any" for all) and age_hours, pageSize a page.
 func (s *Server) exceptionsPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
@@ -257,10 +260,11 @@ func (s *Server) exceptionsPage(w http.ResponseWriter, r *http.Request) {
 		fq[k] = v
 	}
 	fq.Set("state", state)
+	fq.Del("limit") // pages are of pageSize
 	if state == "any" {
 		fq.Del("state")
 	}
-	f, list, err := s.listExceptions(r, fq, 50)
+	f, list, err := s.listExceptions(r, fq, pageSize)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -136,7 +136,7 @@ func TestExceptionsPaging(t *testing.T) {
 		}
 	}
 	seen, pages := map[string]bool{}, 0
-	for next := "/exceptions?store=S001"; next != ""; pages++ {
+	for next := "/exceptions?store=S001&limit=10000"; next != ""; pages++ { // the page ignores limit
 		r := f.do(t, "GET", next, "", bearer(f.admin))
 		for _, id := range rows(r.body) {
 			if seen[id] {
@@ -357,5 +357,22 @@ func TestExceptionReplayAndRepost(t *testing.T) {
 	}
 	if p, err := f.st.Posting(ctx, v.Exception.PostingID); err != nil || p.State != store.PostingPending {
 		t.Fatalf("posting after repost: %+v, %v", p, err)
+	}
+}
+
+// An agent's text (a quarantined capture's key and detail) cannot inject markup or script into
+// the console's pages.
+func TestExceptionPagesEscapeAgentText(t *testing.T) {
+	f := newFixture(t, Options{})
+	const evil = `<script>alert(1)</script><img src=x onerror=alert(2)>`
+	if _, err := f.st.RaiseException(context.Background(), store.Exception{Store: "S001", Reason: "capture_quarantined", Key: evil, Detail: evil}); err != nil {
+		t.Fatal(err)
+	}
+	id := f.idOf(t, "S001", "capture_quarantined")
+	for _, path := range []string{"/exceptions", fmt.Sprintf("/exceptions/%d", id)} {
+		r := f.do(t, "GET", path, "", bearer(f.admin))
+		if r.code != 200 || strings.Contains(r.body, "<script>alert") || strings.Contains(r.body, "<img src=x") || !strings.Contains(r.body, "&lt;script&gt;alert(1)") {
+			t.Errorf("%s: %d, the agent's text is not escaped:\n%s", path, r.code, r.body)
+		}
 	}
 }
