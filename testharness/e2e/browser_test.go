@@ -114,7 +114,7 @@ func addUser(t testing.TB, h *hub, name, role, password string) {
 func openLogin(t testing.TB, ctx context.Context, h *hub) {
 	t.Helper()
 	do(t, ctx, "open /", chromedp.Navigate("http://"+h.http+"/"))
-	waitPage(t, ctx, "the login page", `location.pathname === "/login" && document.getElementById("login") !== null`)
+	waitPage(t, ctx, "the login page", `location.pathname === "/login" && document.readyState === "complete" && document.getElementById("login") !== null`)
 	// The meta refresh navigated behind chromedp's back, which may still hold the old document
 	// ("Could not find node with given id" on the form): load the form once more, awaited.
 	do(t, ctx, "load the login page", chromedp.Navigate("http://"+h.http+"/login"))
@@ -143,15 +143,17 @@ func submitLogin(t testing.TB, ctx context.Context, user, password string) strin
 	return msg
 }
 
-// signIn signs in through the login page and waits for the dashboard to know the session.
+// signIn signs in through the login page and waits for the fleet page to know the session.
 func signIn(t testing.TB, ctx context.Context, h *hub, user, password string) {
 	t.Helper()
 	openLogin(t, ctx, h)
 	if msg := submitLogin(t, ctx, user, password); msg != "" {
 		t.Fatalf("sign in as %s: the page says %q", user, msg)
 	}
-	waitPage(t, ctx, "the dashboard with the signed-in user", `document.getElementById("stores") !== null &&
-		document.getElementById("who").textContent.includes(`+jsString(user)+`)`)
+	// The page names the user itself; the log out control shows once its script has the
+	// session (and its CSRF token), so no request of the page is still under way.
+	waitPage(t, ctx, "the fleet page with the signed-in user", `document.getElementById("stores") !== null &&
+		document.getElementById("who").textContent.includes(`+jsString(user)+`) && !document.getElementById("logout").hidden`)
 }
 
 func jsString(s string) string {
