@@ -115,6 +115,9 @@ func openLogin(t testing.TB, ctx context.Context, h *hub) {
 	t.Helper()
 	do(t, ctx, "open /", chromedp.Navigate("http://"+h.http+"/"))
 	waitPage(t, ctx, "the login page", `location.pathname === "/login" && document.readyState === "complete" && document.getElementById("login") !== null`)
+	// The meta refresh navigated behind chromedp's back, which may still hold the old document
+	// ("Could not find node with given id" on the form): load the form once more, awaited.
+	do(t, ctx, "load the login page", chromedp.Navigate("http://"+h.http+"/login"))
 }
 
 // submitLogin types the credentials into the form, presses Sign in and returns the error the

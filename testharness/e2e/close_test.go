@@ -13,6 +13,36 @@ import (
 	_ "modernc.org/sqlite"
 )
 
+// closeHub starts a hub whose close waits up to replayWait ("30s") for the replays it asks for.
+func closeHub(t *testing.T, replayWait string) (string, *hub) {
+	t.Helper()
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	cfgPath := filepath.Join(dir, "hub.yaml")
+	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: "+replayWait+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, startHub(t, dir, "--config", cfgPath)
+}
+
+// deleteReceipts removes terminal T1's receipts from..to of store from the hub's database
+// behind its back.
+func deleteReceipts(t *testing.T, dir, store string, from, to int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	res, err := db.Exec(`DELETE FROM records WHERE store = ? AND terminal = 'T1' AND CAST(receipt AS INTEGER) BETWEEN ? AND ?`, store, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := res.RowsAffected(); n != int64(to-from+1) {
+		t.Fatalf("deleted %d records, want %d", n, to-from+1)
+	}
+}
+
 // TestCloseReplaysDeletedReceipts removes a range of receipts from the hub's database behind
 // its back, runs the close on demand and checks that the replay command brought them back from
 // the agent's spool: no missing_receipts exception, no gap left.
@@ -20,13 +50,7 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	cfgPath := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: 30s\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, dir, "--config", cfgPath)
+	dir, h := closeHub(t, "30s")
 	const store = "S003"
 	journal := filepath.Join(dir, "T1.jsonl")
 	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
@@ -35,18 +59,7 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 	<-simP.done
 	h.waitRecords(t, store, 40, 60*time.Second)
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := db.Exec(`DELETE FROM records WHERE store = ? AND terminal = 'T1' AND CAST(receipt AS INTEGER) BETWEEN 10 AND 15`, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := res.RowsAffected(); n != 6 {
-		t.Fatalf("deleted %d records, want 6", n)
-	}
-	db.Close()
+	deleteReceipts(t, dir, store, 10, 15)
 	day := func() string {
 		b, err := h.get("/api/v1/stores/" + store + "/days/2026-11-26")
 		if err != nil {
@@ -102,13 +115,7 @@ func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	dir := t.TempDir()
-	dumpOnFailure(t, dir)
-	cfgPath := filepath.Join(dir, "hub.yaml")
-	if err := os.WriteFile(cfgPath, []byte("close:\n  replay_wait: 20s\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, dir, "--config", cfgPath)
+	dir, h := closeHub(t, "20s")
 	const store = "S004"
 	full := filepath.Join(dir, "full.jsonl")
 	simP := start(t, "lanebridge-sim", filepath.Join(dir, "sim.log"), "jsonl", "--out", full, "--terminal", "T1",

@@ -28,13 +28,21 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// screenshot saves the whole page as dir/name.png (quality 100 makes chromedp capture PNG).
+// screenshot saves the whole page, once it is loaded and laid out (a page just navigated to
+// can have no width yet), as dir/name.png (quality 100 makes chromedp capture PNG).
 func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
+	var png []byte
+	eventually(t, 20*time.Second, "a screenshot of "+name, func() error {
+		ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && document.body.clientWidth > 0`))
+		if err == nil && !ready {
+			err = fmt.Errorf("page not laid out yet")
+		}
+		if err == nil {
+			png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		}
+		return err
+	})
 	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}

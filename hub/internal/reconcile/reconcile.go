@@ -22,6 +22,8 @@ import (
 	"math/big"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
@@ -369,6 +371,23 @@ func unionKeys(a, b map[string]int64) []string {
 		m[k] = true
 	}
 	return sortedKeys(m)
+}
+
+// MissingReceipts returns the business date, terminal and receipt range of a missing_receipts
+// exception, from the key the close gives it; ok is false for any other exception.
+func MissingReceipts(e store.Exception) (date, terminal string, gap [2]int64, ok bool) {
+	date, rest, ok1 := strings.Cut(e.Key, "|")
+	i := strings.LastIndexByte(rest, '|')
+	if e.Reason != ReasonMissingReceipts || !ok1 || i < 0 {
+		return "", "", gap, false
+	}
+	from, to, ok2 := strings.Cut(rest[i+1:], "-")
+	a, err1 := strconv.ParseInt(from, 10, 64)
+	b, err2 := strconv.ParseInt(to, 10, 64)
+	if !ok2 || err1 != nil || err2 != nil || a < 0 || b < a {
+		return "", "", gap, false
+	}
+	return date, rest[:i], [2]int64{a, b}, true
 }
 
 // Publisher sends a command to an agent (QoS 1).

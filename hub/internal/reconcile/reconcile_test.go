@@ -94,6 +94,21 @@ func TestCompare(t *testing.T) {
 	if g := res.Gaps["T1"]; len(g) != 1 || g[0] != [2]int64{2, 4} {
 		t.Fatalf("gaps = %v, want [[2 4]]", res.Gaps)
 	}
+	// The exception a gap raises names what to replay.
+	is := res.Issues[0]
+	d, term, gap, ok := MissingReceipts(store.Exception{Reason: is.Reason, Key: is.Key})
+	if !ok || d != day || term != "T1" || gap != [2]int64{2, 4} {
+		t.Fatalf("MissingReceipts(%+v) = %s %s %v %v", is, d, term, gap, ok)
+	}
+	for _, e := range []store.Exception{{Reason: ReasonNoZReport, Key: is.Key}, {Reason: ReasonMissingReceipts, Key: "2024-05-01|T1|4-2"},
+		{Reason: ReasonMissingReceipts, Key: "2024-05-01|T1"}, {Reason: ReasonMissingReceipts, Key: "2024-05-01|T1|x-2"}} {
+		if _, _, _, ok := MissingReceipts(e); ok {
+			t.Errorf("MissingReceipts(%+v) is ok", e)
+		}
+	}
+	if _, term, _, ok := MissingReceipts(store.Exception{Reason: ReasonMissingReceipts, Key: "2024-05-01|T|1|2-3"}); !ok || term != "T|1" {
+		t.Errorf("a terminal with a bar: %q %v", term, ok)
+	}
 }
 
 // Without an ERP nothing is posted: the ERP leg is skipped instead of reporting every sale as

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -41,13 +42,13 @@ const (
 		SET count = exceptions.count + 1, last_seen = excluded.last_seen`
 	// live is the states a raise coalesces into.
 	live        = `exceptions.state IN ('open', 'acknowledged')`
-	raiseOnce   = raiseSQL + ` WHERE ` + live + ` RETURNING count`
+	raiseOnce   = raiseSQL + ` WHERE ` + live + ` RETURNING id, count, state`
 	raiseRecurs = raiseSQL + `, detail = CASE WHEN ` + live + ` THEN exceptions.detail ELSE excluded.detail END,
 		updated_by = CASE WHEN ` + live + ` THEN exceptions.updated_by ELSE '' END,
 		comment = CASE WHEN ` + live + ` THEN exceptions.comment ELSE 'raised again after it was ' || exceptions.state END,
 		updated_at = CASE WHEN ` + live + ` THEN exceptions.updated_at ELSE excluded.updated_at END,
 		state = CASE WHEN ` + live + ` THEN exceptions.state ELSE 'open' END
-		RETURNING count`
+		RETURNING id, count, state`
 )
 
 // MaxOpenPerReason bounds the open (or acknowledged) exceptions of one store and reason: a raise
@@ -78,11 +79,52 @@ func (s *DB) raise(ctx context.Context, t tx, e Exception, now any) (bool, error
 	if e.Recurs {
 		q = raiseRecurs
 	}
-	err = t.queryRow(ctx, q, e.Store, e.Reason, e.Key, e.Detail, e.State, now, now, now).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil // resolved, and not recurring
+	n, ok, err := s.upsertException(ctx, t, e.Store, e.Reason, e.Key, now, q, e.Store, e.Reason, e.Key, e.Detail, e.State, now, now, now)
+	return ok && n == 1, err // !ok: resolved, and not recurring
+}
+
+// upsertException runs q, an INSERT … ON CONFLICT (store, reason, key) DO UPDATE … RETURNING
+// id, count, state of the exception (store, reason, key), and records in its history its
+// first raise or its reopening (a raise that changed its state). ok is false when q returned
+// no row (a conditional update that did not apply).
+func (s *DB) upsertException(ctx context.Context, t tx, store, reason, key string, now any, q string, args ...any) (count int64, ok bool, err error) {
+	var prev, state string
+	var id int64
+	err = t.queryRow(ctx, `SELECT state FROM exceptions WHERE store = ? AND reason = ? AND key = ?`+s.d.forUpdate, store, reason, key).Scan(&prev)
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		err = t.queryRow(ctx, q, args...).Scan(&id, &count, &state)
 	}
-	return n == 1, err
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	case prev == "":
+		err = addHistory(ctx, t, now, raiser, ActionRaised, state, "", Exception{ID: id})
+	case prev != state:
+		err = addHistory(ctx, t, now, raiser, ActionReopened, state, "", Exception{ID: id, State: prev})
+	}
+	return count, true, err
+}
+
+// Actions of an exception's history.
+const (
+	ActionRaised   = "raised"   // the first raise (repeats are counted on the exception)
+	ActionReopened = "reopened" // raised again after it was resolved (or reposted)
+	ActionChanged  = "changed"  // a person changed its state
+)
+
+// raiser is the actor of the raises in an exception's history.
+const raiser = "hub"
+
+// addHistory adds a history entry to each exception of prior, from its state there to to.
+func addHistory(ctx context.Context, t tx, at any, actor, action, to, comment string, prior ...Exception) error {
+	rows := make([][]any, len(prior))
+	for i, e := range prior {
+		rows[i] = []any{e.ID, at, actor, action, e.State, to, comment}
+	}
+	err := t.insert(ctx, "exception_history", []string{"exception_id", "at", "actor", "action", "from_state", "to_state", "comment"}, rows)
+	return wrapf(err, "exception history")
 }
 
 const exceptionCols = `id, store, reason, key, detail, state, created_at, updated_at, updated_by, comment, count, last_seen`
@@ -99,6 +141,15 @@ func (s *DB) Exceptions(ctx context.Context, f ExceptionFilter) ([]Exception, er
 	where, args := filter([][2]string{{"store", f.Store}, {"reason", f.Reason}, {"state", f.State}})
 	if f.BeforeID > 0 {
 		where, args = and(where, "id < ?"), append(args, f.BeforeID)
+	}
+	if !f.OlderThan.IsZero() {
+		where, args = and(where, "created_at < ?"), append(args, s.ts(f.OlderThan))
+	}
+	if f.IDs != nil {
+		where = and(where, "id IN (NULL"+strings.Repeat(", ?", len(f.IDs))+")")
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
 	}
 	where, args = inStores(where, args, "store", f.Stores)
 	q := `SELECT ` + exceptionCols + ` FROM exceptions` + where
@@ -155,27 +206,89 @@ func (s *DB) Exception(ctx context.Context, id int64) (Exception, error) {
 }
 
 // UpdateException changes an exception's state and records who did it and why (both clipped
-// like a detail); it returns the updated exception (ErrNotFound for an unknown id).
+// like a detail) on it and in its history; it returns the updated exception (ErrNotFound for
+// an unknown id).
 func (s *DB) UpdateException(ctx context.Context, id int64, state, by, comment string) (Exception, error) {
-	var e Exception
+	es, err := s.UpdateExceptions(ctx, []int64{id}, state, by, comment)
+	if err != nil {
+		return Exception{}, err
+	}
+	return es[0], nil
+}
+
+// UpdateExceptions is UpdateException of several exceptions at once, in one transaction: it
+// changes all of them or, when one is unknown (ErrNotFound), none. It returns them by id.
+func (s *DB) UpdateExceptions(ctx context.Context, ids []int64, state, by, comment string) ([]Exception, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	by, comment = protocol.Excerpt(by), protocol.Excerpt(comment)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	in := ` FROM exceptions WHERE id IN (` + placeholders(len(ids)) + `)`
+	read := func(t tx, lock string) ([]Exception, error) {
+		rs, err := t.query(ctx, `SELECT `+exceptionCols+in+` ORDER BY id`+lock, args...)
+		return scanAll(rs, err, func(r rows, e *Exception) error { return r.Scan(exceptionDest(e)...) })
+	}
+	var out []Exception
 	err := fmt.Errorf("unknown state %q", protocol.Clip(state, 64))
-	if validState(state) {
+	if len(ids) == 0 {
+		err = errors.New("no exception ids")
+	} else if validState(state) {
 		err = s.write(ctx, func(t tx) error {
-			n, err := t.exec(ctx, `UPDATE exceptions SET state = ?, updated_at = ?, updated_by = ?, comment = ? WHERE id = ?`,
-				state, s.now(), protocol.Excerpt(by), protocol.Excerpt(comment), id)
-			if err == nil && n == 0 {
-				return ErrNotFound
+			prior, err := read(t, s.d.forUpdate)
+			if err != nil {
+				return err
 			}
-			if err == nil {
-				err = t.queryRow(ctx, `SELECT `+exceptionCols+` FROM exceptions WHERE id = ?`, id).Scan(exceptionDest(&e)...)
+			if len(prior) < len(ids) {
+				return fmt.Errorf("%s: %w", missingIDs(ids, prior), ErrNotFound)
 			}
+			now := s.now()
+			if _, err := t.exec(ctx, `UPDATE exceptions SET state = ?, updated_at = ?, updated_by = ?, comment = ? WHERE id IN (`+placeholders(len(ids))+`)`,
+				append([]any{state, now, by, comment}, args...)...); err != nil {
+				return err
+			}
+			if err := addHistory(ctx, t, now, by, ActionChanged, state, comment, prior...); err != nil {
+				return err
+			}
+			out, err = read(t, "")
 			return err
 		})
 	}
 	if err != nil {
-		return e, fmt.Errorf("update exception %d: %w", id, err)
+		return nil, fmt.Errorf("update exceptions %v: %w", ids[:min(len(ids), 10)], err)
 	}
-	return e, nil
+	return out, nil
+}
+
+// missingIDs names the ids of want that found lacks (both sorted).
+func missingIDs(want []int64, found []Exception) string {
+	var miss []string
+	for _, id := range want {
+		if !slices.ContainsFunc(found, func(e Exception) bool { return e.ID == id }) {
+			miss = append(miss, fmt.Sprint(id))
+		}
+	}
+	return "exception " + strings.Join(miss, ", ")
+}
+
+// ExceptionHistory returns the history of an exception, oldest first (its latest 1000
+// entries); none for an unknown id.
+func (s *DB) ExceptionHistory(ctx context.Context, id int64) ([]ExceptionEvent, error) {
+	var out []ExceptionEvent
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT id, exception_id, at, actor, action, from_state, to_state, comment FROM exception_history
+			WHERE exception_id = ? ORDER BY id DESC LIMIT 1000`, id)
+		out, err = scanAll(rs, err, func(r rows, h *ExceptionEvent) error {
+			return r.Scan(&h.ID, &h.ExceptionID, scanTime{&h.At}, &h.Actor, &h.Action, &h.From, &h.To, &h.Comment)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exception %d history: %w", id, err)
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // maxKey is the longest exception key kept as is.

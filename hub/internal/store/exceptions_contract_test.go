@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // runExceptionContract: coalescing, recurrence, bounded texts and paging, on either engine.
@@ -162,10 +164,116 @@ func runExceptionContract(t *testing.T, open func(t *testing.T) *DB) {
 			t.Fatalf("after a resolve the newest is %q, want T-new", ex[0].Key)
 		}
 	})
+	t.Run("history", func(t *testing.T) {
+		s := open(t)
+		q := Exception{Store: "s1", Reason: ReasonQuarantine, Key: "T1", Recurs: true}
+		for range 3 {
+			s.RaiseException(ctx, q)
+		}
+		e := get(t, s, ExceptionFilter{})[0]
+		wantHistory(t, s, e.ID, "hub raised →open") // repeats are counted, not listed
+		if _, err := s.UpdateException(ctx, e.ID, StateAcknowledged, "user:ann", "looking"); err != nil {
+			t.Fatal(err)
+		}
+		s.RaiseException(ctx, q) // coalesces into the acknowledged one: no entry
+		s.UpdateException(ctx, e.ID, StateResolved, "user:bob", "profile fixed")
+		s.RaiseException(ctx, q)
+		s.RaiseException(ctx, q)
+		wantHistory(t, s, e.ID, "hub raised →open", "user:ann changed open→acknowledged looking",
+			"user:bob changed acknowledged→resolved profile fixed", "hub reopened resolved→open")
+		h, _ := s.ExceptionHistory(ctx, e.ID)
+		if e, _ = s.Exception(ctx, e.ID); !h[0].At.Equal(e.CreatedAt) || h[2].At.Before(h[1].At) || h[0].ExceptionID != e.ID {
+			t.Fatalf("history times %v, exception raised at %v", h, e.CreatedAt)
+		}
+		if h, err := s.ExceptionHistory(ctx, 99999); err != nil || len(h) != 0 {
+			t.Fatalf("history of an unknown exception = %v, %v", h, err)
+		}
+		// A condition raised again after its resolve stays resolved and adds nothing.
+		c := Exception{Store: "s1", Reason: "day_difference", Key: "2024-05-01"}
+		s.RaiseException(ctx, c)
+		cx := get(t, s, ExceptionFilter{Reason: c.Reason})[0]
+		s.UpdateException(ctx, cx.ID, StateResolved, "user:ann", "")
+		s.RaiseException(ctx, c)
+		wantHistory(t, s, cx.ID, "hub raised →open", "user:ann changed open→resolved")
+	})
+	t.Run("bulk update", func(t *testing.T) {
+		s := open(t)
+		for _, k := range []string{"a", "b", "c"} {
+			s.RaiseException(ctx, Exception{Store: "s1", Reason: ReasonSpoolAlarm, Key: k})
+		}
+		ex := get(t, s, ExceptionFilter{})
+		a, b, c := ex[2].ID, ex[1].ID, ex[0].ID
+		_, err := s.UpdateExceptions(ctx, []int64{a, 99999, b}, StateResolved, "user:ann", "done")
+		if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "99999") {
+			t.Fatalf("bulk update with an unknown id = %v, want ErrNotFound naming it", err)
+		}
+		if e, _ := s.Exception(ctx, a); e.State != StateOpen {
+			t.Fatalf("a failed bulk update changed %+v", e)
+		}
+		wantHistory(t, s, a, "hub raised →open")
+		if _, err := s.UpdateExceptions(ctx, []int64{a}, "closed", "user:ann", ""); err == nil {
+			t.Fatal("bulk update to an unknown state succeeded")
+		}
+		got, err := s.UpdateExceptions(ctx, []int64{b, a, b}, StateAcknowledged, "user:ann", "on it")
+		if err != nil || len(got) != 2 || got[0].ID != a || got[1].ID != b || got[1].State != StateAcknowledged || got[1].UpdatedBy != "user:ann" || got[0].Comment != "on it" {
+			t.Fatalf("bulk update = %+v, %v; want a and b acknowledged by user:ann", got, err)
+		}
+		for _, id := range []int64{a, b} {
+			wantHistory(t, s, id, "hub raised →open", "user:ann changed open→acknowledged on it")
+		}
+		wantHistory(t, s, c, "hub raised →open")
+		if e, _ := s.Exception(ctx, c); e.State != StateOpen {
+			t.Fatalf("bulk update changed an exception it did not name: %+v", e)
+		}
+	})
+	t.Run("filter by ids and age", func(t *testing.T) {
+		s := open(t)
+		old := time.Now().Add(-48 * time.Hour)
+		s.RaiseException(ctx, Exception{Store: "s1", Reason: ReasonSpoolAlarm, Key: "old", CreatedAt: old})
+		s.RaiseException(ctx, Exception{Store: "s1", Reason: ReasonSpoolAlarm, Key: "new"})
+		s.RaiseException(ctx, Exception{Store: "s2", Reason: ReasonSpoolAlarm, Key: "other"})
+		keys := func(f ExceptionFilter) string {
+			var k []string
+			for _, e := range get(t, s, f) {
+				k = append(k, e.Key)
+			}
+			return strings.Join(k, " ")
+		}
+		if got := keys(ExceptionFilter{OlderThan: time.Now().Add(-24 * time.Hour)}); got != "old" {
+			t.Errorf("older than a day: %q, want old", got)
+		}
+		all := get(t, s, ExceptionFilter{})
+		ids := []int64{all[0].ID, all[2].ID, 99999}
+		if got := keys(ExceptionFilter{IDs: ids}); got != "other old" {
+			t.Errorf("by ids: %q, want other old", got)
+		}
+		if got := keys(ExceptionFilter{IDs: ids, Stores: []string{"s1"}}); got != "old" {
+			t.Errorf("by ids in s1: %q, want old", got)
+		}
+		if got := keys(ExceptionFilter{IDs: []int64{}}); got != "" {
+			t.Errorf("no ids: %q, want none", got)
+		}
+	})
 	t.Run("concurrent raisers coalesce", func(t *testing.T) {
 		s := open(t)
 		raiseConcurrently(t, []*DB{s, s, s, s}, 25)
 	})
+}
+
+// wantHistory checks an exception's history, one "actor action from→to comment" per entry.
+func wantHistory(t *testing.T, s *DB, id int64, want ...string) {
+	t.Helper()
+	h, err := s.ExceptionHistory(context.Background(), id)
+	var got []string
+	for _, e := range h {
+		got = append(got, strings.TrimSpace(fmt.Sprintf("%s %s %s→%s %s", e.Actor, e.Action, e.From, e.To, e.Comment)))
+		if e.At.IsZero() {
+			t.Errorf("history entry %+v has no time", e)
+		}
+	}
+	if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("history of exception %d =\n%s\n%v; want\n%s", id, strings.Join(got, "\n"), err, strings.Join(want, "\n"))
+	}
 }
 
 // raiseConcurrently has each store raise the same recurring exception n times at once and

@@ -64,6 +64,11 @@ func checkFixture(t *testing.T, s *DB) {
 	if err != nil || len(ex) != 2 {
 		t.Fatalf("exceptions = %+v, %v; want agent_alarm and erp_rejected", ex, err)
 	}
+	for _, e := range ex { // exceptions raised before their history was kept start it raised
+		if h, err := s.ExceptionHistory(ctx, e.ID); err != nil || len(h) == 0 || h[0].Action != ActionRaised || !h[0].At.Equal(e.CreatedAt) {
+			t.Fatalf("history of migrated exception %+v = %+v, %v", e, h, err)
+		}
+	}
 	c1, err := s.Command(ctx, "c1")
 	if err != nil || c1.Result == nil || !c1.Result.OK || c1.ResultAt.IsZero() || c1.Command.FromReceipt != 3 {
 		t.Fatalf("command c1 = %+v, %v", c1, err)

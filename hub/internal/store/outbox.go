@@ -262,10 +262,11 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 			_, err = t.exec(ctx, `UPDATE postings SET state = 'rejected', attempts = attempts + 1, last_error = ?,
 				lease_owner = '', lease_until = ?, updated_at = ? WHERE id = ?`, msg, never, now, id)
 			if err == nil { // raise erp_rejected, or reopen it after a re-post was rejected again
-				_, err = t.exec(ctx, `INSERT INTO exceptions (store, reason, key, detail, state, created_at, updated_at)
-					VALUES (?, ?, ?, ?, 'open', ?, ?) ON CONFLICT (store, reason, key) DO UPDATE SET
-					detail = excluded.detail, state = 'open', updated_at = excluded.updated_at, updated_by = '', comment = ''`,
-					p.Store, ReasonERPRejected, p.Key, fmt.Sprintf("posting %d (%s) rejected by the ERP: %s", p.ID, p.Key, msg), now, now)
+				_, _, err = s.upsertException(ctx, t, p.Store, ReasonERPRejected, p.Key, now, `INSERT INTO exceptions
+					(store, reason, key, detail, state, created_at, updated_at, count, last_seen) VALUES (?, ?, ?, ?, 'open', ?, ?, 1, ?)
+					ON CONFLICT (store, reason, key) DO UPDATE SET detail = excluded.detail, state = 'open', updated_at = excluded.updated_at,
+					updated_by = '', comment = '', count = exceptions.count + 1, last_seen = excluded.last_seen RETURNING id, count, state`,
+					p.Store, ReasonERPRejected, p.Key, fmt.Sprintf("posting %d (%s) rejected by the ERP: %s", p.ID, p.Key, msg), now, now, now)
 			}
 		default:
 			_, err = t.exec(ctx, `UPDATE postings SET attempts = attempts + 1, last_error = ?, next_at = ?,

@@ -171,6 +171,10 @@ func runOutboxContract(t *testing.T, open func(t *testing.T) *DB, deleteRecords 
 			if err != nil || e.State != StateOpen || e.UpdatedBy != "" {
 				t.Fatalf("exception after second rejection = %+v, %v; want open again", e, err)
 			}
+			if e.Count != 2 || e.LastSeen.IsZero() {
+				t.Fatalf("exception after second rejection = %+v; want it counted twice and last seen", e)
+			}
+			wantHistory(t, s, e.ID, "hub raised →open", "ops changed open→reposted SKU created", "hub reopened reposted→open")
 			if states := postingStates(t, s, PostingFilter{State: PostingRejected}); len(states) != 1 {
 				t.Fatalf("rejected postings = %v", states)
 			}

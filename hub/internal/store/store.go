@@ -89,6 +89,24 @@ type ExceptionFilter struct {
 	// PerStore, when > 0, keeps at most that many (the newest) of each store, so one store's
 	// flood cannot push the others off a page.
 	PerStore int
+	// OlderThan, when not zero, keeps exceptions first raised before it.
+	OlderThan time.Time
+	// IDs, when not nil, keeps only these exceptions (at most a few thousand).
+	IDs []int64
+}
+
+// ExceptionEvent is an entry of an exception's history: its first raise, a reopening or a
+// change of state, by whom (the principal; "hub" for a raise), when, from which state to
+// which, and the comment.
+type ExceptionEvent struct {
+	ID          int64     `json:"id"`
+	ExceptionID int64     `json:"exception_id"`
+	At          time.Time `json:"at"`
+	Actor       string    `json:"actor"`
+	Action      string    `json:"action"` // ActionRaised, ActionReopened or ActionChanged
+	From        string    `json:"from,omitempty"`
+	To          string    `json:"to"`
+	Comment     string    `json:"comment,omitempty"`
 }
 
 // StoreInfo is what the hub knows about one store.

@@ -42,6 +42,10 @@ type ExceptionStore interface {
 	// Exception returns store.ErrNotFound for an unknown id.
 	Exception(ctx context.Context, id int64) (store.Exception, error)
 	UpdateException(ctx context.Context, id int64, state, by, comment string) (store.Exception, error)
+	// UpdateExceptions changes all of ids or, when one is unknown (store.ErrNotFound), none.
+	UpdateExceptions(ctx context.Context, ids []int64, state, by, comment string) ([]store.Exception, error)
+	// ExceptionHistory lists an exception's raises and changes, oldest first.
+	ExceptionHistory(ctx context.Context, id int64) ([]store.ExceptionEvent, error)
 }
 
 // PostingStore is what the outbox endpoints read and change.
@@ -99,7 +103,9 @@ type Server struct {
 	mux     *http.ServeMux
 	closer  DayCloser
 	trading TradingDays
-	routes  []Route
+	// replayer sends replay commands (nil: none).
+	replayer Replayer
+	routes   []Route
 
 	hosts    []string
 	idle     time.Duration
@@ -118,7 +124,8 @@ type Options struct {
 	Closer DayCloser
 	// Trading, when set, makes closing a day that is still trading need a reason.
 	Trading TradingDays
-	// Replayer serves POST /api/v1/stores/{store}/replay (nil: not served).
+	// Replayer serves POST /api/v1/stores/{store}/replay and /api/v1/exceptions/{id}/replay
+	// (nil: not served).
 	Replayer Replayer
 	// Inventory serves POST /api/v1/inventory/refresh (nil: not served).
 	Inventory InventoryRefresher
@@ -180,6 +187,8 @@ func New(st Store, o Options) *Server {
 	s.routesInventory(o.Inventory)
 	s.routesReplay(o.Replayer)
 	s.routesCharts()
+	s.routesExceptions(o.Replayer)
+	s.handle("GET /alerts", auth.Viewer, s.alertsPage)
 	return s
 }
 
@@ -345,24 +354,14 @@ func (s *Server) day(w http.ResponseWriter, r *http.Request) {
 
 // exceptions serves GET /api/v1/exceptions: newest first, a page of limit (default 100) with
 // "next", the before_id of the following page, when more may follow; per_store=N keeps at most
-// N of each store on the page. "counts" sums the exceptions matching the state filter per store
-// and reason, so every store with exceptions shows on the first page however many one has.
+// N of each store on the page, age_hours=N those first raised more than N hours ago. "counts"
+// sums the exceptions matching the state filter per store and reason, so every store with
+// exceptions shows on the first page however many one has.
 func (s *Server) exceptions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := store.ExceptionFilter{Store: q.Get("store"), Reason: q.Get("reason"), State: q.Get("state"), Stores: scope(r)}
-	if err := intParams(q, intParam{"limit", 10000, 100, func(v int64) { f.Limit = int(v) }},
-		intParam{"before_id", 1<<63 - 1, 0, func(v int64) { f.BeforeID = v }},
-		intParam{"per_store", 1000, 0, func(v int64) { f.PerStore = int(v) }}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	list, err := s.st.Exceptions(r.Context(), f)
+	f, list, err := s.listExceptions(r, r.URL.Query(), 100)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if list == nil {
-		list = []store.Exception{}
 	}
 	counts, err := s.exceptionCounts(r, f.State)
 	if err != nil {

@@ -155,7 +155,7 @@ func (s *Server) updateException(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, badRequest(fmt.Sprintf("state reposted: only %s exceptions have a posting to re-post", store.ReasonERPRejected)))
 			return
 		}
-		ps, err := s.st.Postings(r.Context(), store.PostingFilter{Key: e.Key, Limit: 1})
+		ps, err := s.st.Postings(r.Context(), store.PostingFilter{Store: e.Store, Key: e.Key, Limit: 1})
 		if err != nil {
 			s.fail(w, r, err)
 			return

@@ -47,9 +47,11 @@ type view struct {
 
 // pageScripts are the scripts of each page (files in static/), after static/console.js.
 var pageScripts = map[string][]string{
-	"fleet":        {"table.js"},
-	"fleet.store":  {"store.js"},
-	"calendar.day": {"store.js"},
+	"fleet":             {"table.js"},
+	"fleet.store":       {"store.js"},
+	"calendar.day":      {"store.js"},
+	"exceptions":        {"exceptions.js"},
+	"exceptions.detail": {"exceptions.js"},
 }
 
 // titled is page data that names its page ("Store S001"); other pages take their
