@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 )
 
