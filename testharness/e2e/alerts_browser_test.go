@@ -24,8 +24,8 @@ type hookEvent struct {
 	Detail, Text                 string
 }
 
-// webhookReceiver is a real HTTP server on 127.0.0.1 recording the JSON POSTs it is sent; a
-// request that is not a JSON POST is recorded as a bad one and answered 400.
+// webhookReceiver is a real HTTP server on 127.0.0.1 recording the JSON POSTs to its URL; any
+// other request is recorded as a bad one and answered 400.
 type webhookReceiver struct {
 	url    string
 	mu     sync.Mutex
@@ -39,12 +39,10 @@ func startWebhook(t testing.TB) *webhookReceiver {
 	w.url = serveOn(t, "127.0.0.1", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var ev hookEvent
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&ev)
+		err := json.NewDecoder(r.Body).Decode(&ev)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if r.Method != http.MethodPost || ct != "application/json" || err != nil {
+		if r.Method != http.MethodPost || r.URL.Path != "/hooks/ops" || ct != "application/json" || err != nil {
 			w.bad = append(w.bad, fmt.Sprintf("%s %s %q: %v", r.Method, r.URL.Path, ct, err))
 			http.Error(rw, "want a JSON POST", http.StatusBadRequest)
 			return
