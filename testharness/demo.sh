@@ -54,7 +54,8 @@ YAML
 hubargs=(--config "$DEMO/hub.yaml")
 if [ "${DEMO_ERP:-}" = tryton ]; then
   # make demo-erp: a real Tryton (Debian's packages) seeded with one warehouse per store.
-  export TRYTON_DIR="$DEMO/tryton" TRYTON_PORT="${DEMO_TRYTON_PORT:-18100}" TRYTON_SEED_STORES="$(IFS=,; echo "${STORES[*]}")"
+  demo_tryton="$DEMO/tryton"        # only a Tryton the demo started is stopped at the end
+  export TRYTON_DIR="$demo_tryton" TRYTON_PORT="${DEMO_TRYTON_PORT:-18100}" TRYTON_SEED_STORES="$(IFS=,; echo "${STORES[*]}")"
   echo "starting Tryton on 127.0.0.1:$TRYTON_PORT (first run installs packages and builds the database: about a minute)…"
   TRYTON_FRESH=1 testharness/tryton/setup.sh "$TRYTON_DIR" "$TRYTON_PORT" >"$DEMO/tryton-setup.log" 2>&1 \
     || { echo "Tryton did not start; see $DEMO/tryton-setup.log" >&2; tail -5 "$DEMO/tryton-setup.log" >&2; exit 1; }
@@ -80,7 +81,7 @@ cleanup() {
   for p in "${agent[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${agent[@]:-}"; do wait "$p" 2>/dev/null || true; done
   [ -n "${hub:-}" ] && kill -TERM "$hub" 2>/dev/null && wait "$hub" 2>/dev/null || true
-  [ -n "${TRYTON_DIR:-}" ] && testharness/tryton/stop.sh "$TRYTON_DIR" >/dev/null 2>&1 || true
+  [ -n "${demo_tryton:-}" ] && testharness/tryton/stop.sh "$demo_tryton" >/dev/null 2>&1 || true
   echo "stopped; logs and data are in $DEMO/"
 }
 trap cleanup EXIT                   # a set-up error: stop what started, keep its exit status

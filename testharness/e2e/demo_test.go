@@ -31,7 +31,14 @@ func TestDemoScenarios(t *testing.T) {
 	cmd.Dir = repoRoot()
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Env = append(os.Environ(), "BIN="+binDir, "DEMO_DIR="+filepath.Join(dir, "demo"), "DEMO_MQTT="+freeAddr(t), "DEMO_HTTP="+freeAddr(t),
+	// The demo runs as a newcomer would: not inside make test's Tryton (which it must not stop).
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TRYTON_") && !strings.HasPrefix(kv, "LANEBRIDGE_TRYTON_") && !strings.HasPrefix(kv, "DEMO_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "BIN="+binDir, "DEMO_DIR="+filepath.Join(dir, "demo"), "DEMO_MQTT="+freeAddr(t), "DEMO_HTTP="+freeAddr(t),
 		"DEMO_AGENT_PORT="+agentPort, "DEMO_SILENT_AFTER=4", "DEMO_OFFLINE_AT=6", "DEMO_ONLINE_AT=14", "DEMO_CLOSE_AT=8")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
