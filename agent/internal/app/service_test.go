@@ -141,8 +141,11 @@ type fakeEvents struct {
 	got []string
 }
 
-func (f *fakeEvents) Error(v ...any) error   { f.got = append(f.got, "E "+fmt.Sprint(v...)); return nil }
-func (f *fakeEvents) Warning(v ...any) error { f.got = append(f.got, "W "+fmt.Sprint(v...)); return nil }
+func (f *fakeEvents) Error(v ...any) error { f.got = append(f.got, "E "+fmt.Sprint(v...)); return nil }
+func (f *fakeEvents) Warning(v ...any) error {
+	f.got = append(f.got, "W "+fmt.Sprint(v...))
+	return nil
+}
 
 // TestEventHandler: warnings and errors reach the Event Log (with their attributes), info does
 // not; everything still reaches the file.
