@@ -124,10 +124,9 @@ func serviceConfig(cfgPath string, cfg *config.Config) (*service.Config, error) 
 	if err != nil {
 		return nil, err
 	}
-	unit, err := renderUnit(cfg)
-	if err != nil {
-		return nil, err
-	}
+	// A data_dir the unit cannot carry matters only to a systemd install, which checks it
+	// (serviceCtl.prepare); run and the other actions do not need the unit.
+	unit, _ := renderUnit(cfg)
 	return &service.Config{
 		Name:        serviceName,
 		DisplayName: "Lanebridge store agent",
@@ -240,6 +239,9 @@ func cmdService(args []string, stdout io.Writer) error {
 		return fmt.Errorf("service: %w", err)
 	}
 	return serviceControl(serviceCtl{Service: s, system: chosenSystem(), prepare: func() error {
+		if _, err := renderUnit(cfg); err != nil {
+			return err
+		}
 		if os.Geteuid() != 0 {
 			return nil
 		}
@@ -252,7 +254,7 @@ func cmdService(args []string, stdout io.Writer) error {
 type serviceCtl struct {
 	service.Service
 	system  string
-	prepare func() error // before a systemd install: the service user and its files
+	prepare func() error // before a systemd install: check data_dir, the service user and its files
 }
 
 // serviceControl runs one service action. Install refuses (unless force) where the agent would
