@@ -267,6 +267,8 @@ func serviceControl(c serviceCtl, action string, force bool, stdout io.Writer) e
 			return err
 		}
 		if err != nil {
+			// SysV's `service NAME status` fails for a script that is not there.
+			fmt.Fprintf(stdout, "%s: unknown, not installed or not answering (%s)\n", serviceName, c.system)
 			return fmt.Errorf("service status: %w", err)
 		}
 		words := map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st]

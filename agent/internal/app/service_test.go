@@ -77,6 +77,7 @@ func TestServiceStatus(t *testing.T) {
 		{service.StatusStopped, nil, "lanebridge-agent: stopped (linux-systemd)\n"},
 		{service.StatusUnknown, nil, "lanebridge-agent: unknown (linux-systemd)\n"},
 		{service.StatusUnknown, service.ErrNotInstalled, "lanebridge-agent: not installed (linux-systemd)\n"},
+		{service.StatusUnknown, os.ErrPermission, "lanebridge-agent: unknown, not installed or not answering (linux-systemd)\n"},
 	} {
 		var out bytes.Buffer
 		err := serviceControl(serviceCtl{Service: &fakeService{status: tc.st, err: tc.err}, system: "linux-systemd"}, "status", false, &out)
