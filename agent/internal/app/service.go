@@ -145,17 +145,26 @@ func serviceConfig(cfgPath string, cfg *config.Config) (*service.Config, error) 
 	}, nil
 }
 
-// renderUnit fills in what systemd.tmpl takes from the configuration (kardianos fills the rest).
+// renderUnit fills in what systemd.tmpl takes from the configuration (kardianos fills the rest):
+// the places the agent writes, data_dir and the folder of inventory.plu_file (rewritten
+// atomically there), are the unit's only writable paths.
 func renderUnit(cfg *config.Config) (string, error) {
-	d := cfg.DataDir
-	if !filepath.IsAbs(d) {
-		return "", &config.Error{Key: "data_dir", Msg: fmt.Sprintf("%q is relative; a service does not start in your directory — use an absolute path", d)}
+	rw := []string{cfg.DataDir}
+	if cfg.Inventory.PLUFile != "" {
+		rw = append(rw, filepath.Dir(cfg.Inventory.PLUFile))
 	}
-	if strings.ContainsAny(d, " \t\n\r\"'\\{}") {
-		return "", &config.Error{Key: "data_dir", Msg: fmt.Sprintf("%q contains a space, quote, backslash or brace, which the systemd unit cannot carry; choose another directory", d)}
+	for i, d := range rw {
+		key := []string{"data_dir", "inventory.plu_file"}[i]
+		if !filepath.IsAbs(d) {
+			return "", &config.Error{Key: key, Msg: fmt.Sprintf("%q is relative; a service does not start in your directory — use an absolute path", d)}
+		}
+		if strings.ContainsAny(d, " \t\n\r\"'\\{}") {
+			return "", &config.Error{Key: key, Msg: fmt.Sprintf("%q contains a space, quote, backslash or brace, which the systemd unit cannot carry; choose another directory", d)}
+		}
+		// % starts a systemd specifier.
+		rw[i] = strings.ReplaceAll(filepath.Clean(d), "%", "%%")
 	}
-	// % starts a systemd specifier.
-	return strings.ReplaceAll(systemdUnit, "@DATA_DIR@", strings.ReplaceAll(filepath.Clean(d), "%", "%%")), nil
+	return strings.ReplaceAll(systemdUnit, "@DATA_DIR@", strings.Join(rw, " ")), nil
 }
 
 // supervisionGap says, for a kardianos system that is not systemd (or Windows), what install

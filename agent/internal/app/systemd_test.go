@@ -65,6 +65,13 @@ func TestSystemdUnitRenders(t *testing.T) {
 	if got := renderForTest(t, &config.Config{DataDir: "/srv/a%b"}, exe); !strings.Contains(got, "\nReadWritePaths=/srv/a%%b\n") {
 		t.Errorf("%% not escaped for systemd:\n%s", got)
 	}
+	plu := renderForTest(t, &config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/pos/plu.csv"}}, exe)
+	if !strings.Contains(plu, "\nReadWritePaths="+data+" /srv/pos\n") {
+		t.Errorf("plu_file's folder not writable:\n%s", plu)
+	}
+	if _, err := renderUnit(&config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/my pos/plu.csv"}}); err == nil || !strings.Contains(err.Error(), "inventory.plu_file") {
+		t.Errorf("spaced plu_file folder: %v", err)
+	}
 	packaged, err := os.ReadFile("../../../installers/systemd/lanebridge-agent.service")
 	if err != nil {
 		t.Fatal(err)
