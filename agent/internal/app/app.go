@@ -43,7 +43,7 @@ Usage:
   lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
-  lanebridge-agent service install|uninstall|start|stop|restart --config agent.yaml
+  lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
   lanebridge-agent version
 ` + captureUsage
 

@@ -3,10 +3,18 @@ package app
 import (
 	"context"
 	_ "embed"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/kardianos/service"
 
@@ -23,8 +31,12 @@ var systemdUnit string
 type program struct {
 	cfg    *config.Config
 	out    io.Writer
+	events service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
 	cancel context.CancelFunc
 	done   chan error
+	// stopping: Stop asked run to end, so the process must not exit before the service manager
+	// hears it stopped (on Windows an exit first looks like a crash and triggers recovery).
+	stopping atomic.Bool
 }
 
 func (p *program) Start(s service.Service) error {
@@ -32,8 +44,15 @@ func (p *program) Start(s service.Service) error {
 	p.cancel = cancel
 	p.done = make(chan error, 1)
 	go func() {
-		err := run(ctx, p.cfg, newLogger(p.cfg, p.out))
+		log := newLogger(p.cfg, p.out)
+		if p.events != nil {
+			log = slog.New(eventHandler{log.Handler(), p.events})
+		}
+		err := run(ctx, p.cfg, log)
 		p.done <- err
+		if p.stopping.Load() {
+			return
+		}
 		if err != nil {
 			// A fatal error exits non-zero so the service manager restarts the agent.
 			fmt.Fprintf(os.Stderr, "lanebridge-agent: %v\n", err)
@@ -44,35 +63,129 @@ func (p *program) Start(s service.Service) error {
 	return nil
 }
 
+// Stop cancels the agent and waits for it (spool closed) at most stopTimeout, so the service
+// manager never has to kill it mid-write.
 func (p *program) Stop(s service.Service) error {
 	if p.cancel != nil {
+		p.stopping.Store(true)
 		p.cancel()
-		<-p.done
+		select {
+		case <-p.done:
+		case <-time.After(stopTimeout):
+			return fmt.Errorf("agent did not stop within %s", stopTimeout)
+		}
 	}
 	return nil
 }
 
-func serviceConfig(cfgPath string) (*service.Config, error) {
+// eventHandler also sends warnings and errors to the service manager's log.
+type eventHandler struct {
+	slog.Handler
+	sys service.Logger
+}
+
+func (h eventHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		msg := r.Message
+		r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+		if r.Level >= slog.LevelError {
+			_ = h.sys.Error(msg)
+		} else {
+			_ = h.sys.Warning(msg)
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h eventHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return eventHandler{h.Handler.WithAttrs(as), h.sys}
+}
+
+func (h eventHandler) WithGroup(name string) slog.Handler {
+	return eventHandler{h.Handler.WithGroup(name), h.sys}
+}
+
+// Windows service log: data_dir/logs/agent.log, 10 MiB, 5 old files.
+const (
+	logFileMax  = 10 << 20
+	logFileKeep = 5
+)
+
+// serviceName is the service's name on every platform (unit, init script, Windows service).
+const serviceName = "lanebridge-agent"
+
+// stopTimeout bounds a graceful stop (bbolt closed): systemd's TimeoutStopSec in systemd.tmpl and
+// well inside the Windows service manager's default 20 s wait.
+const stopTimeout = 15 * time.Second
+
+// serviceConfig describes the service; the systemd unit gets data_dir as its only writable path.
+func serviceConfig(cfgPath string, cfg *config.Config) (*service.Config, error) {
 	abs, err := filepath.Abs(cfgPath)
 	if err != nil {
 		return nil, err
 	}
+	// A data_dir the unit cannot carry matters only to a systemd install, which checks it
+	// (serviceCtl.prepare); run and the other actions do not need the unit.
+	unit, _ := renderUnit(cfg)
 	return &service.Config{
-		Name:        "lanebridge-agent",
+		Name:        serviceName,
 		DisplayName: "Lanebridge store agent",
 		Description: "Captures POS transactions and forwards them to the Lanebridge hub.",
 		Arguments:   []string{"run", "--config", abs},
 		Option: service.KeyValue{
-			// Windows recovery actions are only set when OnFailure is given (kardianos issue 401).
+			// Windows: kardianos sets one recovery action from these; windowsRecovery (after
+			// install) replaces it with three restarts and the non-crash-failure flag.
 			"OnFailure":              "restart",
 			"OnFailureDelayDuration": "5s",
 			"OnFailureResetPeriod":   3600,
 			"DelayedAutoStart":       true,
 			"Restart":                "always",
-			"SystemdScript":          systemdUnit,
+			"SystemdScript":          unit,
 		},
 	}, nil
 }
+
+// renderUnit fills in what systemd.tmpl takes from the configuration (kardianos fills the rest):
+// the places the agent writes, data_dir and the folder of inventory.plu_file (rewritten
+// atomically there), are the unit's only writable paths.
+func renderUnit(cfg *config.Config) (string, error) {
+	rw := []string{cfg.DataDir}
+	if cfg.Inventory.PLUFile != "" {
+		rw = append(rw, filepath.Dir(cfg.Inventory.PLUFile))
+	}
+	for i, d := range rw {
+		key := []string{"data_dir", "inventory.plu_file"}[i]
+		if !filepath.IsAbs(d) {
+			return "", &config.Error{Key: key, Msg: fmt.Sprintf("%q is relative; a service does not start in your directory — use an absolute path", d)}
+		}
+		if strings.ContainsAny(d, " \t\n\r\"'\\{}") {
+			return "", &config.Error{Key: key, Msg: fmt.Sprintf("%q contains a space, quote, backslash or brace, which the systemd unit cannot carry; choose another directory", d)}
+		}
+		// % starts a systemd specifier.
+		rw[i] = strings.ReplaceAll(filepath.Clean(d), "%", "%%")
+	}
+	return strings.ReplaceAll(systemdUnit, "@DATA_DIR@", strings.Join(rw, " ")), nil
+}
+
+// supervisionGap says, for a kardianos system that is not systemd (or Windows), what install
+// writes and what supervision the agent then lacks; "" when the system supervises it fully.
+func supervisionGap(system string) string {
+	var what string
+	switch system {
+	case "linux-systemd", "windows-service":
+		return ""
+	case "linux-upstart":
+		what = "an Upstart job /etc/init/" + serviceName + ".conf"
+	case "unix-systemv", "linux-openrc", "linux-rcs", "linux-procd":
+		what = "an init script /etc/init.d/" + serviceName + " (" + system + ")"
+	default:
+		what = "a " + system + " service definition"
+	}
+	return fmt.Sprintf("systemd is not running here; install writes %s, not the systemd unit: the agent gets no automatic restart after a crash, no start-limit handling and no sandboxing (dedicated user, ProtectSystem, ReadWritePaths)", what)
+}
+
+// chosenSystem is the service system kardianos/service detected; tests replace it.
+var chosenSystem = func() string { return service.ChosenSystem().String() }
 
 func cmdRun(args []string, stderr io.Writer) error {
 	path, _, err := configFlag("run", args)
@@ -83,7 +196,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sc, err := serviceConfig(path)
+	sc, err := serviceConfig(path, cfg)
 	if err != nil {
 		return err
 	}
@@ -92,24 +205,41 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
 	}
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// A Windows service has no stderr anyone reads: a rotating file, plus the Event Log.
+		f, err := openRotating(filepath.Join(cfg.DataDir, "logs", "agent.log"), logFileMax, logFileKeep)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		p.out = f
+		if p.events, err = s.Logger(nil); err != nil {
+			return fmt.Errorf("event log: %w", err)
+		}
+	}
 	// service.Run blocks until SIGINT/SIGTERM (or the Windows service manager) stops us.
 	return s.Run()
 }
 
+// serviceActions are the service subcommands; status is handled here, the rest by kardianos.
+var serviceActions = []string{"install", "uninstall", "start", "stop", "restart", "status"}
+
 func cmdService(args []string, stdout io.Writer) error {
-	if len(args) < 1 {
-		return fmt.Errorf("service: want install, uninstall, start, stop or restart")
+	if len(args) < 1 || !slices.Contains(serviceActions, args[0]) {
+		return fmt.Errorf("service: want one of %s", strings.Join(serviceActions, ", "))
 	}
 	action := args[0]
-	path, _, err := configFlag("service", args[1:])
+	fs := flag.NewFlagSet("service "+action, flag.ContinueOnError)
+	path := fs.String("config", "agent.yaml", "agent configuration file")
+	force := fs.Bool("force", false, "install: install even where the service system cannot supervise the agent (not systemd)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return err
-	}
-	sc, err := serviceConfig(path)
+	sc, err := serviceConfig(*path, cfg)
 	if err != nil {
 		return err
 	}
@@ -117,15 +247,67 @@ func cmdService(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
 	}
-	if action == "install" && service.Platform() == "linux-systemd" && os.Geteuid() == 0 {
+	return serviceControl(serviceCtl{Service: s, system: chosenSystem(), prepare: func() error {
+		if _, err := renderUnit(cfg); err != nil {
+			return err
+		}
+		if os.Geteuid() != 0 {
+			return nil
+		}
 		// The unit runs the agent as the lanebridge user (systemd.tmpl).
-		if err := prepareServiceUser(realHost, path, cfg, stdout); err != nil {
-			return fmt.Errorf("service install: %w", err)
+		return prepareServiceUser(realHost, *path, cfg, stdout)
+	}}, action, *force, stdout)
+}
+
+// serviceCtl is what serviceControl needs from the machine; tests replace all of it.
+type serviceCtl struct {
+	service.Service
+	system  string
+	prepare func() error // before a systemd install: check data_dir, the service user and its files
+}
+
+// serviceControl runs one service action. Install refuses (unless force) where the agent would
+// not be supervised, and always says what it lacks.
+func serviceControl(c serviceCtl, action string, force bool, stdout io.Writer) error {
+	if action == "status" {
+		st, err := c.Status()
+		if errors.Is(err, service.ErrNotInstalled) {
+			fmt.Fprintf(stdout, "%s: not installed (%s)\n", serviceName, c.system)
+			return err
+		}
+		if err != nil {
+			// SysV's `service NAME status` fails for a script that is not there.
+			fmt.Fprintf(stdout, "%s: unknown, not installed or not answering (%s)\n", serviceName, c.system)
+			return fmt.Errorf("service status: %w", err)
+		}
+		words := map[service.Status]string{service.StatusRunning: "running", service.StatusStopped: "stopped"}[st]
+		if words == "" {
+			words = "unknown"
+		}
+		fmt.Fprintf(stdout, "%s: %s (%s)\n", serviceName, words, c.system)
+		return nil
+	}
+	if action == "install" {
+		if gap := supervisionGap(c.system); gap != "" {
+			if !force {
+				return fmt.Errorf("service install refused: %s; pass --force to install anyway", gap)
+			}
+			fmt.Fprintf(stdout, "warning: %s\n", gap)
+		}
+		if c.system == "linux-systemd" {
+			if err := c.prepare(); err != nil {
+				return fmt.Errorf("service install: %w", err)
+			}
 		}
 	}
-	if err := service.Control(s, action); err != nil {
+	if err := service.Control(c, action); err != nil {
 		return fmt.Errorf("service %s: %w", action, err)
 	}
-	fmt.Fprintf(stdout, "service %s: done\n", action)
+	if action == "install" {
+		if err := windowsRecovery(serviceName); err != nil {
+			return fmt.Errorf("service install: recovery actions: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "service %s: done (%s)\n", action, c.system)
 	return nil
 }

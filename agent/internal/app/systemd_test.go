@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -14,18 +15,22 @@ import (
 	"github.com/lanebridge/lanebridge/agent/internal/config"
 )
 
-// TestSystemdUnitRenders renders the unit the way kardianos/service does (its template
-// functions) and checks the restart policy and the command line.
-func TestSystemdUnitRenders(t *testing.T) {
+// renderForTest renders the unit the way kardianos/service does (its template functions).
+func renderForTest(t *testing.T, cfg *config.Config, exe string) string {
+	t.Helper()
+	unit, err := renderUnit(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	funcs := template.FuncMap{
 		"Description": func() string { return "Lanebridge store agent" },
-		"Path":        func() string { return "/opt/lanebridge/lanebridge-agent" },
+		"Path":        func() string { return exe },
 		"Arguments":   func() []string { return []string{"run", "--config", "/etc/lanebridge/agent.yaml"} },
 		"Name":        func() string { return "lanebridge-agent" },
 		"cmd":         func(s string) string { return `"` + s + `"` },
 		"cmdEscape":   func(s string) string { return s },
 	}
-	tm, err := template.New("unit").Funcs(funcs).Parse(systemdUnit)
+	tm, err := template.New("unit").Funcs(funcs).Parse(unit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,10 +38,77 @@ func TestSystemdUnitRenders(t *testing.T) {
 	if err := tm.Execute(&b, nil); err != nil {
 		t.Fatal(err)
 	}
-	unit := b.String()
-	for _, want := range []string{`ExecStart=/opt/lanebridge/lanebridge-agent "run" "--config" "/etc/lanebridge/agent.yaml"`, "Restart=always", "RestartSec=5s", "NoNewPrivileges=yes", "\nUser=lanebridge\n", "\nGroup=lanebridge\n", "SupplementaryGroups=dialout"} {
+	return b.String()
+}
+
+// hardening is what both units (systemd.tmpl and the packaged one) must carry.
+var hardening = []string{"\nRestart=always\n", "\nRestartSec=5s\n", "\nStartLimitIntervalSec=0\n", "\nTimeoutStopSec=30s\n",
+	"\nNoNewPrivileges=yes\n", "\nProtectSystem=strict\n", "\nUser=lanebridge\n", "\nGroup=lanebridge\n", "\nSupplementaryGroups=dialout\n", "\nPrivateTmp=yes\n"}
+
+// TestSystemdUnitRenders: the unit gets the configured data_dir as its only writable path, keeps
+// the restart policy and hardening, and passes systemd-analyze verify where it is installed.
+func TestSystemdUnitRenders(t *testing.T) {
+	data := "/var/lib/lanebridge-store7"
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := renderForTest(t, &config.Config{DataDir: data + "/"}, exe)
+	for _, want := range append([]string{`ExecStart=` + exe + ` "run" "--config" "/etc/lanebridge/agent.yaml"`, "\nReadWritePaths=" + data + "\n"}, hardening...) {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q:\n%s", want, unit)
+		}
+	}
+	if strings.Contains(unit, "@DATA_DIR@") || strings.Contains(unit, "ProtectSystem=full") {
+		t.Errorf("unit not filled in / not strict:\n%s", unit)
+	}
+	if got := renderForTest(t, &config.Config{DataDir: "/srv/a%b"}, exe); !strings.Contains(got, "\nReadWritePaths=/srv/a%%b\n") {
+		t.Errorf("%% not escaped for systemd:\n%s", got)
+	}
+	plu := renderForTest(t, &config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/pos/plu.csv"}}, exe)
+	if !strings.Contains(plu, "\nReadWritePaths="+data+" /srv/pos\n") {
+		t.Errorf("plu_file's folder not writable:\n%s", plu)
+	}
+	if _, err := renderUnit(&config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/my pos/plu.csv"}}); err == nil || !strings.Contains(err.Error(), "inventory.plu_file") {
+		t.Errorf("spaced plu_file folder: %v", err)
+	}
+	packaged, err := os.ReadFile("../../../installers/systemd/lanebridge-agent.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range append([]string{"\nReadWritePaths=/var/lib/lanebridge-agent\n"}, hardening...) {
+		if !strings.Contains(string(packaged), want) {
+			t.Errorf("installers/systemd/lanebridge-agent.service lacks %q (keep it consistent with systemd.tmpl)", want)
+		}
+	}
+	for name, u := range map[string]string{"systemd.tmpl": unit, "installers/systemd/lanebridge-agent.service": string(packaged)} {
+		if i := strings.Index(u, "StartLimitIntervalSec"); i < 0 || i > strings.Index(u, "[Service]") {
+			t.Errorf("%s: StartLimitIntervalSec must be in [Unit] (systemd ignores it in [Service])", name)
+		}
+	}
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed; unit not verified by systemd")
+	}
+	path := filepath.Join(t.TempDir(), "lanebridge-agent.service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	// systemd only warns about a key in the wrong section (StartLimitIntervalSec in [Service]
+	// was ignored before): any output is a failure.
+	if err != nil || strings.Contains(string(out), path) {
+		t.Fatalf("systemd-analyze verify: %v\n%s\n%s", err, out, unit)
+	}
+	t.Logf("systemd-analyze verify: ok %s", out)
+}
+
+// TestSystemdUnitRejectsBadDataDir: a data_dir that would break out of the ReadWritePaths line
+// (a newline adding a directive, a space adding a second path) or is relative is refused.
+func TestSystemdUnitRejectsBadDataDir(t *testing.T) {
+	for _, d := range []string{"/var/lib/x\nExecStartPre=/bin/sh -c id", "/var/lib/x /etc", "var/lib/x", "/var/lib/{{.}}"} {
+		if _, err := renderUnit(&config.Config{DataDir: d}); err == nil || !strings.Contains(err.Error(), "data_dir") {
+			t.Errorf("data_dir %q: err %v, want a data_dir error", d, err)
 		}
 	}
 }

@@ -1,0 +1,6 @@
+//go:build !windows
+
+package app
+
+// windowsRecovery is a no-op off Windows: the systemd unit carries the restart policy.
+func windowsRecovery(string) error { return nil }
