@@ -52,7 +52,6 @@ const (
 
 // alertsPage is the data of the alerts page.
 type alertsPage struct {
-	Served        bool // the hub's store keeps alerts
 	Open, Cleared []store.Alert
 	MaxOpen       int
 }
@@ -60,7 +59,7 @@ type alertsPage struct {
 // alertsPage serves /alerts: the open alerts and the recently cleared ones of the stores the
 // principal may see, each with the threshold that raised it.
 func (s *Server) alertsPage(w http.ResponseWriter, r *http.Request) {
-	d := alertsPage{Served: true, MaxOpen: maxOpenAlerts}
+	d := alertsPage{MaxOpen: maxOpenAlerts}
 	for _, l := range []struct {
 		dst   *[]store.Alert
 		state string

@@ -2,7 +2,6 @@ package web
 
 import (
 	"cmp"
-	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -71,7 +70,6 @@ type terminalSale struct {
 type fleetCounts struct {
 	Stores, Online, Offline, AtRisk, Alerts int
 	Exceptions                              int64
-	AlertsKnown                             bool // the hub has an alerts engine
 }
 
 type fleetPage struct {
@@ -99,7 +97,6 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 		alerting[a.Store] = append(alerting[a.Store], strings.TrimSuffix(a.Kind+" "+a.Terminal, " "))
 	}
 	p := fleetPage{Rows: make([]fleetRow, 0, len(stores)), Now: now}
-	p.Counts.AlertsKnown = alerts != nil
 	for _, si := range stores {
 		r := fleetRow{StoreInfo: si, State: "never seen", Latest: newest[si.ID], Disabled: si.State != store.StoreActive}
 		r.Open, r.Raised, r.Alerts = open[si.ID][0], open[si.ID][1], alerting[si.ID]
@@ -197,19 +194,10 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "fleet", buildFleet(stores, counts, latest, alerts, s.now()))
 }
 
-// alertLister is the alerts engine's store (package alerts), when the hub has one.
-type alertLister interface {
-	Alerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
-}
-
 // openAlerts lists the open alerts of one store, or of every store the principal may see
-// (stores of them); nil when the hub's store keeps no alerts.
+// (stores of them).
 func (s *Server) openAlerts(r *http.Request, id string, stores int) ([]store.Alert, error) {
-	al, ok := s.st.(alertLister)
-	if !ok {
-		return nil, nil
-	}
-	list, err := al.Alerts(r.Context(), store.AlertFilter{State: store.AlertOpen, Store: id, Stores: scope(r), Limit: 16 * (stores + 1)})
+	list, err := s.st.Alerts(r.Context(), store.AlertFilter{State: store.AlertOpen, Store: id, Stores: scope(r), Limit: 16 * (stores + 1)})
 	if list == nil {
 		list = []store.Alert{}
 	}
