@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -110,6 +111,10 @@ type Command struct {
 	Epoch        string `json:"epoch,omitempty"`
 	FromSeq      uint64 `json:"from_seq,omitempty"`
 	ToSeq        uint64 `json:"to_seq,omitempty"`
+	// Manifest is the signed manifest of an update or config command.
+	Manifest *SignedManifest `json:"manifest,omitempty"`
+	// URL is the hub path (relative to the agent's update.hub_url) an update downloads from.
+	URL string `json:"url,omitempty"`
 }
 
 // CommandResult reports a command's outcome in Status.CommandResults.
@@ -138,6 +143,16 @@ func DecodeCommand(payload []byte) (*Command, error) {
 	case CommandReplay:
 		if c.Terminal == "" && c.Epoch == "" {
 			return nil, &ValidationError{"terminal", "a replay names a terminal and receipt range, or an epoch and seq range"}
+		}
+	case CommandUpdate, CommandConfig:
+		if c.Manifest == nil || c.Manifest.Body == "" || c.Manifest.Signature == "" {
+			return nil, &ValidationError{"manifest", "an update or config command carries a signed manifest"}
+		}
+		if len(c.Manifest.Body) > MaxManifestBytes || len(c.Manifest.Signature) > maxSignatureBytes {
+			return nil, &ValidationError{"manifest", "too large"}
+		}
+		if c.Type == CommandUpdate && (c.URL == "" || !strings.HasPrefix(c.URL, "/")) {
+			return nil, &ValidationError{"url", "an update names the hub path of its binary"}
 		}
 	default:
 		return nil, &ValidationError{"type", fmt.Sprintf("unknown command %q", c.Type)}

@@ -88,6 +88,14 @@ type Status struct {
 	// gets no spool alert at the hub). Added 2026-12-01.
 	SpoolUsedBytes int64 `json:"spool_used_bytes,omitempty"`
 	SpoolMaxBytes  int64 `json:"spool_max_bytes,omitempty"`
+	// Update reports the last release offered (nil: none since this agent's data dir began).
+	Update *UpdateReport `json:"update,omitempty"`
+	// Config reports the last configuration push (nil: none).
+	Config *ConfigReport `json:"config,omitempty"`
+	// OS and Arch are the agent's GOOS and GOARCH; Channel its update channel.
+	OS      string `json:"os,omitempty"`
+	Arch    string `json:"arch,omitempty"`
+	Channel string `json:"channel,omitempty"`
 }
 
 // Errors returned by the decoders.
@@ -215,8 +223,18 @@ func (s *Status) Bound() bool {
 			*p, cut = v, true
 		}
 	}
-	for _, p := range []*string{&s.State, &s.Version, &s.Epoch} {
+	for _, p := range []*string{&s.State, &s.Version, &s.Epoch, &s.OS, &s.Arch, &s.Channel} {
 		text(p)
+	}
+	if u := s.Update; u != nil {
+		for _, p := range []*string{&u.CommandID, &u.Version, &u.From, &u.State, &u.Detail} {
+			text(p)
+		}
+	}
+	if c := s.Config; c != nil {
+		for _, p := range []*string{&c.CommandID, &c.State, &c.Detail} {
+			text(p)
+		}
 	}
 	for i := range s.Quarantine {
 		q := &s.Quarantine[i]
