@@ -121,6 +121,9 @@ type StoreInfo struct {
 	// TradingHours and TimeZone are the store's own ("" for the hub's alerts defaults).
 	TradingHours string `json:"trading_hours"`
 	TimeZone     string `json:"time_zone"`
+	// Maintenance is the store's own maintenance window for updates ("" for the hub's
+	// rollouts.maintenance_window), in TimeZone.
+	Maintenance string `json:"maintenance"`
 }
 
 // Stream is the progress of one (store, epoch).

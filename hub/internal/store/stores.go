@@ -174,10 +174,10 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 	byStore := func(col string) (string, []any) { return filter([][2]string{{col, id}}) }
 	err := s.read(ctx, func(t tx) error {
 		where, args := byStore("id")
-		rs, err := t.query(ctx, `SELECT id, state, created_at, trading_hours, time_zone FROM stores`+where+` ORDER BY id`, args...)
+		rs, err := t.query(ctx, `SELECT id, state, created_at, trading_hours, time_zone, maintenance FROM stores`+where+` ORDER BY id`, args...)
 		if infos, err = scanAll(rs, err, func(r rows, si *StoreInfo) error {
 			si.Streams = []Stream{}
-			return r.Scan(&si.ID, &si.State, scanTime{&si.CreatedAt}, &si.TradingHours, &si.TimeZone)
+			return r.Scan(&si.ID, &si.State, scanTime{&si.CreatedAt}, &si.TradingHours, &si.TimeZone, &si.Maintenance)
 		}); err != nil {
 			return err
 		}
