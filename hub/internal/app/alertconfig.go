@@ -104,6 +104,7 @@ func storesSet(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("stores set", flag.ContinueOnError)
 	hours := fs.String("trading-hours", "", `trading hours, e.g. "Mon-Fri 08:00-20:00, Sat 09:00-18:00, Sun closed" ("" : alerts.trading_hours)`)
 	tz := fs.String("tz", "", "IANA time zone, e.g. Europe/Berlin (\"\" : alerts.time_zone)")
+	maint := fs.String("maintenance", "", `window for agent updates in the store's zone, e.g. "Mon-Sun 02:00-05:00" ("" : rollouts.maintenance_window)`)
 	id, st, err := storeCmd(fs, args)
 	if err != nil {
 		return err
@@ -111,8 +112,8 @@ func storesSet(args []string, stderr io.Writer) error {
 	defer st.Close()
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if !set["trading-hours"] && !set["tz"] {
-		return errors.New("stores set: pass --trading-hours SPEC and/or --tz ZONE")
+	if !set["trading-hours"] && !set["tz"] && !set["maintenance"] {
+		return errors.New("stores set: pass --trading-hours SPEC, --tz ZONE and/or --maintenance SPEC")
 	}
 	ctx := context.Background()
 	si, err := st.GetStore(ctx, id)
@@ -131,10 +132,19 @@ func storesSet(args []string, stderr io.Writer) error {
 			return fmt.Errorf("--tz: %w", err)
 		}
 	}
+	if set["maintenance"] {
+		si.Maintenance = strings.TrimSpace(*maint)
+		if _, err := tradinghours.New(si.Maintenance, "UTC"); si.Maintenance != "" && err != nil {
+			return fmt.Errorf("--maintenance: %w", err)
+		}
+		if err := st.SetStoreMaintenance(ctx, id, si.Maintenance); err != nil {
+			return storeNotFound(id, err)
+		}
+	}
 	if err := st.SetStoreSchedule(ctx, id, si.TradingHours, si.TimeZone); err != nil {
 		return storeNotFound(id, err)
 	}
-	detail := fmt.Sprintf("trading hours %q, time zone %q", si.TradingHours, si.TimeZone)
+	detail := fmt.Sprintf("trading hours %q, time zone %q, maintenance window %q", si.TradingHours, si.TimeZone, si.Maintenance)
 	fmt.Fprintf(stderr, "store %s: %s (empty: the alerts defaults)\n", id, detail)
 	return cliAudit(ctx, st, "stores set", id, detail)
 }

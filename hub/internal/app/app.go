@@ -37,7 +37,7 @@ Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
   lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
-  lanebridge-hub stores set STORE [--trading-hours SPEC] [--tz ZONE] [--config hub.yaml] [--data DIR]
+  lanebridge-hub stores set STORE [--trading-hours SPEC] [--tz ZONE] [--maintenance SPEC] [--config hub.yaml] [--data DIR]
   lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old [--config hub.yaml] [--data DIR]
   lanebridge-hub stores disable|enable|remove STORE [--config hub.yaml] [--data DIR]
   lanebridge-hub export mosquitto --out DIR [--skip-missing] [--config hub.yaml] [--data DIR]
@@ -45,6 +45,10 @@ Usage:
   lanebridge-hub users list|disable NAME|passwd NAME --password-file F|- [--config hub.yaml] [--data DIR]
   lanebridge-hub tokens add --name NAME --role viewer|operator|admin [--stores S001,S002] [--expires 90d|never] [--config hub.yaml] [--data DIR]
   lanebridge-hub tokens list|revoke NAME [--config hub.yaml] [--data DIR]
+  lanebridge-hub releases publish --binary F --version V --os OS --arch ARCH [--channel stable] --key minisign.key [--min-from V] [--expires 30d] [--config hub.yaml] [--data DIR]
+  lanebridge-hub releases list [--config hub.yaml] [--data DIR]
+  lanebridge-hub rollouts start --release V [--os OS] [--arch ARCH] [--channel C] [--waves 1,10%,50%,100%] [--max-failures 5%] [--config hub.yaml] [--data DIR]
+  lanebridge-hub rollouts status [ID] | pause ID | resume ID | abort ID [--reason TEXT] [--config hub.yaml] [--data DIR]
   lanebridge-hub version
 `
 
@@ -81,6 +85,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "users", "tokens":
 		var ok bool
 		if ok, err = runCLICommand(args[0], args[1:], stdout, stderr); !ok {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+	case "releases", "rollouts":
+		var ok bool
+		if ok, err = runReleaseCommand(args, stdout, stderr); !ok {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}

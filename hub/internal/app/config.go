@@ -114,7 +114,8 @@ type Config struct {
 		KeepMinutes time.Duration `yaml:"keep_minutes"`
 		KeepHours   time.Duration `yaml:"keep_hours"`
 	} `yaml:"series"`
-	Metrics struct {
+	Rollouts RolloutsConfig `yaml:"rollouts"`
+	Metrics  struct {
 		// PerStore turns the per-store gauges of /metrics on (default true); PerStoreMax
 		// stores get them at most (default 1000), the rest are counted by
 		// lanebridge_hub_store_series_dropped.
@@ -139,6 +140,7 @@ func defaultConfig() *Config {
 	c.Alerts = defaultAlerts()
 	c.Series.Flush, c.Series.KeepMinutes, c.Series.KeepHours = 10*time.Second, 48*time.Hour, 90*24*time.Hour
 	c.Metrics.PerStore, c.Metrics.PerStoreMax = true, 1000
+	c.Rollouts = defaultRollouts()
 	c.Log.Level, c.Log.Format = "info", "text"
 	return c
 }
@@ -233,6 +235,9 @@ func (c *Config) validate() error {
 		return errors.New("config key series.keep_hours: must be at least series.keep_minutes (default 2160h, 90 days)")
 	case c.Metrics.PerStoreMax < 1 || c.Metrics.PerStoreMax > 100000:
 		return errors.New("config key metrics.per_store_max: must be 1..100000 (default 1000; turn the gauges off with metrics.per_store: false)")
+	}
+	if err := c.Rollouts.validate(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -26,6 +26,7 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/inventory"
 	"github.com/lanebridge/lanebridge/hub/internal/posting"
 	"github.com/lanebridge/lanebridge/hub/internal/reconcile"
+	"github.com/lanebridge/lanebridge/hub/internal/rollout"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/hub/internal/web"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -42,6 +43,7 @@ var (
 	_ credentials        = (*store.DB)(nil)
 	_ ingest.SeriesStore = (*store.DB)(nil)
 	_ alerts.Store       = (*store.DB)(nil)
+	_ rollout.Store      = (*store.DB)(nil)
 )
 
 // openStore opens the configured store: PostgreSQL when store.postgres_url is set, else SQLite
@@ -244,6 +246,11 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 		h.add("scheduler", (&reconcile.Scheduler{C: rc, At: cfg.Close.At}).Run)
 	}
 
+	ro := h.cfg.Rollouts
+	eng := rollout.New(st, h.pub, rollout.Options{Tick: ro.Tick, ResendAfter: ro.ResendAfter, StoreTimeout: ro.StoreTimeout,
+		Window: ro.MaintenanceWindow, Zone: cfg.Alerts.TimeZone, Logger: log, Registry: h.reg})
+	h.add("rollout", eng.Run)
+
 	if err := h.web(rc, invRefresher, sched); err != nil {
 		return nil, err
 	}
@@ -372,7 +379,8 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.
 	cfg := &h.cfg.HTTP
 	rep, _ := closer.(web.Replayer)
 	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv, Trading: trading,
-		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
+		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax,
+		ReleasesDir: h.cfg.releasesDir(), MaxDownloads: h.cfg.Rollouts.MaxDownloads})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return err

@@ -27,9 +27,18 @@ const (
 	Admin
 )
 
+// Agent is the role of a store's agent (a KindStore principal, HTTP Basic with the store's
+// broker credentials). It admits only the routes registered with it, and those admit nothing
+// else: it is not above Admin, it is apart (the web guard checks the kind both ways). No user
+// or token can have it: ParseRole does not read it.
+const Agent Role = 100
+
 var roleNames = []string{"none", "viewer", "operator", "admin"}
 
 func (r Role) String() string {
+	if r == Agent {
+		return "agent"
+	}
 	if r < None || int(r) >= len(roleNames) {
 		return fmt.Sprintf("role(%d)", int(r))
 	}
@@ -51,6 +60,8 @@ func ParseRole(s string) (Role, error) {
 const (
 	KindUser  = "user"
 	KindToken = "token"
+	// KindStore is a store's agent, authenticated by its broker credentials.
+	KindStore = "store"
 )
 
 // Principal is who makes a request: an operator logged in with a session, or an API token.

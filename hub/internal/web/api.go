@@ -92,6 +92,7 @@ type Store interface {
 	AlertReader
 	AuthStore
 	SeriesReader
+	ReleaseStore
 }
 
 // Server is the HTTP front of the hub.
@@ -112,6 +113,9 @@ type Server struct {
 	absolute time.Duration
 	now      func() time.Time
 	throttle *auth.Throttle
+
+	releasesDir string // published binaries ("" : downloads fail)
+	downloads   *downloads
 }
 
 // Options configure the server.
@@ -137,6 +141,10 @@ type Options struct {
 	SessionIdle, SessionAbsolute time.Duration
 	// Now is the clock of sessions and the login throttle (nil: time.Now).
 	Now func() time.Time
+	// ReleasesDir holds the published agent binaries, named by sha256 (rollouts.releases_dir).
+	ReleasesDir string
+	// MaxDownloads caps concurrent binary downloads (default 20; rollouts.max_downloads).
+	MaxDownloads int
 }
 
 // Route is an entry of the route table: a mux pattern and the least role it needs
@@ -189,6 +197,7 @@ func New(st Store, o Options) *Server {
 	s.routesCharts()
 	s.routesExceptions(o.Replayer)
 	s.handle("GET /alerts", auth.Viewer, s.alertsPage)
+	s.routesReleases(o)
 	return s
 }
 

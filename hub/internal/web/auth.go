@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
+	"github.com/lanebridge/lanebridge/hub/internal/creds"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 const (
@@ -141,6 +143,11 @@ func (s *Server) guard(pattern string, role auth.Role, h http.HandlerFunc) http.
 			}
 			s.writeJSON(w, http.StatusForbidden, apiError{msg})
 		}
+		if (p.Kind == auth.KindStore) != (role == auth.Agent) {
+			// A store's credentials open the agent routes only, and only they do.
+			deny(fmt.Sprintf("forbidden: %s may not use this route", p))
+			return
+		}
 		if p.Role < role {
 			deny(fmt.Sprintf("forbidden: this needs the %s role; %s has %s", role, p, p.Role))
 			return
@@ -209,6 +216,9 @@ func (w *statusWriter) WriteHeader(code int) {
 func (s *Server) authenticate(r *http.Request) (*auth.Principal, *store.Session, error) {
 	ctx := r.Context()
 	if h := r.Header.Get("Authorization"); h != "" {
+		if strings.HasPrefix(h, "Basic ") {
+			return s.authenticateStore(r)
+		}
 		tok, ok := strings.CutPrefix(h, "Bearer ")
 		if !ok || tok == "" {
 			return nil, nil, nil
@@ -247,6 +257,34 @@ func (s *Server) authenticate(r *http.Request) (*auth.Principal, *store.Session,
 		}
 	}
 	return principalOf(auth.KindUser, se.Operator.Name, se.Operator.Role, se.Operator.Stores), &se, nil
+}
+
+// authenticateStore checks HTTP Basic credentials of a store's agent: user the store id,
+// password its broker password (the current one, or the previous one during its rotation
+// grace), of an active store. A store without a password (removed, or enrolled without one
+// yet) gets nothing. Store passwords are 32 random bytes, unguessable like API tokens, so
+// failures are not throttled (a store behind a shared address is not locked out by another).
+func (s *Server) authenticateStore(r *http.Request) (*auth.Principal, *store.Session, error) {
+	id, pw, ok := r.BasicAuth()
+	if !ok || pw == "" || protocol.ValidateStoreID(id) != nil {
+		return nil, nil, nil
+	}
+	c, err := s.st.Credentials(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		creds.Verify(creds.Hash("x"), pw) // as slow as a known store
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	match := false
+	for _, h := range c.Valid(s.now()) {
+		match = creds.Verify(h, pw) || match
+	}
+	if !match {
+		return nil, nil, nil
+	}
+	return &auth.Principal{Kind: auth.KindStore, Name: id, Role: auth.Agent, Stores: []string{id}}, nil, nil
 }
 
 // principalOf builds a principal; a stored role that does not parse (a damaged row) gets

@@ -33,6 +33,7 @@ var nav = []navItem{
 	{"exceptions", "/exceptions", "Exceptions"},
 	{"calendar", "/calendar", "Close calendar"},
 	{"alerts", "/alerts", "Alerts"},
+	{"rollouts", "/rollouts", "Rollouts"},
 }
 
 // view is what a page template gets: its name, title and section, the navigation, who is
@@ -87,6 +88,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 var pageFuncs = template.FuncMap{
 	"money": formatMoney,
 	"sub":   func(a, b int64) int64 { return a - b },
+	"add":   func(a, b int) int { return a + b },
 	"when":  when,
 	"dur":   func(sec float64) string { return dur(time.Duration(sec * float64(time.Second))) },
 }
