@@ -51,7 +51,8 @@ func TestStoresSet(t *testing.T) {
 	}{
 		{[]string{"--tz", "Europe/Berlni"}, "--tz: time zone \"Europe/Berlni\" is not an IANA zone name"},
 		{[]string{"--trading-hours", "Mon-Fri 9-17"}, "--trading-hours: trading hours \"Mon-Fri 9-17\": \"9-17\" is not HH:MM-HH:MM"},
-		{nil, "pass --trading-hours SPEC and/or --tz ZONE"},
+		{nil, "pass --trading-hours SPEC, --tz ZONE and/or --maintenance SPEC"},
+		{[]string{"--maintenance", "nightly"}, "--maintenance: trading hours \"nightly\""},
 	} {
 		code, _, errOut := cli(t, "", append([]string{"stores", "set", "S001", "--data", data}, c.args...)...)
 		if code != 1 || !strings.Contains(errOut, c.want) {
@@ -67,6 +68,9 @@ func TestStoresSet(t *testing.T) {
 	if code, _, errOut := cli(t, "", "stores", "set", "S001", "--tz", "America/New_York", "--data", data); code != 0 { // hours kept
 		t.Fatal(errOut)
 	}
+	if code, _, errOut := cli(t, "", "stores", "set", "S001", "--maintenance", "Sun 03:00-04:00", "--data", data); code != 0 { // zone kept
+		t.Fatal(errOut)
+	}
 	_, out, _ := cli(t, "", "stores", "list", "--data", data)
 	if !strings.Contains(out, "America/New_York") {
 		t.Errorf("stores list does not show the zone:\n%s", out)
@@ -79,11 +83,12 @@ func TestStoresSet(t *testing.T) {
 	}
 	defer st.Close()
 	si, _ := st.GetStore(context.Background(), "S001")
-	if si.TradingHours != "Mon-Sat 09:00-20:00, Sun closed" || si.TimeZone != "America/New_York" {
+	if si.TradingHours != "Mon-Sat 09:00-20:00, Sun closed" || si.TimeZone != "America/New_York" || si.Maintenance != "Sun 03:00-04:00" {
 		t.Fatalf("stored schedule %q %q", si.TradingHours, si.TimeZone)
 	}
 	audit, err := st.Audit(context.Background(), 0, 10)
-	if err != nil || len(audit) == 0 || audit[0].Action != "stores set" || audit[0].Target != "S001" || !strings.Contains(audit[0].Detail, "America/New_York") {
+	if err != nil || len(audit) == 0 || audit[0].Action != "stores set" || audit[0].Target != "S001" || !strings.Contains(audit[0].Detail, "America/New_York") ||
+		!strings.Contains(audit[0].Detail, `maintenance window "Sun 03:00-04:00"`) {
 		t.Fatalf("audit %+v, %v", audit, err)
 	}
 }

@@ -464,7 +464,7 @@ func rolloutsChange(verb string, args []string, stderr io.Writer) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	why := cmp.Or(*reason, verb+"d by "+cliUser())
+	why := cmp.Or(*reason, to+" by "+cliUser())
 	if err := st.SetRolloutState(ctx, id, from, to, why); err != nil {
 		if errors.Is(err, store.ErrRolloutState) {
 			return fmt.Errorf("rollout %d: %s needs a rollout that is %s: %w", id, verb, strings.Join(from, " or "), err)
