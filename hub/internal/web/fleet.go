@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 const (
@@ -76,6 +77,46 @@ type fleetPage struct {
 	Rows   []fleetRow
 	Counts fleetCounts
 	Now    time.Time
+	// Versions counts the stores per agent version and platform, newest version first.
+	Versions []versionCount
+}
+
+// versionCount is how many stores run one agent version on one platform.
+type versionCount struct {
+	Version, Platform string
+	Stores            int
+}
+
+// versionSummary counts the stores by the version and os/arch their last status reported
+// ("unknown" for stores never seen); semantic versions newest first, others after.
+func versionSummary(stores []store.StoreInfo) []versionCount {
+	n := map[[2]string]int{}
+	for _, si := range stores {
+		k := [2]string{"unknown", ""}
+		if st := si.Status; st != nil {
+			k = [2]string{cmp.Or(st.Version, "unknown"), strings.Trim(st.OS+"/"+st.Arch, "/")}
+		}
+		n[k]++
+	}
+	out := make([]versionCount, 0, len(n))
+	for k, c := range n {
+		out = append(out, versionCount{k[0], k[1], c})
+	}
+	slices.SortFunc(out, func(a, b versionCount) int {
+		c, err := protocol.CompareVersions(b.Version, a.Version)
+		_, ea := protocol.ParseSemver(a.Version)
+		_, eb := protocol.ParseSemver(b.Version)
+		switch {
+		case err == nil && c != 0:
+			return c
+		case ea == nil && eb != nil:
+			return -1
+		case ea != nil && eb == nil:
+			return 1
+		}
+		return cmp.Or(strings.Compare(a.Version, b.Version), strings.Compare(a.Platform, b.Platform))
+	})
+	return out
 }
 
 // buildFleet makes the rows of the fleet page from the stores, their open exception counts,
@@ -96,7 +137,7 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 	for _, a := range alerts {
 		alerting[a.Store] = append(alerting[a.Store], strings.TrimSuffix(a.Kind+" "+a.Terminal, " "))
 	}
-	p := fleetPage{Rows: make([]fleetRow, 0, len(stores)), Now: now}
+	p := fleetPage{Rows: make([]fleetRow, 0, len(stores)), Now: now, Versions: versionSummary(stores)}
 	for _, si := range stores {
 		r := fleetRow{StoreInfo: si, State: "never seen", Latest: newest[si.ID], Disabled: si.State != store.StoreActive}
 		r.Open, r.Raised, r.Alerts = open[si.ID][0], open[si.ID][1], alerting[si.ID]

@@ -205,3 +205,24 @@ func TestRolloutsPageAndAPI(t *testing.T) {
 		t.Fatalf("releases: %d %s", r.code, r.body)
 	}
 }
+
+func TestVersionSummary(t *testing.T) {
+	st := func(v, os string) store.StoreInfo {
+		return store.StoreInfo{Status: &protocol.Status{Version: v, OS: os, Arch: "amd64"}}
+	}
+	got := versionSummary([]store.StoreInfo{st("v1.2.0", "linux"), st("v1.10.0", "linux"), st("v1.2.0", "linux"), st("dev", ""),
+		{}, st("v1.2.0", "windows")})
+	want := "[{v1.10.0 linux/amd64 1} {v1.2.0 linux/amd64 2} {v1.2.0 windows/amd64 1} {dev amd64 1} {unknown  1}]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("summary %v, want %s", got, want)
+	}
+	f, _, _ := releaseFixture(t)
+	if err := f.st.PutStatus(context.Background(), protocol.Status{V: protocol.Version, Store: "S001", State: "online", Version: "v1.1.0",
+		OS: "linux", Arch: "amd64", Clock: time.Now()}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do(t, "GET", "/", "", bearer(f.admin))
+	if v := between(r.body, `id="fleet-versions"`, "</p>"); !strings.Contains(v, "v1.1.0 linux/amd64</span> × 1") || !strings.Contains(v, "unknown</span> × 1") {
+		t.Fatalf("fleet versions: %s", v)
+	}
+}
