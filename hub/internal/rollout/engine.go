@@ -212,6 +212,12 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 			}
 			rels[rs.Release] = rel
 		}
+		if !now.Before(rel.Expires) && !terminal(rs.State) {
+			// Agents refuse an expired manifest: halt rather than count every store as failed.
+			reason := fmt.Sprintf("halted at wave %d: release %s %s/%s %s expired at %s; publish it again and start a new rollout",
+				ro.Wave+1, rel.Version, rel.OS, rel.Arch, rel.Channel, rel.Expires.UTC().Format(time.RFC3339))
+			return e.halt(ctx, id, reason)
+		}
 		next, err := e.judge(ctx, ro, rel, rs, infos[rs.Store], now)
 		if err != nil {
 			return err
@@ -236,12 +242,7 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 	if float64(failures) > maxf.Allowed(len(ro.Stores)) {
 		reason := fmt.Sprintf("halted at wave %d: %d failures of %d stores cross max_failures %s (%s)", ro.Wave+1, failures,
 			len(ro.Stores), ro.MaxFailures, strings.Join(first(failed, 10), ", "))
-		if err := e.st.SetRolloutState(ctx, id, []string{store.RolloutRunning}, store.RolloutHalted, reason); err != nil {
-			return err
-		}
-		e.log.Warn("rollout halted", "rollout", id, "reason", reason)
-		e.audit(ctx, "rollout halted", fmt.Sprintf("rollout/%d", id), reason)
-		return nil
+		return e.halt(ctx, id, reason)
 	}
 	if !finished {
 		return nil
@@ -261,6 +262,16 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 		e.audit(ctx, "rollout wave", fmt.Sprintf("rollout/%d", id), fmt.Sprintf("wave %d (%s, %d stores cumulative) started", w.Wave+1, w.Target, w.Stores))
 	}
 	return err
+}
+
+// halt stops a running rollout by itself, with the reason.
+func (e *Engine) halt(ctx context.Context, id int64, reason string) error {
+	if err := e.st.SetRolloutState(ctx, id, []string{store.RolloutRunning}, store.RolloutHalted, reason); err != nil {
+		return err
+	}
+	e.log.Warn("rollout halted", "rollout", id, "reason", reason)
+	e.audit(ctx, "rollout halted", fmt.Sprintf("rollout/%d", id), reason)
+	return nil
 }
 
 func first(s []string, n int) []string { return s[:min(len(s), n)] }

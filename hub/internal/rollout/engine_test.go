@@ -67,7 +67,7 @@ func newEnv(t *testing.T, n int) *env {
 	e := &env{t: t, st: st, pub: &recorder{}, now: time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC), ctx: ctx}
 	e.eng = New(st, e.pub, Options{ResendAfter: time.Minute, StoreTimeout: 10 * time.Minute, Zone: "UTC", Now: func() time.Time { return e.now }})
 	rel := store.Release{Version: "v1.1.0", OS: "linux", Arch: "amd64", Channel: "stable", SHA256: strings.Repeat("0", 64), Size: 1,
-		Manifest: protocol.SignedManifest{Body: "{}", Signature: "sig"}, File: "f", Expires: e.now.Add(time.Hour)}
+		Manifest: protocol.SignedManifest{Body: "{}", Signature: "sig"}, File: "f", Expires: e.now.Add(30 * 24 * time.Hour)}
 	if rel.ID, err = st.AddRelease(ctx, rel); err != nil {
 		t.Fatal(err)
 	}
@@ -346,6 +346,21 @@ func TestHaltWhenFailuresCrossThreshold(t *testing.T) {
 	}
 }
 
+func TestExpiredReleaseHalts(t *testing.T) {
+	e := newEnv(t, 2)
+	e.start("1,100%", "100%")
+	e.tick()
+	e.pub.take()
+	e.now = e.rel.Expires
+	e.tick()
+	if ro := e.rollout(); ro.State != store.RolloutHalted || !strings.Contains(ro.Reason, "expired") {
+		t.Fatalf("rollout %s %q", ro.State, ro.Reason)
+	}
+	if got := e.pub.take(); len(got) != 0 {
+		t.Fatalf("sent %v", got)
+	}
+}
+
 func TestPausedRolloutSendsNothing(t *testing.T) {
 	e := newEnv(t, 2)
 	e.start("100%", "0")
@@ -371,7 +386,8 @@ func TestPlan(t *testing.T) {
 	}
 	stores := []store.StoreInfo{st("C", "linux", "v1.0.0"), st("A", "linux", "v1.0.0"), st("B", "linux", "v2.0.0"),
 		st("D", "windows", "v1.0.0"), st("E", "", ""), st("F", "linux", "dev"), st("G", "linux", "v1.9.9")}
-	rels := []store.Release{{ID: 1, Version: "v2.0.0", OS: "linux", Arch: "amd64", Channel: "stable"}}
+	rels := []store.Release{{ID: 1, Version: "v2.0.0", OS: "linux", Arch: "amd64", Channel: "stable", MinFrom: "v1.0.0"}}
+	stores = append(stores, st("H", "linux", "v0.9.0"))
 	ts, _ := ParseWaves("1,100%")
 	w, rs, skipped, err := Plan("v2.0.0", Filter{}, ts, stores, rels)
 	if err != nil {
@@ -381,7 +397,7 @@ func TestPlan(t *testing.T) {
 	for _, r := range rs {
 		ids = append(ids, fmt.Sprint(r.Store, r.Wave))
 	}
-	if !eq(ids, []string{"A0", "C1", "G1"}) || w[0].Stores != 1 || w[1].Stores != 3 || len(skipped) != 2 {
+	if !eq(ids, []string{"A0", "C1", "G1"}) || w[0].Stores != 1 || w[1].Stores != 3 || len(skipped) != 3 || !strings.Contains(skipped[2], "min_from") {
 		t.Fatalf("plan = %v %+v skipped %v", ids, w, skipped)
 	}
 	if _, _, _, err := Plan("v3.0.0", Filter{}, ts, stores, rels); err == nil {

@@ -114,8 +114,8 @@ var ErrNoStores = errors.New("no store matches the release")
 // Plan assigns the stores that match a release of version (active, reporting an os/arch/channel
 // that one of releases was published for, running a version below it) to waves; it returns
 // the waves with their cumulative store counts and the stores in id order. Stores that report
-// no os or arch (agents before self-update) or a version that is not semantic are left out and
-// listed in skipped with the reason.
+// no os or arch (agents before self-update), a version that is not semantic, or one below the
+// release's min_from are left out and listed in skipped with the reason.
 func Plan(version string, f Filter, targets []Target, stores []store.StoreInfo, releases []store.Release) (waves []store.Wave, out []store.RolloutStore, skipped []string, err error) {
 	byKey := map[[3]string]store.Release{}
 	for _, r := range releases {
@@ -147,6 +147,12 @@ func Plan(version string, f Filter, targets []Target, stores []store.StoreInfo, 
 		}
 		if c >= 0 {
 			continue
+		}
+		if rel.MinFrom != "" {
+			if c, err := protocol.CompareVersions(st.Version, rel.MinFrom); err == nil && c < 0 {
+				skipped = append(skipped, fmt.Sprintf("%s: runs %s, below the release's min_from %s (roll out an intermediate version first)", si.ID, st.Version, rel.MinFrom))
+				continue
+			}
 		}
 		out = append(out, store.RolloutStore{Store: si.ID, Release: rel.ID, FromVersion: st.Version})
 	}
