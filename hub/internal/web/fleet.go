@@ -168,6 +168,10 @@ func buildFleet(stores []store.StoreInfo, counts []store.ExceptionCount, latest 
 				r.Text.Spool = spoolUse(st.SpoolUsedBytes, st.SpoolMaxBytes)
 			}
 			r.Text.Version = cmp.Or(si.Status.Version, "unknown")
+			if u := si.Status.Update; u != nil && u.State != protocol.UpdateHealthy {
+				// The last update offered and how it went, until it is healthy.
+				r.Text.Version += " (update " + u.Version + ": " + strings.TrimSpace(u.State+" "+u.Detail) + ")"
+			}
 			r.Text.Search += " " + si.Status.Version
 		}
 		for _, ts := range r.Sales {

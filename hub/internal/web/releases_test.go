@@ -218,11 +218,15 @@ func TestVersionSummary(t *testing.T) {
 	}
 	f, _, _ := releaseFixture(t)
 	if err := f.st.PutStatus(context.Background(), protocol.Status{V: protocol.Version, Store: "S001", State: "online", Version: "v1.1.0",
-		OS: "linux", Arch: "amd64", Clock: time.Now()}, time.Now()); err != nil {
+		OS: "linux", Arch: "amd64", Clock: time.Now(), Update: &protocol.UpdateReport{Version: "v1.2.0", State: protocol.UpdateRolledBack,
+			Detail: "health check failed"}}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	r := f.do(t, "GET", "/", "", bearer(f.admin))
 	if v := between(r.body, `id="fleet-versions"`, "</p>"); !strings.Contains(v, "v1.1.0 linux/amd64</span> × 1") || !strings.Contains(v, "unknown</span> × 1") {
 		t.Fatalf("fleet versions: %s", v)
+	}
+	if row := between(r.body, `<tr data-id="S001"`, "</tr>"); !strings.Contains(row, "v1.1.0 (update v1.2.0: rolled_back health check failed)") {
+		t.Fatalf("fleet row does not show the failed update: %s", row)
 	}
 }
