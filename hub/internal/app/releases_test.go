@@ -106,7 +106,7 @@ func TestReleasesPublish(t *testing.T) {
 			}
 			r := rels[0]
 			if r.Size != int64(len(payload)) || r.MinFrom != "v1.0.0" || !strings.HasPrefix(r.PublishedBy, "cli:") ||
-				r.Expires.Sub(time.Now()) < 6*24*time.Hour || r.Expires.Sub(time.Now()) > 7*24*time.Hour {
+				time.Until(r.Expires) < 6*24*time.Hour || time.Until(r.Expires) > 7*24*time.Hour {
 				t.Fatalf("release %+v", r)
 			}
 			stored := filepath.Join(data, "releases", r.SHA256)
