@@ -3,6 +3,8 @@ package rollout
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +30,8 @@ type Store interface {
 	AdvanceRollout(ctx context.Context, id int64, from int, at time.Time) (bool, error)
 	SetRolloutState(ctx context.Context, id int64, from []string, state, reason string) error
 	AddAudit(ctx context.Context, e store.AuditEntry) error
+	// ClaimLease takes or renews a lease for owner; false while another owner holds it.
+	ClaimLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error)
 }
 
 // Publisher sends a command to an agent (QoS 1).
@@ -50,9 +54,12 @@ type Options struct {
 	// Window and Zone are the maintenance window and time zone of stores without their own
 	// (rollouts.maintenance_window, default DefaultWindow; alerts.time_zone).
 	Window, Zone string
-	Now          func() time.Time
-	Logger       *slog.Logger
-	Registry     prometheus.Registerer
+	// Owner names this engine for the lease that lets one hub replica step the rollouts at a
+	// time (default: random).
+	Owner    string
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
 }
 
 // Engine steps the running rollouts.
@@ -81,6 +88,11 @@ func New(st Store, pub Publisher, o Options) *Engine {
 	o.Window = cmp.Or(o.Window, DefaultWindow)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Owner == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		o.Owner = hex.EncodeToString(b[:])
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -127,8 +139,16 @@ func terminal(state string) bool {
 	return failure(state) || state == protocol.UpdateHealthy || state == store.StoreSkipped
 }
 
-// Tick steps every running rollout once and refreshes the metrics.
+// Tick steps every running rollout once, when this engine holds the rollouts lease (renewed
+// each tick, lost after three missed ticks), and refreshes the metrics.
 func (e *Engine) Tick(ctx context.Context) error {
+	held, err := e.st.ClaimLease(ctx, "rollouts", e.o.Owner, e.o.Now(), 3*e.o.Tick+time.Second)
+	if err != nil {
+		return err
+	}
+	if !held {
+		return e.metrics(ctx) // another replica steps them
+	}
 	all, err := e.st.Rollouts(ctx, "")
 	if err != nil {
 		return err

@@ -380,6 +380,32 @@ func TestPausedRolloutSendsNothing(t *testing.T) {
 	}
 }
 
+// Two hub replicas on one database: only the one holding the lease sends; the other takes
+// over when the first stops renewing it.
+func TestOneReplicaSteps(t *testing.T) {
+	e := newEnv(t, 2)
+	e.start("100%", "100%")
+	other := &recorder{}
+	second := New(e.st, other, Options{Tick: time.Second, ResendAfter: time.Minute, Zone: "UTC", Owner: "second", Now: func() time.Time { return e.now }})
+	e.tick()
+	if err := second.Tick(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.pub.take()) != 2 || len(other.take()) != 0 {
+		t.Fatal("both replicas stepped, or the first did not")
+	}
+	e.now = e.now.Add(2 * time.Minute) // the first stopped ticking
+	for _, id := range e.list {
+		e.status(id, "v1.0.0", 0, nil)
+	}
+	if err := second.Tick(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := other.take(); len(got) != 2 {
+		t.Fatalf("the second replica did not take over: %v", got)
+	}
+}
+
 func TestPlan(t *testing.T) {
 	st := func(id, os, version string) store.StoreInfo {
 		return store.StoreInfo{ID: id, State: store.StoreActive, Status: &protocol.Status{OS: os, Arch: "amd64", Version: version}}

@@ -306,3 +306,12 @@ func (s *DB) SetStoreMaintenance(ctx context.Context, id, spec string) error {
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// ClaimLease takes or renews the lease called name for owner until now+ttl; false when
+// another owner holds it unexpired. Hub replicas use it so that one steps the rollouts.
+func (s *DB) ClaimLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	n, err := s.exec(ctx, `INSERT INTO rollout_lease (name, owner, until) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, until = excluded.until
+		WHERE rollout_lease.owner = excluded.owner OR rollout_lease.until < ?`, name, owner, s.ts(now.Add(ttl)), s.ts(now))
+	return n > 0, wrapf(err, "claim lease %s", name)
+}

@@ -111,6 +111,18 @@ func runReleasesContract(t *testing.T, s *DB) {
 	if _, err := s.AddRollout(ctx, ro, nil); err != nil {
 		t.Fatalf("a rollout after the aborted one: %v", err)
 	}
+
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		owner string
+		at    time.Duration
+		want  bool
+	}{{"a", 0, true}, {"b", time.Second, false}, {"a", 5 * time.Second, true}, {"b", 14 * time.Second, false}, {"b", 16 * time.Second, true}, {"a", 17 * time.Second, false}} {
+		got, err := s.ClaimLease(ctx, "rollouts", c.owner, t0.Add(c.at), 10*time.Second)
+		if err != nil || got != c.want {
+			t.Fatalf("ClaimLease(%s at +%s) = %v, %v; want %v", c.owner, c.at, got, err, c.want)
+		}
+	}
 }
 
 func TestSQLiteReleasesContract(t *testing.T) {

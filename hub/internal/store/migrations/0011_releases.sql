@@ -58,3 +58,9 @@ CREATE TABLE rollout_stores (
 	detail     text NOT NULL DEFAULT '',
 	PRIMARY KEY (rollout, store)
 );
+-- One hub replica at a time steps the rollouts: it holds this lease and renews it each tick.
+CREATE TABLE rollout_lease (
+	name  text PRIMARY KEY,
+	owner text NOT NULL,
+	until {{time}} NOT NULL
+);
