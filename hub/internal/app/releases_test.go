@@ -175,7 +175,7 @@ func TestReleasesPublish(t *testing.T) {
 		{[]string{"--version", "1.4", "--key", goSec}, "--version"},
 		{[]string{"--version", "1.4.0", "--key", goSec}, "write it as v1.4.0"},
 		{[]string{"--version", "v1.4.0", "--key", garbage}, "not a minisign secret key"},
-		{[]string{"--version", "v1.4.0", "--key", encrypted}, signingPasswordEnv},
+		{[]string{"--version", "v1.4.0", "--key", encrypted}, releaseKeyPasswordEnv},
 		{[]string{"--version", "v1.4.0", "--key", goSec, "--expires", "never"}, "every manifest expires"},
 		{[]string{"--version", "v1.4.0", "--key", goSec, "--binary", filepath.Join(dir, "missing")}, "--binary"},
 	} {

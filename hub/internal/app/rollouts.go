@@ -74,12 +74,12 @@ func (c *Config) releasesDir() string {
 	return cmp.Or(c.Rollouts.ReleasesDir, filepath.Join(c.DataDir, "releases"))
 }
 
-// signingPasswordEnv holds the password of an encrypted minisign key for `releases publish`.
-const signingPasswordEnv = "LANEBRIDGE_SIGNING_PASSWORD"
+// releaseKeyPasswordEnv holds the password of an encrypted minisign key for `releases publish`.
+const releaseKeyPasswordEnv = "LANEBRIDGE_SIGNING_PASSWORD"
 
-// loadSigningKey reads a minisign secret key file; an encrypted one is decrypted with the
+// loadReleaseKey reads a minisign secret key file; an encrypted one is decrypted with the
 // password from LANEBRIDGE_SIGNING_PASSWORD or, on a terminal, asked for.
-func loadSigningKey(path string, stderr io.Writer) (minisign.PrivateKey, error) {
+func loadReleaseKey(path string, stderr io.Writer) (minisign.PrivateKey, error) {
 	var key minisign.PrivateKey
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -91,10 +91,10 @@ func loadSigningKey(path string, stderr io.Writer) (minisign.PrivateKey, error) 
 		}
 		return key, nil
 	}
-	pw, ok := os.LookupEnv(signingPasswordEnv)
+	pw, ok := os.LookupEnv(releaseKeyPasswordEnv)
 	if !ok {
 		if pw, err = promptPassword(fmt.Sprintf("password of %s: ", path), stderr); err != nil {
-			return key, fmt.Errorf("--key %s is encrypted: set %s or run on a terminal to be asked (%w)", path, signingPasswordEnv, err)
+			return key, fmt.Errorf("--key %s is encrypted: set %s or run on a terminal to be asked (%w)", path, releaseKeyPasswordEnv, err)
 		}
 	}
 	if key, err = minisign.DecryptKey(pw, b); err != nil {
@@ -134,7 +134,7 @@ func releasesPublish(args []string, stdout, stderr io.Writer) error {
 	} else if sv.String() != *version {
 		return fmt.Errorf("--version %q: write it as %s", *version, sv)
 	}
-	key, err := loadSigningKey(*keyPath, stderr)
+	key, err := loadReleaseKey(*keyPath, stderr)
 	if err != nil {
 		return err
 	}
