@@ -49,6 +49,10 @@ type Options struct {
 	// StoreTimeout is how long after the first send a store may take to report healthy or a
 	// failure before it counts as failed with "timeout" (rollouts.store_timeout, default 1h).
 	StoreTimeout time.Duration
+	// MaxInFlight caps the stores offered the release and not yet past downloading and
+	// verifying (sent, downloading, verifying), so that a large wave does not run into the
+	// hub's download limit (default 20; the hub passes rollouts.max_downloads).
+	MaxInFlight int
 	// OnlineWithin is how recent a store's online status must be (default 90s, as the fleet page).
 	OnlineWithin time.Duration
 	// Window and Zone are the maintenance window and time zone of stores without their own
@@ -85,6 +89,7 @@ func New(st Store, pub Publisher, o Options) *Engine {
 	o.ResendAfter = cmp.Or(o.ResendAfter, 5*time.Minute)
 	o.StoreTimeout = cmp.Or(o.StoreTimeout, time.Hour)
 	o.OnlineWithin = cmp.Or(o.OnlineWithin, 90*time.Second)
+	o.MaxInFlight = cmp.Or(o.MaxInFlight, 20)
 	o.Window = cmp.Or(o.Window, DefaultWindow)
 	if o.Now == nil {
 		o.Now = time.Now
@@ -132,6 +137,11 @@ func failure(state string) bool {
 		return true
 	}
 	return false
+}
+
+// inflight reports whether a store was offered the release and may still be downloading it.
+func inflight(state string) bool {
+	return state == store.StoreSent || state == protocol.UpdateDownloading || state == protocol.UpdateVerifying
 }
 
 // terminal reports whether a store is finished in its rollout.
@@ -220,6 +230,12 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 	now := e.o.Now()
 	rels := map[int64]store.Release{}
 	failures, finished := 0, true
+	inFlight := 0
+	for _, rs := range ro.Stores {
+		if inflight(rs.State) {
+			inFlight++
+		}
+	}
 	var failed []string
 	for _, rs := range ro.Stores {
 		if rs.Wave > ro.Wave {
@@ -238,9 +254,12 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 				ro.Wave+1, rel.Version, rel.OS, rel.Arch, rel.Channel, rel.Expires.UTC().Format(time.RFC3339))
 			return e.halt(ctx, id, reason)
 		}
-		next, err := e.judge(ctx, ro, rel, rs, infos[rs.Store], now)
+		next, err := e.judge(ctx, ro, rel, rs, infos[rs.Store], now, &inFlight)
 		if err != nil {
 			return err
+		}
+		if inflight(rs.State) && !inflight(next.State) {
+			inFlight-- // its download is over: a later store may take the slot in this tick
 		}
 		if next != rs {
 			next.UpdatedAt = now
@@ -298,7 +317,7 @@ func first(s []string, n int) []string { return s[:min(len(s), n)] }
 
 // judge returns a store's next state in its rollout, sending or resending the command when
 // the store is ready.
-func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release, rs store.RolloutStore, si store.StoreInfo, now time.Time) (store.RolloutStore, error) {
+func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release, rs store.RolloutStore, si store.StoreInfo, now time.Time, inFlight *int) (store.RolloutStore, error) {
 	if terminal(rs.State) {
 		return rs, nil
 	}
@@ -339,11 +358,18 @@ func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release,
 	if rs.State != store.StorePending && !resend {
 		return rs, nil
 	}
-	if why := e.notReady(si, now); why != "" {
+	why := e.notReady(si, now)
+	if why == "" && rs.State == store.StorePending && *inFlight >= e.o.MaxInFlight {
+		why = fmt.Sprintf("%d stores are downloading (at most %d at once)", *inFlight, e.o.MaxInFlight)
+	}
+	if why != "" {
 		if rs.State == store.StorePending {
 			rs.Detail = "waiting: " + why
 		}
 		return rs, nil
+	}
+	if rs.State == store.StorePending {
+		*inFlight++
 	}
 	if rs.CommandID == "" {
 		rs.CommandID = fmt.Sprintf("rollout-%d-%s", ro.ID, rs.Store)

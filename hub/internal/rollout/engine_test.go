@@ -346,6 +346,31 @@ func TestHaltWhenFailuresCrossThreshold(t *testing.T) {
 	}
 }
 
+// A large wave is offered a few stores at a time: never more in flight than the hub serves
+// downloads to.
+func TestInFlightCap(t *testing.T) {
+	e := newEnv(t, 5)
+	e.eng.o.MaxInFlight = 2
+	e.start("100%", "0")
+	e.tick()
+	if got := e.pub.take(); !eq(got, []string{"S01", "S02"}) {
+		t.Fatalf("first tick sent to %v", got)
+	}
+	if d := e.storeState("S03").Detail; !strings.Contains(d, "2 stores are downloading") {
+		t.Fatalf("S03 detail %q", d)
+	}
+	e.report("S01", protocol.UpdateDownloading)
+	e.tick()
+	if got := e.pub.take(); len(got) != 0 {
+		t.Fatalf("sent to %v with 2 in flight", got)
+	}
+	e.report("S01", protocol.UpdateTrial) // downloaded: a slot frees
+	e.tick()
+	if got := e.pub.take(); !eq(got, []string{"S03"}) {
+		t.Fatalf("after S01 downloaded: sent to %v", got)
+	}
+}
+
 func TestExpiredReleaseHalts(t *testing.T) {
 	e := newEnv(t, 2)
 	e.start("1,100%", "100%")
