@@ -303,6 +303,12 @@ func (e *Engine) step(ctx context.Context, id int64, infos map[string]store.Stor
 	return err
 }
 
+// sameVersion compares semantic versions ("1.2.0" is "v1.2.0"), else the strings.
+func sameVersion(a, b string) bool {
+	c, err := protocol.CompareVersions(a, b)
+	return a == b || err == nil && c == 0
+}
+
 // halt stops a running rollout by itself, with the reason.
 func (e *Engine) halt(ctx context.Context, id int64, reason string) error {
 	if err := e.st.SetRolloutState(ctx, id, []string{store.RolloutRunning}, store.RolloutHalted, reason); err != nil {
@@ -329,9 +335,9 @@ func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release,
 	version := rel.Version
 	// The outcome the agent reported for this rollout's command.
 	if st != nil && rs.CommandID != "" {
-		if u := st.Update; u != nil && (u.CommandID == rs.CommandID || u.CommandID == "" && u.Version == version) {
+		if u := st.Update; u != nil && (u.CommandID == rs.CommandID || u.CommandID == "" && sameVersion(u.Version, version)) {
 			switch {
-			case u.State == protocol.UpdateHealthy && st.Version == version:
+			case u.State == protocol.UpdateHealthy && sameVersion(st.Version, version):
 				rs.State, rs.Detail = protocol.UpdateHealthy, "runs "+version
 				return rs, nil
 			case u.State == protocol.UpdateHealthy:

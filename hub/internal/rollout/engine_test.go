@@ -177,8 +177,12 @@ func TestWavesAdvanceOnlyWhenHealthy(t *testing.T) {
 	if got := e.pub.take(); !eq(got, []string{"S02", "S03"}) {
 		t.Fatalf("wave 2 sent to %v, want S02,S03", got)
 	}
-	e.healthy("S02")
+	// An agent stamped without the v reports the same version.
+	e.status("S02", "1.1.0", 0, &protocol.UpdateReport{CommandID: fmt.Sprintf("rollout-%d-S02", e.rid), Version: "1.1.0", State: protocol.UpdateHealthy})
 	e.tick()
+	if st := e.storeState("S02").State; st != protocol.UpdateHealthy {
+		t.Fatalf("S02 reporting 1.1.0 healthy: %s", st)
+	}
 	if e.rollout().Wave != 1 {
 		t.Fatal("advanced with S03 still sent")
 	}
