@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"aead.dev/minisign"
+	"golang.org/x/crypto/blake2b"
+	"golang.org/x/crypto/scrypt"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -255,5 +258,73 @@ func TestRolloutsCLI(t *testing.T) {
 		if !strings.Contains(j, want) {
 			t.Errorf("audit lacks %s: %s", want, j)
 		}
+	}
+}
+
+// encryptedKey writes key encrypted the way minisign does (scrypt keystream, BLAKE2b tag), with
+// cheap scrypt parameters in the file (minisign's own cost 1 GiB; DecryptKey reads them from
+// the file).
+func encryptedKey(t *testing.T, path, password string, sk minisign.PrivateKey) {
+	t.Helper()
+	raw, _ := sk.MarshalText()
+	plain, err := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ops, mem = 1 << 15, 1 << 20 // scrypt N=1024, r=8, p=1
+	salt := make([]byte, 32)
+	rand.Read(salt)
+	stream, err := scrypt.Key([]byte(password), salt, 1024, 8, 1, 104)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg [74]byte
+	binary.LittleEndian.PutUint16(msg[:], minisign.EdDSA)
+	copy(msg[2:], plain[54:126])
+	tag := blake2b.Sum256(msg[:])
+	ct := append(append([]byte{}, plain[54:126]...), tag[:]...)
+	for i := range ct {
+		ct[i] ^= stream[i]
+	}
+	b := make([]byte, 158)
+	binary.LittleEndian.PutUint16(b[0:], minisign.EdDSA)
+	binary.LittleEndian.PutUint16(b[2:], 0x6353) // Sc: scrypt
+	binary.LittleEndian.PutUint16(b[4:], 0x3242) // B2
+	copy(b[6:], salt)
+	binary.LittleEndian.PutUint64(b[38:], ops)
+	binary.LittleEndian.PutUint64(b[46:], mem)
+	copy(b[54:], ct)
+	text := "untrusted comment: minisign encrypted secret key\n" + base64.StdEncoding.EncodeToString(b) + "\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReleasesPublishEncryptedKey(t *testing.T) {
+	data := newHubData(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "agent")
+	os.WriteFile(bin, []byte("binary"), 0o755)
+	pk, sk, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "enc.key")
+	encryptedKey(t, key, "correct horse", sk)
+	args := []string{"releases", "publish", "--binary", bin, "--version", "v1.0.1", "--os", "linux", "--arch", "arm64", "--key", key, "--data", data}
+	t.Setenv(releaseKeyPasswordEnv, "wrong horse")
+	if code, _, errOut := cli(t, "", args...); code != 1 || !strings.Contains(errOut, "wrong password") {
+		t.Fatalf("wrong password: %d %s", code, errOut)
+	}
+	t.Setenv(releaseKeyPasswordEnv, "correct horse")
+	if code, _, errOut := cli(t, "", args...); code != 0 {
+		t.Fatalf("publish with an encrypted key: %s", errOut)
+	}
+	rels, _ := openData(t, data).Releases(context.Background(), "v1.0.1")
+	if len(rels) != 1 {
+		t.Fatal(rels)
+	}
+	if _, err := protocol.VerifyManifest([]minisign.PublicKey{pk}, rels[0].Manifest); err != nil {
+		t.Fatal(err)
 	}
 }
