@@ -248,7 +248,7 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 
 	ro := h.cfg.Rollouts
 	eng := rollout.New(st, h.pub, rollout.Options{Tick: ro.Tick, ResendAfter: ro.ResendAfter, StoreTimeout: ro.StoreTimeout,
-		MaxInFlight: ro.MaxDownloads, Window: ro.MaintenanceWindow, Zone: cfg.Alerts.TimeZone, Logger: log, Registry: h.reg})
+		MaxInFlight: ro.MaxDownloads, Tries: ro.Tries, Window: ro.MaintenanceWindow, Zone: cfg.Alerts.TimeZone, Logger: log, Registry: h.reg})
 	h.add("rollout", eng.Run)
 
 	if err := h.web(rc, invRefresher, sched); err != nil {

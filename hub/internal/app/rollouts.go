@@ -45,11 +45,14 @@ type RolloutsConfig struct {
 	// MaxDownloads caps concurrent binary downloads (default 20); more wait for a 503 with
 	// Retry-After.
 	MaxDownloads int `yaml:"max_downloads"`
+	// Tries is how many commands a store whose agent reports "failed" (not applied: download
+	// or disk) is offered before it counts as failed (default 3).
+	Tries int `yaml:"tries"`
 }
 
 func defaultRollouts() RolloutsConfig {
 	return RolloutsConfig{Tick: 30 * time.Second, ResendAfter: 5 * time.Minute, StoreTimeout: time.Hour,
-		MaintenanceWindow: rollout.DefaultWindow, MaxDownloads: 20}
+		MaintenanceWindow: rollout.DefaultWindow, MaxDownloads: 20, Tries: 3}
 }
 
 func (r *RolloutsConfig) validate() error {
@@ -62,6 +65,8 @@ func (r *RolloutsConfig) validate() error {
 		return errors.New("config key rollouts.store_timeout: must be at least rollouts.resend_after (default 1h)")
 	case r.MaxDownloads < 1 || r.MaxDownloads > 10000:
 		return errors.New("config key rollouts.max_downloads: must be 1..10000 (default 20)")
+	case r.Tries < 1 || r.Tries > 10:
+		return errors.New("config key rollouts.tries: must be 1..10 (default 3)")
 	}
 	if _, err := tradinghours.New(r.MaintenanceWindow, "UTC"); err != nil || strings.TrimSpace(r.MaintenanceWindow) == "" {
 		return fmt.Errorf("config key rollouts.maintenance_window: %q: %v (e.g. %q)", r.MaintenanceWindow, err, rollout.DefaultWindow)
@@ -410,9 +415,9 @@ func rolloutsStatus(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	rows = [][]string{{"STORE", "WAVE", "STATE", "FROM", "SENDS", "SENT", "DETAIL"}}
+	rows = [][]string{{"STORE", "WAVE", "STATE", "FROM", "TRIES", "SENDS", "SENT", "DETAIL"}}
 	for _, s := range ro.Stores {
-		rows = append(rows, []string{s.Store, strconv.Itoa(s.Wave + 1), s.State, s.FromVersion, strconv.Itoa(s.Attempts), fmtTime(s.SentAt), s.Detail})
+		rows = append(rows, []string{s.Store, strconv.Itoa(s.Wave + 1), s.State, s.FromVersion, strconv.Itoa(s.Tries), strconv.Itoa(s.Attempts), fmtTime(s.SentAt), s.Detail})
 	}
 	return writeTable(stdout, rows)
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// StoreTimeout is how long after the first send a store may take to report healthy or a
 	// failure before it counts as failed with "timeout" (rollouts.store_timeout, default 1h).
 	StoreTimeout time.Duration
+	// Tries is how many commands a store whose agent reports "failed" (download or disk
+	// error, not applied) is offered before it counts as a failure (rollouts.tries, default 3).
+	Tries int
 	// MaxInFlight caps the stores offered the release and not yet past downloading and
 	// verifying (sent, downloading, verifying), so that a large wave does not run into the
 	// hub's download limit (default 20; the hub passes rollouts.max_downloads).
@@ -90,6 +93,7 @@ func New(st Store, pub Publisher, o Options) *Engine {
 	o.StoreTimeout = cmp.Or(o.StoreTimeout, time.Hour)
 	o.OnlineWithin = cmp.Or(o.OnlineWithin, 90*time.Second)
 	o.MaxInFlight = cmp.Or(o.MaxInFlight, 20)
+	o.Tries = cmp.Or(o.Tries, 3)
 	o.Window = cmp.Or(o.Window, DefaultWindow)
 	if o.Now == nil {
 		o.Now = time.Now
@@ -342,6 +346,11 @@ func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release,
 				return rs, nil
 			case u.State == protocol.UpdateHealthy:
 				// healthy, yet the status names another version: wait for the next status.
+			case u.State == protocol.UpdateFailed && max(rs.Tries, 1) < e.o.Tries:
+				// Not applied (download or disk): offer it again, under a new id.
+				rs.State, rs.Detail = store.StorePending, fmt.Sprintf("try %d failed: %s; trying again", max(rs.Tries, 1), u.Detail)
+				rs.Tries, rs.CommandID, rs.Attempts, rs.SentAt = max(rs.Tries, 1), "", 0, time.Time{}
+				return rs, nil
 			case u.State != "":
 				rs.State, rs.Detail = u.State, u.Detail
 				if terminal(rs.State) {
@@ -378,7 +387,11 @@ func (e *Engine) judge(ctx context.Context, ro store.Rollout, rel store.Release,
 		*inFlight++
 	}
 	if rs.CommandID == "" {
+		rs.Tries++
 		rs.CommandID = fmt.Sprintf("rollout-%d-%s", ro.ID, rs.Store)
+		if rs.Tries > 1 {
+			rs.CommandID += fmt.Sprintf("-%d", rs.Tries)
+		}
 	}
 	c := protocol.Command{V: protocol.Version, ID: rs.CommandID, Type: protocol.CommandUpdate, Manifest: &rel.Manifest, URL: BinaryPath(rel)}
 	if rs.Attempts == 0 {

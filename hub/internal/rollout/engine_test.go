@@ -375,6 +375,40 @@ func TestInFlightCap(t *testing.T) {
 	}
 }
 
+// An agent that reports "failed" (not applied) is offered the release again under a new id,
+// up to Tries commands; then it counts as a failure.
+func TestFailedIsRetried(t *testing.T) {
+	e := newEnv(t, 1)
+	e.start("100%", "0")
+	var ids []string
+	for try := 1; try <= 3; try++ {
+		e.tick()
+		e.pub.mu.Lock()
+		if len(e.pub.sent) != 1 {
+			e.pub.mu.Unlock()
+			t.Fatalf("try %d: sent %d commands", try, len(e.pub.sent))
+		}
+		id := e.pub.sent[0].ID
+		e.pub.mu.Unlock()
+		e.pub.take()
+		ids = append(ids, id)
+		e.status("S01", "v1.0.0", 0, &protocol.UpdateReport{CommandID: id, Version: "v1.1.0", State: protocol.UpdateFailed, Detail: "download: 503"})
+		e.tick()
+		if ro := e.rollout(); try < 3 && ro.State != store.RolloutRunning {
+			t.Fatalf("try %d: rollout %s %s", try, ro.State, ro.Reason)
+		}
+	}
+	if !eq(ids, []string{"rollout-1-S01", "rollout-1-S01-2", "rollout-1-S01-3"}) {
+		t.Fatalf("command ids %v", ids)
+	}
+	if rs := e.storeState("S01"); rs.State != protocol.UpdateFailed || rs.Tries != 3 {
+		t.Fatalf("S01 = %+v", rs)
+	}
+	if ro := e.rollout(); ro.State != store.RolloutHalted {
+		t.Fatalf("rollout %s after the third failure (max 0)", ro.State)
+	}
+}
+
 func TestExpiredReleaseHalts(t *testing.T) {
 	e := newEnv(t, 2)
 	e.start("1,100%", "100%")

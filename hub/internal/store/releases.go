@@ -128,16 +128,18 @@ const (
 
 // RolloutStore is one store's state in a rollout.
 type RolloutStore struct {
-	Store       string    `json:"store"`
-	Wave        int       `json:"wave"`
-	Release     int64     `json:"release"`
-	State       string    `json:"state"`
-	FromVersion string    `json:"from_version,omitempty"`
-	CommandID   string    `json:"command_id,omitempty"`
-	Attempts    int       `json:"attempts"`
-	SentAt      time.Time `json:"sent_at,omitzero"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	Detail      string    `json:"detail,omitempty"`
+	Store       string `json:"store"`
+	Wave        int    `json:"wave"`
+	Release     int64  `json:"release"`
+	State       string `json:"state"`
+	FromVersion string `json:"from_version,omitempty"`
+	CommandID   string `json:"command_id,omitempty"`
+	// Tries counts the commands (ids) offered; Attempts the sends of the current one.
+	Tries     int       `json:"tries"`
+	Attempts  int       `json:"attempts"`
+	SentAt    time.Time `json:"sent_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Detail    string    `json:"detail,omitempty"`
 }
 
 // AddRollout records a rollout with its waves and stores (state running, wave 0) and returns
@@ -219,10 +221,10 @@ func (s *DB) Rollout(ctx context.Context, id int64) (Rollout, error) {
 		if ro.Waves, err = readWaves(ctx, t, id); err != nil {
 			return err
 		}
-		rs, err := t.query(ctx, `SELECT store, wave, release, state, from_version, command_id, attempts, sent_at, updated_at, detail
+		rs, err := t.query(ctx, `SELECT store, wave, release, state, from_version, command_id, tries, attempts, sent_at, updated_at, detail
 			FROM rollout_stores WHERE rollout = ? ORDER BY wave, store`, id)
 		ro.Stores, err = scanAll(rs, err, func(r rows, x *RolloutStore) error {
-			return r.Scan(&x.Store, &x.Wave, &x.Release, &x.State, &x.FromVersion, &x.CommandID, &x.Attempts, scanTime{&x.SentAt},
+			return r.Scan(&x.Store, &x.Wave, &x.Release, &x.State, &x.FromVersion, &x.CommandID, &x.Tries, &x.Attempts, scanTime{&x.SentAt},
 				scanTime{&x.UpdatedAt}, &x.Detail)
 		})
 		return err
@@ -286,8 +288,8 @@ func (s *DB) PutRolloutStore(ctx context.Context, id int64, rs RolloutStore) err
 	if rs.UpdatedAt.IsZero() {
 		rs.UpdatedAt = time.Now()
 	}
-	n, err := s.exec(ctx, `UPDATE rollout_stores SET state = ?, command_id = ?, attempts = ?, sent_at = ?, updated_at = ?, detail = ?
-		WHERE rollout = ? AND store = ?`, rs.State, rs.CommandID, rs.Attempts, s.ts(rs.SentAt), s.ts(rs.UpdatedAt),
+	n, err := s.exec(ctx, `UPDATE rollout_stores SET state = ?, command_id = ?, tries = ?, attempts = ?, sent_at = ?, updated_at = ?, detail = ?
+		WHERE rollout = ? AND store = ?`, rs.State, rs.CommandID, rs.Tries, rs.Attempts, s.ts(rs.SentAt), s.ts(rs.UpdatedAt),
 		capBytes(rs.Detail, 1024), id, rs.Store)
 	if err == nil && n == 0 {
 		err = ErrNotFound

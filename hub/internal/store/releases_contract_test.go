@@ -73,7 +73,7 @@ func runReleasesContract(t *testing.T, s *DB) {
 		t.Fatalf("Rollout = %+v, %v", r, err)
 	}
 	sent := time.Now().UTC().Truncate(time.Second)
-	if err := s.PutRolloutStore(ctx, rid, RolloutStore{Store: "A", State: StoreSent, CommandID: "c1", Attempts: 1, SentAt: sent}); err != nil {
+	if err := s.PutRolloutStore(ctx, rid, RolloutStore{Store: "A", State: StoreSent, CommandID: "c1", Tries: 2, Attempts: 1, SentAt: sent}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutRolloutStore(ctx, rid, RolloutStore{Store: "Z", State: StoreSent}); !errors.Is(err, ErrNotFound) {
@@ -87,7 +87,7 @@ func runReleasesContract(t *testing.T, s *DB) {
 	}
 	r, _ = s.Rollout(ctx, rid)
 	if r.Wave != 1 || r.Waves[0].FinishedAt.IsZero() || r.Waves[1].StartedAt.IsZero() || r.Stores[0].CommandID != "c1" ||
-		!r.Stores[0].SentAt.Equal(sent) || r.Stores[0].Attempts != 1 {
+		!r.Stores[0].SentAt.Equal(sent) || r.Stores[0].Attempts != 1 || r.Stores[0].Tries != 2 {
 		t.Fatalf("after advance: %+v", r)
 	}
 	if err := s.SetRolloutState(ctx, rid, []string{RolloutRunning}, RolloutPaused, "by ana"); err != nil {

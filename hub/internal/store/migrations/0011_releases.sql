@@ -53,6 +53,7 @@ CREATE TABLE rollout_stores (
 	from_version text NOT NULL DEFAULT '',
 	command_id text NOT NULL DEFAULT '',
 	attempts   integer NOT NULL DEFAULT 0,
+	tries      integer NOT NULL DEFAULT 0,
 	sent_at    {{time}} NOT NULL DEFAULT {{epoch}},
 	updated_at {{time}} NOT NULL,
 	detail     text NOT NULL DEFAULT '',
