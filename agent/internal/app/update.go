@@ -93,13 +93,13 @@ func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Lo
 		if !errors.As(err, &ir) {
 			return err
 		}
-		if err := upd.Install(ir.st, args, logw); !errors.Is(err, update.ErrRolledBack) {
+		if err := upd.Install(ctx, ir.st, args, logw); !errors.Is(err, update.ErrRolledBack) {
 			return err // not reached on unix after a good trial (exec); Windows: ErrRestart
 		}
-		log.Warn("update rolled back; the agent runs on", "version", ir.st.Manifest.Version, "report", upd.Report().Detail)
 		if ctx.Err() != nil {
 			return nil
 		}
+		log.Warn("update rolled back; the agent runs on", "version", ir.st.Manifest.Version, "report", upd.Report().Detail)
 	}
 }
 

@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -234,7 +235,11 @@ var ErrRolledBack = errors.New("update rolled back")
 // PATH; its output goes to logw) and, once it reports healthy, stops it, swaps it in and hands
 // over (Handover: on unix it does not return). The agent must be stopped (spool closed). On a
 // failed trial it returns an error wrapping ErrRolledBack and the caller starts the agent again.
-func (u *Updater) Install(st *Staged, args []string, logw io.Writer) error {
+//
+// ctx ending (the agent is being stopped) ends the trial without blaming the release: the
+// child is stopped, the update reported failed (the hub may offer it again) and Install
+// returns ErrRolledBack; the caller sees ctx done and stops.
+func (u *Updater) Install(ctx context.Context, st *Staged, args []string, logw io.Writer) error {
 	m := st.Manifest
 	p := &Pending{Phase: PhaseTrial, CommandID: st.CommandID, Version: m.Version, From: u.o.Version, Target: u.o.Exe,
 		Old: u.o.Exe + ".old", Staged: st.Path, Started: u.o.Now().UTC()}
@@ -245,7 +250,15 @@ func (u *Updater) Install(st *Staged, args []string, logw io.Writer) error {
 	_ = os.Remove(u.path(healthyFile))
 	u.report(protocol.UpdateReport{CommandID: p.CommandID, Version: p.Version, From: p.From, State: protocol.UpdateTrial})
 
-	if reason := u.trialRun(p, st.Path, args, logw); reason != "" {
+	reason := u.trialRun(ctx, p, st.Path, args, logw)
+	if ctx.Err() != nil {
+		u.report(protocol.UpdateReport{CommandID: p.CommandID, Version: p.Version, From: p.From, State: protocol.UpdateFailed,
+			Detail: "the agent was stopped during the trial; the previous binary stays"})
+		_ = os.Remove(u.path(pendingFile))
+		u.removeStaged()
+		return fmt.Errorf("%w: stopped during the trial", ErrRolledBack)
+	}
+	if reason != "" {
 		u.fail(p, reason)
 		return fmt.Errorf("%w: %s", ErrRolledBack, reason)
 	}
@@ -293,7 +306,7 @@ func (u *Updater) swap(st *Staged, p *Pending) error {
 
 // trialRun starts the staged binary as a child and waits for its healthy marker; "" on
 // success (the child stopped gracefully), else the reason the trial failed (child killed).
-func (u *Updater) trialRun(p *Pending, bin string, args []string, logw io.Writer) string {
+func (u *Updater) trialRun(ctx context.Context, p *Pending, bin string, args []string, logw io.Writer) string {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(withoutTrialEnv(os.Environ()), TrialEnv+"="+u.path(pendingFile))
 	cmd.Stdout, cmd.Stderr = logw, logw
@@ -312,8 +325,24 @@ func (u *Updater) trialRun(p *Pending, bin string, args []string, logw io.Writer
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	want := fmt.Sprintf("%s %d", p.Version, cmd.Process.Pid)
+	stopChild := func() {
+		stdin.Close() // the child stops gracefully when its stdin closes
+		select {
+		case err := <-exited:
+			if err != nil {
+				u.o.Log.Warn("update: trial child exited with an error", "err", exitText(err))
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			u.o.Log.Warn("update: trial child did not stop within 20s; killed")
+		}
+	}
 	for {
 		select {
+		case <-ctx.Done():
+			stopChild()
+			return "stopped"
 		case err := <-exited:
 			return fmt.Sprintf("%s exited during its trial before reporting healthy (%v)", p.Version, exitText(err))
 		case <-deadline.C:
@@ -326,17 +355,7 @@ func (u *Updater) trialRun(p *Pending, bin string, args []string, logw io.Writer
 				continue
 			}
 			u.o.Log.Info("update: trial healthy; stopping it", "version", p.Version)
-			stdin.Close() // the child stops gracefully when its stdin closes
-			select {
-			case err := <-exited:
-				if err != nil {
-					u.o.Log.Warn("update: trial child exited with an error after healthy", "err", exitText(err))
-				}
-			case <-time.After(20 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-				u.o.Log.Warn("update: trial child did not stop within 20s; killed")
-			}
+			stopChild()
 			return ""
 		}
 	}

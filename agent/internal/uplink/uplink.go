@@ -77,7 +77,7 @@ type Config struct {
 	// Updates, when set, receives the update commands (protocol.CommandUpdate) instead of
 	// Commands, likewise without blocking.
 	Updates chan<- *protocol.Command
-	Logger    *slog.Logger // nil discards
+	Logger  *slog.Logger // nil discards
 }
 
 // Counters are exported for metrics and status.
