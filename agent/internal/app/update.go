@@ -61,8 +61,7 @@ func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Lo
 	}
 	if act == update.ExecOld {
 		log.Warn("update: the new binary never became healthy; running the restored previous binary")
-		exe, _ := os.Executable()
-		return update.ExecTarget(exe, args)
+		return update.ExecTarget(upd.Exe(), args)
 	}
 	for {
 		rctx, rcancel := context.WithCancel(ctx)

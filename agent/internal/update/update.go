@@ -163,6 +163,9 @@ func (u *Updater) Report() *protocol.UpdateReport {
 	return &r
 }
 
+// Exe is the target path: the executable this agent runs from (symlinks resolved).
+func (u *Updater) Exe() string { return u.o.Exe }
+
 // Channel is the configured channel.
 func (u *Updater) Channel() string { return u.o.Channel }
 
