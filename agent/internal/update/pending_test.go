@@ -150,3 +150,22 @@ func TestTrialChild(t *testing.T) {
 		t.Fatalf("a trial raised the highest version: %+v", u.st)
 	}
 }
+
+// A corrupt state file does not stop the agent: it is moved aside.
+func TestCorruptStateMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o600)
+	u, err := New(opts(dir, "v1.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Startup(); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, stateFile+".corrupt-*")); len(m) != 1 {
+		t.Fatalf("not moved aside: %v", m)
+	}
+	if u.st.Highest != "v1.0.0" {
+		t.Fatalf("state %+v", u.st)
+	}
+}

@@ -142,7 +142,14 @@ func New(o Options) (*Updater, error) {
 	}
 	u := &Updater{o: o}
 	if err := readJSON(u.path(stateFile), &u.st); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("update: %s: %w (delete it to start afresh)", u.path(stateFile), err)
+		// Capturing sales matters more than this file: set it aside and start afresh (the
+		// highest version run is then the running one again).
+		aside := u.path(stateFile) + ".corrupt-" + o.Now().UTC().Format("20060102T150405Z")
+		o.Log.Error("update: unreadable update state; moved aside", "file", u.path(stateFile), "to", aside, "err", err)
+		if rerr := os.Rename(u.path(stateFile), aside); rerr != nil {
+			return nil, fmt.Errorf("update: %s: %w (and it cannot be moved aside: %v)", u.path(stateFile), err, rerr)
+		}
+		u.st = state{}
 	}
 	return u, nil
 }
