@@ -420,3 +420,41 @@ func TestAgentBinaryTrialRollsBackBrokenRelease(t *testing.T) {
 		})
 	}
 }
+
+// A SIGTERM to the agent during a trial (the service being stopped) stops the child and does
+// not blame the release: failed (may be offered again), binary untouched, spool closed cleanly.
+func TestAgentBinaryStopDuringTrial(t *testing.T) {
+	brokerURL(t)
+	k := newKey(t)
+	bd := t.TempDir()
+	v1 := goBuild(t, "../../cmd/lanebridge-agent", filepath.Join(bd, "v1"), agentLDFlags("v1.0.0", k))
+	v3 := goBuild(t, "./testdata/hangs", filepath.Join(bd, "hangs"), "")
+	f := newFleet(t, v1, "60s")
+	f.start()
+	f.write(2)
+	f.waitLocal("v1 connected", 20*time.Second, func(l local) bool { return l.Connected && l.LastSeq == 2 })
+	f.serve(v3)
+	f.offer("u4", release(t, k, "v3.0.0", v3, nil), "v3.0.0")
+	f.waitHub("the trial", 30*time.Second, func(s protocol.Status) bool {
+		return s.Update != nil && s.Update.State == protocol.UpdateTrial
+	})
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	f.stop()
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("stop took %s", d)
+	}
+	var st state
+	if err := readJSON(filepath.Join(f.dir, "data", stateFile), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Last == nil || st.Last.State != protocol.UpdateFailed || containsStr(st.Failed, "v3.0.0") {
+		t.Fatalf("state after a stop during the trial: %+v %+v", st, st.Last)
+	}
+	if b, _ := os.ReadFile(f.exe); sha(b) != sha(v1) {
+		t.Fatal("the target path does not hold v1")
+	}
+	if out, err := exec.Command(f.exe, "status", "--config", f.cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "captured (seq):  2") {
+		t.Fatalf("status after stop: %v\n%s", err, out)
+	}
+}

@@ -325,23 +325,23 @@ func (u *Updater) trialRun(ctx context.Context, p *Pending, bin string, args []s
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	want := fmt.Sprintf("%s %d", p.Version, cmd.Process.Pid)
-	stopChild := func() {
+	stopChild := func(within time.Duration) {
 		stdin.Close() // the child stops gracefully when its stdin closes
 		select {
 		case err := <-exited:
 			if err != nil {
 				u.o.Log.Warn("update: trial child exited with an error", "err", exitText(err))
 			}
-		case <-time.After(20 * time.Second):
+		case <-time.After(within):
 			_ = cmd.Process.Kill()
 			<-exited
-			u.o.Log.Warn("update: trial child did not stop within 20s; killed")
+			u.o.Log.Warn("update: trial child did not stop in time; killed", "within", within)
 		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			stopChild()
+			stopChild(10 * time.Second) // inside the service stop timeout (15s)
 			return "stopped"
 		case err := <-exited:
 			return fmt.Sprintf("%s exited during its trial before reporting healthy (%v)", p.Version, exitText(err))
@@ -355,7 +355,7 @@ func (u *Updater) trialRun(ctx context.Context, p *Pending, bin string, args []s
 				continue
 			}
 			u.o.Log.Info("update: trial healthy; stopping it", "version", p.Version)
-			stopChild()
+			stopChild(20 * time.Second)
 			return ""
 		}
 	}

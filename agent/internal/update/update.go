@@ -229,6 +229,9 @@ func (u *Updater) Offer(ctx context.Context, c *protocol.Command) *Staged {
 	}
 	st, err := u.offer(ctx, c)
 	if err == nil {
+		// The agent's last status before it stops for the trial says so.
+		u.report(protocol.UpdateReport{CommandID: c.ID, Version: st.Manifest.Version, From: u.o.Version, State: protocol.UpdateTrial,
+			Detail: "verified; the agent restarts on it for a trial of up to " + u.o.HealthTimeout.String()})
 		return st
 	}
 	r := protocol.UpdateReport{CommandID: c.ID, From: u.o.Version, Detail: err.Error()}
