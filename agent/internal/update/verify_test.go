@@ -249,6 +249,18 @@ func TestOfferAcceptsMinisignCLISignatures(t *testing.T) {
 		if st == nil {
 			t.Fatalf("legacy=%v: CLI-signed release refused: %+v", legacy, r)
 		}
+		// selfupdate's minisign Verifier takes the CLI's signature too: the swap succeeds.
+		target := filepath.Join(t.TempDir(), "agent")
+		os.WriteFile(target, []byte("v1"), 0o755)
+		if err := u.swap(st, &Pending{Target: target, Old: target + ".old"}); err != nil {
+			t.Fatalf("legacy=%v: swap with a CLI signature: %v", legacy, err)
+		}
+		if b, _ := os.ReadFile(target); string(b) != string(bin) {
+			t.Fatalf("target after swap: %q", b)
+		}
+		if b, _ := os.ReadFile(target + ".old"); string(b) != "v1" {
+			t.Fatalf("old kept: %q", b)
+		}
 		// The same signature over tampered bytes is refused.
 		if err := VerifyBinary(m, pub, append([]byte("x"), bin[1:]...)); err == nil {
 			t.Fatal("tampered binary verified")
@@ -269,4 +281,25 @@ func b64prefix(t *testing.T, minisig string) string {
 		t.Fatalf("signature line %q: %v", lines[1], err)
 	}
 	return string(raw[:2])
+}
+
+// The swap re-checks the staged file: a binary altered after verification is not installed.
+func TestSwapRefusesAlteredStagedFile(t *testing.T) {
+	k := newKey(t)
+	bin := []byte("the v2 binary")
+	srv := hub(t, func() []byte { return bin })
+	u := newUpdater(t, t.TempDir(), "v1.0.0", srv.URL, k.pub)
+	st, r := offer(u, release(t, k, "v2.0.0", bin, nil), "c1")
+	if st == nil {
+		t.Fatalf("refused: %+v", r)
+	}
+	os.WriteFile(st.Path, []byte("the v6 binary"), 0o755)
+	target := filepath.Join(t.TempDir(), "agent")
+	os.WriteFile(target, []byte("v1"), 0o755)
+	if err := u.swap(st, &Pending{Target: target, Old: target + ".old"}); err == nil {
+		t.Fatal("an altered staged binary was swapped in")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "v1" {
+		t.Fatalf("target after a refused swap: %q", b)
+	}
 }
