@@ -136,7 +136,11 @@ update:
 	if tok := f.hubc.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("hub client connect: %v", tok.Error())
 	}
-	t.Cleanup(func() { f.hubc.Disconnect(100) })
+	t.Cleanup(func() {
+		// Clear the retained status so the shared broker keeps nothing of this test.
+		f.hubc.Publish(protocol.StatusTopic(f.store), 1, true, []byte{}).WaitTimeout(5 * time.Second)
+		f.hubc.Disconnect(100)
+	})
 	tok := f.hubc.Subscribe(protocol.StatusTopic(f.store), 1, func(_ mqtt.Client, m mqtt.Message) {
 		var s protocol.Status
 		if json.Unmarshal(m.Payload(), &s) == nil {
