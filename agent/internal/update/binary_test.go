@@ -1,3 +1,5 @@
+//go:build linux
+
 package update
 
 // Real binaries: two agent builds stamped v1.0.0 and v2.0.0 with a test key built in, run from a
@@ -15,6 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -461,4 +465,69 @@ func TestAgentBinaryStopDuringTrial(t *testing.T) {
 	if out, err := exec.Command(f.exe, "status", "--config", f.cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "captured (seq):  2") {
 		t.Fatalf("status after stop: %v\n%s", err, out)
 	}
+}
+
+// A power cut of the old process mid-trial (SIGKILL): the child, a real v2, sees its stdin
+// close and stops gracefully; the next start runs v1 (never replaced), reports the update
+// failed ("interrupted", may be offered again) and has every record.
+func TestAgentBinaryParentKilledDuringTrial(t *testing.T) {
+	brokerURL(t)
+	k := newKey(t)
+	bd := t.TempDir()
+	v1 := goBuild(t, "../../cmd/lanebridge-agent", filepath.Join(bd, "v1"), agentLDFlags("v1.0.0", k))
+	v2 := goBuild(t, "../../cmd/lanebridge-agent", filepath.Join(bd, "v2"), agentLDFlags("v2.0.0", k))
+	f := newFleet(t, v1, "30s")
+	f.start()
+	f.write(4)
+	f.waitLocal("v1 connected", 20*time.Second, func(l local) bool { return l.Connected && l.LastSeq == 4 })
+	f.serve(v2)
+	f.offer("u5", release(t, k, "v2.0.0", v2, nil), "v2.0.0")
+	data := filepath.Join(f.dir, "data")
+	re := regexp.MustCompile(`msg="update: trial started".* pid=(\d+)`)
+	var child int
+	deadline := time.Now().Add(30 * time.Second)
+	for child == 0 && time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(f.out.String()); m != nil {
+			child, _ = strconv.Atoi(m[1])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if child == 0 {
+		t.Fatalf("no trial started; output:\n%s", f.out)
+	}
+	if _, err := os.Stat(filepath.Join(data, healthyFile)); err == nil {
+		t.Skip("the trial was healthy before the kill; nothing to test on this run")
+	}
+	f.cmd.Process.Kill()
+	<-f.exited
+	f.cmd = nil
+	// The child stops by itself once its stdin closes.
+	for alive(child) {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("the trial child %d outlived its killed parent", child)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(f.exe); sha(b) != sha(v1) {
+		t.Fatal("the target path does not hold v1")
+	}
+	f.start()
+	ls := f.waitLocal("v1 back", 20*time.Second, func(l local) bool { return l.Connected && l.Update != nil })
+	if ls.Version != "v1.0.0" || ls.Update.State != protocol.UpdateFailed || !strings.Contains(ls.Update.Detail, "interrupted") || ls.LastSeq != 4 {
+		t.Fatalf("after the kill: %s last_seq %d report %+v", ls.Version, ls.LastSeq, ls.Update)
+	}
+	if _, err := os.Stat(filepath.Join(data, pendingFile)); !os.IsNotExist(err) {
+		t.Fatal("pending file left")
+	}
+}
+
+// alive reports whether pid runs (a zombie, unreaped in a container without init, does not).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return len(f) > 2 && f[2] != "Z"
 }
