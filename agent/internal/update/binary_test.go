@@ -185,6 +185,7 @@ func (f *fleet) start() {
 	f.out = &lockedBuf{}
 	f.cmd = exec.Command(f.exe, "run", "--config", f.cfg)
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
+	f.cmd.WaitDelay = 2 * time.Second // an orphaned child holding the output pipe must not block Wait
 	if err := f.cmd.Start(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -530,4 +531,38 @@ func alive(pid int) bool {
 	}
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
+}
+
+// A broken release that ignores its closed stdin does not outlive a SIGKILLed agent (it would
+// hold the data dir's files): the kernel kills it with its parent (Pdeathsig).
+func TestAgentBinaryHungChildDiesWithParent(t *testing.T) {
+	brokerURL(t)
+	k := newKey(t)
+	bd := t.TempDir()
+	v1 := goBuild(t, "../../cmd/lanebridge-agent", filepath.Join(bd, "v1"), agentLDFlags("v1.0.0", k))
+	v3 := goBuild(t, "./testdata/hangs", filepath.Join(bd, "hangs"), "")
+	f := newFleet(t, v1, "60s")
+	f.start()
+	f.waitLocal("v1 connected", 20*time.Second, func(l local) bool { return l.Connected })
+	f.serve(v3)
+	f.offer("u6", release(t, k, "v3.0.0", v3, nil), "v3.0.0")
+	re := regexp.MustCompile(`msg="update: trial started".* pid=(\d+)`)
+	var child int
+	for deadline := time.Now().Add(30 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := re.FindStringSubmatch(f.out.String()); m != nil {
+			child, _ = strconv.Atoi(m[1])
+		}
+	}
+	if child == 0 {
+		t.Fatalf("no trial started; output:\n%s", f.out)
+	}
+	f.cmd.Process.Kill()
+	<-f.exited
+	f.cmd = nil
+	for deadline := time.Now().Add(5 * time.Second); alive(child); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(child, syscall.SIGKILL)
+			t.Fatalf("the hung trial child %d outlived its killed parent", child)
+		}
+	}
 }

@@ -310,6 +310,7 @@ func (u *Updater) trialRun(ctx context.Context, p *Pending, bin string, args []s
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(withoutTrialEnv(os.Environ()), TrialEnv+"="+u.path(pendingFile))
 	cmd.Stdout, cmd.Stderr = logw, logw
+	trialSysProc(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "trial: " + err.Error()
