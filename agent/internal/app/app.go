@@ -29,6 +29,7 @@ import (
 	"github.com/lanebridge/lanebridge/agent/internal/inventory"
 	"github.com/lanebridge/lanebridge/agent/internal/replay"
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
+	"github.com/lanebridge/lanebridge/agent/internal/update"
 	"github.com/lanebridge/lanebridge/agent/internal/uplink"
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -44,7 +45,7 @@ Usage:
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
-  lanebridge-agent version
+  lanebridge-agent version   [--config agent.yaml]  version, os/arch, channel, trusted release keys
 ` + captureUsage
 
 // Main runs the command and returns the exit code.
@@ -72,7 +73,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "reparse":
 		err = cmdReparse(args[1:], stdout)
 	case "version", "--version":
-		fmt.Fprintf(stdout, "lanebridge-agent %s (protocol v%d)\n", Version, protocol.Version)
+		printVersion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -155,6 +156,7 @@ type agent struct {
 	inv       *inventory.Service        // nil in the offline status command
 	journal   *capture.Journal          // the raw journal; nil in the offline status command
 	rep       *replay.Executor          // nil in the offline status command
+	upd       *update.Updater           // nil in the offline status command
 }
 
 func (a *agent) status() protocol.Status {
@@ -163,6 +165,10 @@ func (a *agent) status() protocol.Status {
 		Version: Version, Clock: time.Now().UTC(), Epoch: s.Epoch, LastSeq: s.LastSeq, LastAck: s.LastAck,
 		Backlog: s.Backlog, LastCapture: s.LastCapture, QuarantineCount: s.QuarantineCount, Alarms: s.Alarms,
 		SpoolUsedBytes: s.UsedBytes, SpoolMaxBytes: s.MaxBytes,
+		OS: runtime.GOOS, Arch: runtime.GOARCH, Channel: a.cfg.Update.Channel,
+	}
+	if a.upd != nil {
+		st.Update = a.upd.Report()
 	}
 	if !s.OldestUnsent.IsZero() {
 		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()
@@ -191,7 +197,7 @@ func (a *agent) status() protocol.Status {
 }
 
 // run is the agent's life: spool, then uplink, then capture; stop in reverse.
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.Updater) error {
 	pw, err := cfg.Password()
 	if err != nil {
 		return err
@@ -215,7 +221,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("capture: %w", err)
 	}
 	defer jr.Close()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr}
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, upd: upd}
 	srcs, err := capture.Build(cfg.Terminals, capture.Env{
 		Profiles: profiles, Spool: sp, Journal: jr, Retention: time.Duration(cfg.Spool.Retention), Masked: &a.cardMasks, Log: log,
 	})
@@ -239,13 +245,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeInv()
+	updates := make(chan *protocol.Command, 4)
+	installc := make(chan *update.Staged, 1)
 
 	a.fwd, err = uplink.New(uplink.Config{
 		Store: cfg.Store, Broker: cfg.Hub.Broker, Username: cfg.Hub.Username, Password: pw,
 		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
 		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
-		Inventory: a.inv.Messages(), Commands: a.rep.Commands(),
+		Inventory: a.inv.Messages(), Commands: a.rep.Commands(), Updates: updates,
 		OnQuarantineAck: func(through uint64) {
 			for {
 				prev := a.quarAcked.Load()
@@ -285,6 +293,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer wg.Done()
 		_ = a.rep.Run(fctx) // returns nil; failures are command results
 	}()
+	if upd != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.offers(fctx, updates, installc)
+		}()
+	}
 
 	if cfg.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -311,6 +326,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}()
 	}
 
+	if upd != nil {
+		go a.watchHealth(cctx)
+	}
+
 	purge := time.NewTicker(time.Hour)
 	defer purge.Stop()
 	var runErr error
@@ -318,6 +337,10 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case st := <-installc:
+			log.Info("update verified; stopping the agent for its trial", "version", st.Manifest.Version)
+			runErr = &installRequest{st}
 			break loop
 		case err := <-errc:
 			runErr = err
@@ -334,7 +357,8 @@ loop:
 	// Stop capture first, then give the forwarder a moment to drain what is in flight.
 	ccancel()
 	cwg.Wait()
-	if runErr == nil {
+	var inst *installRequest
+	if runErr == nil || errors.As(runErr, &inst) {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) && a.fwd.C.Connected.Load() && sp.LastAck() < sp.LastSeq() {
 			time.Sleep(50 * time.Millisecond)

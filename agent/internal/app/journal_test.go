@@ -38,7 +38,7 @@ func startRun(t *testing.T, cfg *config.Config) *runningAgent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &runningAgent{cancel: cancel, errc: make(chan error, 1), cfg: cfg}
-	go func() { a.errc <- run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { a.errc <- run(ctx, cfg, slog.New(slog.DiscardHandler), nil) }()
 	t.Cleanup(func() { a.stop(t) })
 	return a
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/lanebridge/lanebridge/agent/internal/config"
+	"github.com/lanebridge/lanebridge/agent/internal/update"
 )
 
 // systemdUnit replaces kardianos/service's unit, which waits 120 s to restart and has no
@@ -29,11 +30,12 @@ var systemdUnit string
 
 // program adapts run to kardianos/service: Start must not block, Stop cancels the context.
 type program struct {
-	cfg    *config.Config
-	out    io.Writer
-	events service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
-	cancel context.CancelFunc
-	done   chan error
+	cfg     *config.Config
+	cfgPath string
+	out     io.Writer
+	events  service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
+	cancel  context.CancelFunc
+	done    chan error
 	// stopping: Stop asked run to end, so the process must not exit before the service manager
 	// hears it stopped (on Windows an exit first looks like a crash and triggers recovery).
 	stopping atomic.Bool
@@ -48,7 +50,7 @@ func (p *program) Start(s service.Service) error {
 		if p.events != nil {
 			log = slog.New(eventHandler{log.Handler(), p.events})
 		}
-		err := run(ctx, p.cfg, log)
+		err := serve(ctx, p.cfg, p.cfgPath, log, p.out)
 		p.done <- err
 		if p.stopping.Load() {
 			return
@@ -196,11 +198,14 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv(update.TrialEnv) != "" {
+		return runTrial(cfg, path, stderr)
+	}
 	sc, err := serviceConfig(path, cfg)
 	if err != nil {
 		return err
 	}
-	p := &program{cfg: cfg, out: stderr}
+	p := &program{cfg: cfg, cfgPath: path, out: stderr}
 	s, err := service.New(p, sc)
 	if err != nil {
 		return fmt.Errorf("service: %w", err)

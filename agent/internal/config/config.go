@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,51 @@ type Config struct {
 	Inventory Inventory `yaml:"inventory"`
 	// Debug serves Go profiling (/debug/pprof/) on the local endpoint; default false.
 	Debug bool `yaml:"debug"`
+	// Update configures signed self-updates offered by the hub.
+	Update Update `yaml:"update"`
+}
+
+// Update configures signed self-updates (see agent/internal/update).
+type Update struct {
+	// HubURL is the hub's HTTP(S) base URL binaries are downloaded from (http(s)://host:port);
+	// empty: updates are refused with a reason naming this key.
+	HubURL string `yaml:"hub_url"`
+	// Channel is the release channel this agent follows (default stable).
+	Channel string `yaml:"channel"`
+	// HealthTimeout is how long a new binary has to report healthy (default 60s).
+	HealthTimeout Duration `yaml:"health_timeout"`
+	// Enabled accepts updates from the hub (default true).
+	Enabled *bool `yaml:"enabled"`
+}
+
+// DefaultUpdateChannel and DefaultHealthTimeout are the update defaults.
+const (
+	DefaultUpdateChannel = "stable"
+	DefaultHealthTimeout = 60 * time.Second
+)
+
+// On reports whether updates are enabled.
+func (u Update) On() bool { return u.Enabled == nil || *u.Enabled }
+
+var reUpdateChannel = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+func (u *Update) validate() error {
+	if u.HubURL != "" {
+		p, err := url.Parse(u.HubURL)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return &Error{"update.hub_url", fmt.Sprintf("%q is not an http(s) URL; use e.g. https://hub.example.com:8443", u.HubURL)}
+		}
+		if p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+			return &Error{"update.hub_url", fmt.Sprintf("%q: only scheme, host, port and path; the credentials are the store id and hub.password", u.HubURL)}
+		}
+	}
+	if !reUpdateChannel.MatchString(u.Channel) {
+		return &Error{"update.channel", fmt.Sprintf("%q: lower-case letters, digits and '-', starting with a letter (e.g. stable, beta)", u.Channel)}
+	}
+	if d := time.Duration(u.HealthTimeout); d < time.Second || d > time.Hour {
+		return &Error{"update.health_timeout", fmt.Sprintf("%s: must be between 1s and 1h (default 60s)", d)}
+	}
+	return nil
 }
 
 // Inventory configures the optional PLU / price file written for terminals that load one.
@@ -247,6 +293,12 @@ func explainYAML(err error) error {
 var errEOF = errors.New("EOF")
 
 func (c *Config) defaults() {
+	if c.Update.Channel == "" {
+		c.Update.Channel = DefaultUpdateChannel
+	}
+	if c.Update.HealthTimeout == 0 {
+		c.Update.HealthTimeout = Duration(DefaultHealthTimeout)
+	}
 	if c.Spool.Retention == 0 {
 		c.Spool.Retention = Duration(DefaultRetention)
 	}
@@ -327,6 +379,9 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return &Error{"log.format", fmt.Sprintf("%q: use text or json", c.Log.Format)}
+	}
+	if err := c.Update.validate(); err != nil {
+		return err
 	}
 	if err := c.Inventory.validate(); err != nil {
 		return err

@@ -74,7 +74,10 @@ type Config struct {
 	// leads to a snapshot, a command without a result is sent again).
 	Inventory chan<- *protocol.Inventory
 	Commands  chan<- *protocol.Command
-	Logger    *slog.Logger // nil discards
+	// Updates, when set, receives the update commands (protocol.CommandUpdate) instead of
+	// Commands, likewise without blocking.
+	Updates chan<- *protocol.Command
+	Logger  *slog.Logger // nil discards
 }
 
 // Counters are exported for metrics and status.
@@ -285,8 +288,12 @@ func (f *Forwarder) onCommand(_ mqtt.Client, m mqtt.Message) {
 		f.log.Warn("command rejected", "err", err)
 		return
 	}
+	ch := f.cfg.Commands
+	if c.Type == protocol.CommandUpdate && f.cfg.Updates != nil {
+		ch = f.cfg.Updates
+	}
 	select {
-	case f.cfg.Commands <- c:
+	case ch <- c:
 	default:
 		f.C.DownDropped.Add(1)
 		f.log.Warn("command queue full; command dropped", "id", c.ID)
@@ -638,7 +645,7 @@ func (f *Forwarder) subscribe() error {
 	if f.cfg.Inventory != nil {
 		subs = append(subs, sub{protocol.InventoryTopic(f.cfg.Store), f.onInventory})
 	}
-	if f.cfg.Commands != nil {
+	if f.cfg.Commands != nil || f.cfg.Updates != nil {
 		subs = append(subs, sub{protocol.CommandsTopic(f.cfg.Store), f.onCommand})
 	}
 	for _, sub := range subs {
