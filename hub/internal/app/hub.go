@@ -372,7 +372,8 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.
 	cfg := &h.cfg.HTTP
 	rep, _ := closer.(web.Replayer)
 	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv, Trading: trading,
-		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax})
+		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax,
+		Enroll: web.EnrollOptions{BrokerURL: agentBrokerURL(h.cfg), HubURL: hubPublicURL(h.cfg), ExternalBroker: h.cfg.Broker.URL != ""}})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return err

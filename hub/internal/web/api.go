@@ -92,6 +92,7 @@ type Store interface {
 	AlertReader
 	AuthStore
 	SeriesReader
+	EnrollStore
 }
 
 // Server is the HTTP front of the hub.
@@ -106,6 +107,8 @@ type Server struct {
 	// replayer sends replay commands (nil: none).
 	replayer Replayer
 	routes   []Route
+	// enrollOpts is what POST /api/v1/enroll tells an agent.
+	enrollOpts EnrollOptions
 
 	hosts    []string
 	idle     time.Duration
@@ -137,6 +140,8 @@ type Options struct {
 	SessionIdle, SessionAbsolute time.Duration
 	// Now is the clock of sessions and the login throttle (nil: time.Now).
 	Now func() time.Time
+	// Enroll is what POST /api/v1/enroll tells an enrolled agent.
+	Enroll EnrollOptions
 }
 
 // Route is an entry of the route table: a mux pattern and the least role it needs
@@ -165,9 +170,10 @@ func New(st Store, o Options) *Server {
 	}
 	s := &Server{st: st, log: o.Logger.With("component", "web"), gather: o.Gatherer, healthy: o.Health, mux: http.NewServeMux(),
 		hosts: o.Hosts, idle: cmp.Or(o.SessionIdle, 30*time.Minute), absolute: cmp.Or(o.SessionAbsolute, 12*time.Hour),
-		now: o.Now, throttle: auth.NewThrottle(o.Now), trading: o.Trading}
+		now: o.Now, throttle: auth.NewThrottle(o.Now), trading: o.Trading, enrollOpts: o.Enroll}
 	s.handle("GET /healthz", public, s.health)
 	s.handle("POST /api/v1/session", public, s.login)
+	s.handle("POST /api/v1/enroll", public, s.enroll) // the one-time token is the credential
 	s.handle("GET /api/v1/session", auth.Viewer, s.session)
 	s.handle("DELETE /api/v1/session", auth.Viewer, s.logout)
 	s.handle("GET /api/v1/audit", auth.Admin, s.audit)
