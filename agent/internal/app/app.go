@@ -42,6 +42,8 @@ Usage:
   lanebridge-agent run       --config agent.yaml   capture and forward (foreground or as a service)
   lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
+  lanebridge-agent enroll    --hub https://hub:8443 --token T --config agent.yaml [--ca FILE] [--data-dir DIR]
+                                                  fetch the store's credentials once and write the configuration
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
   lanebridge-agent version
@@ -61,6 +63,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
 		err = cmdValidate(args[1:], stdout, stderr)
+	case "enroll":
+		err = cmdEnroll(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":

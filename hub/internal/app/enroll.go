@@ -25,8 +25,11 @@ const maxEnrollLife = 30 * 24 * time.Hour
 // that never expires is a password left lying around).
 func parseEnrollLife(flagName, s string) (time.Duration, error) {
 	d, err := parseLifetime(s)
+	if dd, e := time.ParseDuration(s); err != nil && e == nil && dd >= time.Second {
+		d, err = dd, nil // seconds too: a lab or test token
+	}
 	if err != nil || d == 0 || d > maxEnrollLife {
-		return 0, fmt.Errorf("%s: %q: use a lifetime such as 24h, 7d or 30m (at least 1m, at most 30d)", flagName, s)
+		return 0, fmt.Errorf("%s: %q: use a lifetime such as 24h, 7d or 30m (at least 1s, at most 30d)", flagName, s)
 	}
 	return d, nil
 }
