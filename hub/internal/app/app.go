@@ -40,6 +40,8 @@ Usage:
   lanebridge-hub stores set STORE [--trading-hours SPEC] [--tz ZONE] [--config hub.yaml] [--data DIR]
   lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old [--config hub.yaml] [--data DIR]
   lanebridge-hub stores disable|enable|remove STORE [--config hub.yaml] [--data DIR]
+  lanebridge-hub config push STORE --file overrides.yaml --key minisign.key [--expires 7d] [--config hub.yaml] [--data DIR]
+  lanebridge-hub config status [STORE] [--config hub.yaml] [--data DIR]
   lanebridge-hub export mosquitto --out DIR [--skip-missing] [--config hub.yaml] [--data DIR]
   lanebridge-hub users add NAME --role viewer|operator|admin [--stores S001,S002] --password-file F|- [--config hub.yaml] [--data DIR]
   lanebridge-hub users list|disable NAME|passwd NAME --password-file F|- [--config hub.yaml] [--data DIR]
@@ -88,6 +90,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	case "export":
 		err = exportMosquitto(args[1:], stderr)
+	case "config":
+		switch {
+		case len(args) >= 2 && args[1] == "push":
+			err = configPush(args[2:], stdout, stderr)
+		case len(args) >= 2 && args[1] == "status":
+			err = configStatus(args[2:], stdout)
+		default:
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
 	case "version", "--version":
 		fmt.Fprintf(stdout, "lanebridge-hub %s (protocol v%d)\n", Version, protocol.Version)
 	case "help", "-h", "--help":

@@ -202,6 +202,10 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	} else {
 		onStatus = ev.OnStatus
 	}
+	cp := newConfigPusher(st, h.pub, log)
+	h.add("configpush", cp.Run)
+	prevStatus := onStatus
+	onStatus = func(s protocol.Status) { prevStatus(s); cp.OnStatus(s) }
 	rec := ingest.NewRecorder(st, ingest.RecorderOptions{Flush: cfg.Series.Flush, KeepMinutes: cfg.Series.KeepMinutes,
 		KeepHours: cfg.Series.KeepHours, PerStore: cfg.Metrics.PerStore, PerStoreMax: cfg.Metrics.PerStoreMax, Logger: log})
 	rec.Register(h.reg)
