@@ -74,6 +74,9 @@ type Config struct {
 	// leads to a snapshot, a command without a result is sent again).
 	Inventory chan<- *protocol.Inventory
 	Commands  chan<- *protocol.Command
+	// ConfigCommands, when set, receives the config commands (signed configuration pushes)
+	// instead of Commands.
+	ConfigCommands chan<- *protocol.Command
 	Logger    *slog.Logger // nil discards
 }
 
@@ -285,8 +288,12 @@ func (f *Forwarder) onCommand(_ mqtt.Client, m mqtt.Message) {
 		f.log.Warn("command rejected", "err", err)
 		return
 	}
+	ch := f.cfg.Commands
+	if c.Type == protocol.CommandConfig && f.cfg.ConfigCommands != nil {
+		ch = f.cfg.ConfigCommands
+	}
 	select {
-	case f.cfg.Commands <- c:
+	case ch <- c:
 	default:
 		f.C.DownDropped.Add(1)
 		f.log.Warn("command queue full; command dropped", "id", c.ID)
