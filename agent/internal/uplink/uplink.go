@@ -77,7 +77,7 @@ type Config struct {
 	// ConfigCommands, when set, receives the config commands (signed configuration pushes)
 	// instead of Commands.
 	ConfigCommands chan<- *protocol.Command
-	Logger    *slog.Logger // nil discards
+	Logger         *slog.Logger // nil discards
 }
 
 // Counters are exported for metrics and status.
