@@ -107,7 +107,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(path)
+	cfg, ost, err := effectiveConfig(path)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,34 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK (store %s, %d terminal(s), hub %s)\n", path, cfg.Store, len(cfg.Terminals), cfg.Hub.Broker)
+	if ost != nil && ost.Active != nil {
+		local, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		merged, err := config.Merge(local, ost.overrides())
+		if err != nil {
+			return err
+		}
+		trial := ""
+		if ost.Trial {
+			trial = ", on trial"
+		}
+		fmt.Fprintf(stdout, "pushed configuration version %d%s (%s) is applied over it; the effective configuration:\n%s",
+			ost.Active.Version, trial, filepath.Join(cfg.DataDir, overridesFile), redactPassword(merged))
+	}
 	return nil
+}
+
+// redactPassword hides hub.password in a configuration shown on screen.
+func redactPassword(b []byte) string {
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if k, _, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "password" {
+			lines[i] = k + ": (hidden)"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -159,6 +186,7 @@ type agent struct {
 	inv       *inventory.Service        // nil in the offline status command
 	journal   *capture.Journal          // the raw journal; nil in the offline status command
 	rep       *replay.Executor          // nil in the offline status command
+	rc        *remoteConfig             // configuration pushes; nil in the offline status command and tests
 }
 
 func (a *agent) status() protocol.Status {
@@ -186,6 +214,9 @@ func (a *agent) status() protocol.Status {
 	if a.rep != nil {
 		st.CommandResults = a.rep.Results()
 	}
+	if a.rc != nil {
+		st.Config = a.rc.Report()
+	}
 	if a.fwd != nil {
 		if r := a.fwd.C.Refused(); r != nil {
 			st.Alarms = append(st.Alarms, fmt.Sprintf("hub refused seq %d..%d for good (%s); forwarding paused, records kept in the spool", r.From, r.To, r.Reason))
@@ -196,6 +227,12 @@ func (a *agent) status() protocol.Status {
 
 // run is the agent's life: spool, then uplink, then capture; stop in reverse.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	return runWith(ctx, cfg, log, nil)
+}
+
+// runWith is run handing configuration pushes to rc (nil: none); it returns errRestart when
+// rc accepted one.
+func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteConfig) error {
 	pw, err := cfg.Password()
 	if err != nil {
 		return err
@@ -219,7 +256,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("capture: %w", err)
 	}
 	defer jr.Close()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr}
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, rc: rc}
+	var configCmds chan *protocol.Command
+	var restart chan struct{}
+	if rc != nil {
+		configCmds, restart = rc.cmds, rc.restart
+	}
 	srcs, err := capture.Build(cfg.Terminals, capture.Env{
 		Profiles: profiles, Spool: sp, Journal: jr, Retention: time.Duration(cfg.Spool.Retention), Masked: &a.cardMasks, Log: log,
 	})
@@ -249,7 +291,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
 		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
-		Inventory: a.inv.Messages(), Commands: a.rep.Commands(),
+		Inventory: a.inv.Messages(), Commands: a.rep.Commands(), ConfigCommands: configCmds,
 		OnQuarantineAck: func(through uint64) {
 			for {
 				prev := a.quarAcked.Load()
@@ -289,6 +331,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer wg.Done()
 		_ = a.rep.Run(fctx) // returns nil; failures are command results
 	}()
+	if rc != nil {
+		rc.notify = a.fwd.RequestStatus
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc.run(fctx)
+		}()
+	}
 
 	if cfg.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -315,6 +365,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}()
 	}
 
+	if rc != nil {
+		go rc.confirm(cctx) // new overrides on trial count as applied after trialPeriod without a failure
+	}
 	purge := time.NewTicker(time.Hour)
 	defer purge.Stop()
 	var runErr error
@@ -322,6 +375,9 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-restart:
+			runErr = errRestart
 			break loop
 		case err := <-errc:
 			runErr = err
@@ -338,7 +394,7 @@ loop:
 	// Stop capture first, then give the forwarder a moment to drain what is in flight.
 	ccancel()
 	cwg.Wait()
-	if runErr == nil {
+	if runErr == nil || errors.Is(runErr, errRestart) {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) && a.fwd.C.Connected.Load() && sp.LastAck() < sp.LastSeq() {
 			time.Sleep(50 * time.Millisecond)
@@ -346,7 +402,7 @@ loop:
 	}
 	fcancel()
 	wg.Wait()
-	log.Info("agent stopped", "last_seq", sp.LastSeq(), "last_ack", sp.LastAck())
+	log.Info("agent stopped", "last_seq", sp.LastSeq(), "last_ack", sp.LastAck(), "restart", errors.Is(runErr, errRestart))
 	return runErr
 }
 

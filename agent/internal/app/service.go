@@ -30,6 +30,7 @@ var systemdUnit string
 // program adapts run to kardianos/service: Start must not block, Stop cancels the context.
 type program struct {
 	cfg    *config.Config
+	path   string // the config file: runManaged reloads it with pushed overrides
 	out    io.Writer
 	events service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
 	cancel context.CancelFunc
@@ -44,11 +45,13 @@ func (p *program) Start(s service.Service) error {
 	p.cancel = cancel
 	p.done = make(chan error, 1)
 	go func() {
-		log := newLogger(p.cfg, p.out)
-		if p.events != nil {
-			log = slog.New(eventHandler{log.Handler(), p.events})
+		wrap := func(log *slog.Logger) *slog.Logger {
+			if p.events != nil {
+				log = slog.New(eventHandler{log.Handler(), p.events})
+			}
+			return log
 		}
-		err := run(ctx, p.cfg, log)
+		err := runManaged(ctx, p.path, p.out, wrap)
 		p.done <- err
 		if p.stopping.Load() {
 			return
@@ -200,7 +203,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p := &program{cfg: cfg, out: stderr}
+	p := &program{cfg: cfg, out: stderr, path: path}
 	s, err := service.New(p, sc)
 	if err != nil {
 		return fmt.Errorf("service: %w", err)
