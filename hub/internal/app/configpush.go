@@ -199,7 +199,7 @@ type configPusher struct {
 }
 
 func newConfigPusher(st *store.DB, pub ingest.Publisher, log *slog.Logger) *configPusher {
-	return &configPusher{st: st, pub: pub, log: log.With("component", "configpush"), resend: 15 * time.Second, reload: 5 * time.Second,
+	return &configPusher{st: st, pub: pub, log: log.With("component", "configpush"), resend: configResend, reload: configReload,
 		pending: map[string]store.ConfigPush{}, sent: map[string]time.Time{}, reported: map[string]string{}}
 }
 
@@ -277,3 +277,7 @@ func (c *configPusher) OnStatus(s protocol.Status) {
 	}
 	c.log.Info("config push sent", "store", p.Store, "version", p.Version, "command", p.CommandID)
 }
+
+// configResend is how often a pending push is sent again to an online agent that has not
+// reported on it; configReload how often pushes made by the CLI are picked up (tests shorten).
+var configResend, configReload = 15 * time.Second, 5 * time.Second
