@@ -202,8 +202,8 @@ func (rc *remoteConfig) handle(c *protocol.Command) {
 			rc.log.Error("save pushed configuration state", "err", err)
 		}
 	}
-	if r := rc.st.Report; r != nil && r.CommandID == c.ID {
-		return // decided already (a resend): the report stands
+	if r := rc.st.Report; (r != nil && r.CommandID == c.ID) || (rc.st.Active != nil && rc.st.Active.CommandID == c.ID) {
+		return // decided already, or on trial (a resend): the report stands or is coming
 	}
 	keys, err := trustedKeys()
 	if err != nil {
