@@ -93,6 +93,13 @@ type Store interface {
 	AuthStore
 	SeriesReader
 	EnrollStore
+	ConfigPushReader
+}
+
+// ConfigPushReader is what the store page reads of configuration pushes.
+type ConfigPushReader interface {
+	// ConfigPushes lists a store's pushes by version.
+	ConfigPushes(ctx context.Context, store string) ([]store.ConfigPush, error)
 }
 
 // Server is the HTTP front of the hub.

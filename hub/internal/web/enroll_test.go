@@ -9,6 +9,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/auth"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
+	"github.com/lanebridge/lanebridge/hub/internal/store"
 )
 
 // The enrolment endpoint, with the real handler and store: a token works once, an expired one
@@ -106,5 +107,42 @@ func TestEnrollExternalBroker(t *testing.T) {
 	r := f.do(t, "POST", "/api/v1/enroll", `{"token":"lbe_x"}`)
 	if r.code != 200 || !strings.Contains(r.body, "export mosquitto") {
 		t.Fatalf("%d %s", r.code, r.body)
+	}
+}
+
+// The store page lists the store's configuration pushes with their state and the agent's words.
+func TestStorePageConfigPushes(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	for _, p := range []store.ConfigPush{{Store: "S001", Version: 1, CommandID: "c1", Overrides: "log: {level: debug}\n", ExpiresAt: exp},
+		{Store: "S001", Version: 2, CommandID: "c2", Overrides: "hub: {window: 4}\n<script>", ExpiresAt: exp}} {
+		if err := f.st.AddConfigPush(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.st.PutConfigReport(ctx, "S001", 2, "rolled_back", "the agent failed with version 2: printer tap: listen"); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do(t, "GET", "/stores/S001", "", bearer(f.admin))
+	if r.code != 200 {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	i := strings.Index(r.body, `id="config-pushes"`)
+	if i < 0 {
+		t.Fatal("no config-pushes table")
+	}
+	tbl := r.body[i:]
+	tbl = tbl[:strings.Index(tbl, "</table>")]
+	for _, want := range []string{`rolled_back`, `superseded`, "printer tap: listen", "window: 4", "&lt;script&gt;"} {
+		if !strings.Contains(tbl, want) {
+			t.Errorf("config pushes table lacks %q:\n%s", want, tbl)
+		}
+	}
+	if strings.Index(tbl, "window: 4") > strings.Index(tbl, "level: debug") {
+		t.Error("pushes not newest first")
+	}
+	if r := f.do(t, "GET", "/stores/S002", "", bearer(f.admin)); !strings.Contains(r.body, "No configuration pushed") {
+		t.Error("S002 page lacks the empty-state line")
 	}
 }
