@@ -43,7 +43,10 @@ type pushRig struct {
 	errc   chan error
 }
 
-func newPushRig(t *testing.T) *pushRig {
+func newPushRig(t *testing.T) *pushRig { return newPushRigWith(t, nil) }
+
+// newPushRigWith calls prepare with the data dir before the agent starts.
+func newPushRigWith(t *testing.T, prepare func(dataDir string)) *pushRig {
 	u, err := nurl(mqttURL())
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +73,9 @@ func newPushRig(t *testing.T) *pushRig {
 		r.store, filepath.Join(dir, "data"), r.listen, mqttURL(), journal)
 	if err := os.WriteFile(r.path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(filepath.Join(dir, "data"))
 	}
 	r.hub = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(mqttURL()).SetClientID("rc-hub-" + r.store))
 	if tok := r.hub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -282,5 +288,23 @@ func TestConfigManifestSignedByMinisignTool(t *testing.T) {
 	}
 	if _, err := protocol.VerifyManifest([]minisign.PublicKey{pub}, protocol.SignedManifest{Body: string(body) + " ", Signature: string(sig)}); err == nil {
 		t.Fatal("a changed body verified")
+	}
+}
+
+// Overrides kept in the data dir that no longer load (the local file changed under them) are
+// rolled back at start: the agent runs on what it had before and says why.
+func TestConfigPushRolledBackAtStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Mosquitto")
+	}
+	r := newPushRigWith(t, func(dataDir string) {
+		st := &overrideState{Active: &overrideSet{Version: 5, CommandID: "cmd-5", Overrides: "hub: {window: 100000}\n"}, Trial: true}
+		if err := st.save(dataDir); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rep := r.waitReport("cmd-5", protocol.ConfigRolledBack)
+	if rep.Version != 5 || rep.Active != 0 || !strings.Contains(rep.Detail, "hub.window") {
+		t.Fatalf("%+v", rep)
 	}
 }

@@ -177,7 +177,11 @@ func configStatus(args []string, stdout io.Writer) error {
 		if !p.ReportedAt.IsZero() {
 			rep = p.ReportedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Store, p.Version, p.State, p.CreatedAt.Format(time.RFC3339), rep, p.Detail)
+		state := p.State
+		if state == store.ConfigPending && !time.Now().Before(p.ExpiresAt) {
+			state = "expired" // never reported before its expiry: no longer sent
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Store, p.Version, state, p.CreatedAt.Format(time.RFC3339), rep, p.Detail)
 	}
 	return tw.Flush()
 }
