@@ -539,5 +539,17 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if len(ls.Alarms) > 0 {
 		fmt.Fprintf(stdout, "ALARMS:          %s\n", strings.Join(ls.Alarms, "; "))
 	}
+	if ls.Config == nil {
+		if st, err := loadOverrideState(cfg.DataDir); err == nil {
+			ls.Config = st.Report
+		}
+	}
+	if c := ls.Config; c != nil {
+		fmt.Fprintf(stdout, "config push:     version %d active; last push version %d %s", c.Active, c.Version, c.State)
+		if c.Detail != "" {
+			fmt.Fprintf(stdout, " (%s)", c.Detail)
+		}
+		fmt.Fprintln(stdout)
+	}
 	return nil
 }

@@ -235,6 +235,10 @@ func TestConfigPush(t *testing.T) {
 	if rep.State != protocol.ConfigApplied || rep.Active != 3 {
 		t.Fatalf("v3 after the rollback: %+v", rep)
 	}
+	var out bytes.Buffer
+	if err := cmdStatus([]string{"--config", r.path}, &out); err != nil || !strings.Contains(out.String(), "config push:     version 3 active; last push version 3 applied") {
+		t.Fatalf("status: %v\n%s", err, out.String())
+	}
 }
 
 // waitOnline waits until the agent reports itself connected.
