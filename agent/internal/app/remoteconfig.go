@@ -280,11 +280,16 @@ func runManaged(ctx context.Context, path string, out io.Writer, wrap func(*slog
 		}
 		rc := newRemoteConfig(path, cfg, st, log)
 		err = runWith(ctx, cfg, log, rc)
-		switch {
-		case errors.Is(err, errRestart):
+		if errors.Is(err, errRestart) {
 			continue
-		case err != nil && ctx.Err() == nil && st.Trial:
+		}
+		rc.mu.Lock() // a confirm may still be finishing
+		failedTrial := err != nil && ctx.Err() == nil && st.Trial
+		if failedTrial {
 			rollback(st, cfg.DataDir, fmt.Sprintf("the agent failed with version %d: %v", st.active(), err), log)
+		}
+		rc.mu.Unlock()
+		if failedTrial {
 			continue
 		}
 		return err
