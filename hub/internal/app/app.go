@@ -209,6 +209,9 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *enrollTok && *brokerURL != "" {
+		return errors.New("--broker-url does not apply with --enroll-token: the serving hub tells enrolled agents broker.agent_url from hub.yaml (else broker.url or its own MQTT address)")
+	}
 	cfg, st, err := cf.open(*create)
 	if err != nil {
 		return err
