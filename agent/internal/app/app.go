@@ -43,6 +43,8 @@ Usage:
   lanebridge-agent run       --config agent.yaml   capture and forward (foreground or as a service)
   lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
+  lanebridge-agent enroll    --hub https://hub:8443 --token T --config agent.yaml [--ca FILE] [--data-dir DIR]
+                                                  fetch the store's credentials once and write the configuration
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
   lanebridge-agent version   [--config agent.yaml]  version, os/arch, channel, trusted release keys
@@ -62,6 +64,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
 		err = cmdValidate(args[1:], stdout, stderr)
+	case "enroll":
+		err = cmdEnroll(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":
@@ -104,7 +108,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(path)
+	cfg, ost, err := effectiveConfig(path)
 	if err != nil {
 		return err
 	}
@@ -126,7 +130,34 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK (store %s, %d terminal(s), hub %s)\n", path, cfg.Store, len(cfg.Terminals), cfg.Hub.Broker)
+	if ost != nil && ost.Active != nil {
+		local, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		merged, err := config.Merge(local, ost.overrides())
+		if err != nil {
+			return err
+		}
+		trial := ""
+		if ost.Trial {
+			trial = ", on trial"
+		}
+		fmt.Fprintf(stdout, "pushed configuration version %d%s (%s) is applied over it; the effective configuration:\n%s",
+			ost.Active.Version, trial, filepath.Join(cfg.DataDir, overridesFile), redactPassword(merged))
+	}
 	return nil
+}
+
+// redactPassword hides hub.password in a configuration shown on screen.
+func redactPassword(b []byte) string {
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if k, _, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "password" {
+			lines[i] = k + ": (hidden)"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
@@ -157,6 +188,7 @@ type agent struct {
 	journal   *capture.Journal          // the raw journal; nil in the offline status command
 	rep       *replay.Executor          // nil in the offline status command
 	upd       *update.Updater           // nil in the offline status command
+	rc        *remoteConfig             // configuration pushes; nil in the offline status command and tests
 }
 
 func (a *agent) status() protocol.Status {
@@ -188,6 +220,9 @@ func (a *agent) status() protocol.Status {
 	if a.rep != nil {
 		st.CommandResults = a.rep.Results()
 	}
+	if a.rc != nil {
+		st.Config = a.rc.Report()
+	}
 	if a.fwd != nil {
 		if r := a.fwd.C.Refused(); r != nil {
 			st.Alarms = append(st.Alarms, fmt.Sprintf("hub refused seq %d..%d for good (%s); forwarding paused, records kept in the spool", r.From, r.To, r.Reason))
@@ -198,6 +233,12 @@ func (a *agent) status() protocol.Status {
 
 // run is the agent's life: spool, then uplink, then capture; stop in reverse.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.Updater) error {
+	return runWith(ctx, cfg, log, upd, nil)
+}
+
+// runWith is run handing configuration pushes to rc (nil: none); it returns errRestart when
+// rc accepted one.
+func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.Updater, rc *remoteConfig) error {
 	pw, err := cfg.Password()
 	if err != nil {
 		return err
@@ -221,7 +262,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.
 		return fmt.Errorf("capture: %w", err)
 	}
 	defer jr.Close()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, upd: upd}
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, upd: upd, rc: rc}
+	var configCmds chan *protocol.Command
+	var restart chan struct{}
+	if rc != nil {
+		configCmds, restart = rc.cmds, rc.restart
+	}
 	srcs, err := capture.Build(cfg.Terminals, capture.Env{
 		Profiles: profiles, Spool: sp, Journal: jr, Retention: time.Duration(cfg.Spool.Retention), Masked: &a.cardMasks, Log: log,
 	})
@@ -253,7 +299,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.
 		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
 		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
-		Inventory: a.inv.Messages(), Commands: a.rep.Commands(), Updates: updates,
+		Inventory: a.inv.Messages(), Commands: a.rep.Commands(), Updates: updates, ConfigCommands: configCmds,
 		OnQuarantineAck: func(through uint64) {
 			for {
 				prev := a.quarAcked.Load()
@@ -300,6 +346,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.
 			a.offers(fctx, updates, installc)
 		}()
 	}
+	if rc != nil {
+		rc.notify = a.fwd.RequestStatus
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rc.run(fctx)
+		}()
+	}
 
 	if cfg.Listen != "off" {
 		ln, err := net.Listen("tcp", cfg.Listen)
@@ -330,6 +384,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *update.
 		go a.watchHealth(cctx)
 	}
 
+	if rc != nil {
+		go rc.confirm(cctx) // new overrides on trial count as applied after trialPeriod without a failure
+	}
 	purge := time.NewTicker(time.Hour)
 	defer purge.Stop()
 	var runErr error
@@ -341,6 +398,9 @@ loop:
 		case st := <-installc:
 			log.Info("update verified; stopping the agent for its trial", "version", st.Manifest.Version)
 			runErr = &installRequest{st}
+			break loop
+		case <-restart:
+			runErr = errRestart
 			break loop
 		case err := <-errc:
 			runErr = err
@@ -358,7 +418,7 @@ loop:
 	ccancel()
 	cwg.Wait()
 	var inst *installRequest
-	if runErr == nil || errors.As(runErr, &inst) {
+	if runErr == nil || errors.As(runErr, &inst) || errors.Is(runErr, errRestart) {
 		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) && a.fwd.C.Connected.Load() && sp.LastAck() < sp.LastSeq() {
 			time.Sleep(50 * time.Millisecond)
@@ -366,7 +426,7 @@ loop:
 	}
 	fcancel()
 	wg.Wait()
-	log.Info("agent stopped", "last_seq", sp.LastSeq(), "last_ack", sp.LastAck())
+	log.Info("agent stopped", "last_seq", sp.LastSeq(), "last_ack", sp.LastAck(), "restart", errors.Is(runErr, errRestart))
 	return runErr
 }
 
@@ -502,6 +562,18 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	}
 	if len(ls.Alarms) > 0 {
 		fmt.Fprintf(stdout, "ALARMS:          %s\n", strings.Join(ls.Alarms, "; "))
+	}
+	if ls.Config == nil {
+		if st, err := loadOverrideState(cfg.DataDir); err == nil {
+			ls.Config = st.Report
+		}
+	}
+	if c := ls.Config; c != nil {
+		fmt.Fprintf(stdout, "config push:     version %d active; last push version %d %s", c.Active, c.Version, c.State)
+		if c.Detail != "" {
+			fmt.Fprintf(stdout, " (%s)", c.Detail)
+		}
+		fmt.Fprintln(stdout)
 	}
 	return nil
 }

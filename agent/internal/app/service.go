@@ -30,12 +30,12 @@ var systemdUnit string
 
 // program adapts run to kardianos/service: Start must not block, Stop cancels the context.
 type program struct {
-	cfg     *config.Config
-	cfgPath string
-	out     io.Writer
-	events  service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
-	cancel  context.CancelFunc
-	done    chan error
+	cfg    *config.Config
+	path   string // the config file: serve reloads it with pushed overrides
+	out    io.Writer
+	events service.Logger // non-nil: warnings and errors also go here (the Windows Event Log)
+	cancel context.CancelFunc
+	done   chan error
 	// stopping: Stop asked run to end, so the process must not exit before the service manager
 	// hears it stopped (on Windows an exit first looks like a crash and triggers recovery).
 	stopping atomic.Bool
@@ -46,11 +46,13 @@ func (p *program) Start(s service.Service) error {
 	p.cancel = cancel
 	p.done = make(chan error, 1)
 	go func() {
-		log := newLogger(p.cfg, p.out)
-		if p.events != nil {
-			log = slog.New(eventHandler{log.Handler(), p.events})
+		wrap := func(log *slog.Logger) *slog.Logger {
+			if p.events != nil {
+				log = slog.New(eventHandler{log.Handler(), p.events})
+			}
+			return log
 		}
-		err := serve(ctx, p.cfg, p.cfgPath, log, p.out)
+		err := serve(ctx, p.path, p.out, wrap)
 		p.done <- err
 		if p.stopping.Load() {
 			return
@@ -199,13 +201,13 @@ func cmdRun(args []string, stderr io.Writer) error {
 		return err
 	}
 	if os.Getenv(update.TrialEnv) != "" {
-		return runTrial(cfg, path, stderr)
+		return runTrial(path, stderr)
 	}
 	sc, err := serviceConfig(path, cfg)
 	if err != nil {
 		return err
 	}
-	p := &program{cfg: cfg, cfgPath: path, out: stderr}
+	p := &program{cfg: cfg, out: stderr, path: path}
 	s, err := service.New(p, sc)
 	if err != nil {
 		return fmt.Errorf("service: %w", err)

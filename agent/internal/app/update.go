@@ -39,31 +39,46 @@ func newUpdater(cfg *config.Config, log *slog.Logger) (*update.Updater, error) {
 	})
 }
 
-// serve is the agent's life across updates: it starts the agent, and when the agent stops for a
-// verified release it runs the release's trial; a failed trial starts the agent again (this
-// process's code is still the old one), a good one hands over to the new binary.
-func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Logger, logw io.Writer) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("config key data_dir: cannot create %s: %w", cfg.DataDir, err)
-	}
+// serve is the agent's life across updates and configuration pushes. It runs the agent from the
+// config file at cfgPath with its pushed overrides: again after an accepted push, and with the
+// previous overrides when the new ones fail their trial. When the agent stops for a verified
+// release it runs the release's trial; a failed trial starts the agent again (this process's code
+// is still the old one), a good one hands over to the new binary.
+func serve(ctx context.Context, cfgPath string, logw io.Writer, wrap func(*slog.Logger) *slog.Logger) error {
 	abs, err := filepath.Abs(cfgPath)
 	if err != nil {
 		return err
 	}
 	args := []string{"run", "--config", abs}
-	upd, err := newUpdater(cfg, log)
-	if err != nil {
-		return err
-	}
-	act, err := upd.Startup()
-	if err != nil {
-		return err
-	}
-	if act == update.ExecOld {
-		log.Warn("update: the new binary never became healthy; running the restored previous binary")
-		return update.ExecTarget(upd.Exe(), args)
-	}
+	var upd *update.Updater
 	for {
+		cfg, st, err := effectiveConfig(cfgPath)
+		if err != nil && (st == nil || st.Active == nil) {
+			return err
+		}
+		log := wrap(newLogger(cfgOr(cfg, cfgPath), logw))
+		if err != nil {
+			rollback(st, cfgOr(cfg, cfgPath).DataDir, fmt.Sprintf("the configuration with version %d does not load: %v", st.active(), err), log)
+			continue
+		}
+		if upd == nil {
+			// data_dir and update.* cannot be pushed, so the updater outlives configuration reloads.
+			if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+				return fmt.Errorf("config key data_dir: cannot create %s: %w", cfg.DataDir, err)
+			}
+			if upd, err = newUpdater(cfg, log); err != nil {
+				return err
+			}
+			act, err := upd.Startup()
+			if err != nil {
+				return err
+			}
+			if act == update.ExecOld {
+				log.Warn("update: the new binary never became healthy; running the restored previous binary")
+				return update.ExecTarget(upd.Exe(), args)
+			}
+		}
+		rc := newRemoteConfig(cfgPath, cfg, st, log)
 		rctx, rcancel := context.WithCancel(ctx)
 		var timedOut atomic.Bool
 		var watchdog *time.Timer
@@ -77,7 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Lo
 				}
 			})
 		}
-		err := run(rctx, cfg, log, upd)
+		err = runWith(rctx, cfg, log, upd, rc)
 		if watchdog != nil {
 			watchdog.Stop()
 		}
@@ -87,6 +102,18 @@ func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Lo
 				return err
 			}
 			return update.ExecTarget(pending.Target, args)
+		}
+		if errors.Is(err, errRestart) {
+			continue
+		}
+		rc.mu.Lock() // a confirm may still be finishing
+		failedTrial := err != nil && ctx.Err() == nil && st.Trial
+		if failedTrial {
+			rollback(st, cfg.DataDir, fmt.Sprintf("the agent failed with version %d: %v", st.active(), err), log)
+		}
+		rc.mu.Unlock()
+		if failedTrial {
+			continue
 		}
 		var ir *installRequest
 		if !errors.As(err, &ir) {
@@ -104,7 +131,7 @@ func serve(ctx context.Context, cfg *config.Config, cfgPath string, log *slog.Lo
 
 // runTrial is `run` in a trial child (update.TrialEnv set): no service manager, and a graceful
 // stop when the parent closes our stdin (or dies) or on SIGINT/SIGTERM.
-func runTrial(cfg *config.Config, cfgPath string, stderr io.Writer) error {
+func runTrial(cfgPath string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -113,8 +140,7 @@ func runTrial(cfg *config.Config, cfgPath string, stderr io.Writer) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	log := newLogger(cfg, stderr).With("trial", Version)
-	return serve(ctx, cfg, cfgPath, log, stderr)
+	return serve(ctx, cfgPath, stderr, func(l *slog.Logger) *slog.Logger { return l.With("trial", Version) })
 }
 
 // offers handles update commands one at a time; a verified release goes to installc.

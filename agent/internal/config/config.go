@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -241,15 +240,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	if c.ProfilesDir != "" && !filepath.IsAbs(c.ProfilesDir) {
-		c.ProfilesDir = filepath.Join(filepath.Dir(path), c.ProfilesDir)
-	}
-	if c.Inventory.PLUFile != "" && !filepath.IsAbs(c.Inventory.PLUFile) {
-		c.Inventory.PLUFile = filepath.Join(filepath.Dir(path), c.Inventory.PLUFile)
-	}
-	if c.Hub.PasswordFile != "" && !filepath.IsAbs(c.Hub.PasswordFile) {
-		c.Hub.PasswordFile = filepath.Join(filepath.Dir(path), c.Hub.PasswordFile)
-	}
+	c.resolve(path)
 	return c, nil
 }
 

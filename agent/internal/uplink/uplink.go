@@ -77,7 +77,10 @@ type Config struct {
 	// Updates, when set, receives the update commands (protocol.CommandUpdate) instead of
 	// Commands, likewise without blocking.
 	Updates chan<- *protocol.Command
-	Logger  *slog.Logger // nil discards
+	// ConfigCommands, when set, receives the config commands (signed configuration pushes)
+	// instead of Commands.
+	ConfigCommands chan<- *protocol.Command
+	Logger         *slog.Logger // nil discards
 }
 
 // Counters are exported for metrics and status.
@@ -289,8 +292,11 @@ func (f *Forwarder) onCommand(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	ch := f.cfg.Commands
-	if c.Type == protocol.CommandUpdate && f.cfg.Updates != nil {
+	switch {
+	case c.Type == protocol.CommandUpdate && f.cfg.Updates != nil:
 		ch = f.cfg.Updates
+	case c.Type == protocol.CommandConfig && f.cfg.ConfigCommands != nil:
+		ch = f.cfg.ConfigCommands
 	}
 	select {
 	case ch <- c:

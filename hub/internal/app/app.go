@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -35,11 +34,14 @@ const usage = `lanebridge-hub — the Lanebridge hub
 
 Usage:
   lanebridge-hub serve [--config hub.yaml] [--data DIR] [--mqtt ADDR] [--http ADDR]
-  lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create]
+  lanebridge-hub stores add STORE [--config hub.yaml] [--data DIR] [--broker-url URL] [--out FILE] [--create] [--enroll-token [--enroll-expires 24h]]
+  lanebridge-hub stores enroll-token STORE [--expires 24h] [--out FILE] [--config hub.yaml] [--data DIR]
   lanebridge-hub stores list [--config hub.yaml] [--data DIR]
   lanebridge-hub stores set STORE [--trading-hours SPEC] [--tz ZONE] [--maintenance SPEC] [--config hub.yaml] [--data DIR]
   lanebridge-hub stores rotate-credentials STORE [--grace 24h] [--out FILE] | --revoke-old [--config hub.yaml] [--data DIR]
   lanebridge-hub stores disable|enable|remove STORE [--config hub.yaml] [--data DIR]
+  lanebridge-hub config push STORE --file overrides.yaml --key minisign.key [--expires 7d] [--config hub.yaml] [--data DIR]
+  lanebridge-hub config status [STORE] [--config hub.yaml] [--data DIR]
   lanebridge-hub export mosquitto --out DIR [--skip-missing] [--config hub.yaml] [--data DIR]
   lanebridge-hub users add NAME --role viewer|operator|admin [--stores S001,S002] --password-file F|- [--config hub.yaml] [--data DIR]
   lanebridge-hub users list|disable NAME|passwd NAME --password-file F|- [--config hub.yaml] [--data DIR]
@@ -74,6 +76,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = storesList(args[2:], stdout)
 		case "set":
 			err = storesSet(args[2:], stderr)
+		case "enroll-token":
+			err = storesEnrollToken(args[2:], stdout, stderr)
 		case "rotate-credentials":
 			err = storesRotate(args[2:], stdout, stderr)
 		case "disable", "enable", "remove":
@@ -96,6 +100,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	case "export":
 		err = exportMosquitto(args[1:], stderr)
+	case "config":
+		switch {
+		case len(args) >= 2 && args[1] == "push":
+			err = configPush(args[2:], stdout, stderr)
+		case len(args) >= 2 && args[1] == "status":
+			err = configStatus(args[2:], stdout)
+		default:
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
 	case "version", "--version":
 		fmt.Fprintf(stdout, "lanebridge-hub %s (protocol v%d)\n", Version, protocol.Version)
 	case "help", "-h", "--help":
@@ -191,6 +205,8 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	brokerURL := fs.String("broker-url", "", "broker URL the agent connects to (written into agent.yaml)")
 	outPath := fs.String("out", "", "write the agent.yaml to this file (mode 0600) instead of stdout")
 	create := fs.Bool("create", false, "create a new hub database in --data if there is none (e.g. to enroll stores before the first serve)")
+	enrollTok := fs.Bool("enroll-token", false, "print a one-time enrolment token for `lanebridge-agent enroll` instead of an agent.yaml with the password")
+	enrollExp := fs.String("enroll-expires", "24h", "with --enroll-token: how long the token may be used (once)")
 	// Accept flags before or after the store id.
 	id, err := parseStoreArgs(fs, args)
 	if err != nil {
@@ -198,6 +214,13 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	}
 	if id == ProbeUser {
 		return fmt.Errorf("store id %s is reserved for the hub's broker probe account; choose another", id)
+	}
+	life, err := parseEnrollLife("--enroll-expires", *enrollExp)
+	if err != nil {
+		return err
+	}
+	if *enrollTok && *brokerURL != "" {
+		return errors.New("--broker-url does not apply with --enroll-token: the serving hub tells enrolled agents broker.agent_url from hub.yaml (else broker.url or its own MQTT address)")
 	}
 	cfg, st, err := cf.open(*create)
 	if err != nil {
@@ -221,17 +244,19 @@ func storesAdd(args []string, stdout, stderr io.Writer) error {
 	}
 	u := *brokerURL
 	if u == "" {
-		u = cfg.Broker.AgentURL
+		u = agentBrokerURL(cfg)
 	}
-	if u == "" && cfg.Broker.URL != "" {
-		u = cfg.Broker.URL
-	}
-	if u == "" {
-		host, port, _ := net.SplitHostPort(cfg.MQTT.Listen)
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host, _ = os.Hostname()
+	if *enrollTok {
+		until, err := issueEnrollToken(ctx, st, id, life, out)
+		if err == nil {
+			err = closeOut()
 		}
-		u = "tcp://" + net.JoinHostPort(host, port)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "enrolled store %s\n", id)
+		enrollHint(stderr, cfg, id, until)
+		return nil
 	}
 	if *outPath != "" {
 		fmt.Fprintf(stderr, "enrolled store %s; its agent.yaml is in %s (mode 0600: it holds the store's password)\n", id, *outPath)

@@ -32,6 +32,9 @@ type Config struct {
 		// any other Host header is refused (DNS rebinding). Default: the listen address's host,
 		// localhost, 127.0.0.1 and ::1.
 		Hosts []string `yaml:"hosts"`
+		// PublicURL is the hub's URL as agents and operators reach it (https://hub.example:8443),
+		// told to enrolled agents; default: derived from listen.
+		PublicURL string `yaml:"public_url"`
 		// CertFile and KeyFile turn on HTTPS (session cookies are then Secure).
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
@@ -255,6 +258,11 @@ func (c *Config) validateHTTP() error {
 	for _, host := range h.Hosts {
 		if host == "" || strings.ContainsAny(host, "/ ") {
 			return fmt.Errorf("config key http.hosts: %q is not a host name or name:port (e.g. hub.example.com)", host)
+		}
+	}
+	if h.PublicURL != "" {
+		if u, err := url.Parse(h.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("config key http.public_url: %q is not http(s)://host[:port]", h.PublicURL)
 		}
 	}
 	if (h.CertFile == "") != (h.KeyFile == "") {

@@ -204,6 +204,10 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	} else {
 		onStatus = ev.OnStatus
 	}
+	cp := newConfigPusher(st, h.pub, log)
+	h.add("configpush", cp.Run)
+	prevStatus := onStatus
+	onStatus = func(s protocol.Status) { prevStatus(s); cp.OnStatus(s) }
 	rec := ingest.NewRecorder(st, ingest.RecorderOptions{Flush: cfg.Series.Flush, KeepMinutes: cfg.Series.KeepMinutes,
 		KeepHours: cfg.Series.KeepHours, PerStore: cfg.Metrics.PerStore, PerStoreMax: cfg.Metrics.PerStoreMax, Logger: log})
 	rec.Register(h.reg)
@@ -380,7 +384,8 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.
 	rep, _ := closer.(web.Replayer)
 	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv, Trading: trading,
 		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax,
-		ReleasesDir: h.cfg.releasesDir(), MaxDownloads: h.cfg.Rollouts.MaxDownloads})
+		ReleasesDir: h.cfg.releasesDir(), MaxDownloads: h.cfg.Rollouts.MaxDownloads,
+		Enroll: web.EnrollOptions{BrokerURL: agentBrokerURL(h.cfg), HubURL: hubPublicURL(h.cfg), ExternalBroker: h.cfg.Broker.URL != ""}})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)
 	if err != nil {
 		return err

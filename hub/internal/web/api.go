@@ -93,6 +93,14 @@ type Store interface {
 	AuthStore
 	SeriesReader
 	ReleaseStore
+	EnrollStore
+	ConfigPushReader
+}
+
+// ConfigPushReader is what the store page reads of configuration pushes.
+type ConfigPushReader interface {
+	// ConfigPushes lists a store's pushes by version.
+	ConfigPushes(ctx context.Context, store string) ([]store.ConfigPush, error)
 }
 
 // Server is the HTTP front of the hub.
@@ -107,6 +115,8 @@ type Server struct {
 	// replayer sends replay commands (nil: none).
 	replayer Replayer
 	routes   []Route
+	// enrollOpts is what POST /api/v1/enroll tells an agent.
+	enrollOpts EnrollOptions
 
 	hosts    []string
 	idle     time.Duration
@@ -145,6 +155,8 @@ type Options struct {
 	ReleasesDir string
 	// MaxDownloads caps concurrent binary downloads (default 20; rollouts.max_downloads).
 	MaxDownloads int
+	// Enroll is what POST /api/v1/enroll tells an enrolled agent.
+	Enroll EnrollOptions
 }
 
 // Route is an entry of the route table: a mux pattern and the least role it needs
@@ -173,9 +185,10 @@ func New(st Store, o Options) *Server {
 	}
 	s := &Server{st: st, log: o.Logger.With("component", "web"), gather: o.Gatherer, healthy: o.Health, mux: http.NewServeMux(),
 		hosts: o.Hosts, idle: cmp.Or(o.SessionIdle, 30*time.Minute), absolute: cmp.Or(o.SessionAbsolute, 12*time.Hour),
-		now: o.Now, throttle: auth.NewThrottle(o.Now), trading: o.Trading}
+		now: o.Now, throttle: auth.NewThrottle(o.Now), trading: o.Trading, enrollOpts: o.Enroll}
 	s.handle("GET /healthz", public, s.health)
 	s.handle("POST /api/v1/session", public, s.login)
+	s.handle("POST /api/v1/enroll", public, s.enroll) // the one-time token is the credential
 	s.handle("GET /api/v1/session", auth.Viewer, s.session)
 	s.handle("DELETE /api/v1/session", auth.Viewer, s.logout)
 	s.handle("GET /api/v1/audit", auth.Admin, s.audit)

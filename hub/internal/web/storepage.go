@@ -30,7 +30,12 @@ type storeView struct {
 	Older, Newer  int64
 	Days          []store.DayState
 	Charts        []string
+	// Configs are the store's configuration pushes, newest first (at most configsShown).
+	Configs []store.ConfigPush
 }
+
+// configsShown is how many configuration pushes the store page lists.
+const configsShown = 10
 
 // PageTitle names the store page.
 func (v storeView) PageTitle() string { return "Store " + v.Row.ID }
@@ -106,6 +111,14 @@ func (s *Server) storePage(w http.ResponseWriter, r *http.Request) {
 	}
 	for i, j := 0, len(v.Days)-1; i < j; i, j = i+1, j-1 { // newest day first
 		v.Days[i], v.Days[j] = v.Days[j], v.Days[i]
+	}
+	pushes, err := s.st.ConfigPushes(ctx, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	for i := len(pushes) - 1; i >= 0 && len(v.Configs) < configsShown; i-- {
+		v.Configs = append(v.Configs, pushes[i])
 	}
 	s.render(w, r, "fleet.store", v)
 }
