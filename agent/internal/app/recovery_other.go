@@ -4,3 +4,6 @@ package app
 
 // windowsRecovery is a no-op off Windows: the systemd unit carries the restart policy.
 func windowsRecovery(string) error { return nil }
+
+// msiServiceSetup is a no-op off Windows (there is no MSI).
+func msiServiceSetup(string) error { return nil }
