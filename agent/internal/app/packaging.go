@@ -124,7 +124,14 @@ func cmdMSIConfigure(args []string, stdout io.Writer) error {
 		if *dataDir == "" {
 			return errors.New("msi-configure: --data-dir is required with --store")
 		}
-		doc := map[string]any{"store": *store, "data_dir": *dataDir, "hub": map[string]any{"broker": *hub}}
+		type hubKeys struct {
+			Broker string `yaml:"broker"`
+		}
+		doc := struct {
+			Store   string  `yaml:"store"`
+			DataDir string  `yaml:"data_dir"`
+			Hub     hubKeys `yaml:"hub"`
+		}{*store, *dataDir, hubKeys{*hub}}
 		b, err := yaml.Marshal(doc)
 		if err != nil {
 			return err

@@ -81,7 +81,7 @@ func TestMSIConfigure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString("    password: s3cret-from-stores-add\n") // yaml.v3 indents by 4; err != nil {
+	if _, err := f.WriteString("    password: s3cret-from-stores-add\n"); err != nil { // yaml.v3 indents by 4
 		t.Fatal(err)
 	}
 	f.Close()
