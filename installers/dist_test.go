@@ -162,7 +162,7 @@ func TestDeb(t *testing.T) {
 				t.Errorf("conffiles %q", conffiles)
 			}
 			postinst, _ := os.ReadFile(filepath.Join(ctl, "postinst"))
-			contains(t, "postinst", string(postinst), "useradd --system", "install -d -m 0750 -o lanebridge -g lanebridge \""+"$DATA\"", "DATA=/var/lib/"+c.name+"\n",
+			contains(t, "postinst", string(postinst), "useradd --system", "install -d -m 0750 -o lanebridge -g lanebridge \""+"$DATA\"", "DATA=/var/lib/$NAME\n", "NAME="+c.name+"\n",
 				"systemctl enable \"$NAME.service\"", "if [ -d /run/systemd/system ]", "chgrp lanebridge \"$CONF\"")
 			for _, s := range []string{"postinst", "prerm", "postrm"} {
 				mustRun(t, "sh", "-n", filepath.Join(ctl, s))
