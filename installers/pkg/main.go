@@ -355,7 +355,7 @@ func windowsPackages(o options, tmp, goarch, bin string) ([]string, error) {
 		return nil, err
 	}
 	exe := filepath.Join(dir, "lanebridge-agent.exe")
-	if err := copyFile(bin, exe); err != nil {
+	if err := copyFile(bin, exe, 0o755); err != nil {
 		return nil, err
 	}
 	if err := sign(o, exe, "Lanebridge store agent"); err != nil {
@@ -393,7 +393,7 @@ func windowsPackages(o options, tmp, goarch, bin string) ([]string, error) {
 	if err := sign(o, msi, "Lanebridge store agent installer"); err != nil {
 		return nil, err
 	}
-	return []string{zipName, msiName}, copyFile(msi, filepath.Join(o.out, msiName))
+	return []string{zipName, msiName}, copyFile(msi, filepath.Join(o.out, msiName), 0o644)
 }
 
 // sign signs a Windows .exe or .msi in place with osslsigncode, if a key was given.
@@ -443,12 +443,12 @@ func writeFile(path string, fill func(io.Writer) error) error {
 	return os.Rename(tmp, path)
 }
 
-func copyFile(src, dst string) error {
+func copyFile(src, dst string, mode os.FileMode) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, b, 0o755)
+	return os.WriteFile(dst, b, mode)
 }
 
 // writeSums writes SHA256SUMS in sha256sum's format (sha256sum -c SHA256SUMS checks it).
