@@ -325,6 +325,7 @@ func TestMSI(t *testing.T) {
 	if up := msiTable(t, msi, "Upgrade"); len(up) != 2 {
 		t.Errorf("Upgrade table %q", up)
 	}
+	contains(t, "msiinfo suminfo", mustRun(t, "msiinfo", "suminfo", msi), "Template: x64;1033")
 	if d := row(msiTable(t, msi, "Directory"), "INSTALLDIR"); d == nil || d[1] != "ProgramFiles64Folder" {
 		t.Errorf("INSTALLDIR %q", d)
 	}
