@@ -87,7 +87,7 @@ func cmdMSIConfigure(args []string, stdout io.Writer) error {
 	hub := fs.String("hub", "", "hub broker URL, tcp://host:1883 or ssl://host:8883; with --enroll-token the hub's enrolment URL (MSI property HUB_URL)")
 	token := fs.String("enroll-token", "", "one-time enrolment token: runs `enroll --hub URL --token T --config PATH` (MSI property ENROLL_TOKEN)")
 	from := fs.String("config-file", "", "a complete agent.yaml to install instead (MSI property CONFIG_FILE)")
-	svc := fs.Bool("service", false, "also set the service's recovery actions and delayed start (Windows)")
+	svc := fs.Bool("service", false, "also set the service's recovery actions and delayed start, and restrict the config's folder to SYSTEM and Administrators (Windows)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -162,6 +162,9 @@ func cmdMSIConfigure(args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "msi-configure: no properties given and no %s yet: write it, then start the service\n", *path)
 	}
 	if *svc {
+		if err := msiProtect(filepath.Dir(*path)); err != nil {
+			return fmt.Errorf("msi-configure: %w", err)
+		}
 		if err := msiServiceSetup(serviceName); err != nil {
 			return fmt.Errorf("msi-configure: service %s: %w", serviceName, err)
 		}
