@@ -3,10 +3,13 @@
 SHELL := /bin/bash
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION)
+# RELEASE_KEYS: minisign public keys the agent trusts for updates and config pushes
+# (agent/internal/trust), comma-separated; empty by default (such a build refuses every update).
+RELEASE_KEYS ?=
+LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench soak cross lint demo demo-erp clean
+.PHONY: help build test test-short bench soak cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +42,31 @@ cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, l
 	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
 	GOOS=linux   GOARCH=arm   $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
 
+# dist: the agent for 5 platforms and the hub for 2 (static, -trimpath, stamped with VERSION and
+# RELEASE_KEYS), then installers/pkg writes to dist/: .deb and .rpm (nfpm), the agent's .msi
+# (wixl: apt-get install wixl msitools), .tar.gz/.zip and SHA256SUMS. Authenticode signing of the
+# Windows .exe/.msi (osslsigncode): make dist SIGN_CERT=cert.pem SIGN_KEY=key.pem [SIGN_PASS_FILE=f].
+DIST := dist
+DIST_AGENT := linux/amd64 linux/arm64 linux/arm windows/amd64 windows/386
+DIST_HUB := linux/amd64 linux/arm64
+SIGN_CERT ?=
+SIGN_KEY ?=
+SIGN_PASS_FILE ?=
+
+dist: ## packages for release in dist/: deb, rpm, msi, tar.gz, zip, SHA256SUMS (RELEASE_KEYS=…, SIGN_CERT/SIGN_KEY=…)
+	@rm -rf $(DIST) && mkdir -p $(DIST)/bin
+	@set -e; for t in $(addprefix agent/,$(DIST_AGENT)) $(addprefix hub/,$(DIST_HUB)); do \
+	  c=$${t%%/*}; p=$${t#*/}; os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+	  echo "build $$c $$os/$$arch"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
+	    -o $(DIST)/bin/lanebridge-$$c-$$os-$$arch$$ext ./$$c/cmd/lanebridge-$$c; \
+	done
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/bin/lanebridge-agent-host ./agent/cmd/lanebridge-agent
+	$(GO) run ./installers/pkg --version '$(VERSION)' --bin $(DIST)/bin --out $(DIST) --src installers \
+	  --unit-agent $(DIST)/bin/lanebridge-agent-host --mtime $$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	  --sign-cert '$(SIGN_CERT)' --sign-key '$(SIGN_KEY)' --sign-pass-file '$(SIGN_PASS_FILE)'
+	@cd $(DIST) && sha256sum -c --quiet SHA256SUMS && ls -l --block-size=K *.deb *.rpm *.msi *.tar.gz *.zip SHA256SUMS
+
 # staticcheck is pinned and built by `make lint` itself from the module proxy into a
 # project-local, per-version directory (.cache/, ignored by git), so every developer and CI run
 # the same version whatever is on their PATH. `go install pkg@version` resolves the tool's own
@@ -64,4 +92,4 @@ demo-erp: build ## the demo with a real Tryton ERP: postings, three-way close an
 	@DEMO_ERP=tryton bash testharness/demo.sh
 
 clean: ## remove build output and demo data
-	rm -rf $(BIN) .demo
+	rm -rf $(BIN) $(DIST) .demo

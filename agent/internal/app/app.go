@@ -47,6 +47,9 @@ Usage:
                                                   fetch the store's credentials once and write the configuration
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
+  lanebridge-agent service unit --config agent.yaml [--exe PATH] [--data-dir DIR]   print the systemd unit install writes
+  lanebridge-agent msi-configure --config PATH (--store S --hub URL --data-dir DIR | --config-file F) [--service]
+                                              the Windows installer's step: write the config, set service recovery
   lanebridge-agent version   [--config agent.yaml]  version, os/arch, channel, trusted release keys
 ` + captureUsage
 
@@ -70,6 +73,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdInventory(args[1:], stdout)
 	case "service":
 		err = cmdService(args[1:], stdout)
+	case "msi-configure":
+		err = cmdMSIConfigure(args[1:], stdout)
 	case "capture":
 		err = cmdCapture(args[1:], stdout, stderr)
 	case "profile":

@@ -33,3 +33,27 @@ func windowsRecovery(name string) error {
 	}
 	return s.SetRecoveryActionsOnNonCrashFailures(true)
 }
+
+// msiServiceSetup, for the service the MSI registered: the recovery actions of windowsRecovery
+// and the delayed automatic start kardianos/service sets (the MSI's ServiceInstall cannot).
+func msiServiceSetup(name string) error {
+	if err := windowsRecovery(name); err != nil {
+		return err
+	}
+	m, err := mgr.Connect()
+	if err != nil {
+		return err
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(name)
+	if err != nil {
+		return fmt.Errorf("open service %s: %w", name, err)
+	}
+	defer s.Close()
+	c, err := s.Config()
+	if err != nil {
+		return err
+	}
+	c.DelayedAutoStart = true
+	return s.UpdateConfig(c)
+}

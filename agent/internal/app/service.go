@@ -232,8 +232,11 @@ func cmdRun(args []string, stderr io.Writer) error {
 var serviceActions = []string{"install", "uninstall", "start", "stop", "restart", "status"}
 
 func cmdService(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "unit" {
+		return cmdServiceUnit(args[1:], stdout)
+	}
 	if len(args) < 1 || !slices.Contains(serviceActions, args[0]) {
-		return fmt.Errorf("service: want one of %s", strings.Join(serviceActions, ", "))
+		return fmt.Errorf("service: want one of %s, unit", strings.Join(serviceActions, ", "))
 	}
 	action := args[0]
 	fs := flag.NewFlagSet("service "+action, flag.ContinueOnError)

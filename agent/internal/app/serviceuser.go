@@ -15,7 +15,7 @@ import (
 )
 
 // serviceUser is the system user (and group) the systemd unit runs the agent as; systemd.tmpl
-// and installers/systemd/lanebridge-agent.service name it too.
+// and the packages' postinstall (installers/linux) name it too.
 const serviceUser = "lanebridge"
 
 // hostOps is what preparing the service user does to the machine; tests replace it.

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Lanebridge @NAME@ pre-remove (deb: remove|upgrade|deconfigure|failed-upgrade; rpm: 0 remove, 1 upgrade).
+set -e
+NAME=@NAME@
+case "$1" in
+remove | 0)
+	if [ -d /run/systemd/system ]; then systemctl stop "$NAME.service" || true; fi
+	if command -v systemctl >/dev/null 2>&1; then systemctl disable "$NAME.service" >/dev/null 2>&1 || true; fi
+	;;
+esac
+exit 0
