@@ -183,7 +183,10 @@ func Open(path string, opts Options) (*Spool, error) {
 	f, err := boltfile.Open(path, boltfile.Options{
 		Name:    "spool",
 		Timeout: o.OpenTimeout,
-		Check:   checkInvariants,
+		Check:   func(tx *bolt.Tx) error { return checkInvariants(tx, false) },
+		// Past this (about 100k records) only the unacknowledged tail is checked at Open,
+		// and the page walk and bbolt's tx.Check wait for Check (lanebridge-agent check).
+		DeepCheckMaxBytes: deepCheckMaxBytes,
 		Init: func(tx *bolt.Tx) error {
 			var err error
 			if epoch, err = newEpoch(); err != nil {

@@ -1,0 +1,155 @@
+package spool
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/protocol"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Footprint benchmarks (issue 11, target 5). Spools are generated with direct bbolt writes in
+// big transactions, in the spool's own format, so a 1M-record spool takes seconds, not the
+// minutes that a million Commits would:
+//
+//	LANEBRIDGE_BENCH_SPOOL_RECORDS=1000000 go test -run '^$' -bench 'Spool' -benchtime 3x ./agent/internal/spool/
+
+// benchRecords is the spool size of the footprint benchmarks (default 10,000).
+func benchRecords(tb testing.TB) int {
+	if n, err := strconv.Atoi(os.Getenv("LANEBRIDGE_BENCH_SPOOL_RECORDS")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}
+
+// bigSale is a ~600-byte record, the size the issue's measurements use.
+func bigSale(i int) protocol.Record {
+	r := sale("T"+strconv.Itoa(i%4+1), i)
+	r.Lines = append(r.Lines,
+		protocol.Line{SKU: "0000000" + strconv.Itoa(i%1000), Description: "whole milk 1 gal " + strings.Repeat("x", 40), Quantity: "2", UnitPrice: 349, Amount: 698},
+		protocol.Line{SKU: "0000042", Description: "bread, sliced white", Quantity: "1", UnitPrice: 250, Amount: 250})
+	r.Taxes = []protocol.Tax{{Code: "ST", Rate: "8.25", Taxable: 1034, Amount: 85}}
+	return r
+}
+
+// genSpool writes a spool of n records at path, the first acked of them acknowledged,
+// captured at capturedAt, and returns the bytes of the stored record values.
+func genSpool(tb testing.TB, path string, n, acked int, capturedAt time.Time) (recordBytes int64, epoch string) {
+	tb.Helper()
+	s, err := Open(path, Options{Store: testStore})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	epoch = s.Epoch()
+	if err := s.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{NoSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	const chunk = 50000
+	for from := 1; from <= n; from += chunk {
+		err := db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketRecords)
+			b.FillPercent = appendFillPercent
+			for i := from; i < from+chunk && i <= n; i++ {
+				r := bigSale(i)
+				r.Store, r.Epoch, r.Seq, r.CapturedAt = testStore, epoch, uint64(i), capturedAt
+				r.Seal()
+				v, err := json.Marshal(&r)
+				if err != nil {
+					return err
+				}
+				recordBytes += int64(len(v))
+				if err := b.Put(u64(uint64(i)), v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if err := m.Put(keyNextSeq, u64(uint64(n+1))); err != nil {
+			return err
+		}
+		if err := m.Put(keyLastAck, u64(uint64(acked))); err != nil {
+			return err
+		}
+		v, _ := capturedAt.MarshalText()
+		for t := range 4 {
+			if err := tx.Bucket(bucketTerminals).Put([]byte("T"+strconv.Itoa(t+1)), v); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketOffsets).Put([]byte("T1"), []byte("offset"))
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.Sync(); err != nil {
+		tb.Fatal(err)
+	}
+	return recordBytes, epoch
+}
+
+// BenchmarkSpoolOpen opens a spool of LANEBRIDGE_BENCH_SPOOL_RECORDS records (default 10,000),
+// 10,000 of them unacknowledged, against the baseline of a raw bbolt open of the same file
+// with one read transaction, in the same run.
+func BenchmarkSpoolOpen(b *testing.B) {
+	n := benchRecords(b)
+	path := filepath.Join(b.TempDir(), "spool.db")
+	t0 := time.Now()
+	raw, _ := genSpool(b, path, n, max(n-10000, 0), time.Now().Add(-time.Hour))
+	b.Logf("generated %d records (%d MiB of record JSON) in %s", n, raw>>20, time.Since(t0).Round(time.Millisecond))
+	var open, rawOpen time.Duration
+	for b.Loop() {
+		t := time.Now()
+		s, err := Open(path, Options{Store: testStore})
+		if err != nil {
+			b.Fatal(err)
+		}
+		open += time.Since(t)
+		if st := s.Stats(); st.LastSeq != uint64(n) || len(st.Alarms) != 0 {
+			b.Fatalf("opened %+v", st)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		t = time.Now()
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := db.View(func(tx *bolt.Tx) error { _ = tx.Bucket(bucketMeta).Get(keyNextSeq); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		rawOpen += time.Since(t)
+		_ = db.Close()
+	}
+	b.StopTimer()
+	t := time.Now()
+	rep, err := Check(path, Options{})
+	if err != nil || rep.Problem != nil || rep.Records != uint64(n) {
+		b.Fatalf("Check = %+v, %v", rep, err)
+	}
+	b.ReportMetric(float64(time.Since(t).Milliseconds()), "ms/full-check")
+	if fi, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(fi.Size())/float64(raw), "file/record-bytes")
+	}
+	k := float64(b.N)
+	b.ReportMetric(float64(open.Microseconds())/1000/k, "ms/open")
+	b.ReportMetric(float64(rawOpen.Microseconds())/1000/k, "ms/raw-bolt-open")
+	b.ReportMetric(float64(open)/float64(rawOpen), "x_raw")
+	b.ReportMetric(0, "ns/op")
+}
