@@ -42,6 +42,7 @@ Usage:
   lanebridge-agent run       --config agent.yaml   capture and forward (foreground or as a service)
   lanebridge-agent status    --config agent.yaml   backlog, oldest unsent, last ack, last capture (works offline)
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
+  lanebridge-agent check     --config agent.yaml   full check of the spool, agent stopped (exit 0 sound, 3 corrupt)
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
   lanebridge-agent version
@@ -61,6 +62,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(args[1:], stdout)
 	case "validate":
 		err = cmdValidate(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":

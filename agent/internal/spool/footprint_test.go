@@ -1,7 +1,9 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,4 +154,110 @@ func BenchmarkSpoolOpen(b *testing.B) {
 	b.ReportMetric(float64(rawOpen.Microseconds())/1000/k, "ms/raw-bolt-open")
 	b.ReportMetric(float64(open)/float64(rawOpen), "x_raw")
 	b.ReportMetric(0, "ns/op")
+}
+
+// flipReceipt changes every copy of receipt n's digits in the file (freed pages may hold stale
+// copies): only the record hash can catch it.
+func flipReceipt(t *testing.T, path string, n int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := []byte(`"receipt":"` + strconv.Itoa(n) + `"`)
+	if !bytes.Contains(b, old) {
+		t.Fatalf("receipt %d not in the file", n)
+	}
+	b = bytes.ReplaceAll(b, old, []byte(`"receipt":"`+strconv.Itoa(n+1)+`"`))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOpenChecksTailCheckChecksAll: on a spool past fullCheckAtOpen, Open checks the
+// unacknowledged tail only: damage there is found at Open (the file is moved aside), damage in
+// an acknowledged record is not, and Check finds it and names it, changing nothing.
+func TestOpenChecksTailCheckChecksAll(t *testing.T) {
+	defer func(n uint64, b int64) { fullCheckAtOpen, deepCheckMaxBytes = n, b }(fullCheckAtOpen, deepCheckMaxBytes)
+	fullCheckAtOpen, deepCheckMaxBytes = 500, 1
+	const n, acked = 3000, 2000
+	at := time.Now().Add(-time.Hour)
+
+	t.Run("acknowledged", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "spool.db")
+		_, epoch := genSpool(t, path, n, acked, at)
+		flipReceipt(t, path, 1234)
+		before, _ := os.ReadFile(path)
+		rep, err := Check(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(rep.Problem, ErrCorrupt) || !strings.Contains(rep.Problem.Error(), "record 1234") {
+			t.Fatalf("Check problem = %v, want record 1234 corrupt", rep.Problem)
+		}
+		if rep.Epoch != epoch || rep.LastSeq != n || rep.LastAck != acked || rep.FirstSeq != 1 {
+			t.Fatalf("Check report %+v", rep)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Fatal("Check changed the file")
+		}
+		s := openTest(t, path, Options{})
+		if st := s.Stats(); st.Epoch != epoch || st.LastSeq != n || len(st.Alarms) != 0 {
+			t.Fatalf("Open of a spool with a damaged acknowledged record: %+v (this damage is Check's to find)", st)
+		}
+	})
+	t.Run("unacknowledged", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "spool.db")
+		_, epoch := genSpool(t, path, n, acked, at)
+		flipReceipt(t, path, 2500)
+		s := openTest(t, path, Options{})
+		if st := s.Stats(); st.Epoch == epoch || st.LastSeq != 0 || len(st.Alarms) != 1 || !strings.Contains(st.Alarms[0], "record 2500") {
+			t.Fatalf("Open of a spool with a damaged unacknowledged record: %+v", st)
+		}
+		if aside, _ := filepath.Glob(path + ".corrupt-*"); len(aside) != 1 {
+			t.Fatalf("moved aside: %v", aside)
+		}
+	})
+	t.Run("sound", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "spool.db")
+		genSpool(t, path, n, acked, at)
+		rep, err := Check(path, Options{})
+		if err != nil || rep.Problem != nil || rep.Records != n {
+			t.Fatalf("Check of a sound spool = %+v, %v", rep, err)
+		}
+		s := openTest(t, path, Options{})
+		if _, err := Check(path, Options{OpenTimeout: 100 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+			t.Fatalf("Check while the spool is open = %v, want ErrLocked", err)
+		}
+		_ = s.Close()
+	})
+}
+
+// TestStoredHashOK: the check of a record's stored bytes agrees with decoding and hashing
+// again, and a record in another shape (not Go's encoding) falls back to decoding.
+func TestStoredHashOK(t *testing.T) {
+	r := bigSale(7)
+	r.Store, r.Epoch, r.Seq, r.CapturedAt = testStore, "00112233445566778899aabbccddeeff", 7, time.Now()
+	r.Seal()
+	v, _ := json.Marshal(&r)
+	if !storedHashOK(v) || checkRecord(7, v, r.Epoch) != nil {
+		t.Fatal("a sound record fails the check")
+	}
+	if checkRecord(8, v, r.Epoch) == nil || checkRecord(7, v, "ffeeddccbbaa99887766554433221100") == nil {
+		t.Fatal("a record under the wrong key or epoch passes")
+	}
+	for i := range v {
+		w := bytes.Clone(v)
+		w[i] ^= 0x01
+		if checkRecord(7, w, r.Epoch) == nil {
+			t.Fatalf("flipping byte %d (%q) passes the check", i, v[i])
+		}
+	}
+	// Reordered members: not the stored shape, decoded instead, and sound.
+	var m map[string]any
+	_ = json.Unmarshal(v, &m)
+	w, _ := json.Marshal(m) // keys sorted
+	if storedHashOK(w) || checkRecord(7, w, r.Epoch) != nil {
+		t.Fatalf("a reordered sound record: storedHashOK %v, check %v", storedHashOK(w), checkRecord(7, w, r.Epoch))
+	}
 }
