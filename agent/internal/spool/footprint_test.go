@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -260,4 +261,109 @@ func TestStoredHashOK(t *testing.T) {
 	if storedHashOK(w) || checkRecord(7, w, r.Epoch) != nil {
 		t.Fatalf("a reordered sound record: storedHashOK %v, check %v", storedHashOK(w), checkRecord(7, w, r.Epoch))
 	}
+}
+
+// procStatus returns fields of /proc/self/status in KiB (Linux; empty elsewhere).
+func procStatus() map[string]float64 {
+	out := map[string]float64{}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if f := strings.Fields(v); ok && len(f) == 2 && f[1] == "kB" {
+			n, _ := strconv.ParseFloat(f[0], 64)
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// BenchmarkSpoolDrain reads a spool of LANEBRIDGE_BENCH_SPOOL_RECORDS unacknowledged records
+// the way the forwarder does (ReadRaw windows of 2,048 from LastAck+1, an Ack per window) and
+// reports the Go heap at its peak (sampled every 32 windows), the process's anonymous RSS and
+// apart from it the spool file mapped in (RssFile), and the file's length.
+func BenchmarkSpoolDrain(b *testing.B) {
+	n := benchRecords(b)
+	path := filepath.Join(b.TempDir(), "spool.db")
+	genSpool(b, path, n, 0, time.Now())
+	runtime.GC()
+	var peak uint64
+	var ms runtime.MemStats
+	var st map[string]float64
+	var took time.Duration
+	for b.Loop() {
+		t := time.Now()
+		s, err := Open(path, Options{Store: testStore})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for w := 0; s.LastAck() < uint64(n); w++ {
+			raws, err := s.ReadRaw(s.LastAck()+1, 2048)
+			if err != nil || len(raws) == 0 {
+				b.Fatalf("ReadRaw: %d, %v", len(raws), err)
+			}
+			if err := s.Ack(s.Epoch(), raws[len(raws)-1].Seq); err != nil {
+				b.Fatal(err)
+			}
+			if w%32 == 0 {
+				runtime.ReadMemStats(&ms)
+				peak = max(peak, ms.HeapInuse)
+			}
+		}
+		took = time.Since(t)
+		st = procStatus()
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fi, _ := os.Stat(path)
+	b.ReportMetric(float64(n)/took.Seconds(), "rec/s")
+	b.ReportMetric(float64(peak)/(1<<20), "heap-peak-MiB")
+	b.ReportMetric(st["RssAnon"]/1024, "rss-anon-MiB")
+	b.ReportMetric(st["RssFile"]/1024, "rss-file-MiB")
+	b.ReportMetric(float64(fi.Size())/(1<<20), "file-MiB")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSpoolCompact purges 90% of a spool of LANEBRIDGE_BENCH_SPOOL_RECORDS records
+// (acknowledged and past retention) and reports the file against the record bytes it holds
+// before (as written by commits) and after the compaction Purge runs, and how long it took.
+func BenchmarkSpoolCompact(b *testing.B) {
+	n := benchRecords(b)
+	clock := newTestClock()
+	var before, after, held float64
+	var took time.Duration
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "spool.db")
+		raw, _ := genSpool(b, path, n, n*9/10, clock.Now().Add(-48*time.Hour))
+		fi, _ := os.Stat(path)
+		before = float64(fi.Size()) / float64(raw)
+		s, err := Open(path, Options{Store: testStore, Retention: 24 * time.Hour, Now: clock.Now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := time.Now()
+		if _, err := s.Purge(); err != nil {
+			b.Fatal(err)
+		}
+		took = time.Since(t)
+		var bytes int64
+		raws, err := s.ReadRaw(0, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range raws {
+			bytes += int64(len(r.JSON))
+		}
+		fi, _ = os.Stat(path)
+		after, held = float64(fi.Size())/float64(bytes), float64(bytes)
+		_ = s.Close()
+	}
+	b.ReportMetric(before, "file/records-before")
+	b.ReportMetric(after, "file/records-after")
+	b.ReportMetric(held/(1<<20), "records-held-MiB")
+	b.ReportMetric(took.Seconds(), "s/purge+compact")
+	b.ReportMetric(0, "ns/op")
 }
