@@ -87,7 +87,8 @@ type Options struct {
 	// instead (e.g. "a new spool with a new epoch was started").
 	Restart string
 	// Bolt holds options for the handle Open returns (freelist type, mmap size, OpenFile);
-	// Open sets Timeout and clears ReadOnly.
+	// Open sets Timeout and clears ReadOnly. Its PageSize applies to a file Open creates (an
+	// existing file keeps its own).
 	Bolt bolt.Options
 	// Now is the clock that names a corrupt file moved aside (tests); nil means time.Now.
 	Now func() time.Time
@@ -382,7 +383,7 @@ func create(path string, o Options) error {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("create %s: remove stale %s: %w", path, tmp, err)
 	}
-	db, err := bolt.Open(tmp, FileMode, &bolt.Options{Timeout: o.Timeout})
+	db, err := bolt.Open(tmp, FileMode, &bolt.Options{Timeout: o.Timeout, PageSize: o.Bolt.PageSize})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, lockErr(tmp, o.Timeout, err))
 	}

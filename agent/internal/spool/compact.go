@@ -138,7 +138,7 @@ func (s *Spool) copyTo(dst string) (err error) {
 			err = fmt.Errorf("%w: reading the spool panicked: %v", errCorrupt, p)
 		}
 	}()
-	out, err := bolt.Open(dst, boltfile.FileMode, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
+	out, err := bolt.Open(dst, boltfile.FileMode, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType, PageSize: pageSize})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", dst, err)
 	}
