@@ -2,9 +2,15 @@ package spool
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +113,113 @@ func TestCompactStaleCopyAndDamage(t *testing.T) {
 	if st := s.Stats(); len(st.Alarms) != 0 {
 		t.Fatalf("alarms %q", st.Alarms)
 	}
+}
+
+const compactChildEnv = "LANEBRIDGE_SPOOL_COMPACT_CHILD"
+
+// TestCompactChild is not a test of its own: TestCompactKill9 runs the test binary with this
+// test selected and kills it while it compacts and commits.
+func TestCompactChild(t *testing.T) {
+	path := os.Getenv(compactChildEnv)
+	if path == "" {
+		t.Skip("helper process for TestCompactKill9")
+	}
+	s, err := Open(path, Options{Store: testStore})
+	if err != nil {
+		fmt.Printf("open error %v\n", err)
+		os.Exit(2)
+	}
+	fmt.Printf("ready %d\n", s.LastSeq())
+	go func() {
+		for i := 0; ; i++ {
+			out, err := s.Commit(context.Background(), Capture{Source: "T9", Records: []protocol.Record{sale("T9", i)}, Offset: []byte(strconv.Itoa(i))})
+			if err != nil {
+				fmt.Printf("commit error %v\n", err)
+				os.Exit(2)
+			}
+			fmt.Printf("C %d\n", out[0].Seq)
+		}
+	}()
+	for {
+		if _, err := s.Compact(true); err != nil {
+			fmt.Printf("compact error %v\n", err)
+			os.Exit(2)
+		}
+		fmt.Println("compacted")
+	}
+}
+
+// TestCompactKill9 SIGKILLs a child that compacts its spool over and over while it commits, at
+// random moments (before, during and after the rename): after each kill the spool opens
+// without an alarm, with every record the child was told was captured, and checks sound.
+func TestCompactKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills child processes; skipped with -short")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGKILL semantics are Unix")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	path := filepath.Join(t.TempDir(), "spool.db")
+	_, epoch := genSpool(t, path, 20000, 15000, time.Now())
+	compactions := 0
+	for round := range 6 {
+		var stdout, stderr syncBuffer
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCompactChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), compactChildEnv+"="+path)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(stdout.String(), "ready") {
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("round %d: child not ready; stdout %q stderr %q", round, stdout.String(), stderr.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(100+r.IntN(1500)) * time.Millisecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		out := stdout.String()
+		if strings.Contains(out, "error") {
+			t.Fatalf("round %d: child failed: %s", round, out)
+		}
+		var maxSeq uint64
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "C" {
+				n, _ := strconv.ParseUint(f[1], 10, 64)
+				maxSeq = max(maxSeq, n)
+			}
+		}
+		compactions += strings.Count(out, "compacted\n")
+		rep, err := Check(path, Options{})
+		if err != nil || rep.Problem != nil {
+			t.Fatalf("round %d: Check after the kill = %+v, %v", round, rep, err)
+		}
+		s, err := Open(path, Options{Store: testStore})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := s.Stats()
+		if st.Epoch != epoch || st.LastSeq < maxSeq || len(st.Alarms) != 0 {
+			_ = s.Close()
+			t.Fatalf("round %d: after the kill %+v; the child had captured through %d", round, st, maxSeq)
+		}
+		if _, err := os.Stat(compactPath(path)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("round %d: stale compaction copy kept after Open", round)
+		}
+		_ = s.Close()
+		t.Logf("round %d: captured through %d, last seq %d, rep %d records", round, maxSeq, st.LastSeq, rep.Records)
+	}
+	if compactions == 0 {
+		t.Fatal("no compaction finished in any round: the kills proved nothing about the rename")
+	}
+	t.Logf("%d compactions finished across the rounds", compactions)
 }
