@@ -45,6 +45,7 @@ Usage:
   lanebridge-agent validate  --config agent.yaml   check the configuration and exit
   lanebridge-agent enroll    --hub https://hub:8443 --token T --config agent.yaml [--ca FILE] [--data-dir DIR]
                                                   fetch the store's credentials once and write the configuration
+  lanebridge-agent check     --config agent.yaml   full check of the spool, agent stopped (exit 0 sound, 3 corrupt)
   lanebridge-agent inventory SKU --config agent.yaml [--json]   item, price and available quantity
   lanebridge-agent service install|uninstall|start|stop|restart|status --config agent.yaml [--force]
   lanebridge-agent service unit --config agent.yaml [--exe PATH] [--data-dir DIR]   print the systemd unit install writes
@@ -69,6 +70,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(args[1:], stdout, stderr)
 	case "enroll":
 		err = cmdEnroll(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":

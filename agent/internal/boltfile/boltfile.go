@@ -75,6 +75,11 @@ type Options struct {
 	// Check verifies the file's own invariants in a read transaction on an existing file. Any
 	// error it returns means the file is corrupt. nil: bbolt's checks only.
 	Check func(*bolt.Tx) error
+	// DeepCheckMaxBytes, when positive, makes Open skip the walk of every page and bbolt's
+	// tx.Check, whose cost grows with the file, on a file longer than this: Open then relies
+	// on bbolt's meta and size checks and on Check, which must read what the caller needs
+	// sound. [Verify] runs everything on demand. 0: always the whole check.
+	DeepCheckMaxBytes int64
 	// Init writes a new file's first content (buckets, meta). The file is built under a
 	// temporary name and renamed into place, so a file at the path always has it.
 	Init func(*bolt.Tx) error
@@ -82,7 +87,8 @@ type Options struct {
 	// instead (e.g. "a new spool with a new epoch was started").
 	Restart string
 	// Bolt holds options for the handle Open returns (freelist type, mmap size, OpenFile);
-	// Open sets Timeout and clears ReadOnly.
+	// Open sets Timeout and clears ReadOnly. Its PageSize applies to a file Open creates (an
+	// existing file keeps its own).
 	Bolt bolt.Options
 	// Now is the clock that names a corrupt file moved aside (tests); nil means time.Now.
 	Now func() time.Time
@@ -191,6 +197,21 @@ func Open(path string, o Options) (*File, error) {
 	return f, nil
 }
 
+// Verify runs the whole check of Open (the walk of every page, o.Check, bbolt's tx.Check;
+// o.DeepCheckMaxBytes is ignored) on an existing file, read-only, without moving or changing anything.
+// It returns nil, an error wrapping ErrCorrupt, or another error: the lock is held
+// (ErrLocked after o.Timeout, default DefaultReadOnlyTimeout), the file is missing, I/O.
+func Verify(path string, o Options) error {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultReadOnlyTimeout
+	}
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	o.DeepCheckMaxBytes = 0
+	return check(path, o)
+}
+
 // OpenReadOnly opens an existing file for reading while another process may hold it for
 // reading too (a shared lock). It does not check the file and never creates or moves one. A
 // writer holding the file yields an error wrapping ErrLocked after timeout (default
@@ -270,7 +291,8 @@ func check(path string, o Options) (err error) {
 	}
 	// On a panic the deferred recover above runs first and db is abandoned: closing it
 	// would wait for this transaction's mmap lock.
-	if cerr := checkTx(tx, fi.Size(), o.Check); cerr != nil {
+	deep := o.DeepCheckMaxBytes <= 0 || fi.Size() <= o.DeepCheckMaxBytes
+	if cerr := checkTx(tx, fi.Size(), o.Check, deep); cerr != nil {
 		_ = tx.Rollback()
 		_ = db.Close()
 		return cerr
@@ -282,13 +304,16 @@ func check(path string, o Options) (err error) {
 	return nil
 }
 
-// checkTx runs the size check, the walk, the file's invariants, then bbolt's own check.
-func checkTx(tx *bolt.Tx, fileSize int64, invariants func(*bolt.Tx) error) error {
+// checkTx runs the size check, the walk, the file's invariants, then bbolt's own check; with
+// deep false, the size check and the invariants only.
+func checkTx(tx *bolt.Tx, fileSize int64, invariants func(*bolt.Tx) error, deep bool) error {
 	if tx.Size() > fileSize {
 		return fmt.Errorf("%w: file is truncated: %d bytes, its pages need %d", ErrCorrupt, fileSize, tx.Size())
 	}
-	if err := walk(tx); err != nil {
-		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	if deep {
+		if err := walk(tx); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 	}
 	if invariants != nil {
 		if err := invariants(tx); err != nil {
@@ -297,6 +322,9 @@ func checkTx(tx *bolt.Tx, fileSize int64, invariants func(*bolt.Tx) error) error
 			}
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
+	}
+	if !deep {
+		return nil
 	}
 	var errs []string
 	n := 0
@@ -355,7 +383,7 @@ func create(path string, o Options) error {
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("create %s: remove stale %s: %w", path, tmp, err)
 	}
-	db, err := bolt.Open(tmp, FileMode, &bolt.Options{Timeout: o.Timeout})
+	db, err := bolt.Open(tmp, FileMode, &bolt.Options{Timeout: o.Timeout, PageSize: o.Bolt.PageSize})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, lockErr(tmp, o.Timeout, err))
 	}

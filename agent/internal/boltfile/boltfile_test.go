@@ -372,3 +372,50 @@ func TestOpenDirectory(t *testing.T) {
 		t.Fatalf("Open of a directory = %v", err)
 	}
 }
+
+// TestVerifyAndDeepCheckMaxBytes: past DeepCheckMaxBytes Open skips the page walk and bbolt's
+// tx.Check, so a damaged branch page that only they read goes unseen at Open; Verify runs
+// them, reports the damage and changes nothing; below the limit Open moves the file aside.
+func TestVerifyAndDeepCheckMaxBytes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "test.db")
+	filled(t, path)
+	if err := Verify(path, testOptions()); err != nil {
+		t.Fatalf("Verify of a sound file: %v", err)
+	}
+	off, n := pageOf(t, path, "branch")
+	xorRange(t, path, off, n)
+	damaged, _ := os.ReadFile(path)
+
+	shallow := testOptions()
+	shallow.Check = nil // reads nothing of the data: only the deep check would
+	shallow.DeepCheckMaxBytes = 1
+	f, err := Open(path, shallow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Moved != nil {
+		t.Fatalf("shallow Open moved the file aside: %v", f.Moved.Err)
+	}
+	if err := f.DB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Verify(path, shallow); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Verify of a damaged branch page = %v, want ErrCorrupt", err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, damaged) {
+		t.Fatal("Verify changed the file")
+	}
+	if err := Verify(filepath.Join(t.TempDir(), "missing.db"), shallow); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Verify of a missing file = %v", err)
+	}
+	deep := testOptions()
+	deep.Check = nil
+	f, err = Open(path, deep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.DB.Close()
+	if f.Moved == nil {
+		t.Fatal("the whole check at Open did not find the damaged branch page")
+	}
+}

@@ -44,6 +44,18 @@ func filledSpool(t *testing.T, path string, n int) (epoch string, used int64) {
 	return epoch, used
 }
 
+// filePageSize is the bbolt page size of the file at path (a spool's is pageSize; an older
+// spool's the OS page size).
+func filePageSize(t *testing.T, path string) int {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	return db.Info().PageSize
+}
+
 func TestOpenMovesCorruptFileAside(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -84,7 +96,8 @@ func TestOpenMovesCorruptFileAside(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i := 16; i < 2*os.Getpagesize(); i++ { // keep page headers, ruin the metas
+			ps := filePageSize(t, path)
+			for i := 16; i < 2*ps; i++ { // keep page headers, ruin the metas
 				b[i] ^= 0x5a
 			}
 			if err := os.WriteFile(path, b, 0o600); err != nil {

@@ -27,10 +27,13 @@
 //     input: after any crash the offset matches exactly what was captured.
 //   - A commit or fsync error is fatal: every waiter gets an error wrapping [ErrFailed], and
 //     every later write is refused. The process must exit and restart; nothing is retried.
-//   - Open checks an existing file (bbolt's tx.Check plus the spool's invariants: buckets and
-//     meta present, record keys contiguous and ending at next_seq-1, nothing unacknowledged
-//     missing, every record decoding to its stored bytes with its key, epoch and hash). A
-//     corrupt file is renamed to path+".corrupt-<time>", never written to, and never silently
+//   - Open checks an existing file: bbolt's meta pages and length and the spool's invariants
+//     (buckets and meta present, record keys ending at next_seq-1, nothing unacknowledged
+//     missing, the unacknowledged tail contiguous, each of its records with its key, epoch and
+//     a hash matching its stored bytes). A spool of at most 100,000 records has every record
+//     checked, and a file of at most 96 MiB also its every page and bbolt's tx.Check. [Check]
+//     runs all of it on demand (`lanebridge-agent check`), and Compact checks every record it
+//     copies. A corrupt file is renamed to path+".corrupt-<time>", never written to, and never silently
 //     replaced: Open logs at Error, [Stats] carries an alarm, and the new spool gets a new epoch.
 //     While a .corrupt- file lies beside the spool, every Open raises an alarm naming it.
 //   - A held lock makes Open and [OpenReadOnly] fail with [ErrLocked] after OpenTimeout instead
@@ -59,10 +62,14 @@
 //     nothing can recover: every page is walked first so that a page that would crash it has
 //     already been caught, but a crash there remains possible in principle, and then the agent
 //     restarts and crashes again rather than start empty.
-//   - The check reads and hashes every stored record, so Open takes time in proportion to the
-//     retained data (about 2 s per 100k records on a busy 2-core machine).
+//   - Open's check of a big spool covers what has still to reach the hub: damage to an
+//     acknowledged record (at the hub already) is found by Check, by a compaction, or by the
+//     hub refusing it in a replay, not at Open. A freelist naming a page in use is found by
+//     bbolt's tx.Check, which Open runs only on files up to 96 MiB.
 //   - bbolt v1.4.3 has no MaxSize option: a full disk surfaces as a failed commit (fatal), and
-//     the file never shrinks; Purge frees pages for reuse only. SizeBytes is the file's length:
+//     bbolt never shrinks a file; Purge frees pages for reuse and then compacts the file
+//     (Compact) when the free pages are more than a fifth of it and at least 4 MiB. Between
+//     the close of the old file and the open of the new one the file lock is not held. SizeBytes is the file's length:
 //     with the 64 MiB initial mmap (not on Windows) bbolt grows the file in 16 MiB steps, so
 //     even a small spool is about 16 MiB long (sparse on Linux). The size alarm therefore
 //     follows UsedBytes, bbolt's high-water mark, not the length.

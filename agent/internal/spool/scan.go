@@ -40,7 +40,7 @@ func (s *Spool) ScanReceipts(rr ReceiptRange, max int) (out []RawRecord, truncat
 	from := uint64(0)
 	for {
 		var n int
-		err := s.db.View(func(tx *bolt.Tx) error {
+		err := s.view(func(tx *bolt.Tx) error {
 			c := tx.Bucket(bucketRecords).Cursor()
 			for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
 				seq := binary.BigEndian.Uint64(k)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"runtime"
@@ -60,6 +61,10 @@ const (
 	formatVersion    = "1"
 	// appendFillPercent is the bbolt FillPercent for buckets whose keys only grow.
 	appendFillPercent = 0.95
+	// pageSize is the bbolt page size of a spool file created or compacted: a record (about
+	// 600 bytes) in 4 KiB pages leaves a sixth of each page unused, in 16 KiB pages a
+	// twentieth. A file keeps the page size it was created with until its next compaction.
+	pageSize = 16 << 10
 )
 
 var (
@@ -133,7 +138,9 @@ func (o Options) withDefaults(readOnly bool) (Options, error) {
 // transactions and never wait for a commit's fsync.
 type Spool struct {
 	path     string
+	dbMu     sync.RWMutex // guards the swap of db by Compact; readers hold it for reading
 	db       *bolt.DB
+	boltOpts bolt.Options // how db was opened (Compact opens the new file alike)
 	opts     Options
 	log      *slog.Logger
 	epoch    string
@@ -156,16 +163,17 @@ type Spool struct {
 
 // state is what Stats reports without touching the file.
 type state struct {
-	nextSeq      uint64 // next seq to assign; LastSeq = nextSeq-1
-	lastAck      uint64
-	nextQuar     uint64
-	oldestUnsent time.Time
-	lastCapture  map[string]time.Time
-	quarantineN  uint64
-	sizeBytes    int64 // file length
-	usedBytes    int64 // bbolt high-water mark (tx.Size)
-	sizeAlarmed  bool
-	alarms       []string
+	nextSeq        uint64 // next seq to assign; LastSeq = nextSeq-1
+	lastAck        uint64
+	nextQuar       uint64
+	oldestUnsent   time.Time
+	lastCapture    map[string]time.Time
+	quarantineN    uint64
+	sizeBytes      int64 // file length
+	usedBytes      int64 // bbolt high-water mark (tx.Size)
+	sizeAlarmed    bool
+	compactAlarmed bool
+	alarms         []string
 }
 
 // Open opens or creates the spool at path. An existing file is checked first (bbolt's own
@@ -180,10 +188,24 @@ func Open(path string, opts Options) (*Spool, error) {
 	}
 	log := o.Logger.With("component", "spool", "path", path)
 	var epoch string
+	// A compaction that crashed before its rename left its copy: the file at path is whole.
+	if err := os.Remove(compactPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open spool %s: remove a stale compaction: %w", path, err)
+	}
+	bo := bolt.Options{
+		PageSize:        pageSize,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: initialMmapSize(o.MaxSize),
+		OpenFile:        testOpenFile,
+		Timeout:         o.OpenTimeout,
+	}
 	f, err := boltfile.Open(path, boltfile.Options{
 		Name:    "spool",
 		Timeout: o.OpenTimeout,
-		Check:   checkInvariants,
+		Check:   func(tx *bolt.Tx) error { return checkInvariants(tx, false) },
+		// Past this (about 100k records) only the unacknowledged tail is checked at Open,
+		// and the page walk and bbolt's tx.Check wait for Check (lanebridge-agent check).
+		DeepCheckMaxBytes: deepCheckMaxBytes,
 		Init: func(tx *bolt.Tx) error {
 			var err error
 			if epoch, err = newEpoch(); err != nil {
@@ -192,12 +214,8 @@ func Open(path string, opts Options) (*Spool, error) {
 			return initTx(tx, epoch, o.Now())
 		},
 		Restart: "a new spool with a new epoch was started",
-		Bolt: bolt.Options{
-			FreelistType:    bolt.FreelistMapType,
-			InitialMmapSize: initialMmapSize(o.MaxSize),
-			OpenFile:        testOpenFile,
-		},
-		Now: o.Now,
+		Bolt:    bo,
+		Now:     o.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
@@ -209,13 +227,14 @@ func Open(path string, opts Options) (*Spool, error) {
 		log.Info("spool created", "epoch", epoch)
 	}
 	s := &Spool{
-		path:   path,
-		db:     f.DB,
-		opts:   o,
-		log:    log,
-		reqs:   make(chan *request, 256),
-		done:   make(chan struct{}),
-		notify: make(chan struct{}, 1),
+		path:     path,
+		db:       f.DB,
+		boltOpts: bo,
+		opts:     o,
+		log:      log,
+		reqs:     make(chan *request, 256),
+		done:     make(chan struct{}),
+		notify:   make(chan struct{}, 1),
 	}
 	if err := s.load(); err != nil {
 		_ = f.DB.Close()
@@ -304,7 +323,7 @@ func newEpoch() (string, error) {
 
 // load reads the persistent state into memory.
 func (s *Spool) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
 			return fmt.Errorf("load state: %w: meta bucket missing", errCorrupt)
@@ -357,7 +376,7 @@ func (s *Spool) refreshSize() {
 		return
 	}
 	var used int64
-	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+	if err := s.view(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
 		used = fi.Size()
 	}
 	s.mu.Lock()
@@ -370,6 +389,19 @@ func (s *Spool) refreshSize() {
 	if crossed {
 		s.log.Warn("spool near its size limit; capture continues", "used_bytes", used, "size_bytes", fi.Size(), "max_size", s.opts.MaxSize)
 	}
+}
+
+// view runs fn in a read transaction of the current file (Compact may replace it).
+func (s *Spool) view(fn func(*bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.db.View(fn)
+}
+
+// boltOptions returns the options db was opened with, for the file Compact puts in place.
+func (s *Spool) boltOptions() *bolt.Options {
+	o := s.boltOpts
+	return &o
 }
 
 // Epoch returns the spool's epoch: 32 hex digits minted when the file was created.
@@ -445,7 +477,7 @@ func (s *Spool) Stats() Stats {
 // Offset returns the committed read offset of source, nil if none.
 func (s *Spool) Offset(source string) ([]byte, error) {
 	var out []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketOffsets).Get([]byte(source)); v != nil {
 			out = append([]byte{}, v...)
 		}
@@ -493,7 +525,7 @@ func (s *Spool) ReadRaw(from uint64, max int) ([]RawRecord, error) {
 		return nil, nil
 	}
 	var out []RawRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil && len(out) < max; k, v = c.Next() {
 			out = append(out, RawRecord{Seq: binary.BigEndian.Uint64(k), JSON: append([]byte(nil), v...)})
@@ -509,7 +541,7 @@ func (s *Spool) ReadRaw(from uint64, max int) ([]RawRecord, error) {
 // Quarantined returns up to limit quarantined captures, newest first.
 func (s *Spool) Quarantined(limit int) ([]protocol.Quarantined, error) {
 	var out []protocol.Quarantined
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketQuarantine).Cursor()
 		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
 			var q protocol.Quarantined
@@ -530,7 +562,7 @@ func (s *Spool) Quarantined(limit int) ([]protocol.Quarantined, error) {
 // each with its Seq set.
 func (s *Spool) QuarantinedAfter(after uint64, limit int) ([]protocol.Quarantined, error) {
 	var out []protocol.Quarantined
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketQuarantine).Cursor()
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var q protocol.Quarantined
@@ -551,58 +583,96 @@ func (s *Spool) QuarantinedAfter(after uint64, limit int) ([]protocol.Quarantine
 // Purge deletes acknowledged records captured more than Retention ago, oldest first, and
 // stops at the first record that is unacknowledged or younger, so the stored seqs stay
 // contiguous. It never deletes an unacknowledged record. It returns how many it deleted.
+//
+// When it deleted records and the pages now free are worth it, Purge compacts the file
+// (Compact): bbolt alone never shrinks it. A compaction that fails on a damaged record is
+// logged and raises an alarm; the records stay where they are.
 func (s *Spool) Purge() (int, error) {
 	if err := s.writable(); err != nil {
 		return 0, fmt.Errorf("spool purge: %w", err)
 	}
+	n, err := s.purgeRecords()
+	if err != nil || n == 0 {
+		return n, err
+	}
+	if _, err := s.Compact(false); err != nil {
+		if errors.Is(err, ErrFailed) {
+			return n, err
+		}
+		s.log.Error("spool compaction failed; the file keeps its size", "err", err)
+		s.mu.Lock()
+		if !s.st.compactAlarmed {
+			s.st.compactAlarmed = true
+			s.st.alarms = append(s.st.alarms, fmt.Sprintf("spool compaction failed (run lanebridge-agent check with the agent stopped): %v", err))
+		}
+		s.mu.Unlock()
+	}
+	return n, nil
+}
+
+func (s *Spool) purgeRecords() (int, error) {
 	s.purge.Lock()
 	defer s.purge.Unlock()
 	cutoff := s.opts.Now().Add(-s.opts.Retention)
 	total := 0
 	for {
 		lastAck := s.LastAck() // only grows, so everything <= it stays acknowledged
-		tx, err := s.db.Begin(true)
+		s.dbMu.RLock()
+		n, err := s.purgeChunk(lastAck, cutoff)
+		s.dbMu.RUnlock()
 		if err != nil {
-			return total, fmt.Errorf("spool purge: %w", err)
+			return total, err
 		}
-		var keys [][]byte
-		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.First(); k != nil && len(keys) < purgeChunk; k, v = c.Next() {
-			if binary.BigEndian.Uint64(k) > lastAck {
-				break
+		total += n
+		if n < purgeChunk {
+			if n > 0 {
+				s.refreshSize()
 			}
-			t, err := decodeCapturedAt(v)
-			if err != nil {
-				_ = tx.Rollback()
-				return total, fmt.Errorf("spool purge: seq %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			if !t.Before(cutoff) {
-				break
-			}
-			keys = append(keys, append([]byte(nil), k...))
-		}
-		if len(keys) == 0 {
-			_ = tx.Rollback()
-			return total, nil
-		}
-		for _, k := range keys {
-			if err := tx.Bucket(bucketRecords).Delete(k); err != nil {
-				_ = tx.Rollback()
-				return total, fmt.Errorf("spool purge: %w", err)
-			}
-		}
-		if err := tx.Commit(); err != nil {
-			s.fail(err)
-			return total, fmt.Errorf("spool purge: %w: %w", ErrFailed, err)
-		}
-		s.txN.Add(1)
-		total += len(keys)
-		s.log.Info("purged acknowledged records past retention", "count", len(keys), "through_seq", binary.BigEndian.Uint64(keys[len(keys)-1]))
-		if len(keys) < purgeChunk {
-			s.refreshSize()
 			return total, nil
 		}
 	}
+}
+
+// purgeChunk deletes up to purgeChunk records, acknowledged through lastAck and captured
+// before cutoff, in one transaction.
+func (s *Spool) purgeChunk(lastAck uint64, cutoff time.Time) (int, error) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return 0, fmt.Errorf("spool purge: %w", err)
+	}
+	var keys [][]byte
+	c := tx.Bucket(bucketRecords).Cursor()
+	for k, v := c.First(); k != nil && len(keys) < purgeChunk; k, v = c.Next() {
+		if binary.BigEndian.Uint64(k) > lastAck {
+			break
+		}
+		t, err := decodeCapturedAt(v)
+		if err != nil {
+			_ = tx.Rollback()
+			return 0, fmt.Errorf("spool purge: seq %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		if !t.Before(cutoff) {
+			break
+		}
+		keys = append(keys, append([]byte(nil), k...))
+	}
+	if len(keys) == 0 {
+		_ = tx.Rollback()
+		return 0, nil
+	}
+	for _, k := range keys {
+		if err := tx.Bucket(bucketRecords).Delete(k); err != nil {
+			_ = tx.Rollback()
+			return 0, fmt.Errorf("spool purge: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		s.fail(err)
+		return 0, fmt.Errorf("spool purge: %w: %w", ErrFailed, err)
+	}
+	s.txN.Add(1)
+	s.log.Info("purged acknowledged records past retention", "count", len(keys), "through_seq", binary.BigEndian.Uint64(keys[len(keys)-1]))
+	return len(keys), nil
 }
 
 func (s *Spool) writable() error {

@@ -28,14 +28,16 @@ type Capture struct {
 type request struct {
 	capture *Capture // nil for an ack
 	ack     *ackReq
+	compact bool        // Compact: runs alone, between two commits
 	res     chan result // buffered, capacity 1
 }
 
 type ackReq struct{ through uint64 }
 
 type result struct {
-	records []protocol.Record
-	err     error
+	records   []protocol.Record
+	compacted *CompactResult
+	err       error
 }
 
 // Commit captures c: it stamps each record with Store, Epoch, the next store-wide Seq (gap-free,
@@ -132,14 +134,23 @@ func (s *Spool) writer() {
 		if !ok {
 			return
 		}
+		if r.compact {
+			s.runCompact(r)
+			continue
+		}
 		batch = append(batch[:0], r)
 		n := recordsOf(r)
+		var compact *request
 	drain:
 		for len(batch) < maxBatchRequests && n < maxBatchRecords {
 			select {
 			case r, ok := <-s.reqs:
 				if !ok {
 					break drain // closed: commit what we have, the outer receive then returns
+				}
+				if r.compact {
+					compact = r
+					break drain
 				}
 				batch = append(batch, r)
 				n += recordsOf(r)
@@ -149,6 +160,9 @@ func (s *Spool) writer() {
 		}
 		s.commitBatch(batch)
 		clear(batch)
+		if compact != nil {
+			s.runCompact(compact)
+		}
 	}
 }
 
@@ -310,4 +324,13 @@ func (s *Spool) commitBatch(batch []*request) {
 		}
 		s.refreshSize()
 	}
+}
+
+func (s *Spool) runCompact(r *request) {
+	if err := s.writable(); err != nil {
+		r.res <- result{err: err}
+		return
+	}
+	res, err := s.compact()
+	r.res <- result{compacted: &res, err: err}
 }

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
@@ -111,9 +112,11 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 	issue := func(reason, term, key, format string, a ...any) {
 		res.Issues = append(res.Issues, Issue{Reason: reason, Terminal: term, Key: date + "|" + term + "|" + key, Detail: fmt.Sprintf(format, a...)})
 	}
+	// seen is the first record of a business key; its content hash is computed only when the
+	// key comes again (hashing every record costs more than the rest of the comparison).
 	type seen struct {
+		r    *protocol.Record
 		hash string
-		seq  uint64
 	}
 	// add sums money, noting (once per sum) a sum that would leave int64: the sum is then not
 	// kept and the day cannot close clean.
@@ -130,7 +133,8 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		add(what+" "+k, &s, v)
 		m[k] = s
 	}
-	byKey := map[string]seen{}
+	byKey := map[string]*seen{}
+	var keys []string                      // byKey's keys in record order
 	sales := map[string]*protocol.Record{} // terminal|receipt → sale
 	numbers := map[string][]int64{}
 	active := map[string]bool{}
@@ -161,14 +165,17 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		active[t] = true
 		if r.Receipt != "" {
 			k := r.BusinessKey()
-			h := r.ContentHash()
 			if prev, ok := byKey[k]; ok {
-				if prev.hash != h {
-					issue(ReasonDuplicateReceipt, t, r.Receipt+"|"+string(r.Kind), "receipt %s (%s) captured as seq %d and seq %d with different content", r.Receipt, r.Kind, prev.seq, r.Seq)
+				if prev.hash == "" {
+					prev.hash = prev.r.ContentHash()
+				}
+				if prev.hash != r.ContentHash() {
+					issue(ReasonDuplicateReceipt, t, r.Receipt+"|"+string(r.Kind), "receipt %s (%s) captured as seq %d and seq %d with different content", r.Receipt, r.Kind, prev.r.Seq, r.Seq)
 				}
 				continue // the same receipt twice counts once
 			}
-			byKey[k] = seen{h, r.Seq}
+			byKey[k] = &seen{r: r}
+			keys = append(keys, k)
 			if n, ok := protocol.ReceiptNumber(r.Receipt); ok {
 				numbers[t] = append(numbers[t], n)
 			}
@@ -282,15 +289,9 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			res.ERP.Pending++
 		}
 	}
-	for k := range byKey {
-		var r *protocol.Record
-		for i := range recs {
-			if recs[i].BusinessKey() == k {
-				r = &recs[i]
-				break
-			}
-		}
-		if r == nil || !store.Postable(r.Kind) {
+	for _, k := range keys {
+		r := byKey[k].r // the first record of the key, as the outbox keeps it
+		if !store.Postable(r.Kind) {
 			continue
 		}
 		p, ok := have[k]
@@ -395,14 +396,18 @@ type Publisher interface {
 	Publish(topic string, payload []byte) error
 }
 
-// DayReader is what a close reads of a store-day: the store's streams, their records and the
-// day's postings; and the stores to close.
+// DayReader is what a close reads of a store-day: its records and postings; and the stores
+// to close.
 type DayReader interface {
 	ListStores(ctx context.Context) ([]store.StoreInfo, error)
 	// GetStore returns store.ErrNotFound for an unknown store.
 	GetStore(ctx context.Context, id string) (store.StoreInfo, error)
-	Records(ctx context.Context, store, epoch string, afterSeq uint64, limit int) ([]protocol.Record, error)
-	Postings(ctx context.Context, f store.PostingFilter) ([]store.Posting, error)
+	// DayRecords returns a store-day's records, all epochs, in (stream creation, seq) order
+	// (store.ErrNotFound for an unknown store).
+	DayRecords(ctx context.Context, store, businessDate string) ([]protocol.Record, error)
+	// DayPostings returns a store-day's postings (Key, BusinessDate, State, Total, Attempts
+	// and LastError are what a close reads).
+	DayPostings(ctx context.Context, store, businessDate string) ([]store.Posting, error)
 }
 
 // CloseLog keeps the latest close of each store-day.
@@ -449,32 +454,10 @@ type Closer struct {
 	NoERP bool
 }
 
-// dayRecords reads every record of the store-day, all epochs.
+// dayRecords reads every record of the store-day, all epochs, through the store's
+// business-date index: its cost does not grow with the history the store keeps.
 func (c *Closer) dayRecords(ctx context.Context, storeID, date string) ([]protocol.Record, error) {
-	info, err := c.St.GetStore(ctx, storeID)
-	if err != nil {
-		return nil, err
-	}
-	var out []protocol.Record
-	for _, s := range info.Streams {
-		var after uint64
-		for {
-			page, err := c.St.Records(ctx, storeID, s.Epoch, after, 5000)
-			if err != nil {
-				return nil, err
-			}
-			for _, r := range page {
-				if r.BusinessDate == date {
-					out = append(out, r)
-				}
-			}
-			if len(page) < 5000 {
-				break
-			}
-			after = page[len(page)-1].Seq
-		}
-	}
-	return out, nil
+	return c.St.DayRecords(ctx, storeID, date)
 }
 
 func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, error) {
@@ -493,7 +476,7 @@ func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, err
 	if c.NoERP {
 		return CompareNoERP(storeID, date, recs, due), nil
 	}
-	ps, err := c.St.Postings(ctx, store.PostingFilter{Store: storeID, BusinessDate: date, Limit: 1 << 30})
+	ps, err := c.St.DayPostings(ctx, storeID, date)
 	if err != nil {
 		return Result{}, err
 	}
@@ -663,7 +646,11 @@ type Scheduler struct {
 	At string // "02:00"
 	// Every is how often stores are checked for a day due (default 1m).
 	Every time.Duration
-	tried map[[2]string]bool // store-days closed or tried by this process
+	// Workers is how many store-days are closed at once (default 2): a close is mostly
+	// reading and decoding the day's records, which runs in parallel on the store's read
+	// connections; its writes (exceptions, the result) go through the store's writer.
+	Workers int
+	tried   map[[2]string]bool // store-days closed or tried by this process
 }
 
 // Run closes days until ctx ends. A day already closed is not closed again automatically, and
@@ -694,20 +681,49 @@ func (s *Scheduler) closeDue(ctx context.Context, at, now time.Time) {
 	if err != nil {
 		return
 	}
+	var due [][2]string
 	for _, st := range stores {
 		local := now.In(s.C.location(ctx, st.ID))
-		due := time.Date(local.Year(), local.Month(), local.Day(), at.Hour(), at.Minute(), 0, 0, local.Location())
-		date := local.AddDate(0, 0, -1).Format(time.DateOnly)
-		key := [2]string{st.ID, date}
-		if local.Before(due) || s.tried[key] {
+		dueAt := time.Date(local.Year(), local.Month(), local.Day(), at.Hour(), at.Minute(), 0, 0, local.Location())
+		key := [2]string{st.ID, local.AddDate(0, 0, -1).Format(time.DateOnly)}
+		if local.Before(dueAt) || s.tried[key] {
 			continue
 		}
 		s.tried[key] = true
-		if _, err := s.C.St.GetClose(ctx, st.ID, date); err == nil {
-			continue
-		}
-		if _, err := s.C.Close(ctx, st.ID, date); err != nil {
-			s.C.logger().Warn("scheduled close failed", "store", st.ID, "date", date, "err", err)
-		}
+		due = append(due, key)
 	}
+	s.C.CloseDays(ctx, due, s.Workers, true)
+}
+
+// CloseDays closes the given (store, business date) pairs with workers closes at once
+// (default 2), skipping a day already closed when skipClosed is set. A failed close is logged
+// and does not stop the others.
+func (c *Closer) CloseDays(ctx context.Context, days [][2]string, workers int, skipClosed bool) {
+	if workers <= 0 {
+		workers = 2
+	}
+	work := make(chan [2]string)
+	var wg sync.WaitGroup
+	for range min(workers, len(days)) {
+		wg.Go(func() {
+			for d := range work {
+				if skipClosed {
+					if _, err := c.St.GetClose(ctx, d[0], d[1]); err == nil {
+						continue
+					}
+				}
+				if _, err := c.Close(ctx, d[0], d[1]); err != nil {
+					c.logger().Warn("close failed", "store", d[0], "date", d[1], "err", err)
+				}
+			}
+		})
+	}
+	for _, d := range days {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- d
+	}
+	close(work)
+	wg.Wait()
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"slices"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -102,4 +104,50 @@ func buildDay(store, date string, rows []dayRow) Day {
 	}
 	slices.SortFunc(d.Terminals, func(a, b TerminalDay) int { return cmp.Compare(a.Terminal, b.Terminal) })
 	return d
+}
+
+// dayRecordsSQL selects cols of a store's records of a business day (arguments: store, date)
+// in (stream creation, seq) order, through the records_day index.
+func (d dialect) dayRecordsSQL(cols string) string {
+	return `SELECT ` + cols + ` FROM ` + d.recordsByDay + ` JOIN streams s ON s.store = r.store AND s.epoch = r.epoch
+		WHERE r.store = ? AND r.business_date = ? ORDER BY s.id, r.seq`
+}
+
+// DayRecords returns every record of a store-day, all epochs, in (stream creation, seq) order:
+// what a close compares. It reads the records_day index (store, business_date), so its cost is
+// the day's records, whatever history the store has. ErrNotFound for an unknown store.
+func (s *DB) DayRecords(ctx context.Context, store, businessDate string) ([]protocol.Record, error) {
+	var out []protocol.Record
+	err := s.read(ctx, func(t tx) error {
+		if err := mustStore(ctx, t, store); err != nil {
+			return err
+		}
+		rs, err := t.query(ctx, s.d.dayRecordsSQL("r.body"), store, businessDate)
+		out, err = scanAll(rs, err, scanRecord)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("records of %s on %s: %w", store, businessDate, err)
+	}
+	return out, nil
+}
+
+// DayPostings returns the postings of a store-day with what a close compares filled in (Key,
+// Store, BusinessDate, Total, State, Attempts, LastError): a lighter read than Postings,
+// through postings_day.
+func (s *DB) DayPostings(ctx context.Context, store, businessDate string) ([]Posting, error) {
+	var out []Posting
+	err := s.read(ctx, func(t tx) error {
+		rs, err := t.query(ctx, `SELECT key, total, state, attempts, last_error
+			FROM postings WHERE store = ? AND business_date = ? ORDER BY id`, store, businessDate)
+		out, err = scanAll(rs, err, func(r rows, p *Posting) error {
+			p.Store, p.BusinessDate = store, businessDate
+			return r.Scan(&p.Key, &p.Total, &p.State, &p.Attempts, &p.LastError)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postings of %s on %s: %w", store, businessDate, err)
+	}
+	return out, nil
 }

@@ -58,6 +58,10 @@ type dialect struct {
 	forUpdate string
 	// skipLocked is forUpdate for claims: rows another replica holds are passed over.
 	skipLocked string
+	// recordsByDay names the records table for a query of one store-day. Without statistics
+	// SQLite's planner prefers the primary key's (store) prefix to records_day (store,
+	// business_date) and reads the store's whole history; PostgreSQL plans from statistics.
+	recordsByDay string
 	// ddl expands the macros of the migration files: {{id}} (auto-numbered primary key),
 	// {{time}} (a timestamp column), {{epoch}} (the zero timestamp as a default), {{json}} and
 	// {{rowid}} (SQLite's WITHOUT ROWID for tables keyed by their primary key).
@@ -68,14 +72,16 @@ type dialect struct {
 }
 
 var sqliteDialect = dialect{
+	recordsByDay: "records r INDEXED BY records_day",
 	ddl: strings.NewReplacer("{{id}}", "INTEGER PRIMARY KEY", "{{time}}", "INTEGER", "{{epoch}}", "0",
 		"{{json}}", "TEXT", "{{rowid}}", "WITHOUT ROWID"),
 	ts: func(t time.Time) any { return t.UnixMicro() },
 }
 
 var postgresDialect = dialect{
-	forUpdate:  " FOR UPDATE",
-	skipLocked: " FOR UPDATE SKIP LOCKED",
+	forUpdate:    " FOR UPDATE",
+	skipLocked:   " FOR UPDATE SKIP LOCKED",
+	recordsByDay: "records r",
 	ddl: strings.NewReplacer("{{id}}", "bigserial PRIMARY KEY", "{{time}}", "timestamptz", "{{epoch}}", "'epoch'",
 		"{{json}}", "jsonb", "{{rowid}}", ""),
 	ts: func(t time.Time) any { return normTime(t) },

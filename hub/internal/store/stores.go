@@ -286,9 +286,7 @@ func (s *DB) Day(ctx context.Context, store, businessDate string) (Day, error) {
 		if err := mustStore(ctx, t, store); err != nil {
 			return err
 		}
-		rs, err := t.query(ctx, `SELECT r.terminal, r.kind, r.receipt, r.total
-			FROM records r JOIN streams s ON s.store = r.store AND s.epoch = r.epoch
-			WHERE r.store = ? AND r.business_date = ? ORDER BY s.id, r.seq`, store, businessDate)
+		rs, err := t.query(ctx, s.d.dayRecordsSQL("r.terminal, r.kind, r.receipt, r.total"), store, businessDate)
 		drs, err = scanAll(rs, err, func(r rows, d *dayRow) error {
 			return r.Scan(&d.terminal, &d.kind, &d.receipt, &d.total)
 		})
