@@ -101,6 +101,9 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if ca != "" {
 		fmt.Fprintf(stdout, "  hub.tls.ca_file: %s\n", ca)
 	}
+	if resp.HubURL != "" {
+		fmt.Fprintf(stdout, "  update.hub_url: %s (unless the file already named one)\n", resp.HubURL)
+	}
 	if resp.ActionNeeded != "" {
 		fmt.Fprintf(stderr, "lanebridge-agent: note: %s\n", resp.ActionNeeded)
 	}
@@ -205,6 +208,18 @@ func writeEnrolled(path, dataDir string, r *enrollResponse, caFile string) (stri
 		t.Style = 0
 		if mapGet(t, "ca_file") == nil {
 			mapSet(t, "ca_file", caFile)
+		}
+	}
+	if r.HubURL != "" {
+		// Self-updates download from the hub that enrolled us, unless the file names another.
+		up := mapGet(root, "update")
+		if up == nil || up.Kind != yaml.MappingNode {
+			up = &yaml.Node{Kind: yaml.MappingNode}
+			mapPut(root, "update", up)
+		}
+		up.Style = 0
+		if mapGet(up, "hub_url") == nil {
+			mapSet(up, "hub_url", r.HubURL)
 		}
 	}
 	out, err := yaml.Marshal(&doc)

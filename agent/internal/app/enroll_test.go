@@ -19,14 +19,14 @@ func TestWriteEnrolledMerges(t *testing.T) {
 	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &enrollResponse{Store: "S001", Broker: "ssl://hub.example:8883", Username: "S001", Password: "newsecret-0123456789"}
+	r := &enrollResponse{Store: "S001", Broker: "ssl://hub.example:8883", Username: "S001", Password: "newsecret-0123456789", HubURL: "https://hub.example:8443"}
 	pw, err := writeEnrolled(path, "", r, "/etc/lanebridge/ca.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
 	got := string(b)
-	for _, want := range []string{"# store PC 12", "# till 1", "batch_size: 64", "broker: ssl://hub.example:8883", "password_file: agent.password", "ca_file: /etc/lanebridge/ca.pem"} {
+	for _, want := range []string{"# store PC 12", "# till 1", "batch_size: 64", "broker: ssl://hub.example:8883", "password_file: agent.password", "ca_file: /etc/lanebridge/ca.pem", "hub_url: https://hub.example:8443"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("merged config lacks %q:\n%s", want, got)
 		}

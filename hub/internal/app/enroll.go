@@ -49,9 +49,18 @@ func issueEnrollToken(ctx context.Context, st *store.DB, id string, life time.Du
 }
 
 func enrollHint(w io.Writer, cfg *Config, id string, until time.Time) {
+	u := hubPublicURL(cfg)
+	insecure := ""
+	if strings.HasPrefix(u, "http://") {
+		// The agent refuses to fetch a password over plain http without being told.
+		insecure = " --insecure-http"
+	}
 	fmt.Fprintf(w, "store %s: one-time enrolment token printed (valid until %s, once); on the store PC run:\n"+
-		"  lanebridge-agent enroll --hub %s --token TOKEN --config /etc/lanebridge/agent.yaml [--ca hub-ca.pem]\n",
-		id, until.Format(time.RFC3339), hubPublicURL(cfg))
+		"  lanebridge-agent enroll --hub %s --token TOKEN --config /etc/lanebridge/agent.yaml [--ca hub-ca.pem]%s\n",
+		id, until.Format(time.RFC3339), u, insecure)
+	if insecure != "" {
+		fmt.Fprintln(w, "  (this hub serves plain http: the password crosses the network in clear; set http.cert_file/key_file and http.public_url to https://… for real stores)")
+	}
 }
 
 // storesEnrollToken is `stores enroll-token STORE [--expires 24h] [--out FILE]`.
