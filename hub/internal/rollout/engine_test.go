@@ -196,8 +196,14 @@ func TestWavesAdvanceOnlyWhenHealthy(t *testing.T) {
 		e.healthy(id)
 	}
 	e.tick()
-	if ro := e.rollout(); ro.State != store.RolloutDone {
+	ro := e.rollout()
+	if ro.State != store.RolloutDone {
 		t.Fatalf("rollout = %s %s", ro.State, ro.Reason)
+	}
+	for _, w := range ro.Waves {
+		if w.StartedAt.IsZero() || w.FinishedAt.IsZero() {
+			t.Errorf("wave %d of a done rollout: started %v, finished %v", w.Wave+1, w.StartedAt, w.FinishedAt)
+		}
 	}
 	audit, _ := e.st.Audit(e.ctx, 0, 100)
 	var actions []string

@@ -257,7 +257,14 @@ func (s *DB) SetRolloutState(ctx context.Context, id int64, from []string, state
 		if !ok {
 			return fmt.Errorf("%w: rollout %d is %s", ErrRolloutState, id, cur)
 		}
-		_, err := t.exec(ctx, `UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?`, state, reason, s.now(), id)
+		if _, err := t.exec(ctx, `UPDATE rollouts SET state = ?, reason = ?, updated_at = ? WHERE id = ?`, state, reason, s.now(), id); err != nil {
+			return err
+		}
+		if state != RolloutDone {
+			return nil
+		}
+		// The last wave ends with the rollout.
+		_, err := t.exec(ctx, `UPDATE rollout_waves SET finished_at = ? WHERE rollout = ? AND wave = (SELECT wave FROM rollouts WHERE id = ?)`, s.now(), id, id)
 		return err
 	})
 	return wrapf(err, "rollout %d %s", id, state)
