@@ -1,0 +1,412 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/sim"
+)
+
+// Issue 10's signed self-update, end to end: real agent builds stamped with versions and the
+// public key of a key pair made by Debian's minisign, a real hub that publishes and rolls out,
+// the real broker, download and exec. The agent binaries are built without -race (they are
+// the release artefacts, and an agent replaces its own executable: each agent runs its own
+// copy in a folder it can write).
+
+// updKit holds the key pairs and release builds, made once per test binary run.
+type updKit struct {
+	dir       string
+	pub, sec  string // the trusted key pair (minisign -G -W)
+	otherSec  string // a key the agents do not trust
+	pubLine   string // the trusted public key's base64 line, built into the agents
+	mu        sync.Mutex
+	built     map[string]string // name -> binary
+	buildErrs map[string]error
+}
+
+var (
+	kitOnce sync.Once
+	theKit  *updKit
+	kitErr  error
+)
+
+func updateKit(t testing.TB) *updKit {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	mini, err := exec.LookPath("minisign")
+	if err != nil {
+		t.Skip("minisign not installed (apt-get install minisign)")
+	}
+	kitOnce.Do(func() {
+		k := &updKit{dir: filepath.Join(binDir, "update-kit"), built: map[string]string{}, buildErrs: map[string]error{}}
+		if kitErr = os.MkdirAll(k.dir, 0o755); kitErr != nil {
+			return
+		}
+		k.pub, k.sec = filepath.Join(k.dir, "release.pub"), filepath.Join(k.dir, "release.key")
+		k.otherSec = filepath.Join(k.dir, "other.key")
+		for _, kp := range [][2]string{{k.pub, k.sec}, {filepath.Join(k.dir, "other.pub"), k.otherSec}} {
+			if out, err := exec.Command(mini, "-G", "-W", "-p", kp[0], "-s", kp[1]).CombinedOutput(); err != nil {
+				kitErr = fmt.Errorf("minisign -G: %v %s", err, out)
+				return
+			}
+		}
+		b, err := os.ReadFile(k.pub)
+		if err != nil {
+			kitErr = err
+			return
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		k.pubLine = lines[len(lines)-1]
+		theKit = k
+	})
+	if kitErr != nil {
+		t.Fatal(kitErr)
+	}
+	return theKit
+}
+
+// agent returns a real agent build stamped with version and trusting the kit's key.
+func (k *updKit) agent(t testing.TB, version string) string {
+	t.Helper()
+	return k.build(t, "agent-"+version, "./agent/cmd/lanebridge-agent",
+		"-X github.com/lanebridge/lanebridge/agent/internal/app.Version="+version+
+			" -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys="+k.pubLine)
+}
+
+// broken returns one of the update package's broken "releases": exits (exits at once) or
+// hangs (runs, never healthy).
+func (k *updKit) broken(t testing.TB, name string) string {
+	t.Helper()
+	return k.build(t, name, "./agent/internal/update/testdata/"+name, "")
+}
+
+func (k *updKit) build(t testing.TB, name, pkg, ldflags string) string {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if p, ok := k.built[name]; ok {
+		return p
+	}
+	if err, ok := k.buildErrs[name]; ok {
+		t.Fatal(err)
+	}
+	out := filepath.Join(k.dir, name)
+	args := []string{"build", "-o", out}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
+	cmd.Dir = repoRoot()
+	if b, err := cmd.CombinedOutput(); err != nil {
+		k.buildErrs[name] = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		t.Fatal(k.buildErrs[name])
+	}
+	k.built[name] = out
+	return out
+}
+
+// updHubYAML is hub.yaml for a fast rollout.
+const updHubYAML = `rollouts:
+  tick: 50ms
+  resend_after: 2s
+  store_timeout: 1m
+  maintenance_window: "Mon-Sun 00:00-24:00"
+`
+
+// startUpdHub starts a hub with fast rollouts (and extra hub.yaml lines).
+func startUpdHub(t testing.TB, dir, extra string) (*hub, string) {
+	t.Helper()
+	cfg := writeHubConfig(t, dir, "hub.yaml", updHubYAML+extra)
+	return startHub(t, dir, "--config", cfg), cfg
+}
+
+// updAgent is an agent running from its own copy of a release build.
+type updAgent struct {
+	store, cfg, exe string
+	p               *proc
+}
+
+// agentWithUpdates writes store's agent.yaml (one jsonl terminal T1 at journal) with updates
+// from h, copies bin as the agent's executable into a folder of its own and starts it.
+func startUpdAgent(t testing.TB, dir string, h *hub, store, enrolled, journal, bin string) *updAgent {
+	t.Helper()
+	cfg := agentConfig(t, dir, store, enrolled, map[string]string{"T1": journal})
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "update:\n  hub_url: http://%s\n  health_timeout: 5s\n", h.http)
+	f.Close()
+	exe := filepath.Join(dir, "bin-"+store, "lanebridge-agent")
+	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, bin, exe, 0o755)
+	a := &updAgent{store: store, cfg: cfg, exe: exe}
+	a.start(t, dir)
+	return a
+}
+
+func (a *updAgent) start(t testing.TB, dir string) {
+	t.Helper()
+	logPath := filepath.Join(dir, "agent-"+a.store+".log")
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(a.exe, "run", "--config", a.cfg)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, name: "lanebridge-agent " + a.store, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(p.kill)
+	a.p = p
+}
+
+func copyFile(t testing.TB, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publish runs `releases publish` for this machine's os/arch (unless args say otherwise).
+func publish(t testing.TB, h *hub, bin, version, key string, args ...string) {
+	t.Helper()
+	base := []string{"releases", "publish", "--binary", bin, "--version", version, "--key", key}
+	if !containsArg(args, "--os") {
+		base = append(base, "--os", runtime.GOOS)
+	}
+	if !containsArg(args, "--arch") {
+		base = append(base, "--arch", runtime.GOARCH)
+	}
+	out := h.cli(t, append(base, args...)...)
+	if !strings.Contains(out, "published release") {
+		t.Fatalf("releases publish %s: %s", version, out)
+	}
+}
+
+func containsArg(args []string, a string) bool {
+	for _, x := range args {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// startRollout runs `rollouts start` and returns the rollout's id.
+func startRollout(t testing.TB, h *hub, args ...string) int64 {
+	t.Helper()
+	out := h.cli(t, append([]string{"rollouts", "start"}, args...)...)
+	var id int64
+	if _, err := fmt.Sscanf(out, "started rollout %d:", &id); err != nil {
+		t.Fatalf("rollouts start: %q: %v", out, err)
+	}
+	return id
+}
+
+type rolloutJSON struct {
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Wave   int    `json:"wave"`
+	Stores []struct {
+		Store     string `json:"store"`
+		Wave      int    `json:"wave"`
+		State     string `json:"state"`
+		CommandID string `json:"command_id"`
+		Tries     int    `json:"tries"`
+		Attempts  int    `json:"attempts"`
+		Detail    string `json:"detail"`
+	} `json:"stores"`
+}
+
+func (h *hub) rollout(t testing.TB, id int64) rolloutJSON {
+	t.Helper()
+	var ro rolloutJSON
+	b, err := h.get(fmt.Sprintf("/api/v1/rollouts/%d", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ro); err != nil {
+		t.Fatal(err)
+	}
+	return ro
+}
+
+// waitRollout waits for rollout id to reach state.
+func (h *hub) waitRollout(t testing.TB, id int64, state string, d time.Duration) rolloutJSON {
+	t.Helper()
+	var ro rolloutJSON
+	eventually(t, d, fmt.Sprintf("rollout %d %s", id, state), func() error {
+		ro = h.rollout(t, id)
+		if ro.State != state {
+			return fmt.Errorf("rollout %+v", ro)
+		}
+		return nil
+	})
+	return ro
+}
+
+// waitOnline waits until store's agent reports online on version with its os/arch.
+func (h *hub) waitOnline(t testing.TB, store, version string, d time.Duration) {
+	t.Helper()
+	eventually(t, d, store+" online on "+version, func() error {
+		si, err := h.store(store)
+		if err != nil {
+			return err
+		}
+		if st := si.Status; st == nil || st.State != "online" || st.Version != version || st.OS != runtime.GOOS || st.Arch != runtime.GOARCH {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+}
+
+// updateReport is the store's last update report at the hub (Status.Update).
+func (h *hub) updateReport(t testing.TB, store string) (*protocol.UpdateReport, string) {
+	t.Helper()
+	si, err := h.store(store)
+	if err != nil || si.Status == nil {
+		return nil, ""
+	}
+	return si.Status.Update, si.Status.Version
+}
+
+// TestUpdateRollsOutInWindow: a running v1 agent, fed continuously by the simulator, is offered
+// v2 by a rollout; nothing is sent while its maintenance window is closed; once it is open the
+// agent downloads, verifies, runs the trial, swaps its own executable and execs it (same pid),
+// reports v2 healthy; every record before, during and after is at the hub exactly once, in one
+// epoch, and the spool passes `check`.
+func TestUpdateRollsOutInWindow(t *testing.T) {
+	k := updateKit(t)
+	v1, v2 := k.agent(t, "v1.0.0"), k.agent(t, "v2.0.0")
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h, hubCfg := startUpdHub(t, dir, "")
+	const store = "S001"
+	journal := filepath.Join(dir, "T1.jsonl")
+	const n = 1000
+	simP := runSim(t, dir, journal, "T1", n, 40, 11)
+	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), journal, v1)
+	pid := a.p.cmd.Process.Pid
+	h.waitOnline(t, store, "v1.0.0", 30*time.Second)
+
+	publish(t, h, v2, "v2.0.0", k.sec)
+	// A window that does not hold now (UTC, the store's zone).
+	closed := "Mon-Sun 03:00-04:00"
+	if hr := time.Now().UTC().Hour(); hr >= 2 && hr <= 5 {
+		closed = "Mon-Sun 15:00-16:00"
+	}
+	h.cli(t, "stores", "set", store, "--tz", "UTC", "--maintenance", closed)
+	id := startRollout(t, h, "--release", "v2.0.0", "--waves", "1,100%")
+	// 40 ticks with the window closed: the store waits, saying why, and the agent is not offered it.
+	time.Sleep(2 * time.Second)
+	ro := h.rollout(t, id)
+	if ro.State != "running" || len(ro.Stores) != 1 || ro.Stores[0].State != "pending" || ro.Stores[0].Attempts != 0 ||
+		!strings.Contains(ro.Stores[0].Detail, "outside its maintenance window") {
+		t.Fatalf("with the window closed the rollout is %+v", ro)
+	}
+	if u, v := h.updateReport(t, store); u != nil || v != "v1.0.0" {
+		t.Fatalf("with the window closed the agent reports %s and update %+v", v, u)
+	}
+	if b, _ := os.ReadFile(a.p.log); bytes.Contains(b, []byte("update:")) || bytes.Contains(b, []byte(`msg=update`)) {
+		t.Fatalf("the agent heard of the update with its window closed:\n%s", tail(b, 3000))
+	}
+	before, _ := h.store(store)
+	h.cli(t, "stores", "set", store, "--maintenance", "Mon-Sun 00:00-24:00")
+	opened := time.Now()
+
+	eventually(t, 90*time.Second, "the agent reporting v2.0.0 healthy", func() error {
+		if a.p.exited() {
+			t.Fatalf("the agent process exited: %v", a.p.err)
+		}
+		u, v := h.updateReport(t, store)
+		if u == nil || u.State != protocol.UpdateHealthy || v != "v2.0.0" {
+			return fmt.Errorf("version %s, update %+v", v, u)
+		}
+		return nil
+	})
+	t.Logf("updated %.1fs after the window opened", time.Since(opened).Seconds())
+	during, _ := h.store(store)
+	ro = h.waitRollout(t, id, "done", 30*time.Second)
+	if ro.Stores[0].State != protocol.UpdateHealthy {
+		t.Fatalf("rollout store: %+v", ro.Stores[0])
+	}
+	status := h.cli(t, "rollouts", "status", fmt.Sprint(id))
+	if !strings.Contains(status, "done") || !strings.Contains(status, "healthy") {
+		t.Fatalf("rollouts status:\n%s", status)
+	}
+	if a.p.cmd.Process.Pid != pid || a.p.exited() {
+		t.Fatalf("the agent is not the same process (exec in place expected)")
+	}
+	// The executable is v2's bytes, v1's are kept beside it.
+	if got, want := mustRead(t, a.exe), mustRead(t, v2); !bytes.Equal(got, want) {
+		t.Fatal("the agent's executable is not the v2 build after the update")
+	}
+	if got, want := mustRead(t, a.exe+".old"), mustRead(t, v1); !bytes.Equal(got, want) {
+		t.Fatal("the previous binary is not kept as .old")
+	}
+
+	<-simP.done
+	if simP.err != nil {
+		t.Fatalf("simulator: %v", simP.err)
+	}
+	h.waitRecords(t, store, n, 90*time.Second)
+	if before.Records == 0 || during.Records >= n {
+		t.Fatalf("records at the hub: %d when the window opened, %d at healthy, of %d: the update did not happen mid-stream", before.Records, during.Records, n)
+	}
+	t.Logf("records at the hub: %d when the window opened, %d at healthy, %d at the end", before.Records, during.Records, n)
+	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
+	a.p.stop(t)
+	if out, err := exec.Command(a.exe, "check", "--config", a.cfg).CombinedOutput(); err != nil {
+		t.Fatalf("check after the update: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command(a.exe, "version").CombinedOutput(); !strings.Contains(string(out), "v2.0.0") {
+		t.Fatalf("version: %s", out)
+	}
+	checkLogs(t, dir)
+}
+
+func mustRead(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// hubPublisher is an MQTT client with the hub's credentials on a locked-down external broker:
+// it sends commands to agents exactly as the hub does (QoS 1 on down/commands).
+func hubPublisher(t testing.TB, url, pwFile string) mqtt.Client {
+	t.Helper()
+	pw := strings.TrimSpace(string(mustRead(t, pwFile)))
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("e2e-as-hub-%d", time.Now().UnixNano())).
+		SetUsername("lanebridge-hub").SetPassword(pw).SetConnectTimeout(5 * time.Second).SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect as the hub: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	return c
+}
