@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -479,4 +481,192 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	}
 	a.p.stop(t)
 	checkLogs(t, dir)
+}
+
+// hubCLIFails runs a hub subcommand that must fail and returns its stderr.
+func (h *hub) cliFails(t testing.TB, args ...string) string {
+	t.Helper()
+	args = append(args, "--data", filepath.Join(h.dir, "hub"))
+	if i := slices.Index(h.extra, "--config"); i >= 0 && i+1 < len(h.extra) {
+		args = append(args, h.extra[i:i+2]...)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err == nil {
+		t.Fatalf("lanebridge-hub %s succeeded: %s", strings.Join(args, " "), out.String())
+	}
+	return errb.String()
+}
+
+// updateCommand is the update command the hub's rollout engine would send for a published
+// release (its signed manifest as stored, read from the hub's database).
+func updateCommand(t testing.TB, h *hub, id, version, goos, arch string, edit func(*protocol.SignedManifest)) []byte {
+	t.Helper()
+	db, err := sql.Open("sqlite", filepath.Join(h.dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sm protocol.SignedManifest
+	if err := db.QueryRow(`SELECT manifest_body, manifest_signature FROM releases WHERE version = ? AND os = ? AND arch = ?`, version, goos, arch).
+		Scan(&sm.Body, &sm.Signature); err != nil {
+		t.Fatalf("release %s %s/%s: %v", version, goos, arch, err)
+	}
+	if edit != nil {
+		edit(&sm)
+	}
+	b, err := json.Marshal(protocol.Command{V: protocol.Version, ID: id, Type: protocol.CommandUpdate, Manifest: &sm,
+		URL: fmt.Sprintf("/api/v1/agent/releases/%s/%s/%s/binary?channel=stable", version, goos, arch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUpdateRefusals: a v2 agent is offered five releases it must refuse, each with its reason
+// in the store's status at the hub (and in the rollout, for those the hub rolls out):
+//   - tampered: the binary in the hub's releases dir changed after publish (same size): sha256;
+//   - bad signature: the release published with a key the agent does not trust;
+//   - expired, wrong os/arch, downgrade: the hub itself never rolls these out (`rollouts start`
+//     leaves out an expired release (unit-tested: it cannot be published expiring in under a
+//     minute), a store of another os/arch and a store already on a higher version: the last two
+//     proven below); the command is sent to the agent directly over MQTT with the hub's own
+//     broker credentials (a locked-down Mosquitto), as a hub with a bug, or a replay, would.
+//
+// The refused releases' bytes are the v2 build (they are refused before they could run; if a
+// defence were missing the agent would go on to try it and the test would see no refusal).
+// Afterwards the agent still runs v2 from its untouched executable.
+func TestUpdateRefusals(t *testing.T) {
+	k := updateKit(t)
+	v2 := k.agent(t, "v2.0.0")
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	const store = "S003"
+	lb := startLockedBroker(t, dir, dir, updHubYAML, store)
+	h := startHub(t, dir, "--config", lb.hubCfg)
+	journal := filepath.Join(dir, "T1.jsonl")
+	simP := runSim(t, dir, journal, "T1", 100, 50, 13)
+	a := startUpdAgent(t, dir, h, store, lb.agents[store], journal, v2)
+	h.waitOnline(t, store, "v2.0.0", 30*time.Second)
+	asHub := hubPublisher(t, lb.mq.URL, filepath.Join(dir, "hub-broker.pw"))
+
+	// refusedByRollout rolls version out and returns the store's detail once it is refused.
+	refusedByRollout := func(version string) string {
+		t.Helper()
+		id := startRollout(t, h, "--release", version, "--waves", "100%", "--max-failures", "1")
+		ro := h.waitRollout(t, id, "done", 60*time.Second)
+		rs := ro.Stores[0]
+		if rs.State != protocol.UpdateRefused {
+			t.Fatalf("rollout of %s: store %+v", version, rs)
+		}
+		u, _ := h.updateReport(t, store)
+		if u == nil || u.CommandID != rs.CommandID || u.State != protocol.UpdateRefused || u.Detail != rs.Detail {
+			t.Fatalf("store status update %+v, rollout store %+v", u, rs)
+		}
+		return rs.Detail
+	}
+	// refusedDirect sends the command as the hub would and returns the agent's reason.
+	refusedDirect := func(cmdID, version, goos, arch string, edit func(*protocol.SignedManifest)) string {
+		t.Helper()
+		tok := asHub.Publish(protocol.CommandsTopic(store), 1, false, updateCommand(t, h, cmdID, version, goos, arch, edit))
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish as the hub: %v", tok.Error())
+		}
+		var u *protocol.UpdateReport
+		eventually(t, 30*time.Second, "the agent's report on "+cmdID, func() error {
+			u, _ = h.updateReport(t, store)
+			if u == nil || u.CommandID != cmdID || u.State != protocol.UpdateRefused {
+				return fmt.Errorf("update %+v", u)
+			}
+			return nil
+		})
+		return u.Detail
+	}
+	check := func(what, detail, want string) {
+		t.Helper()
+		if !strings.Contains(detail, want) {
+			t.Errorf("%s: refused with %q, want it to say %q", what, detail, want)
+		}
+		t.Logf("%s: refused: %s", what, detail)
+	}
+
+	// Tampered binary.
+	publish(t, h, v2, "v2.1.0", k.sec)
+	stored, _ := filepath.Glob(filepath.Join(dir, "hub", "releases", "[0-9a-f]*"))
+	if len(stored) != 1 {
+		t.Fatalf("releases dir: %v", stored)
+	}
+	b := mustRead(t, stored[0])
+	b[len(b)/2] ^= 0x55
+	if err := os.WriteFile(stored[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check("tampered binary", refusedByRollout("v2.1.0"), "sha256 mismatch")
+
+	// Manifest (and binary) signed by a key this agent does not trust.
+	publish(t, h, v2, "v2.2.0", k.otherSec)
+	check("bad signature", refusedByRollout("v2.2.0"), "manifest refused: manifest: "+protocol.ErrBadSignature.Error())
+
+	// Expired manifest. `releases publish` takes lifetimes of a minute or more (--expires 1s is
+	// refused), too long to wait for here: the operator's key re-signs (Debian's minisign -S) the
+	// manifest publish made, its expiry set a minute in the past — a correctly signed manifest
+	// that has expired, as a replayed old one would be.
+	publish(t, h, v2, "v2.3.0", k.sec)
+	if e := h.cliFails(t, "releases", "publish", "--binary", v2, "--version", "v2.3.1", "--os", runtime.GOOS, "--arch", runtime.GOARCH,
+		"--key", k.sec, "--expires", "1s"); !strings.Contains(e, "--expires") {
+		t.Fatalf("publish --expires 1s: %s", e)
+	}
+	expired := func(sm *protocol.SignedManifest) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(sm.Body), &m); err != nil {
+			t.Fatal(err)
+		}
+		m["expires"] = time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+		body, _ := json.Marshal(m)
+		f := filepath.Join(dir, "expired-manifest.json")
+		if err := os.WriteFile(f, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("minisign", "-S", "-s", k.sec, "-m", f).CombinedOutput(); err != nil {
+			t.Fatalf("minisign -S: %v %s", err, out)
+		}
+		sm.Body, sm.Signature = string(body), string(mustRead(t, f+".minisig"))
+	}
+	check("expired manifest", refusedDirect("e2e-expired", "v2.3.0", runtime.GOOS, runtime.GOARCH, expired), "manifest expired at")
+
+	// Wrong os/arch.
+	other := "arm64"
+	if runtime.GOARCH == other {
+		other = "amd64"
+	}
+	publish(t, h, v2, "v2.4.0", k.sec, "--arch", other)
+	if e := h.cliFails(t, "rollouts", "start", "--release", "v2.4.0", "--waves", "100%"); !strings.Contains(e, "no store matches") {
+		t.Fatalf("rollouts start of a release for another arch: %s", e)
+	}
+	check("wrong os/arch", refusedDirect("e2e-arch", "v2.4.0", runtime.GOOS, other, nil),
+		fmt.Sprintf("release is for %s/%s, this agent runs on %s/%s", runtime.GOOS, other, runtime.GOOS, runtime.GOARCH))
+
+	// Downgrade.
+	publish(t, h, v2, "v1.5.0", k.sec)
+	if e := h.cliFails(t, "rollouts", "start", "--release", "v1.5.0", "--waves", "100%"); !strings.Contains(e, "no store matches") {
+		t.Fatalf("rollouts start of a lower version: %s", e)
+	}
+	check("downgrade", refusedDirect("e2e-downgrade", "v1.5.0", runtime.GOOS, runtime.GOARCH, nil), "downgrade refused: v1.5.0 is lower than the running v2.0.0")
+
+	if bytes.Contains(mustRead(t, a.p.log), []byte("trial started")) {
+		t.Error("the agent ran a trial of a refused release")
+	}
+	if !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
+		t.Error("the agent's executable changed")
+	}
+	if _, v := h.updateReport(t, store); v != "v2.0.0" || a.p.exited() {
+		t.Errorf("the agent runs %q (exited: %v)", v, a.p.exited())
+	}
+	<-simP.done
+	h.waitRecords(t, store, 100, 60*time.Second)
+	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
+	a.p.stop(t)
+	checkLogs(t, dir)
+	lb.checkLockedDown(t, dir)
 }
