@@ -670,3 +670,75 @@ func TestUpdateRefusals(t *testing.T) {
 	checkLogs(t, dir)
 	lb.checkLockedDown(t, dir)
 }
+
+// TestRolloutHaltsAtFailureThreshold: four v2 agents on one hub are offered v3, whose binary is
+// testdata/hangs (it runs and never reports healthy: each trial ends at update.health_timeout,
+// 5s, and is killed). Waves 1,2,100% with --max-failures 25% (one failure of four tolerated):
+// wave 1's store fails and the rollout goes on; wave 2's failure is the second, which crosses
+// the threshold, and the rollout halts at wave 2 by itself. The last two stores are never
+// offered v3: no command, no trial.
+func TestRolloutHaltsAtFailureThreshold(t *testing.T) {
+	k := updateKit(t)
+	v2, v3 := k.agent(t, "v2.0.0"), k.broken(t, "hangs")
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h, hubCfg := startUpdHub(t, dir, "")
+	stores := []string{"S011", "S012", "S013", "S014"}
+	agents := map[string]*updAgent{}
+	for _, s := range stores {
+		journal := filepath.Join(dir, s+"-T1.jsonl")
+		if err := os.WriteFile(journal, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		agents[s] = startUpdAgent(t, dir, h, s, enroll(t, dir, s, "tcp://"+h.mqtt, "--config", hubCfg), journal, v2)
+	}
+	for _, s := range stores {
+		h.waitOnline(t, s, "v2.0.0", 60*time.Second)
+	}
+	publish(t, h, v3, "v3.0.0", k.sec)
+	id := startRollout(t, h, "--release", "v3.0.0", "--waves", "1,2,100%", "--max-failures", "25%")
+	ro := h.waitRollout(t, id, "halted", 90*time.Second)
+	t.Logf("rollout %d: %s", id, ro.Reason)
+	if ro.Wave != 1 || !strings.Contains(ro.Reason, "halted at wave 2: 2 failures of 4 stores cross max_failures 25%") {
+		t.Fatalf("rollout halted at wave %d: %q", ro.Wave+1, ro.Reason)
+	}
+	for _, rs := range ro.Stores {
+		switch rs.Store {
+		case "S011", "S012":
+			if rs.State != protocol.UpdateRolledBack || !strings.Contains(rs.Detail, "did not report healthy within 5s (update.health_timeout)") {
+				t.Errorf("store %s: %+v", rs.Store, rs)
+			}
+		default:
+			if rs.State != "pending" || rs.CommandID != "" || rs.Attempts != 0 {
+				t.Errorf("store %s was reached: %+v", rs.Store, rs)
+			}
+		}
+	}
+	// Halted stays halted: the last stores are not offered v3 later either.
+	time.Sleep(time.Second)
+	for _, s := range stores {
+		a := agents[s]
+		trials := bytes.Count(mustRead(t, a.p.log), []byte(`msg="update: trial started"`))
+		u, v := h.updateReport(t, s)
+		switch s {
+		case "S011", "S012":
+			if trials != 1 || u == nil || u.State != protocol.UpdateRolledBack || v != "v2.0.0" {
+				t.Errorf("%s: %d trials, runs %s, update %+v", s, trials, v, u)
+			}
+		default:
+			if trials != 0 || u != nil || v != "v2.0.0" {
+				t.Errorf("%s: %d trials, runs %s, update %+v", s, trials, v, u)
+			}
+		}
+		if a.p.exited() || !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
+			t.Errorf("%s: exited %v, or its executable changed", s, a.p.exited())
+		}
+	}
+	if ro := h.rollout(t, id); ro.State != "halted" || ro.Wave != 1 {
+		t.Errorf("rollout later: %+v", ro)
+	}
+	for _, s := range stores {
+		agents[s].p.stop(t)
+	}
+	checkLogs(t, dir)
+}
