@@ -429,7 +429,7 @@ func hubPublisher(t testing.TB, url, pwFile string) mqtt.Client {
 // by the agent (rolled back here before): v3's trial ran once.
 func TestRollbackBrokenRelease(t *testing.T) {
 	k := updateKit(t)
-	v2, v3 := k.agent(t, "v2.0.0"), k.broken(t, "exits")
+	v1, v2, v3 := k.agent(t, "v1.0.0"), k.agent(t, "v2.0.0"), k.broken(t, "exits")
 	dir := t.TempDir()
 	dumpOnFailure(t, dir)
 	h, hubCfg := startUpdHub(t, dir, "")
@@ -478,6 +478,20 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	}
 	if c := bytes.Count(mustRead(t, a.p.log), []byte(`msg="update: trial started"`)); c != 1 {
 		t.Fatalf("%d trials in the agent log, want 1", c)
+	}
+
+	// A real agent build published under a version it is not: the v1.0.0 build as v3.1.0
+	// (signed, so every check of the download passes). Its trial must fail on the mismatch:
+	// swapped in, it would put this agent back on v1 below the highest version it has run.
+	publish(t, h, v1, "v3.1.0", k.sec)
+	id3 := startRollout(t, h, "--release", "v3.1.0", "--waves", "100%", "--max-failures", "1")
+	ro = h.waitRollout(t, id3, "done", 60*time.Second)
+	if rs := ro.Stores[0]; rs.State != protocol.UpdateRolledBack || !strings.Contains(rs.Detail, "reports version v1.0.0, not v3.1.0") {
+		t.Fatalf("mislabelled release: rollout store %+v", rs)
+	}
+	t.Logf("mislabelled release: %s", ro.Stores[0].Detail)
+	if _, v := h.updateReport(t, store); v != "v2.0.0" || !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
+		t.Fatalf("after the mislabelled release the agent runs %s", v)
 	}
 	a.p.stop(t)
 	checkLogs(t, dir)
