@@ -308,7 +308,7 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 	h, hubCfg := startUpdHub(t, dir, "")
 	const store = "S001"
 	journal := filepath.Join(dir, "T1.jsonl")
-	const n = 700
+	const n = 1000
 	simP := runSim(t, dir, journal, "T1", n, 40, 11)
 	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), journal, v1)
 	pid := a.p.cmd.Process.Pid
@@ -435,7 +435,7 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	h, hubCfg := startUpdHub(t, dir, "")
 	const store = "S002"
 	journal := filepath.Join(dir, "T1.jsonl")
-	const n = 500
+	const n = 700
 	simP := runSim(t, dir, journal, "T1", n, 40, 12)
 	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), journal, v2)
 	pid := a.p.cmd.Process.Pid
