@@ -142,7 +142,7 @@ type updAgent struct {
 	p               *proc
 }
 
-// agentWithUpdates writes store's agent.yaml (one jsonl terminal T1 at journal) with updates
+// startUpdAgent writes store's agent.yaml (one jsonl terminal T1 at journal) with updates
 // from h, copies bin as the agent's executable into a folder of its own and starts it.
 func startUpdAgent(t testing.TB, dir string, h *hub, store, enrolled, journal, bin string) *updAgent {
 	t.Helper()
@@ -424,9 +424,10 @@ func hubPublisher(t testing.TB, url, pwFile string) mqtt.Client {
 // binary is the update package's testdata/exits: a program that exits at once, so it can never
 // report healthy (a real agent build passes its health check by design; what is tested here is
 // the agent's reaction to a release that does not). The agent runs it as its trial child, sees
-// it exit, kills nothing else, keeps its own binary and runs on as v2, reporting rolled_back
-// with the reason; the hub shows that and halts the rollout. A second rollout of v3 is refused
-// by the agent (rolled back here before): v3's trial ran once.
+// it exit, keeps its own binary and runs on as v2 (same process), reporting rolled_back with
+// the reason; the hub shows that and halts the rollout. A second rollout of v3 is refused by
+// the agent (rolled back here before): v3's trial ran once. Last, a real agent build published
+// under the wrong version (the v1.0.0 build as v3.1.0) fails its trial on the mismatch.
 func TestRollbackBrokenRelease(t *testing.T) {
 	k := updateKit(t)
 	v1, v2, v3 := k.agent(t, "v1.0.0"), k.agent(t, "v2.0.0"), k.broken(t, "exits")
@@ -497,7 +498,7 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	checkLogs(t, dir)
 }
 
-// hubCLIFails runs a hub subcommand that must fail and returns its stderr.
+// cliFails runs a hub subcommand that must fail and returns its stderr.
 func (h *hub) cliFails(t testing.TB, args ...string) string {
 	t.Helper()
 	args = append(args, "--data", filepath.Join(h.dir, "hub"))
