@@ -151,6 +151,28 @@ func TestTrialChild(t *testing.T) {
 	}
 }
 
+// A trial child whose stamped version is not the release's refuses to start (it would come up
+// as another version after the swap) and leaves the reason for its parent.
+func TestTrialChildWrongVersion(t *testing.T) {
+	dir := t.TempDir()
+	pf := filepath.Join(dir, pendingFile)
+	writeJSON(pf, Pending{Phase: PhaseTrial, CommandID: "c1", Version: "v3.1.0", From: "v2.0.0"})
+	t.Setenv(TrialEnv, pf)
+	for _, v := range []string{"v1.0.0", "dev"} {
+		u, _ := New(opts(dir, v))
+		if _, err := u.Startup(); err == nil || !strings.Contains(err.Error(), "reports version "+v+", not v3.1.0") {
+			t.Fatalf("%s: Startup: %v", v, err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, trialErrorFile)); !strings.Contains(string(b), "reports version "+v+", not v3.1.0") {
+			t.Fatalf("%s: trial error file %q", v, b)
+		}
+	}
+	u, _ := New(opts(dir, "3.1.0")) // the same version without the v
+	if _, err := u.Startup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A corrupt state file does not stop the agent: it is moved aside.
 func TestCorruptStateMovedAside(t *testing.T) {
 	dir := t.TempDir()

@@ -60,6 +60,7 @@ func (u *Updater) removeStaged() {
 		}
 	}
 	_ = os.Remove(u.path(healthyFile))
+	_ = os.Remove(u.path(trialErrorFile))
 }
 
 // Startup runs before the agent starts. A trial child reads its pending file; the new binary
@@ -70,6 +71,14 @@ func (u *Updater) Startup() (Action, error) {
 		var p Pending
 		if err := readJSON(pf, &p); err != nil {
 			return Run, fmt.Errorf("update trial: pending file %s: %w", pf, err)
+		}
+		// A binary published under another version than the one stamped into it must not pass:
+		// swapped in, it would start as that other version (possibly below the highest run) and
+		// take the update for an interrupted one. The reason goes to the parent in a file.
+		if c, err := protocol.CompareVersions(u.o.Version, p.Version); err != nil || c != 0 {
+			reason := fmt.Sprintf("the release binary reports version %s, not %s: it was published under the wrong --version", u.o.Version, p.Version)
+			_ = writeFile(filepath.Join(filepath.Dir(pf), trialErrorFile), []byte(reason), 0o600)
+			return Run, fmt.Errorf("update trial: %s", reason)
 		}
 		u.mu.Lock()
 		u.trial = &p
@@ -248,6 +257,7 @@ func (u *Updater) Install(ctx context.Context, st *Staged, args []string, logw i
 		return fmt.Errorf("%w: %v", ErrRolledBack, err)
 	}
 	_ = os.Remove(u.path(healthyFile))
+	_ = os.Remove(u.path(trialErrorFile))
 	u.report(protocol.UpdateReport{CommandID: p.CommandID, Version: p.Version, From: p.From, State: protocol.UpdateTrial})
 
 	reason := u.trialRun(ctx, p, st.Path, args, logw)
@@ -345,7 +355,11 @@ func (u *Updater) trialRun(ctx context.Context, p *Pending, bin string, args []s
 			stopChild(10 * time.Second) // inside the service stop timeout (15s)
 			return "stopped"
 		case err := <-exited:
-			return fmt.Sprintf("%s exited during its trial before reporting healthy (%v)", p.Version, exitText(err))
+			reason := fmt.Sprintf("%s exited during its trial before reporting healthy (%v)", p.Version, exitText(err))
+			if b, _ := os.ReadFile(u.path(trialErrorFile)); len(b) > 0 {
+				reason += ": " + strings.TrimSpace(string(b[:min(len(b), 512)]))
+			}
+			return reason
 		case <-deadline.C:
 			_ = cmd.Process.Kill()
 			<-exited

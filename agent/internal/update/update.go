@@ -68,6 +68,8 @@ const (
 	stateFile   = "update-state.json"
 	pendingFile = "update-pending.json"
 	healthyFile = "update-healthy"
+	// trialErrorFile is where a trial child that refuses to run says why (its parent reports it).
+	trialErrorFile = "update-trial-error"
 )
 
 // Download timeouts (variables so tests can shorten them).
