@@ -11,8 +11,9 @@ import (
 // JSON object whose members are exactly the Batch's own (lower-case names, each once, in any
 // order), header strings plain (no escapes, valid UTF-8) and records an array of objects. It
 // walks the envelope by hand, cutting each record's bytes out of the payload without decoding
-// them, and decodes every record once with encoding/json (which also checks that its bytes are
-// one valid JSON value). The envelope is therefore never decoded by reflection, and no record is
+// them, and decodes every record once: by hand (decodeRecordFast) when it has the shape Go's
+// encoder writes, else with encoding/json (which also checks that its bytes are one valid JSON
+// value). The envelope is therefore never decoded by reflection, and no record is
 // scanned a second time into a json.RawMessage.
 //
 // Anything else (unknown or case-folded member names, escapes, duplicates, null, invalid JSON, a
@@ -99,6 +100,10 @@ func decodeBatchFast(payload []byte) (b Batch, raws [][]byte, ok bool) {
 	}
 	b.Records = make([]Record, len(raws))
 	for i, raw := range raws {
+		if decodeRecordFast(raw, &b.Records[i]) {
+			continue
+		}
+		b.Records[i] = Record{} // what the fast decoder left is not merged into
 		if json.Unmarshal(raw, &b.Records[i]) != nil {
 			return b, nil, false
 		}

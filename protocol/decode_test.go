@@ -127,3 +127,49 @@ func TestValidQuantityShapes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeRecordFast: wherever the hand-written record decoder succeeds, encoding/json
+// decodes the same bytes to the same Record.
+func FuzzDecodeRecordFast(f *testing.F) {
+	r := sample(1)
+	r.Z = &ZReport{Counter: 3, Gross: 5, Net: 4, Refunds: Counted{1, 2}, Voids: Counted{3, 4}, NoSaleCount: 1,
+		Tenders: []TenderTotal{{Type: "cash", Count: 2, Amount: 9}}, Taxes: []Tax{{Code: "A", Taxable: 1, Amount: 2}}, GrandTotal: 77}
+	r.Lines[0].Voided = true
+	r.Change, r.OriginalReceipt = 5, "77"
+	full, _ := json.Marshal(r)
+	f.Add(full)
+	plain, _ := json.Marshal(sample(2))
+	f.Add(plain)
+	f.Add([]byte(`{"kind":"sale","lines":[],"taxes":[],"tenders":[{"type":"card","amount":-0,"card":{}}],"seq":9007199254740993}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got Record
+		if !decodeRecordFast(b, &got) {
+			return
+		}
+		var want Record
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("fast decoder accepted what encoding/json refuses (%v): %s", err, b)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast %+v\njson %+v", got, want)
+		}
+	})
+}
+
+// TestDecodeRecordFastTakesAgentRecords: the records an agent sends (Go's encoder) go through
+// the hand-written decoder, not the fallback.
+func TestDecodeRecordFastTakesAgentRecords(t *testing.T) {
+	r := sample(1)
+	r.Z = &ZReport{Gross: 5, Tenders: []TenderTotal{{Type: "cash", Amount: 9}}}
+	for _, rec := range []Record{sample(1), r} {
+		b, _ := json.Marshal(rec)
+		var got Record
+		if !decodeRecordFast(b, &got) {
+			t.Fatalf("fast decoder refused %s", b)
+		}
+		rec.Wire = nil
+		if !reflect.DeepEqual(got, rec) {
+			t.Fatalf("got %+v\nwant %+v", got, rec)
+		}
+	}
+}
