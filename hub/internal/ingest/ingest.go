@@ -67,11 +67,20 @@ type Message struct {
 	held int64 // bytes of the pending budget this message holds (set by Handle)
 }
 
-// pending is a decoded (possibly merged) record batch on its way to the committer, with the
-// bytes of the pending budget its messages hold.
+// pending is a decoded (possibly merged) record batch, or a rejected one, on its way to the
+// committer, with the bytes of the pending budget its messages hold. A rejection goes through the
+// committer too, so that its Ack.Rejected follows the acks of the stream's earlier batches.
 type pending struct {
 	b    *protocol.Batch
+	rej  *rejection
 	held int64
+}
+
+// rejection is a record batch that failed to decode or validate.
+type rejection struct {
+	store   string
+	payload []byte
+	err     error
 }
 
 // Ingester applies agent messages. Create with New, start with Run, feed with Handle.
@@ -247,12 +256,13 @@ const maxMerge = 4096
 func (in *Ingester) worker(ctx context.Context, q chan Message) {
 	var held *pending // a decoded batch that could not be merged into the previous group
 	next := func(m Message) *pending {
-		b := in.decode(ctx, m)
-		if b == nil {
-			in.budget.Release(m.held) // handled (a status, a rejection) or dropped
+		p := in.decode(ctx, m)
+		if p == nil {
+			in.budget.Release(m.held) // handled (a status) or dropped
 			return nil
 		}
-		return &pending{b: b, held: m.held}
+		p.held = m.held
+		return p
 	}
 	for {
 		var group *pending
@@ -270,7 +280,7 @@ func (in *Ingester) worker(ctx context.Context, q chan Message) {
 		}
 		// Merge queued contiguous batches of the same stream.
 	merge:
-		for g := group.b; len(g.Records) < maxMerge; {
+		for g := group.b; g != nil && len(g.Records) < maxMerge; {
 			select {
 			case m := <-q:
 				p := next(m)
@@ -279,7 +289,7 @@ func (in *Ingester) worker(ctx context.Context, q chan Message) {
 				}
 				b := p.b
 				last := g.Records[len(g.Records)-1].Seq
-				if !b.Replay && !g.Replay && b.Store == g.Store && b.Epoch == g.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
+				if b != nil && !b.Replay && !g.Replay && b.Store == g.Store && b.Epoch == g.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
 					for _, r := range b.Records {
 						if r.Seq > last {
 							g.Records = append(g.Records, r)
@@ -314,13 +324,13 @@ func (in *Ingester) committer(ctx context.Context) {
 		case p := <-in.commits:
 			gs = append(gs, p)
 		}
-		n := len(gs[0].b.Records)
+		n := gs[0].records()
 	more:
 		for n < in.maxGroup {
 			select {
 			case p := <-in.commits:
 				gs = append(gs, p)
-				n += len(p.b.Records)
+				n += p.records()
 			default:
 				break more
 			}
@@ -339,6 +349,12 @@ func (in *Ingester) commit(ctx context.Context, gs []*pending) {
 		}
 	}
 	for _, p := range gs {
+		if p.rej != nil {
+			flush()
+			in.reject(ctx, p.rej.store, p.rej.payload, p.rej.err)
+			in.budget.Release(p.held)
+			continue
+		}
 		if p.b.Replay {
 			flush()
 			in.replay(ctx, p.b)
@@ -373,8 +389,15 @@ func (in *Ingester) applyGroup(ctx context.Context, run []*pending) {
 	}
 }
 
-// decode handles status messages itself and returns decoded record batches.
-func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
+func (p *pending) records() int {
+	if p.b == nil {
+		return 1
+	}
+	return len(p.b.Records)
+}
+
+// decode handles status messages itself and returns decoded or rejected record batches.
+func (in *Ingester) decode(ctx context.Context, m Message) *pending {
 	store, suffix, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
@@ -385,10 +408,9 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 		in.m.messages.WithLabelValues("records").Inc()
 		b, err := protocol.DecodeBatch(store, m.Payload)
 		if err != nil {
-			in.reject(ctx, store, m.Payload, err)
-			return nil
+			return &pending{rej: &rejection{store: store, payload: m.Payload, err: err}}
 		}
-		return b
+		return &pending{b: b}
 	case protocol.SuffixStatus:
 		in.m.messages.WithLabelValues("status").Inc()
 		if len(m.Payload) == 0 {
