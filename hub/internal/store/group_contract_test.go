@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -76,5 +77,51 @@ func TestApplyBatches(t *testing.T) {
 				t.Fatalf("postings: group %v, one by one %v", keys(ga), keys(tb))
 			}
 		})
+	}
+}
+
+// BenchmarkGroupCommit: 16 stores' batches of 64 records applied one transaction each
+// (ApplyBatch, the baseline) against one group commit (ApplyBatches), on both engines.
+func BenchmarkGroupCommit(b *testing.B) {
+	for name, open := range map[string]func(b *testing.B) *DB{
+		"sqlite":   func(b *testing.B) *DB { return openSQLiteT(b, filepath.Join(b.TempDir(), "hub.db")) },
+		"postgres": func(b *testing.B) *DB { return openPostgresT(b, pgSchema(b)) },
+	} {
+		const stores, size = 16, 64
+		for _, mode := range []string{"one-by-one", "group"} {
+			b.Run(name+"/"+mode, func(b *testing.B) {
+				s := open(b)
+				ids := make([]string, stores)
+				for i := range ids {
+					ids[i] = fmt.Sprintf("s%02d", i)
+					mustAddStore(b, s, ids[i])
+				}
+				ctx := context.Background()
+				next := uint64(1)
+				for b.Loop() {
+					b.StopTimer()
+					bs := make([]BatchApply, stores)
+					for i, id := range ids {
+						bs[i] = BatchApply{Store: id, Epoch: "e1", Records: recs(id, "e1", next, next+size-1)}
+					}
+					b.StartTimer()
+					if mode == "group" {
+						for _, o := range s.ApplyBatches(ctx, bs) {
+							if o.Err != nil || o.Result.Applied != size {
+								b.Fatalf("ApplyBatches = %+v", o)
+							}
+						}
+					} else {
+						for _, x := range bs {
+							if res, err := s.ApplyBatch(ctx, x.Store, x.Epoch, x.Records); err != nil || res.Applied != size {
+								b.Fatalf("ApplyBatch = %+v, %v", res, err)
+							}
+						}
+					}
+					next += size
+				}
+				b.ReportMetric(float64(b.N*stores*size)/b.Elapsed().Seconds(), "records/s")
+			})
+		}
 	}
 }
