@@ -120,20 +120,18 @@ func checkVersion(v int) error {
 // DecodeBatch decodes and fully validates a batch that arrived on the topic of topicStore.
 // It returns an error wrapping ErrDecode, ErrTooNew, ErrTooOld, ErrWrongStore or a
 // *ValidationError; it never returns a partly valid batch.
+//
+// The usual payload is decoded in a single pass (decodeBatchFast); any other one by the
+// general decoder below, with the same result.
 func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
-	var wire struct {
-		Batch
-		Records []json.RawMessage `json:"records"`
-	}
-	if err := json.Unmarshal(payload, &wire); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDecode, err)
-	}
-	b := wire.Batch
-	b.Records = make([]Record, len(wire.Records))
-	for i, raw := range wire.Records {
-		if err := json.Unmarshal(raw, &b.Records[i]); err != nil {
-			return nil, fmt.Errorf("%w: records[%d]: %v", ErrDecode, i, err)
+	b, raws, fast := decodeBatchFast(payload)
+	if !fast {
+		var err error
+		if b, raws, err = decodeBatchGeneral(payload); err != nil {
+			return nil, err
 		}
+	}
+	for i, raw := range raws {
 		if !utf8.Valid(raw) {
 			return nil, &ValidationError{fmt.Sprintf("records[%d]", i), "not valid UTF-8"}
 		}
@@ -142,6 +140,39 @@ func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
 		}
 		b.Records[i].Wire = raw
 	}
+	return validateBatch(topicStore, &b)
+}
+
+// decodeBatchGeneral decodes any batch encoding/json accepts: the envelope with each record
+// kept raw, then each record.
+func decodeBatchGeneral(payload []byte) (Batch, [][]byte, error) {
+	var wire struct {
+		Batch
+		Records []json.RawMessage `json:"records"`
+	}
+	if err := json.Unmarshal(payload, &wire); err != nil {
+		return Batch{}, nil, fmt.Errorf("%w: %v", ErrDecode, err)
+	}
+	b := wire.Batch
+	b.Records = make([]Record, len(wire.Records))
+	raws := make([][]byte, len(wire.Records))
+	for i, raw := range wire.Records {
+		if err := json.Unmarshal(raw, &b.Records[i]); err != nil {
+			return Batch{}, nil, fmt.Errorf("%w: records[%d]: %v", ErrDecode, i, err)
+		}
+		if !utf8.Valid(raw) {
+			return Batch{}, nil, &ValidationError{fmt.Sprintf("records[%d]", i), "not valid UTF-8"}
+		}
+		if err := checkStorable(raw); err != nil {
+			return Batch{}, nil, &ValidationError{fmt.Sprintf("records[%d]", i), err.Error()}
+		}
+		raws[i] = raw
+	}
+	return b, raws, nil
+}
+
+// validateBatch checks a decoded batch against its topic and the protocol's rules.
+func validateBatch(topicStore string, b *Batch) (*Batch, error) {
 	if err := checkVersion(b.V); err != nil {
 		return nil, err
 	}
@@ -169,7 +200,7 @@ func DecodeBatch(topicStore string, payload []byte) (*Batch, error) {
 			return nil, &ValidationError{fmt.Sprintf("records[%d].seq", i), "replay batch is not ascending"}
 		}
 	}
-	return &b, nil
+	return b, nil
 }
 
 // DecodeAck decodes an ack.

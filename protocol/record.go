@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -205,7 +204,23 @@ func (r Record) ContentHash() string {
 	return r.ComputeHash()
 }
 
-var dateRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+// isDate reports whether s has the shape YYYY-MM-DD (ASCII digits).
+func isDate(s string) bool {
+	return len(s) == 10 && s[4] == '-' && s[7] == '-' && isDigits(s[:4], 4, 4) && isDigits(s[5:7], 2, 2) && isDigits(s[8:], 2, 2)
+}
+
+// isDigits reports whether s is min to max ASCII digits.
+func isDigits(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidationError names the field that is wrong.
 type ValidationError struct {
@@ -227,7 +242,7 @@ func (r *Record) ValidateBusiness() error {
 	if err := r.checkText(); err != nil {
 		return err
 	}
-	if !dateRE.MatchString(r.BusinessDate) {
+	if !isDate(r.BusinessDate) {
 		return &ValidationError{"business_date", quote(r.BusinessDate) + " is not YYYY-MM-DD"}
 	}
 	if _, err := time.Parse("2006-01-02", r.BusinessDate); err != nil {
@@ -252,7 +267,7 @@ func (r *Record) ValidateBusiness() error {
 		default:
 			return &ValidationError{fmt.Sprintf("tenders[%d].type", i), "unknown tender type " + quote(t.Type)}
 		}
-		if t.Card != nil && t.Card.Last4 != "" && !last4RE.MatchString(t.Card.Last4) {
+		if t.Card != nil && t.Card.Last4 != "" && !isDigits(t.Card.Last4, 4, 4) {
 			return &ValidationError{fmt.Sprintf("tenders[%d].card.last4", i), "must be exactly 4 digits"}
 		}
 	}
@@ -265,6 +280,9 @@ func (r *Record) ValidateBusiness() error {
 // checkText rejects NUL in the record's text fields: no terminal prints one as text, and
 // PostgreSQL cannot store it.
 func (r *Record) checkText() error {
+	if !r.hasNUL() {
+		return nil // the usual case, without building the field names
+	}
 	texts := map[string]string{"terminal": r.Terminal, "receipt": r.Receipt, "time": r.Time, "currency": r.Currency,
 		"original_receipt": r.OriginalReceipt}
 	for i, l := range r.Lines {
@@ -297,8 +315,110 @@ func (r *Record) checkText() error {
 	return nil
 }
 
+// hasNUL reports whether any text field checkText looks at holds a NUL.
+func (r *Record) hasNUL() bool {
+	nul := func(ss ...string) bool {
+		for _, s := range ss {
+			if strings.IndexByte(s, 0) >= 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if nul(r.Terminal, r.Receipt, r.Time, r.Currency, r.OriginalReceipt) {
+		return true
+	}
+	for _, l := range r.Lines {
+		if nul(l.SKU, l.Description, l.Department) {
+			return true
+		}
+	}
+	for _, d := range r.Discounts {
+		if nul(d.Description) {
+			return true
+		}
+	}
+	for _, t := range r.Taxes {
+		if nul(t.Code, t.Rate) {
+			return true
+		}
+	}
+	for _, t := range r.Tenders {
+		if t.Card != nil && nul(t.Card.Brand, t.Card.Last4) {
+			return true
+		}
+	}
+	if r.Z != nil {
+		for _, t := range r.Z.Tenders {
+			if nul(t.Type) {
+				return true
+			}
+		}
+		for _, t := range r.Z.Taxes {
+			if nul(t.Code, t.Rate) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// moneyInRange reports whether every amount checkMoney looks at is within ±MaxMoney.
+func (r *Record) moneyInRange() bool {
+	in := func(vs ...int64) bool {
+		for _, v := range vs {
+			if v > MaxMoney || v < -MaxMoney {
+				return false
+			}
+		}
+		return true
+	}
+	if !in(r.Total, r.Change) {
+		return false
+	}
+	for _, l := range r.Lines {
+		if !in(l.UnitPrice, l.Amount) {
+			return false
+		}
+	}
+	for _, d := range r.Discounts {
+		if !in(d.Amount) {
+			return false
+		}
+	}
+	for _, t := range r.Taxes {
+		if !in(t.Taxable, t.Amount) {
+			return false
+		}
+	}
+	for _, t := range r.Tenders {
+		if !in(t.Amount) {
+			return false
+		}
+	}
+	if z := r.Z; z != nil {
+		if !in(z.Gross, z.Net, z.Refunds.Amount, z.Voids.Amount, z.GrandTotal) {
+			return false
+		}
+		for _, t := range z.Tenders {
+			if !in(t.Amount) {
+				return false
+			}
+		}
+		for _, t := range z.Taxes {
+			if !in(t.Taxable, t.Amount) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // checkMoney rejects an amount beyond ±MaxMoney minor units.
 func (r *Record) checkMoney() error {
+	if r.moneyInRange() {
+		return nil // the usual case, without building the field names
+	}
 	type amount struct {
 		field string
 		v     int64
@@ -335,11 +455,13 @@ func (r *Record) checkMoney() error {
 	return nil
 }
 
-var last4RE = regexp.MustCompile(`^\d{4}$`)
-var qtyRE = regexp.MustCompile(`^-?\d{1,12}(\.\d{1,6})?$`)
-
-// ValidQuantity reports whether q is an exact decimal string such as "2", "-1" or "0.456".
-func ValidQuantity(q string) bool { return qtyRE.MatchString(q) }
+// ValidQuantity reports whether q is an exact decimal string such as "2", "-1" or "0.456":
+// an optional minus, 1 to 12 digits, and optionally a point and 1 to 6 digits.
+func ValidQuantity(q string) bool {
+	q, _ = strings.CutPrefix(q, "-")
+	whole, frac, dot := strings.Cut(q, ".")
+	return isDigits(whole, 1, 12) && (!dot || isDigits(frac, 1, 6))
+}
 
 // Validate checks a captured record: business fields, identity and hash.
 func (r *Record) Validate() error {

@@ -1,11 +1,17 @@
 // Package ingest applies what agents publish: record batches go to the store in seq order per
-// store, one transaction per (merged) batch, and the ack is published only after the commit
-// returned. Status messages update the store's status and raise exceptions for quarantined
-// captures and agent alarms.
+// store, and the ack is published only after the commit that made them durable returned.
+// Status messages update the store's status and raise exceptions for quarantined captures and
+// agent alarms.
 //
-// Messages are spread over workers by store id, so one store's batches are applied in arrival
-// order by one goroutine while stores proceed in parallel. Consecutive queued batches of the
-// same stream are merged into one transaction (group commit).
+// The pipeline: Handle only queues a message (the broker's read goroutine for that agent does
+// nothing else); messages are spread over shard workers by store id, each with a bounded queue,
+// and the payload bytes queued or in flight are bounded too (Options.MaxPendingBytes), so a
+// flood blocks the senders' connections (back-pressure) instead of growing memory. A shard
+// worker decodes and validates its messages in arrival order, merges consecutive batches of one
+// stream and hands them to the committer, which applies whatever batches of all shards are
+// waiting in one transaction (group commit: one fsync for many stores) and then publishes each
+// batch's ack, in order. One store's batches therefore pass through one worker and one
+// committer in arrival order, while decoding runs beside the commits.
 package ingest
 
 import (
@@ -20,6 +26,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -41,6 +48,12 @@ type Store interface {
 	RaiseException(ctx context.Context, e store.Exception) (bool, error)
 }
 
+// GroupStore is a Store that can apply many batches in one transaction (store.DB can). The
+// ingester uses it when several batches wait to be applied together.
+type GroupStore interface {
+	ApplyBatches(ctx context.Context, bs []store.BatchApply) []store.BatchOutcome
+}
+
 // Publisher sends a message to agents (QoS 1, not retained). Safe for concurrent use.
 type Publisher interface {
 	Publish(topic string, payload []byte) error
@@ -51,31 +64,38 @@ type Message struct {
 	Topic   string
 	Payload []byte
 
-	// Set by Handle: record batches are decoded and validated on the caller's goroutine (one
-	// per agent connection) so decoding runs in parallel with the worker's transactions.
-	predecoded bool
-	batch      *protocol.Batch
-	decodeErr  error
+	held int64 // bytes of the pending budget this message holds (set by Handle)
 }
 
-// predecode decodes a record batch ahead of the worker.
-func predecode(store, suffix string, m *Message) {
-	if suffix != protocol.SuffixRecords {
-		return
-	}
-	m.batch, m.decodeErr = protocol.DecodeBatch(store, m.Payload)
-	m.predecoded = true
+// pending is a decoded (possibly merged) record batch, or a rejected one, on its way to the
+// committer, with the bytes of the pending budget its messages hold. A rejection goes through the
+// committer too, so that its Ack.Rejected follows the acks of the stream's earlier batches.
+type pending struct {
+	b    *protocol.Batch
+	rej  *rejection
+	held int64
+}
+
+// rejection is a record batch that failed to decode or validate.
+type rejection struct {
+	store   string
+	payload []byte
+	err     error
 }
 
 // Ingester applies agent messages. Create with New, start with Run, feed with Handle.
 type Ingester struct {
-	st     Store
-	pub    Publisher
-	log    *slog.Logger
-	queues []chan Message
-	m      *metrics
-	onStat func(protocol.Status)
-	rec    *Recorder
+	st       Store
+	pub      Publisher
+	log      *slog.Logger
+	queues   []chan Message
+	commits  chan *pending // shard workers → committer, in each shard's order
+	budget   *semaphore.Weighted
+	maxHeld  int64
+	m        *metrics
+	onStat   func(protocol.Status)
+	rec      *Recorder
+	maxGroup int
 }
 
 type metrics struct {
@@ -91,10 +111,15 @@ type metrics struct {
 
 // Options configure an Ingester.
 type Options struct {
-	Workers   int          // default 4
-	QueueSize int          // messages per worker (default 256); Handle blocks when full (back-pressure)
-	Logger    *slog.Logger // nil discards
-	Registry  prometheus.Registerer
+	Workers   int // shard workers decoding and merging (default 4)
+	QueueSize int // messages per worker (default 256); Handle blocks when full (back-pressure)
+	// MaxPendingBytes bounds the payload bytes of messages queued, being decoded or waiting for
+	// their commit (default 64 MiB); Handle blocks (TryHandle drops) while it is used up.
+	MaxPendingBytes int64
+	// MaxGroupRecords bounds the records one group commit applies (default 16384).
+	MaxGroupRecords int
+	Logger          *slog.Logger // nil discards
+	Registry        prometheus.Registerer
 	// OnStatus, when set, is called with each agent status after it is stored (the inventory
 	// push reacts to the agent's InventoryVersion). It runs on a worker and must not block.
 	OnStatus func(protocol.Status)
@@ -114,7 +139,15 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus, rec: o.Series}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 64 << 20
+	}
+	if o.MaxGroupRecords <= 0 {
+		o.MaxGroupRecords = 16384
+	}
+	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus, rec: o.Series,
+		budget: semaphore.NewWeighted(o.MaxPendingBytes), maxHeld: o.MaxPendingBytes, maxGroup: o.MaxGroupRecords}
+	in.commits = make(chan *pending, o.Workers*4)
 	in.queues = make([]chan Message, o.Workers)
 	for i := range in.queues {
 		in.queues[i] = make(chan Message, o.QueueSize)
@@ -126,7 +159,7 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 		duplicates:   prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_records_duplicate_total", Help: "Records received again with the same hash (harmless resends)."}),
 		conflicts:    prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_records_conflict_total", Help: "Records received again with a different hash (exception raised)."}),
 		resends:      prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_resend_requests_total", Help: "Gaps seen: resend requests sent to agents."}),
-		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanebridge_hub_apply_seconds", Help: "Time to apply one merged batch, commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "lanebridge_hub_apply_seconds", Help: "Time to apply one merged batch (with the batches group-committed beside it), commit included.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		ackFailures:  prometheus.NewCounter(prometheus.CounterOpts{Name: "lanebridge_hub_ack_publish_failures_total", Help: "Acks that could not be published (the agent resends)."}),
 	}
 	// Every reason and kind is exported from the start, at 0, so rates and alerts on them work
@@ -143,37 +176,48 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 	return in
 }
 
-// Handle queues a message for its store's worker. It blocks while that worker's queue is full
-// and returns false if ctx ends first (the message is dropped; the agent resends it).
+// Handle queues a message for its store's worker; it does not decode it. It blocks while that
+// worker's queue is full or the pending bytes are used up (back-pressure on the agent's
+// connection) and returns false if ctx ends first (the message is dropped; the agent resends it).
 func (in *Ingester) Handle(ctx context.Context, m Message) bool {
-	store, suffix, err := protocol.ParseTopic(m.Topic)
+	store, _, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
 		in.log.Warn("message on unexpected topic rejected", "topic", m.Topic, "err", err)
 		return true
 	}
-	predecode(store, suffix, &m)
+	m.held = min(int64(len(m.Payload)), in.maxHeld)
+	if err := in.budget.Acquire(ctx, m.held); err != nil {
+		return false
+	}
 	select {
 	case in.queue(store) <- m:
 		return true
 	case <-ctx.Done():
+		in.budget.Release(m.held)
 		return false
 	}
 }
 
-// TryHandle queues a message without blocking; a full queue drops it (counted) and the agent
-// resends after its ack timeout. For callers that must never block, such as paho's router.
+// TryHandle queues a message without blocking; a full queue (or pending budget) drops it
+// (counted) and the agent resends after its ack timeout. For callers that must never block,
+// such as paho's router.
 func (in *Ingester) TryHandle(m Message) bool {
-	store, suffix, err := protocol.ParseTopic(m.Topic)
+	store, _, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
 		return true
 	}
-	predecode(store, suffix, &m)
+	m.held = min(int64(len(m.Payload)), in.maxHeld)
+	if !in.budget.TryAcquire(m.held) {
+		in.m.rejected.WithLabelValues("queue_full").Inc()
+		return false
+	}
 	select {
 	case in.queue(store) <- m:
 		return true
 	default:
+		in.budget.Release(m.held)
 		in.m.rejected.WithLabelValues("queue_full").Inc()
 		return false
 	}
@@ -185,74 +229,175 @@ func (in *Ingester) queue(store string) chan Message {
 	return in.queues[int(h.Sum32()%uint32(len(in.queues)))]
 }
 
-// Run starts the workers and returns when ctx is done and they have stopped.
+// Run starts the workers and the committer and returns when ctx is done and they have stopped.
 func (in *Ingester) Run(ctx context.Context) error {
-	done := make(chan struct{}, len(in.queues))
+	done := make(chan struct{}, len(in.queues)+1)
 	for _, q := range in.queues {
 		go func() {
 			in.worker(ctx, q)
 			done <- struct{}{}
 		}()
 	}
-	for range in.queues {
+	go func() {
+		in.committer(ctx)
+		done <- struct{}{}
+	}()
+	for range len(in.queues) + 1 {
 		<-done
 	}
 	return nil
 }
 
-// maxMerge bounds how many records one transaction applies.
+// maxMerge bounds how many records one merged batch holds.
 const maxMerge = 4096
 
+// worker decodes the messages of its shard in arrival order, merges consecutive contiguous
+// batches of one stream and hands the batches to the committer, in order.
 func (in *Ingester) worker(ctx context.Context, q chan Message) {
-	var held *protocol.Batch // a decoded batch that could not be merged into the previous group
-	for {
-		var first Message
-		if held == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case first = <-q:
-			}
+	var held *pending // a decoded batch that could not be merged into the previous group
+	next := func(m Message) *pending {
+		p := in.decode(ctx, m)
+		if p == nil {
+			in.budget.Release(m.held) // handled (a status) or dropped
+			return nil
 		}
-		var group *protocol.Batch
+		p.held = m.held
+		return p
+	}
+	for {
+		var group *pending
 		if held != nil {
 			group, held = held, nil
 		} else {
-			group = in.decode(ctx, first)
-			if group == nil {
-				continue
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-q:
+				if group = next(m); group == nil {
+					continue
+				}
 			}
 		}
-		// Merge queued contiguous batches of the same stream into one transaction.
+		// Merge queued contiguous batches of the same stream.
 	merge:
-		for len(group.Records) < maxMerge {
+		for g := group.b; g != nil && len(g.Records) < maxMerge; {
 			select {
 			case m := <-q:
-				b := in.decode(ctx, m)
-				if b == nil {
+				p := next(m)
+				if p == nil {
 					continue
 				}
-				last := group.Records[len(group.Records)-1].Seq
-				if !b.Replay && !group.Replay && b.Store == group.Store && b.Epoch == group.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
+				b := p.b
+				last := g.Records[len(g.Records)-1].Seq
+				if b != nil && !b.Replay && !g.Replay && b.Store == g.Store && b.Epoch == g.Epoch && b.Records[0].Seq <= last+1 && b.Records[len(b.Records)-1].Seq > last {
 					for _, r := range b.Records {
 						if r.Seq > last {
-							group.Records = append(group.Records, r)
+							g.Records = append(g.Records, r)
 						}
 					}
+					group.held += p.held
 					continue
 				}
-				held = b
+				held = p
 				break merge
 			default:
 				break merge
 			}
 		}
-		in.apply(ctx, group)
+		select {
+		case in.commits <- group:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
-// decode handles status messages itself and returns decoded record batches.
-func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
+// committer applies the batches the workers hand it: whatever is waiting (up to
+// MaxGroupRecords records) in one transaction, then each batch's ack, in order.
+func (in *Ingester) committer(ctx context.Context) {
+	var gs []*pending
+	for {
+		gs = gs[:0]
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-in.commits:
+			gs = append(gs, p)
+		}
+		n := gs[0].records()
+	more:
+		for n < in.maxGroup {
+			select {
+			case p := <-in.commits:
+				gs = append(gs, p)
+				n += p.records()
+			default:
+				break more
+			}
+		}
+		in.commit(ctx, gs)
+	}
+}
+
+// commit applies gs in order: runs of normal batches as one group, replay batches alone.
+func (in *Ingester) commit(ctx context.Context, gs []*pending) {
+	var run []*pending
+	flush := func() {
+		if len(run) > 0 {
+			in.applyGroup(ctx, run)
+			run = run[:0]
+		}
+	}
+	for _, p := range gs {
+		if p.rej != nil {
+			flush()
+			in.reject(ctx, p.rej.store, p.rej.payload, p.rej.err)
+			in.budget.Release(p.held)
+			continue
+		}
+		if p.b.Replay {
+			flush()
+			in.replay(ctx, p.b)
+			in.budget.Release(p.held)
+			continue
+		}
+		run = append(run, p)
+	}
+	flush()
+}
+
+// applyGroup applies normal batches in one transaction when the store can (one alone as
+// ApplyBatch), then finishes each one in order: acks only after the commit returned.
+func (in *Ingester) applyGroup(ctx context.Context, run []*pending) {
+	start := time.Now()
+	outs := make([]store.BatchOutcome, len(run))
+	if gs, ok := in.st.(GroupStore); ok && len(run) > 1 {
+		bs := make([]store.BatchApply, len(run))
+		for i, p := range run {
+			bs[i] = store.BatchApply{Store: p.b.Store, Epoch: p.b.Epoch, Records: p.b.Records}
+		}
+		outs = gs.ApplyBatches(ctx, bs)
+	} else {
+		for i, p := range run {
+			outs[i].Result, outs[i].Err = in.st.ApplyBatch(ctx, p.b.Store, p.b.Epoch, p.b.Records)
+		}
+	}
+	took := time.Since(start)
+	for i, p := range run {
+		in.finish(ctx, p.b, outs[i].Result, outs[i].Err, took)
+		in.budget.Release(p.held)
+	}
+}
+
+func (p *pending) records() int {
+	if p.b == nil {
+		return 1
+	}
+	return len(p.b.Records)
+}
+
+// decode handles status messages itself and returns decoded or rejected record batches.
+func (in *Ingester) decode(ctx context.Context, m Message) *pending {
 	store, suffix, err := protocol.ParseTopic(m.Topic)
 	if err != nil {
 		in.m.rejected.WithLabelValues("topic").Inc()
@@ -261,15 +406,11 @@ func (in *Ingester) decode(ctx context.Context, m Message) *protocol.Batch {
 	switch suffix {
 	case protocol.SuffixRecords:
 		in.m.messages.WithLabelValues("records").Inc()
-		b, err := m.batch, m.decodeErr
-		if !m.predecoded {
-			b, err = protocol.DecodeBatch(store, m.Payload)
-		}
+		b, err := protocol.DecodeBatch(store, m.Payload)
 		if err != nil {
-			in.reject(ctx, store, m.Payload, err)
-			return nil
+			return &pending{rej: &rejection{store: store, payload: m.Payload, err: err}}
 		}
-		return b
+		return &pending{b: b}
 	case protocol.SuffixStatus:
 		in.m.messages.WithLabelValues("status").Inc()
 		if len(m.Payload) == 0 {
@@ -354,13 +495,9 @@ func fnvSum(b []byte) uint64 {
 	return h.Sum64()
 }
 
-func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
-	if b.Replay {
-		in.replay(ctx, b)
-		return
-	}
-	start := time.Now()
-	res, err := in.st.ApplyBatch(ctx, b.Store, b.Epoch, b.Records)
+// finish reports the outcome of applying normal batch b (durable when err is nil) and publishes
+// its ack.
+func (in *Ingester) finish(ctx context.Context, b *protocol.Batch, res store.ApplyResult, err error, took time.Duration) {
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			in.m.rejected.WithLabelValues("unknown_store").Inc()
@@ -372,7 +509,7 @@ func (in *Ingester) apply(ctx context.Context, b *protocol.Batch) {
 		}
 		return // no ack: the agent's ack timeout resends
 	}
-	in.m.applySeconds.Observe(time.Since(start).Seconds())
+	in.m.applySeconds.Observe(took.Seconds())
 	in.m.applied.Add(float64(res.Applied))
 	in.m.duplicates.Add(float64(res.Duplicates))
 	in.m.conflicts.Add(float64(res.Conflicts))
