@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
@@ -53,6 +54,7 @@ type options struct {
 	unitAgent              string // a host-runnable agent that prints the unit
 	signCert, signKey      string
 	signPassFile           string
+	releaseKeys            string // RELEASE_KEYS: the agent must report exactly these key ids
 }
 
 func main() {
@@ -67,6 +69,7 @@ func main() {
 	flag.StringVar(&o.signCert, "sign-cert", "", "Authenticode certificate (PEM or DER/SPC) for osslsigncode")
 	flag.StringVar(&o.signKey, "sign-key", "", "Authenticode private key for osslsigncode")
 	flag.StringVar(&o.signPassFile, "sign-pass-file", "", "file holding the key's password")
+	flag.StringVar(&o.releaseKeys, "release-keys", "", "the minisign public keys the agents were built to trust (make's RELEASE_KEYS); checked against --unit-agent's `version`")
 	flag.Parse()
 	o.targets = strings.Split(*targets, ",")
 	o.mtime = time.Now().UTC().Truncate(time.Second)
@@ -96,6 +99,9 @@ func run(o options) error {
 	defer os.RemoveAll(tmp)
 	if o.unitAgent == "" {
 		o.unitAgent = filepath.Join(o.bin, binName("agent", runtime.GOOS, runtime.GOARCH))
+	}
+	if err := checkKeys(o); err != nil {
+		return err
 	}
 	var written []string
 	for _, t := range o.targets {
@@ -134,6 +140,43 @@ func run(o options) error {
 			return err
 		}
 		slog.Info("wrote", "file", filepath.Join(o.out, f), "bytes", st.Size())
+	}
+	return nil
+}
+
+// checkKeys runs the host agent's `version` (built with the same -ldflags as every packaged
+// agent) and requires it to trust exactly the ids of --release-keys: a build whose keys did not
+// make it in would refuse every update in the field.
+func checkKeys(o options) error {
+	want := "none"
+	var ids []string
+	for _, f := range strings.FieldsFunc(o.releaseKeys, func(r rune) bool { return r == ',' || r == '\n' }) {
+		var k minisign.PublicKey
+		if err := k.UnmarshalText([]byte(strings.TrimSpace(f))); err != nil {
+			return fmt.Errorf("--release-keys (RELEASE_KEYS): %q is not a minisign public key (the base64 line of a minisign .pub file): %w", f, err)
+		}
+		ids = append(ids, fmt.Sprintf("%016X", k.ID()))
+	}
+	if len(ids) > 0 {
+		want = strings.Join(ids, ", ")
+	}
+	out, err := exec.Command(o.unitAgent, "version").Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %w", o.unitAgent, err)
+	}
+	var got string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "trusted keys:"); ok {
+			got, _, _ = strings.Cut(strings.TrimSpace(v), " (")
+		}
+	}
+	if got != want {
+		return fmt.Errorf("the built agent trusts %q, RELEASE_KEYS gives %q: its -ldflags did not carry the keys (see the Makefile's LDFLAGS)", got, want)
+	}
+	if len(ids) == 0 {
+		slog.Warn("RELEASE_KEYS is empty: these agents trust no release key and refuse every update and config push")
+	} else {
+		slog.Info("agents trust", "keys", want)
 	}
 	return nil
 }
@@ -178,8 +221,12 @@ func msiVersion(v string) (string, error) {
 // component is what differs between the agent's and the hub's Linux packages.
 type component struct {
 	name, conf, description string
-	unit                    func(o options, tmp string) (string, error) // path of the unit file
-	check                   string                                      // postinstall starts the service only if this passes
+	// binDir, when not "", is the binary's own folder (the agent's, for self-update: group
+	// lanebridge, 0775 after post-install, writable in the unit) and /usr/bin/NAME links to it;
+	// otherwise the binary is /usr/bin/NAME.
+	binDir string
+	unit   func(o options, tmp string) (string, error) // path of the unit file
+	check  string                                      // postinstall starts the service only if this passes
 }
 
 func components(comp string) component {
@@ -189,6 +236,7 @@ func components(comp string) component {
 			description: "Lanebridge store agent: captures POS sales from legacy terminals into a local spool and forwards them to the Lanebridge hub.",
 			unit:        agentUnit,
 			check:       "/usr/bin/lanebridge-agent validate --config /etc/lanebridge/agent.yaml",
+			binDir:      agentBinDir,
 		}
 	}
 	return component{
@@ -201,10 +249,14 @@ func components(comp string) component {
 	}
 }
 
+// agentBinDir is where the packages put the agent (agent/internal/app's packagedBinDir): a
+// folder of its own that self-update may write, unlike /usr/bin.
+const agentBinDir = "/usr/lib/lanebridge-agent/bin"
+
 // agentUnit has the agent print the unit `service install` writes, for the packaged paths.
 func agentUnit(o options, tmp string) (string, error) {
 	cmd := exec.Command(o.unitAgent, "service", "unit", "--config", "/etc/lanebridge/agent.yaml",
-		"--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/bin/lanebridge-agent")
+		"--data-dir", "/var/lib/lanebridge-agent", "--exe", agentBinDir+"/lanebridge-agent")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	unit, err := cmd.Output()
@@ -228,7 +280,7 @@ func script(o options, tmp string, c component, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := strings.NewReplacer("@NAME@", c.name, "@CONF@", c.conf, "@CHECK@", c.check).Replace(string(b))
+	s := strings.NewReplacer("@NAME@", c.name, "@CONF@", c.conf, "@CHECK@", c.check, "@BINDIR@", c.binDir).Replace(string(b))
 	path := filepath.Join(tmp, c.name+"-"+name)
 	return path, os.WriteFile(path, []byte(s), 0o755)
 }
@@ -246,6 +298,18 @@ func linuxPackages(o options, tmp, comp, goarch, bin string) ([]string, error) {
 		}
 	}
 	conf := filepath.Join(o.src, "linux", c.conf)
+	contents := files.Contents{
+		{Source: bin, Destination: "/usr/bin/" + c.name, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+	}
+	if c.binDir != "" {
+		exe := c.binDir + "/" + c.name
+		contents = files.Contents{
+			// post-install gives the folder to group lanebridge (the user does not exist at unpack time).
+			{Destination: c.binDir, Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o775, MTime: o.mtime}},
+			{Source: bin, Destination: exe, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+			{Source: "../lib/" + strings.TrimPrefix(exe, "/usr/lib/"), Destination: "/usr/bin/" + c.name, Type: files.TypeSymlink, FileInfo: &files.ContentFileInfo{Mode: 0o777, MTime: o.mtime}},
+		}
+	}
 	info := &nfpm.Info{
 		Name:          c.name,
 		Arch:          nfpmArch(goarch),
@@ -262,12 +326,11 @@ func linuxPackages(o options, tmp, comp, goarch, bin string) ([]string, error) {
 		Description:   c.description,
 		MTime:         o.mtime,
 		Overridables: nfpm.Overridables{
-			Contents: files.Contents{
-				{Source: bin, Destination: "/usr/bin/" + c.name, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+			Contents: append(contents, files.Contents{
 				{Source: unit, Destination: "/usr/lib/systemd/system/" + c.name + ".service", FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: o.mtime}},
 				// postinstall gives it to group lanebridge (the user does not exist at unpack time).
 				{Source: conf, Destination: "/etc/lanebridge/" + c.conf, Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640, MTime: o.mtime}},
-			},
+			}...),
 			Scripts: scripts,
 		},
 	}
