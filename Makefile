@@ -36,11 +36,11 @@ bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
 
-cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm
-	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=windows GOARCH=386   $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=linux   GOARCH=arm   $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
+cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm (dist's flags: shares its build cache)
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=windows GOARCH=386   $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=linux   GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=linux   GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
 
 # dist: the agent for 5 platforms and the hub for 2 (static, -trimpath, stamped with VERSION and
 # RELEASE_KEYS; DIST_JOBS builds at a time, each itself parallel), then installers/pkg writes to

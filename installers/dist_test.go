@@ -345,6 +345,13 @@ func TestMSI(t *testing.T) {
 		t.Errorf("sequence: InstallServices %s < Configure %s < StartServices %s; RemoveExistingProducts %s (want 1401, after InstallValidate)",
 			seq["InstallServices"], seq["Configure"], seq["StartServices"], seq["RemoveExistingProducts"])
 	}
+	// Self-update's leftovers beside the exe go on uninstall (2), so the folder does too.
+	rf := msiTable(t, msi, "RemoveFile")
+	for key, name := range map[string]string{"RemoveOldExe": "lanebridge-agent.exe.old", "RemoveNewExe": ".lanebridge-agent.exe.new"} {
+		if r := row(rf, key); r == nil || r[1] != "AgentExe" || r[2] != name || r[3] != "INSTALLDIR" || r[4] != "2" {
+			t.Errorf("RemoveFile %s: %q (table %q)", key, r, rf)
+		}
+	}
 	props := msiTable(t, msi, "Property")
 	secure := row(props, "SecureCustomProperties")
 	for _, p := range []string{"STORE_ID", "HUB_URL", "ENROLL_TOKEN", "CONFIG_FILE", "WIX_UPGRADE_DETECTED"} {

@@ -453,6 +453,16 @@ func windowsPackages(o options, tmp, goarch, bin string) ([]string, error) {
 	if err := tool(dir, "msibuild", msi, "-q", "UPDATE `Property` SET `Value` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;STORE_ID;HUB_URL;ENROLL_TOKEN;CONFIG_FILE' WHERE `Property` = 'SecureCustomProperties'"); err != nil {
 		return nil, err
 	}
+	// Self-update leaves the previous exe as lanebridge-agent.exe.old beside it (and an
+	// interrupted swap selfupdate's .lanebridge-agent.exe.new): not the MSI's files, so uninstall
+	// removes them explicitly (RemoveFile, InstallMode 2: on uninstall; wixl 0.101 has no
+	// RemoveFile element) and the Program Files folder goes too.
+	if err := tool(dir, "msibuild", msi, "-q", "INSERT INTO `RemoveFile` (`FileKey`, `Component_`, `FileName`, `DirProperty`, `InstallMode`) VALUES ('RemoveOldExe', 'AgentExe', 'lanebridge-agent.exe.old', 'INSTALLDIR', 2)"); err != nil {
+		return nil, err
+	}
+	if err := tool(dir, "msibuild", msi, "-q", "INSERT INTO `RemoveFile` (`FileKey`, `Component_`, `FileName`, `DirProperty`, `InstallMode`) VALUES ('RemoveNewExe', 'AgentExe', '.lanebridge-agent.exe.new', 'INSTALLDIR', 2)"); err != nil {
+		return nil, err
+	}
 	if err := sign(o, msi, "Lanebridge store agent installer"); err != nil {
 		return nil, err
 	}
