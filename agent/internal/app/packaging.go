@@ -51,7 +51,7 @@ func cmdServiceUnit(args []string, stdout, stderr io.Writer) error {
 	if why != "" {
 		fmt.Fprintf(stderr, "warning: %s\n", selfUpdateHint(*exe, *path, why))
 	}
-	sc, err := serviceConfig(*path, cfg, "", "")
+	sc, err := serviceConfig(*path, cfg, "")
 	if err != nil {
 		return err
 	}

@@ -123,9 +123,8 @@ const serviceName = "lanebridge-agent"
 const stopTimeout = 15 * time.Second
 
 // serviceConfig describes the service; the systemd unit gets data_dir (and binDir, when not "":
-// the binary's own folder, for self-update) as its only writable paths. exe, when not "", is
-// the binary the service runs (default: this one, as kardianos/service finds it).
-func serviceConfig(cfgPath string, cfg *config.Config, exe, binDir string) (*service.Config, error) {
+// the binary's own folder, for self-update) as its only writable paths.
+func serviceConfig(cfgPath string, cfg *config.Config, binDir string) (*service.Config, error) {
 	abs, err := filepath.Abs(cfgPath)
 	if err != nil {
 		return nil, err
@@ -135,7 +134,6 @@ func serviceConfig(cfgPath string, cfg *config.Config, exe, binDir string) (*ser
 	unit, _ := renderUnit(cfg, binDir)
 	return &service.Config{
 		Name:        serviceName,
-		Executable:  exe,
 		DisplayName: "Lanebridge store agent",
 		Description: "Captures POS transactions and forwards them to the Lanebridge hub.",
 		Arguments:   []string{"run", "--config", abs},
@@ -213,7 +211,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if os.Getenv(update.TrialEnv) != "" {
 		return runTrial(path, stderr)
 	}
-	sc, err := serviceConfig(path, cfg, "", "")
+	sc, err := serviceConfig(path, cfg, "")
 	if err != nil {
 		return err
 	}
@@ -259,14 +257,15 @@ func cmdService(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// kardianos/service runs this binary (os.Executable: on Linux its real path, symlinks
+	// resolved). Self-update replaces it in its folder: the unit makes that folder writable
+	// only when it is the agent's own (updateBinDir); install says so otherwise.
 	exe, err := executable()
 	if err != nil {
 		return fmt.Errorf("service: this binary's path: %w", err)
 	}
-	// Self-update replaces exe in its folder: the unit makes that folder writable only when it
-	// is the agent's own (updateBinDir); install says so otherwise.
 	binDir, why := updateBinDir(exe, true)
-	sc, err := serviceConfig(*path, cfg, exe, binDir)
+	sc, err := serviceConfig(*path, cfg, binDir)
 	if err != nil {
 		return err
 	}
