@@ -56,7 +56,7 @@ DIST_JOBS ?= 2
 SIGN_CERT ?=
 SIGN_KEY ?=
 SIGN_PASS_FILE ?=
-HOST_TARGET := $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)
+HOST_TARGET = $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)
 dist_bin = $(DIST)/bin/lanebridge-$(1)-$(subst /,-,$(2))$(if $(findstring windows/,$(2)),.exe)
 DIST_BINS = $(foreach t,$(DIST_AGENT),$(call dist_bin,agent,$(t))) $(foreach t,$(DIST_HUB),$(call dist_bin,hub,$(t)))
 # The packager runs an agent built for this machine to print its systemd unit and check its keys.
