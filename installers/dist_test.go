@@ -546,3 +546,21 @@ func TestWine(t *testing.T) {
 	f.Close()
 	contains(t, "wine validate", wine("validate", "--config", cfg), "OK (store S001")
 }
+
+// TestReleaseKeysChecked: the packager refuses agents that do not trust exactly RELEASE_KEYS
+// (here: another key, and none), so a build whose -ldflags lost the keys is never packaged.
+func TestReleaseKeysChecked(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "other.pub")
+	mustRun(t, "minisign", "-G", "-W", "-p", pub, "-s", filepath.Join(dir, "other.key"))
+	b, _ := os.ReadFile(pub)
+	other := strings.Split(strings.TrimSpace(string(b)), "\n")[1]
+	for name, keys := range map[string]string{"another key": other, "none": "", "one more": releaseKey + "," + other} {
+		out, err := run("..", nil, "go", "run", "./installers/pkg", "--version", version, "--bin", bins, "--out", filepath.Join(dir, "dist"),
+			"--targets", "agent/linux/amd64", "--release-keys", keys)
+		if err == nil || !strings.Contains(string(out), "the built agent trusts \""+releaseKeyID+"\"") {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+	}
+}
