@@ -36,36 +36,50 @@ bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
 
-cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm
-	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=windows GOARCH=386   $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=linux   GOARCH=arm64 $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
-	GOOS=linux   GOARCH=arm   $(GO) build -o /dev/null ./agent/cmd/lanebridge-agent
+cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm (dist's flags: shares its build cache)
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=windows GOARCH=386   $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=linux   GOARCH=arm64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
+	CGO_ENABLED=0 GOOS=linux   GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent
 
 # dist: the agent for 5 platforms and the hub for 2 (static, -trimpath, stamped with VERSION and
-# RELEASE_KEYS), then installers/pkg writes to dist/: .deb and .rpm (nfpm), the agent's .msi
-# (wixl: apt-get install wixl msitools), .tar.gz/.zip and SHA256SUMS. Authenticode signing of the
-# Windows .exe/.msi (osslsigncode): make dist SIGN_CERT=cert.pem SIGN_KEY=key.pem [SIGN_PASS_FILE=f].
-DIST := dist
-DIST_AGENT := linux/amd64 linux/arm64 linux/arm windows/amd64 windows/386
-DIST_HUB := linux/amd64 linux/arm64
+# RELEASE_KEYS; DIST_JOBS builds at a time, each itself parallel), then installers/pkg writes to
+# dist/: .deb and .rpm (nfpm), the agent's .msi (wixl: apt-get install wixl msitools), .tar.gz/.zip
+# and SHA256SUMS; it checks that the built agent reports exactly RELEASE_KEYS' key ids.
+# Authenticode signing of the Windows .exe/.msi (osslsigncode): make dist SIGN_CERT=cert.pem
+# SIGN_KEY=key.pem [SIGN_PASS_FILE=f]. DIST_AGENT/DIST_HUB narrow the targets (installers' tests).
+# The builds cover `make cross`'s targets, so CI runs only dist.
+DIST ?= dist
+DIST_AGENT ?= linux/amd64 linux/arm64 linux/arm windows/amd64 windows/386
+DIST_HUB ?= linux/amd64 linux/arm64
+DIST_JOBS ?= 2
 SIGN_CERT ?=
 SIGN_KEY ?=
 SIGN_PASS_FILE ?=
+HOST_TARGET = $(shell $(GO) env GOOS)/$(shell $(GO) env GOARCH)
+dist_bin = $(DIST)/bin/lanebridge-$(1)-$(subst /,-,$(2))$(if $(findstring windows/,$(2)),.exe)
+DIST_BINS = $(foreach t,$(DIST_AGENT),$(call dist_bin,agent,$(t))) $(foreach t,$(DIST_HUB),$(call dist_bin,hub,$(t)))
+# The packager runs an agent built for this machine to print its systemd unit and check its keys.
+UNIT_AGENT = $(if $(filter $(HOST_TARGET),$(DIST_AGENT)),$(call dist_bin,agent,$(HOST_TARGET)),$(DIST)/bin/lanebridge-agent-host)
+comma := ,
+empty :=
+space := $(empty) $(empty)
 
 dist: ## packages for release in dist/: deb, rpm, msi, tar.gz, zip, SHA256SUMS (RELEASE_KEYS=…, SIGN_CERT/SIGN_KEY=…)
 	@rm -rf $(DIST) && mkdir -p $(DIST)/bin
-	@set -e; for t in $(addprefix agent/,$(DIST_AGENT)) $(addprefix hub/,$(DIST_HUB)); do \
-	  c=$${t%%/*}; p=$${t#*/}; os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
-	  echo "build $$c $$os/$$arch"; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" \
-	    -o $(DIST)/bin/lanebridge-$$c-$$os-$$arch$$ext ./$$c/cmd/lanebridge-$$c; \
-	done
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(DIST)/bin/lanebridge-agent-host ./agent/cmd/lanebridge-agent
+	@$(MAKE) --no-print-directory -j$(DIST_JOBS) $(sort $(DIST_BINS) $(UNIT_AGENT))
 	$(GO) run ./installers/pkg --version '$(VERSION)' --bin $(DIST)/bin --out $(DIST) --src installers \
-	  --unit-agent $(DIST)/bin/lanebridge-agent-host --mtime $$(git log -1 --format=%ct 2>/dev/null || date +%s) \
+	  --targets '$(subst $(space),$(comma),$(strip $(addprefix agent/,$(DIST_AGENT)) $(addprefix hub/,$(DIST_HUB))))' \
+	  --unit-agent $(UNIT_AGENT) --release-keys '$(RELEASE_KEYS)' --mtime $$(git log -1 --format=%ct 2>/dev/null || date +%s) \
 	  --sign-cert '$(SIGN_CERT)' --sign-key '$(SIGN_KEY)' --sign-pass-file '$(SIGN_PASS_FILE)'
-	@cd $(DIST) && sha256sum -c --quiet SHA256SUMS && ls -l --block-size=K *.deb *.rpm *.msi *.tar.gz *.zip SHA256SUMS
+	@cd $(DIST) && sha256sum -c --quiet SHA256SUMS && ls -l --block-size=K $$(awk '{print $$2}' SHA256SUMS) SHA256SUMS
+
+# One dist binary: lanebridge-COMPONENT-GOOS-GOARCH[.exe], or the host's agent (…-agent-host).
+$(DIST)/bin/lanebridge-agent-host:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./agent/cmd/lanebridge-agent
+$(DIST)/bin/lanebridge-%:
+	@set -- $(subst -, ,$(basename $*)); echo "build $$1 $$2/$$3"; \
+	  CGO_ENABLED=0 GOOS=$$2 GOARCH=$$3 GOARM=7 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./$$1/cmd/lanebridge-$$1
 
 # staticcheck is pinned and built by `make lint` itself from the module proxy into a
 # project-local, per-version directory (.cache/, ignored by git), so every developer and CI run

@@ -34,6 +34,9 @@ var (
 	bins   string // the binaries they were made from
 	errDst error
 	work   string
+	// releaseKey is the minisign public key `make dist` got as RELEASE_KEYS, releaseKeyID its
+	// id as `lanebridge-agent version` prints it.
+	releaseKey, releaseKeyID string
 )
 
 func TestMain(m *testing.M) {
@@ -55,7 +58,8 @@ func run(dir string, env []string, name string, args ...string) ([]byte, error) 
 	return out, nil
 }
 
-// build makes the linux/amd64 agent and hub and the windows/amd64 agent, and packages them.
+// build runs `make dist` for the linux/amd64 agent and hub and the windows/amd64 agent, with a
+// release key made by Debian's minisign in RELEASE_KEYS.
 func build(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -64,28 +68,32 @@ func build(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("packages are built on Linux")
 	}
+	need(t, "make", "minisign")
 	once.Do(func() {
 		errDst = func() error {
 			var err error
 			if work, err = os.MkdirTemp("", "lanebridge-dist-test"); err != nil {
 				return err
 			}
-			bins, dist = filepath.Join(work, "bin"), filepath.Join(work, "dist")
-			ld := "-s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=" + version + " -X github.com/lanebridge/lanebridge/hub/internal/app.Version=" + version
-			for _, b := range []struct{ comp, goos string }{{"agent", "linux"}, {"hub", "linux"}, {"agent", "windows"}} {
-				out := filepath.Join(bins, "lanebridge-"+b.comp+"-"+b.goos+"-amd64")
-				if b.goos == "windows" {
-					out += ".exe"
-				}
-				if _, err := run("..", []string{"CGO_ENABLED=0", "GOOS=" + b.goos, "GOARCH=amd64"}, "go", "build", "-trimpath", "-ldflags", ld, "-o", out, "./"+b.comp+"/cmd/lanebridge-"+b.comp); err != nil {
-					return err
-				}
-			}
 			if runtime.GOARCH != "amd64" {
 				return fmt.Errorf("the test packages amd64 binaries and needs an amd64 machine to run them")
 			}
-			_, err = run("..", nil, "go", "run", "./installers/pkg", "--version", version, "--bin", bins, "--out", dist,
-				"--targets", "agent/linux/amd64,hub/linux/amd64,agent/windows/amd64", "--mtime", "1700000000")
+			pub := filepath.Join(work, "release.pub")
+			if _, err := run("", nil, "minisign", "-G", "-W", "-p", pub, "-s", filepath.Join(work, "release.key")); err != nil {
+				return err
+			}
+			b, err := os.ReadFile(pub)
+			if err != nil {
+				return err
+			}
+			// "untrusted comment: minisign public key ID", then the key.
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			f := strings.Fields(lines[0])
+			releaseKey, releaseKeyID = lines[1], fmt.Sprintf("%016s", f[len(f)-1])
+			dist = filepath.Join(work, "dist")
+			bins = filepath.Join(dist, "bin")
+			_, err = run("..", nil, "make", "--no-print-directory", "dist", "DIST="+dist, "VERSION="+version, "RELEASE_KEYS="+releaseKey,
+				"DIST_AGENT=linux/amd64 windows/amd64", "DIST_HUB=linux/amd64")
 			return err
 		}()
 	})
@@ -94,11 +102,20 @@ func build(t *testing.T) {
 	}
 }
 
+// ci: under CI (CI=true) a missing tool fails the test instead of skipping it.
+var ci = os.Getenv("CI") != "" && os.Getenv("CI") != "false"
+
 func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install %s)", tool, map[string]string{"rpm": "rpm", "msiinfo": "msitools", "msiextract": "msitools", "dpkg-deb": "dpkg", "wine": "wine"}[tool])
+			msg := fmt.Sprintf("%s not installed (apt-get install %s)", tool, map[string]string{"rpm": "rpm", "msiinfo": "msitools", "msiextract": "msitools",
+				"dpkg-deb": "dpkg", "dpkg": "dpkg", "wine": "wine", "systemd-analyze": "systemd", "osslsigncode": "osslsigncode", "openssl": "openssl",
+				"minisign": "minisign", "make": "make", "unshare": "util-linux"}[tool])
+			if ci {
+				t.Fatal("CI: " + msg + "; testharness/services.sh --tools installs the packaging tools")
+			}
+			t.Skip(msg)
 		}
 	}
 }
@@ -125,12 +142,21 @@ func contains(t *testing.T, what, s string, wants ...string) {
 var hardening = []string{"\nRestart=always\n", "\nRestartSec=5s\n", "\nStartLimitIntervalSec=0\n", "\nNoNewPrivileges=yes\n",
 	"\nProtectSystem=strict\n", "\nUser=lanebridge\n", "\nGroup=lanebridge\n", "\nPrivateTmp=yes\n", "\n[Install]\nWantedBy=multi-user.target\n"}
 
-// TestDeb: the .debs have the binary (0755) in /usr/bin, the unit, the config as a conffile,
-// the maintainer scripts; unpacked, the binary runs and the unit is the one `service install` writes.
+// agentExe is where the packages put the agent: a folder of its own, which self-update may
+// write (the unit's ReadWritePaths; group lanebridge after post-install); /usr/bin links to it.
+const agentExe = "/usr/lib/lanebridge-agent/bin/lanebridge-agent"
+
+// TestDeb: the .debs have the binary (0755; the agent's in its own folder, 0775, linked from
+// /usr/bin), the unit, the config as a conffile, the maintainer scripts; unpacked, the binary
+// runs (the agent reporting the RELEASE_KEYS it was built with) and the unit is the one
+// `service install` writes, with the agent's folder writable and /usr/bin not.
 func TestDeb(t *testing.T) {
 	build(t)
 	need(t, "dpkg-deb")
-	for _, c := range []struct{ name, conf, data string }{{"lanebridge-agent", "agent.yaml", "/var/lib/lanebridge-agent"}, {"lanebridge-hub", "hub.yaml", "/var/lib/lanebridge-hub"}} {
+	for _, c := range []struct{ name, conf, data, exe, rw string }{
+		{"lanebridge-agent", "agent.yaml", "/var/lib/lanebridge-agent", agentExe, "/var/lib/lanebridge-agent /usr/lib/lanebridge-agent/bin"},
+		{"lanebridge-hub", "hub.yaml", "/var/lib/lanebridge-hub", "/usr/bin/lanebridge-hub", "/var/lib/lanebridge-hub"},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			deb := filepath.Join(dist, c.name+"_"+pkgVersion+"-1_amd64.deb")
 			info := mustRun(t, "dpkg-deb", "-I", deb)
@@ -141,14 +167,20 @@ func TestDeb(t *testing.T) {
 			listing := mustRun(t, "dpkg-deb", "-c", deb)
 			mode := map[string]string{}
 			for _, l := range strings.Split(strings.TrimSpace(listing), "\n") {
+				l, link, _ := strings.Cut(l, " -> ")
 				f := strings.Fields(l)
-				mode[strings.TrimPrefix(f[len(f)-1], ".")] = f[0] + " " + f[1]
+				mode[strings.TrimSuffix(strings.TrimPrefix(f[len(f)-1], "."), "/")] = strings.TrimSpace(f[0] + " " + f[1] + " " + link)
 			}
-			for path, want := range map[string]string{
-				"/usr/bin/" + c.name:                             "-rwxr-xr-x root/root",
+			want := map[string]string{
+				c.exe: "-rwxr-xr-x root/root",
 				"/usr/lib/systemd/system/" + c.name + ".service": "-rw-r--r-- root/root",
 				"/etc/lanebridge/" + c.conf:                      "-rw-r----- root/root",
-			} {
+			}
+			if c.name == "lanebridge-agent" {
+				want["/usr/lib/lanebridge-agent/bin"] = "drwxrwxr-x root/root"
+				want["/usr/bin/lanebridge-agent"] = "lrwxrwxrwx root/root ../lib/lanebridge-agent/bin/lanebridge-agent"
+			}
+			for path, want := range want {
 				if mode[path] != want {
 					t.Errorf("%s: %q, want %q\n%s", path, mode[path], want, listing)
 				}
@@ -163,7 +195,8 @@ func TestDeb(t *testing.T) {
 			}
 			postinst, _ := os.ReadFile(filepath.Join(ctl, "postinst"))
 			contains(t, "postinst", string(postinst), "useradd --system", "install -d -m 0750 -o lanebridge -g lanebridge \""+"$DATA\"", "DATA=/var/lib/$NAME\n", "NAME="+c.name+"\n",
-				"systemctl enable \"$NAME.service\"", "if [ -d /run/systemd/system ]", "chgrp lanebridge \"$CONF\"")
+				"systemctl enable \"$NAME.service\"", "if [ -d /run/systemd/system ]", "chgrp lanebridge \"$CONF\"",
+				"BINDIR="+strings.TrimSuffix(filepath.Dir(c.exe), "/usr/bin")+"\n", `chown root:lanebridge "$BINDIR" && chmod 0775 "$BINDIR"`)
 			for _, s := range []string{"postinst", "prerm", "postrm"} {
 				mustRun(t, "sh", "-n", filepath.Join(ctl, s))
 			}
@@ -171,20 +204,27 @@ func TestDeb(t *testing.T) {
 			// Upgrade must not stop or disable the service; only remove does.
 			contains(t, "prerm", string(prerm), "remove | 0)")
 			postrm, _ := os.ReadFile(filepath.Join(ctl, "postrm"))
-			if strings.Contains(string(postrm), "rm ") || strings.Contains(string(prerm), "rm ") || strings.Contains(string(postinst), "rm -") {
+			// The only deletion: self-update's leftovers in the agent's binary folder, on removal.
+			leftovers := `if [ -n "$BINDIR" ]; then rm -f "$BINDIR/$NAME.old" "$BINDIR/.$NAME.new" "$BINDIR/.$NAME.old"; fi`
+			contains(t, "prerm", string(prerm), "\nremove | 0)\n", leftovers)
+			if strings.Contains(string(postrm), "rm ") || strings.Contains(strings.Replace(string(prerm), leftovers, "", 1), "rm ") || strings.Contains(string(postinst), "rm -") {
 				t.Errorf("a maintainer script deletes something; removal and upgrade keep config and data:\n%s\n%s", prerm, postrm)
 			}
 			out := mustRun(t, filepath.Join(root, "usr/bin", c.name), "version")
 			contains(t, "version", out, c.name+" "+version)
+			if c.name == "lanebridge-agent" {
+				// RELEASE_KEYS made it into the packaged binary.
+				contains(t, "version", out, "\ntrusted keys: "+releaseKeyID+"\n")
+			}
 			unit, err := os.ReadFile(filepath.Join(root, "usr/lib/systemd/system", c.name+".service"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			contains(t, "unit", string(unit), "\nUser=lanebridge\n", "\nReadWritePaths="+c.data+"\n", "\nExecStart=/usr/bin/"+c.name+" ", "/etc/lanebridge/"+c.conf)
+			contains(t, "unit", string(unit), "\nUser=lanebridge\n", "\nReadWritePaths="+c.rw+"\n", "\nExecStart="+c.exe+" ", "/etc/lanebridge/"+c.conf)
 			if c.name == "lanebridge-agent" {
 				contains(t, "agent unit", string(unit), hardening...)
 				// The very unit `service install` writes for these paths (no second copy).
-				want := mustRun(t, filepath.Join(bins, "lanebridge-agent-linux-amd64"), "service", "unit", "--config", "/etc/lanebridge/agent.yaml", "--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/bin/lanebridge-agent")
+				want := mustRun(t, filepath.Join(bins, "lanebridge-agent-linux-amd64"), "service", "unit", "--config", "/etc/lanebridge/agent.yaml", "--data-dir", "/var/lib/lanebridge-agent", "--exe", agentExe)
 				if string(unit) != want {
 					t.Errorf("packaged unit differs from `service unit`:\n%s\nwant\n%s", unit, want)
 				}
@@ -204,19 +244,15 @@ func TestDeb(t *testing.T) {
 // verifyUnit runs systemd-analyze verify on the unit, with the package's root for its paths.
 func verifyUnit(t *testing.T, root, unit string) {
 	t.Helper()
-	analyze, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Log("systemd-analyze not installed: unit not verified")
-		return
-	}
-	// ExecStart= names /usr/bin/…, which exists only in root: verify a copy pointing there.
+	need(t, "systemd-analyze")
+	// ExecStart= names /usr/…, which exists only in root: verify a copy pointing there.
 	b, _ := os.ReadFile(unit)
-	s := strings.ReplaceAll(string(b), "/usr/bin/", root+"/usr/bin/")
+	s := strings.NewReplacer("=/usr/", "="+root+"/usr/", " /usr/", " "+root+"/usr/").Replace(string(b))
 	path := filepath.Join(t.TempDir(), filepath.Base(unit))
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	out, err := exec.Command("systemd-analyze", "verify", path).CombinedOutput()
 	if err != nil || strings.Contains(string(out), path) {
 		t.Errorf("systemd-analyze verify %s: %v\n%s", unit, err, out)
 	}
@@ -232,7 +268,9 @@ func TestRPM(t *testing.T) {
 	}
 	files := mustRun(t, "rpm", "-qp", "--qf", "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]", rpm)
 	for _, want := range []string{
-		"-rwxr-xr-x  /usr/bin/lanebridge-agent\n",
+		"-rwxr-xr-x  " + agentExe + "\n",
+		"drwxrwxr-x  /usr/lib/lanebridge-agent/bin\n",
+		"l---------  /usr/bin/lanebridge-agent\n", // nfpm gives rpm links no mode bits; Linux ignores a link's mode
 		"-rw-r--r--  /usr/lib/systemd/system/lanebridge-agent.service\n",
 		"-rw-r----- cn /etc/lanebridge/agent.yaml\n", // c: config, n: noreplace
 	} {
@@ -240,9 +278,10 @@ func TestRPM(t *testing.T) {
 			t.Errorf("rpm files lack %q:\n%s", want, files)
 		}
 	}
-	if n := strings.Count(strings.TrimSpace(mustRun(t, "rpm", "-qlp", rpm)), "\n") + 1; n != 3 {
-		t.Errorf("rpm -qlp lists %d files, want 3", n)
+	if n := strings.Count(strings.TrimSpace(mustRun(t, "rpm", "-qlp", rpm)), "\n") + 1; n != 5 {
+		t.Errorf("rpm -qlp lists %d files, want 5", n)
 	}
+	contains(t, "rpm symlink", mustRun(t, "rpm", "-qp", "--qf", "[%{FILENAMES} %{FILELINKTOS}\n]", rpm), "/usr/bin/lanebridge-agent ../lib/lanebridge-agent/bin/lanebridge-agent\n")
 	contains(t, "rpm scripts", mustRun(t, "rpm", "-qp", "--scripts", rpm), "postinstall scriptlet", "useradd --system", "preuninstall scriptlet", "remove | 0)", "postuninstall scriptlet")
 	hub := filepath.Join(dist, "lanebridge-hub-"+pkgVersion+"-1.x86_64.rpm")
 	contains(t, "hub rpm", mustRun(t, "rpm", "-qlp", hub), "/usr/bin/lanebridge-hub\n", "/usr/lib/systemd/system/lanebridge-hub.service\n", "/etc/lanebridge/hub.yaml\n")
@@ -305,6 +344,13 @@ func TestMSI(t *testing.T) {
 	if !(seq["InstallServices"] < seq["Configure"] && seq["Configure"] < seq["StartServices"]) || seq["RemoveExistingProducts"] != "1401" {
 		t.Errorf("sequence: InstallServices %s < Configure %s < StartServices %s; RemoveExistingProducts %s (want 1401, after InstallValidate)",
 			seq["InstallServices"], seq["Configure"], seq["StartServices"], seq["RemoveExistingProducts"])
+	}
+	// Self-update's leftovers beside the exe go on uninstall (2), so the folder does too.
+	rf := msiTable(t, msi, "RemoveFile")
+	for key, name := range map[string]string{"RemoveOldExe": "lanebridge-agent.exe.old", "RemoveNewExe": ".lanebridge-agent.exe.new"} {
+		if r := row(rf, key); r == nil || r[1] != "AgentExe" || r[2] != name || r[3] != "INSTALLDIR" || r[4] != "2" {
+			t.Errorf("RemoveFile %s: %q (table %q)", key, r, rf)
+		}
 	}
 	props := msiTable(t, msi, "Property")
 	secure := row(props, "SecureCustomProperties")
@@ -370,7 +416,7 @@ func TestSHA256SUMS(t *testing.T) {
 	entries, _ := os.ReadDir(dist)
 	var have []string
 	for _, e := range entries {
-		if e.Name() != "SHA256SUMS" {
+		if e.Name() != "SHA256SUMS" && !e.IsDir() { // bin/: the binaries, not an artefact
 			have = append(have, e.Name())
 		}
 	}
@@ -439,7 +485,7 @@ func TestSigned(t *testing.T) {
 	mustRun(t, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=Lanebridge test signing")
 	out := filepath.Join(dir, "dist")
 	if _, err := run("..", nil, "go", "run", "./installers/pkg", "--version", version, "--bin", bins, "--out", out,
-		"--targets", "agent/windows/amd64", "--sign-cert", cert, "--sign-key", key); err != nil {
+		"--targets", "agent/windows/amd64", "--release-keys", releaseKey, "--sign-cert", cert, "--sign-key", key); err != nil {
 		t.Fatal(err)
 	}
 	name := "lanebridge-agent_" + pkgVersion + "_windows_amd64"
@@ -499,4 +545,22 @@ func TestWine(t *testing.T) {
 	fmt.Fprintln(f, "    password: s3cret")
 	f.Close()
 	contains(t, "wine validate", wine("validate", "--config", cfg), "OK (store S001")
+}
+
+// TestReleaseKeysChecked: the packager refuses agents that do not trust exactly RELEASE_KEYS
+// (here: another key, and none), so a build whose -ldflags lost the keys is never packaged.
+func TestReleaseKeysChecked(t *testing.T) {
+	build(t)
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "other.pub")
+	mustRun(t, "minisign", "-G", "-W", "-p", pub, "-s", filepath.Join(dir, "other.key"))
+	b, _ := os.ReadFile(pub)
+	other := strings.Split(strings.TrimSpace(string(b)), "\n")[1]
+	for name, keys := range map[string]string{"another key": other, "none": "", "one more": releaseKey + "," + other} {
+		out, err := run("..", nil, "go", "run", "./installers/pkg", "--version", version, "--bin", bins, "--out", filepath.Join(dir, "dist"),
+			"--targets", "agent/linux/amd64", "--release-keys", keys)
+		if err == nil || !strings.Contains(string(out), "the built agent trusts \""+releaseKeyID+"\"") {
+			t.Errorf("%s: %v\n%s", name, err, out)
+		}
+	}
 }

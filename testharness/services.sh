@@ -3,7 +3,7 @@
 # PostgreSQL (127.0.0.1:5432), Mosquitto (127.0.0.1:1883) and a fresh seeded Tryton ERP
 # (127.0.0.1:${TRYTON_PORT:-18000}, Debian's packages). It prints the environment the tests need
 # (source it: `eval "$(testharness/services.sh)"`). A service that cannot be started fails loudly:
-# tests never skip in CI for lack of a service.
+# tests never skip in CI for lack of a service. It also installs the packaging tools (below).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "services: $*" >&2; }
@@ -15,6 +15,26 @@ apt_install() {
     || { apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null; } \
     || die "cannot install $*"
 }
+
+# Packaging tools: `make dist` needs wixl and msibuild (MSI); the installers' tests also dpkg-deb,
+# rpm, msiinfo/msiextract, systemd-analyze, osslsigncode, openssl, minisign, make, and unshare,
+# setpriv for the dpkg lifecycle test. Missing ones are installed; one still missing is fatal
+# (under CI those tests fail rather than skip). `services.sh --tools` does only this (.ci/run,
+# before make dist).
+packaging_tools() {
+  local tools="wixl:wixl msibuild:msitools msiinfo:msitools msiextract:msitools dpkg-deb:dpkg rpm:rpm
+    systemd-analyze:systemd osslsigncode:osslsigncode openssl:openssl minisign:minisign make:make
+    unshare:util-linux setpriv:util-linux" t missing=""
+  for t in $tools; do command -v "${t%%:*}" >/dev/null || missing="$missing ${t#*:}"; done
+  if [ -n "$missing" ]; then
+    log "installing packaging tools:$missing"
+    # shellcheck disable=SC2046 # one word per package
+    apt_install $(printf '%s\n' $missing | sort -u)
+  fi
+  for t in $tools; do command -v "${t%%:*}" >/dev/null || die "${t%%:*} missing after apt-get install ${t#*:}"; done
+}
+packaging_tools
+if [ "${1:-}" = --tools ]; then log "packaging tools present"; exit 0; fi
 
 # PostgreSQL
 if ! listening 5432; then

@@ -11,6 +11,12 @@ fi
 install -d -m 0750 -o lanebridge -g lanebridge "$DATA"
 # The configuration holds secrets: root writes it, the service user reads it.
 chgrp lanebridge "$CONF" && chmod 0640 "$CONF"
+# The agent's own binary folder (the unit's other writable path): self-update swaps the binary
+# there (minisign-verified against the keys built into it). Set again on every upgrade.
+BINDIR=@BINDIR@
+if [ -n "$BINDIR" ]; then
+	chown root:lanebridge "$BINDIR" && chmod 0775 "$BINDIR"
+fi
 if command -v systemctl >/dev/null 2>&1; then
 	# enable only creates the [Install] links, so it works without a running systemd too.
 	systemctl enable "$NAME.service" >/dev/null 2>&1 || echo "$NAME: could not enable $NAME.service" >&2

@@ -31,8 +31,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"aead.dev/minisign"
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
@@ -53,6 +55,8 @@ type options struct {
 	unitAgent              string // a host-runnable agent that prints the unit
 	signCert, signKey      string
 	signPassFile           string
+	releaseKeys            string // RELEASE_KEYS: the agent must report exactly these key ids
+	jobs                   int    // targets packaged at a time
 }
 
 func main() {
@@ -67,6 +71,8 @@ func main() {
 	flag.StringVar(&o.signCert, "sign-cert", "", "Authenticode certificate (PEM or DER/SPC) for osslsigncode")
 	flag.StringVar(&o.signKey, "sign-key", "", "Authenticode private key for osslsigncode")
 	flag.StringVar(&o.signPassFile, "sign-pass-file", "", "file holding the key's password")
+	flag.StringVar(&o.releaseKeys, "release-keys", "", "the minisign public keys the agents were built to trust (make's RELEASE_KEYS); checked against --unit-agent's `version`")
+	flag.IntVar(&o.jobs, "jobs", runtime.NumCPU(), "targets packaged at a time")
 	flag.Parse()
 	o.targets = strings.Split(*targets, ",")
 	o.mtime = time.Now().UTC().Truncate(time.Second)
@@ -97,33 +103,31 @@ func run(o options) error {
 	if o.unitAgent == "" {
 		o.unitAgent = filepath.Join(o.bin, binName("agent", runtime.GOOS, runtime.GOARCH))
 	}
+	if err := checkKeys(o); err != nil {
+		return err
+	}
+	// Targets are packaged concurrently (compression is most of the work), each in its own
+	// temporary folder.
+	outs := make([][]string, len(o.targets))
+	errs := make([]error, len(o.targets))
+	sem := make(chan struct{}, max(o.jobs, 1))
+	var wg sync.WaitGroup
+	for i, t := range o.targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			outs[i], errs[i] = packageTarget(o, tmp, t)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	var written []string
-	for _, t := range o.targets {
-		parts := strings.Split(strings.TrimSpace(t), "/")
-		if len(parts) != 3 || (parts[0] != "agent" && parts[0] != "hub") {
-			return fmt.Errorf("--targets: %q is not agent|hub/GOOS/GOARCH", t)
-		}
-		comp, goos, goarch := parts[0], parts[1], parts[2]
-		bin := filepath.Join(o.bin, binName(comp, goos, goarch))
-		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%s: %w (build it first: make dist)", t, err)
-		}
-		var outs []string
-		switch goos {
-		case "linux":
-			outs, err = linuxPackages(o, tmp, comp, goarch, bin)
-		case "windows":
-			if comp != "agent" {
-				return fmt.Errorf("%s: only the agent is packaged for Windows", t)
-			}
-			outs, err = windowsPackages(o, tmp, goarch, bin)
-		default:
-			err = fmt.Errorf("%s: no packages for %s", t, goos)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", t, err)
-		}
-		written = append(written, outs...)
+	for _, w := range outs {
+		written = append(written, w...)
 	}
 	if err := writeSums(o.out, written); err != nil {
 		return err
@@ -136,6 +140,77 @@ func run(o options) error {
 		slog.Info("wrote", "file", filepath.Join(o.out, f), "bytes", st.Size())
 	}
 	return nil
+}
+
+// checkKeys runs the host agent's `version` (built with the same -ldflags as every packaged
+// agent) and requires it to trust exactly the ids of --release-keys: a build whose keys did not
+// make it in would refuse every update in the field.
+func checkKeys(o options) error {
+	want := "none"
+	var ids []string
+	for _, f := range strings.FieldsFunc(o.releaseKeys, func(r rune) bool { return r == ',' || r == '\n' }) {
+		var k minisign.PublicKey
+		if err := k.UnmarshalText([]byte(strings.TrimSpace(f))); err != nil {
+			return fmt.Errorf("--release-keys (RELEASE_KEYS): %q is not a minisign public key (the base64 line of a minisign .pub file): %w", f, err)
+		}
+		ids = append(ids, fmt.Sprintf("%016X", k.ID()))
+	}
+	if len(ids) > 0 {
+		want = strings.Join(ids, ", ")
+	}
+	out, err := exec.Command(o.unitAgent, "version").Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %w", o.unitAgent, err)
+	}
+	var got string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "trusted keys:"); ok {
+			got, _, _ = strings.Cut(strings.TrimSpace(v), " (")
+		}
+	}
+	if got != want {
+		return fmt.Errorf("the built agent trusts %q, RELEASE_KEYS gives %q: its -ldflags did not carry the keys (see the Makefile's LDFLAGS)", got, want)
+	}
+	if len(ids) == 0 {
+		slog.Warn("RELEASE_KEYS is empty: these agents trust no release key and refuse every update and config push")
+	} else {
+		slog.Info("agents trust", "keys", want)
+	}
+	return nil
+}
+
+// packageTarget writes one component/GOOS/GOARCH's packages, working in its own folder of tmp.
+func packageTarget(o options, tmp, t string) ([]string, error) {
+	parts := strings.Split(strings.TrimSpace(t), "/")
+	if len(parts) != 3 || (parts[0] != "agent" && parts[0] != "hub") {
+		return nil, fmt.Errorf("--targets: %q is not agent|hub/GOOS/GOARCH", t)
+	}
+	comp, goos, goarch := parts[0], parts[1], parts[2]
+	bin := filepath.Join(o.bin, binName(comp, goos, goarch))
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%s: %w (build it first: make dist)", t, err)
+	}
+	dir := filepath.Join(tmp, comp+"-"+goos+"-"+goarch)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var outs []string
+	var err error
+	switch goos {
+	case "linux":
+		outs, err = linuxPackages(o, dir, comp, goarch, bin)
+	case "windows":
+		if comp != "agent" {
+			return nil, fmt.Errorf("%s: only the agent is packaged for Windows", t)
+		}
+		outs, err = windowsPackages(o, dir, goarch, bin)
+	default:
+		err = fmt.Errorf("no packages for %s", goos)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t, err)
+	}
+	return outs, nil
 }
 
 func binName(comp, goos, goarch string) string {
@@ -178,8 +253,12 @@ func msiVersion(v string) (string, error) {
 // component is what differs between the agent's and the hub's Linux packages.
 type component struct {
 	name, conf, description string
-	unit                    func(o options, tmp string) (string, error) // path of the unit file
-	check                   string                                      // postinstall starts the service only if this passes
+	// binDir, when not "", is the binary's own folder (the agent's, for self-update: group
+	// lanebridge, 0775 after post-install, writable in the unit) and /usr/bin/NAME links to it;
+	// otherwise the binary is /usr/bin/NAME.
+	binDir string
+	unit   func(o options, tmp string) (string, error) // path of the unit file
+	check  string                                      // postinstall starts the service only if this passes
 }
 
 func components(comp string) component {
@@ -189,6 +268,7 @@ func components(comp string) component {
 			description: "Lanebridge store agent: captures POS sales from legacy terminals into a local spool and forwards them to the Lanebridge hub.",
 			unit:        agentUnit,
 			check:       "/usr/bin/lanebridge-agent validate --config /etc/lanebridge/agent.yaml",
+			binDir:      agentBinDir,
 		}
 	}
 	return component{
@@ -201,10 +281,14 @@ func components(comp string) component {
 	}
 }
 
+// agentBinDir is where the packages put the agent (agent/internal/app's packagedBinDir): a
+// folder of its own that self-update may write, unlike /usr/bin.
+const agentBinDir = "/usr/lib/lanebridge-agent/bin"
+
 // agentUnit has the agent print the unit `service install` writes, for the packaged paths.
 func agentUnit(o options, tmp string) (string, error) {
 	cmd := exec.Command(o.unitAgent, "service", "unit", "--config", "/etc/lanebridge/agent.yaml",
-		"--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/bin/lanebridge-agent")
+		"--data-dir", "/var/lib/lanebridge-agent", "--exe", agentBinDir+"/lanebridge-agent")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	unit, err := cmd.Output()
@@ -228,7 +312,7 @@ func script(o options, tmp string, c component, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := strings.NewReplacer("@NAME@", c.name, "@CONF@", c.conf, "@CHECK@", c.check).Replace(string(b))
+	s := strings.NewReplacer("@NAME@", c.name, "@CONF@", c.conf, "@CHECK@", c.check, "@BINDIR@", c.binDir).Replace(string(b))
 	path := filepath.Join(tmp, c.name+"-"+name)
 	return path, os.WriteFile(path, []byte(s), 0o755)
 }
@@ -246,6 +330,18 @@ func linuxPackages(o options, tmp, comp, goarch, bin string) ([]string, error) {
 		}
 	}
 	conf := filepath.Join(o.src, "linux", c.conf)
+	contents := files.Contents{
+		{Source: bin, Destination: "/usr/bin/" + c.name, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+	}
+	if c.binDir != "" {
+		exe := c.binDir + "/" + c.name
+		contents = files.Contents{
+			// post-install gives the folder to group lanebridge (the user does not exist at unpack time).
+			{Destination: c.binDir, Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o775, MTime: o.mtime}},
+			{Source: bin, Destination: exe, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+			{Source: "../lib/" + strings.TrimPrefix(exe, "/usr/lib/"), Destination: "/usr/bin/" + c.name, Type: files.TypeSymlink, FileInfo: &files.ContentFileInfo{Mode: 0o777, MTime: o.mtime}},
+		}
+	}
 	info := &nfpm.Info{
 		Name:          c.name,
 		Arch:          nfpmArch(goarch),
@@ -262,16 +358,18 @@ func linuxPackages(o options, tmp, comp, goarch, bin string) ([]string, error) {
 		Description:   c.description,
 		MTime:         o.mtime,
 		Overridables: nfpm.Overridables{
-			Contents: files.Contents{
-				{Source: bin, Destination: "/usr/bin/" + c.name, FileInfo: &files.ContentFileInfo{Mode: 0o755, MTime: o.mtime}},
+			Contents: append(contents, files.Contents{
 				{Source: unit, Destination: "/usr/lib/systemd/system/" + c.name + ".service", FileInfo: &files.ContentFileInfo{Mode: 0o644, MTime: o.mtime}},
 				// postinstall gives it to group lanebridge (the user does not exist at unpack time).
 				{Source: conf, Destination: "/etc/lanebridge/" + c.conf, Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o640, MTime: o.mtime}},
-			},
+			}...),
 			Scripts: scripts,
 		},
 	}
 	var outs []string
+	// gzip level 6 (nfpm's default is 9): about twice as fast, a few percent larger.
+	info.Deb.Compression = "gzip:6"
+	info.RPM.Compression = "gzip:6"
 	for _, format := range []string{"deb", "rpm"} {
 		i := *info
 		i.Contents = slices.Clone(info.Contents)
@@ -388,6 +486,16 @@ func windowsPackages(o options, tmp, goarch, bin string) ([]string, error) {
 	}
 	// wixl writes SecureCustomProperties for MajorUpgrade and cannot add to it (see the .wxs).
 	if err := tool(dir, "msibuild", msi, "-q", "UPDATE `Property` SET `Value` = 'WIX_DOWNGRADE_DETECTED;WIX_UPGRADE_DETECTED;STORE_ID;HUB_URL;ENROLL_TOKEN;CONFIG_FILE' WHERE `Property` = 'SecureCustomProperties'"); err != nil {
+		return nil, err
+	}
+	// Self-update leaves the previous exe as lanebridge-agent.exe.old beside it (and an
+	// interrupted swap selfupdate's .lanebridge-agent.exe.new): not the MSI's files, so uninstall
+	// removes them explicitly (RemoveFile, InstallMode 2: on uninstall; wixl 0.101 has no
+	// RemoveFile element) and the Program Files folder goes too.
+	if err := tool(dir, "msibuild", msi, "-q", "INSERT INTO `RemoveFile` (`FileKey`, `Component_`, `FileName`, `DirProperty`, `InstallMode`) VALUES ('RemoveOldExe', 'AgentExe', 'lanebridge-agent.exe.old', 'INSTALLDIR', 2)"); err != nil {
+		return nil, err
+	}
+	if err := tool(dir, "msibuild", msi, "-q", "INSERT INTO `RemoveFile` (`FileKey`, `Component_`, `FileName`, `DirProperty`, `InstallMode`) VALUES ('RemoveNewExe', 'AgentExe', '.lanebridge-agent.exe.new', 'INSTALLDIR', 2)"); err != nil {
 		return nil, err
 	}
 	if err := sign(o, msi, "Lanebridge store agent installer"); err != nil {

@@ -75,7 +75,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "inventory":
 		err = cmdInventory(args[1:], stdout)
 	case "service":
-		err = cmdService(args[1:], stdout)
+		err = cmdService(args[1:], stdout, stderr)
 	case "msi-configure":
 		err = cmdMSIConfigure(args[1:], stdout)
 	case "capture":

@@ -20,7 +20,7 @@ import (
 // kardianos/service renders it), so packages ship that unit rather than a second copy. With
 // --data-dir the configuration is not read (a package renders the unit before its config
 // exists); otherwise data_dir and inventory.plu_file come from --config.
-func cmdServiceUnit(args []string, stdout io.Writer) error {
+func cmdServiceUnit(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("service unit", flag.ContinueOnError)
 	path := fs.String("config", "agent.yaml", "agent configuration file the unit runs the agent with")
 	exe := fs.String("exe", "", "the agent binary the unit runs (default: this binary)")
@@ -42,11 +42,20 @@ func cmdServiceUnit(args []string, stdout io.Writer) error {
 		}
 		*exe = p
 	}
-	sc, err := serviceConfig(*path, cfg)
+	if !filepath.IsAbs(*exe) {
+		return fmt.Errorf("service unit: --exe %q must be an absolute path", *exe)
+	}
+	// The unit makes --exe's folder writable for self-update unless it is a shared system
+	// folder (the packages use packagedBinDir, a folder of their own).
+	binDir, why := updateBinDir(*exe, false)
+	if why != "" {
+		fmt.Fprintf(stderr, "warning: %s\n", selfUpdateHint(*exe, *path, why))
+	}
+	sc, err := serviceConfig(*path, cfg, "")
 	if err != nil {
 		return err
 	}
-	unit, err := renderUnit(cfg)
+	unit, err := renderUnit(cfg, binDir)
 	if err != nil {
 		return err
 	}

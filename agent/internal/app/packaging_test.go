@@ -24,8 +24,12 @@ func TestServiceUnitCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
+	errb.Reset()
 	if code := Main([]string{"service", "unit", "--config", cfg, "--exe", "/opt/lane bridge/agent"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "self-update will not be able to replace /opt/lane bridge/agent") {
+		t.Errorf("no self-update warning for a folder the unit cannot make writable: %s", errb.String())
 	}
 	for _, want := range append([]string{`ExecStart=/opt/lane\x20bridge/agent "run" "--config" "` + cfg + `"`, "\nReadWritePaths=/srv/lb /srv/pos\n"}, hardening...) {
 		if !strings.Contains(out.String(), want) {
@@ -33,11 +37,19 @@ func TestServiceUnitCommand(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := Main([]string{"service", "unit", "--config", "/etc/lanebridge/agent.yaml", "--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/bin/lanebridge-agent"}, &out, &errb); code != 0 {
+	errb.Reset()
+	if code := Main([]string{"service", "unit", "--config", "/etc/lanebridge/agent.yaml", "--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/lib/lanebridge-agent/bin/lanebridge-agent"}, &out, &errb); code != 0 || errb.Len() != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	if want := "\nExecStart=/usr/bin/lanebridge-agent \"run\" \"--config\" \"/etc/lanebridge/agent.yaml\"\n"; !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "\nReadWritePaths=/var/lib/lanebridge-agent\n") {
+	if want := "\nExecStart=/usr/lib/lanebridge-agent/bin/lanebridge-agent \"run\" \"--config\" \"/etc/lanebridge/agent.yaml\"\n"; !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "\nReadWritePaths=/var/lib/lanebridge-agent /usr/lib/lanebridge-agent/bin\n") {
 		t.Errorf("packaged unit:\n%s", out.String())
+	}
+	// /usr/bin is never made writable: the unit is as before, with a warning saying how to fix it.
+	out.Reset()
+	errb.Reset()
+	if code := Main([]string{"service", "unit", "--data-dir", "/var/lib/lanebridge-agent", "--exe", "/usr/bin/lanebridge-agent"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "\nReadWritePaths=/var/lib/lanebridge-agent\n") || !strings.Contains(errb.String(), "/usr/bin is a shared system folder") {
+		t.Errorf("/usr/bin: exit %d %s\n%s", code, errb.String(), out.String())
 	}
 	if code := Main([]string{"service", "unit", "--data-dir", "/var/lib/x", "--exe", "bin/agent"}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "--exe") {
 		t.Errorf("relative --exe: exit %d %s", code, errb.String())

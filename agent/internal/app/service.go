@@ -122,15 +122,16 @@ const serviceName = "lanebridge-agent"
 // well inside the Windows service manager's default 20 s wait.
 const stopTimeout = 15 * time.Second
 
-// serviceConfig describes the service; the systemd unit gets data_dir as its only writable path.
-func serviceConfig(cfgPath string, cfg *config.Config) (*service.Config, error) {
+// serviceConfig describes the service; the systemd unit gets data_dir (and binDir, when not "":
+// the binary's own folder, for self-update) as its only writable paths.
+func serviceConfig(cfgPath string, cfg *config.Config, binDir string) (*service.Config, error) {
 	abs, err := filepath.Abs(cfgPath)
 	if err != nil {
 		return nil, err
 	}
 	// A data_dir the unit cannot carry matters only to a systemd install, which checks it
 	// (serviceCtl.prepare); run and the other actions do not need the unit.
-	unit, _ := renderUnit(cfg)
+	unit, _ := renderUnit(cfg, binDir)
 	return &service.Config{
 		Name:        serviceName,
 		DisplayName: "Lanebridge store agent",
@@ -150,15 +151,22 @@ func serviceConfig(cfgPath string, cfg *config.Config) (*service.Config, error) 
 }
 
 // renderUnit fills in what systemd.tmpl takes from the configuration (kardianos fills the rest):
-// the places the agent writes, data_dir and the folder of inventory.plu_file (rewritten
-// atomically there), are the unit's only writable paths.
-func renderUnit(cfg *config.Config) (string, error) {
+// the places the agent writes, data_dir, the folder of inventory.plu_file (rewritten
+// atomically there) and binDir (the binary's own folder, where self-update swaps it; "" for
+// none, see updateBinDir), are the unit's only writable paths.
+func renderUnit(cfg *config.Config, binDir string) (string, error) {
 	rw := []string{cfg.DataDir}
+	keys := []string{"data_dir"}
 	if cfg.Inventory.PLUFile != "" {
 		rw = append(rw, filepath.Dir(cfg.Inventory.PLUFile))
+		keys = append(keys, "inventory.plu_file")
+	}
+	if binDir != "" {
+		rw = append(rw, binDir)
+		keys = append(keys, "the binary's folder")
 	}
 	for i, d := range rw {
-		key := []string{"data_dir", "inventory.plu_file"}[i]
+		key := keys[i]
 		if !filepath.IsAbs(d) {
 			return "", &config.Error{Key: key, Msg: fmt.Sprintf("%q is relative; a service does not start in your directory — use an absolute path", d)}
 		}
@@ -203,7 +211,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if os.Getenv(update.TrialEnv) != "" {
 		return runTrial(path, stderr)
 	}
-	sc, err := serviceConfig(path, cfg)
+	sc, err := serviceConfig(path, cfg, "")
 	if err != nil {
 		return err
 	}
@@ -231,9 +239,9 @@ func cmdRun(args []string, stderr io.Writer) error {
 // serviceActions are the service subcommands; status is handled here, the rest by kardianos.
 var serviceActions = []string{"install", "uninstall", "start", "stop", "restart", "status"}
 
-func cmdService(args []string, stdout io.Writer) error {
+func cmdService(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "unit" {
-		return cmdServiceUnit(args[1:], stdout)
+		return cmdServiceUnit(args[1:], stdout, stderr)
 	}
 	if len(args) < 1 || !slices.Contains(serviceActions, args[0]) {
 		return fmt.Errorf("service: want one of %s, unit", strings.Join(serviceActions, ", "))
@@ -249,7 +257,15 @@ func cmdService(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sc, err := serviceConfig(*path, cfg)
+	// kardianos/service runs this binary (os.Executable: on Linux its real path, symlinks
+	// resolved). Self-update replaces it in its folder: the unit makes that folder writable
+	// only when it is the agent's own (updateBinDir); install says so otherwise.
+	exe, err := executable()
+	if err != nil {
+		return fmt.Errorf("service: this binary's path: %w", err)
+	}
+	binDir, why := updateBinDir(exe, true)
+	sc, err := serviceConfig(*path, cfg, binDir)
 	if err != nil {
 		return err
 	}
@@ -258,14 +274,17 @@ func cmdService(args []string, stdout io.Writer) error {
 		return fmt.Errorf("service: %w", err)
 	}
 	return serviceControl(serviceCtl{Service: s, system: chosenSystem(), prepare: func() error {
-		if _, err := renderUnit(cfg); err != nil {
+		if _, err := renderUnit(cfg, binDir); err != nil {
 			return err
+		}
+		if why != "" {
+			fmt.Fprintf(stdout, "warning: %s\n", selfUpdateHint(exe, *path, why))
 		}
 		if os.Geteuid() != 0 {
 			return nil
 		}
 		// The unit runs the agent as the lanebridge user (systemd.tmpl).
-		return prepareServiceUser(realHost, *path, cfg, stdout)
+		return prepareServiceUser(realHost, *path, cfg, binDir, stdout)
 	}}, action, *force, stdout)
 }
 

@@ -85,7 +85,7 @@ func TestServiceStatus(t *testing.T) {
 			t.Errorf("status %v/%v: printed %q err %v, want %q", tc.st, tc.err, out.String(), err, tc.want)
 		}
 	}
-	if err := cmdService([]string{"enable"}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "install, uninstall, start, stop, restart, status") {
+	if err := cmdService([]string{"enable"}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "install, uninstall, start, stop, restart, status") {
 		t.Errorf("unknown action: %v", err)
 	}
 }

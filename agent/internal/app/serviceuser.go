@@ -23,6 +23,7 @@ type hostOps struct {
 	lookup func(name string) (*user.User, error)
 	run    func(name string, args ...string) error
 	chown  func(path string, uid, gid int) error
+	chmod  func(path string, mode os.FileMode) error
 }
 
 var realHost = hostOps{
@@ -35,12 +36,15 @@ var realHost = hostOps{
 		return nil
 	},
 	chown: os.Chown,
+	chmod: os.Chmod,
 }
 
 // prepareServiceUser, for a systemd install as root, creates the lanebridge system user if
 // missing and gives it data_dir (created if missing) and the files holding its secrets (the
-// config and hub.password_file), so the unit's User= can run the agent.
-func prepareServiceUser(h hostOps, cfgPath string, cfg *config.Config, stdout io.Writer) error {
+// config and hub.password_file), so the unit's User= can run the agent. binDir, when not "", is
+// the binary's own folder: it gets group lanebridge and mode 0775 (its owner unchanged) so
+// self-update can swap the binary there.
+func prepareServiceUser(h hostOps, cfgPath string, cfg *config.Config, binDir string, stdout io.Writer) error {
 	u, err := h.lookup(serviceUser)
 	var unknown user.UnknownUserError
 	if errors.As(err, &unknown) {
@@ -79,5 +83,14 @@ func prepareServiceUser(h hostOps, cfgPath string, cfg *config.Config, stdout io
 		}
 	}
 	fmt.Fprintf(stdout, "%s owns %s and %s\n", serviceUser, cfg.DataDir, cfgPath)
+	if binDir != "" {
+		if err := h.chown(binDir, -1, gid); err != nil {
+			return fmt.Errorf("give %s to group %s (self-update): %w", binDir, serviceUser, err)
+		}
+		if err := h.chmod(binDir, 0o775); err != nil {
+			return fmt.Errorf("make %s group-writable (self-update): %w", binDir, err)
+		}
+		fmt.Fprintf(stdout, "self-update may replace the binary in %s (group %s, 0775; writable in the unit)\n", binDir, serviceUser)
+	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // renderForTest renders the unit the way kardianos/service does (its template functions).
 func renderForTest(t *testing.T, cfg *config.Config, exe string) string {
 	t.Helper()
-	unit, err := renderUnit(cfg)
+	unit, err := renderUnit(cfg, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestSystemdUnitRenders(t *testing.T) {
 	if !strings.Contains(plu, "\nReadWritePaths="+data+" /srv/pos\n") {
 		t.Errorf("plu_file's folder not writable:\n%s", plu)
 	}
-	if _, err := renderUnit(&config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/my pos/plu.csv"}}); err == nil || !strings.Contains(err.Error(), "inventory.plu_file") {
+	if _, err := renderUnit(&config.Config{DataDir: data, Inventory: config.Inventory{PLUFile: "/srv/my pos/plu.csv"}}, ""); err == nil || !strings.Contains(err.Error(), "inventory.plu_file") {
 		t.Errorf("spaced plu_file folder: %v", err)
 	}
 	for name, u := range map[string]string{"systemd.tmpl": unit} {
@@ -85,7 +85,7 @@ func TestSystemdUnitRenders(t *testing.T) {
 // (a newline adding a directive, a space adding a second path) or is relative is refused.
 func TestSystemdUnitRejectsBadDataDir(t *testing.T) {
 	for _, d := range []string{"/var/lib/x\nExecStartPre=/bin/sh -c id", "/var/lib/x /etc", "var/lib/x", "/var/lib/{{.}}"} {
-		if _, err := renderUnit(&config.Config{DataDir: d}); err == nil || !strings.Contains(err.Error(), "data_dir") {
+		if _, err := renderUnit(&config.Config{DataDir: d}, ""); err == nil || !strings.Contains(err.Error(), "data_dir") {
 			t.Errorf("data_dir %q: err %v, want a data_dir error", d, err)
 		}
 	}
@@ -109,6 +109,8 @@ func TestPrepareServiceUser(t *testing.T) {
 			cfg := &config.Config{DataDir: data, Hub: config.Hub{PasswordFile: filepath.Join(dir, "pw")}}
 			var ran []string
 			owned := map[string]string{}
+			modes := map[string]os.FileMode{}
+			bin := filepath.Join(dir, "bin") // the binary's own folder: group lanebridge, 0775, owner kept
 			created := exists
 			h := hostOps{
 				lookup: func(name string) (*user.User, error) {
@@ -126,8 +128,12 @@ func TestPrepareServiceUser(t *testing.T) {
 					owned[p] = fmt.Sprintf("%d:%d", uid, gid)
 					return nil
 				},
+				chmod: func(p string, mode os.FileMode) error {
+					modes[p] = mode
+					return nil
+				},
 			}
-			if err := prepareServiceUser(h, filepath.Join(dir, "agent.yaml"), cfg, io.Discard); err != nil {
+			if err := prepareServiceUser(h, filepath.Join(dir, "agent.yaml"), cfg, bin, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			wantRan := []string{"useradd --system --user-group --no-create-home --shell /usr/sbin/nologin lanebridge"}
@@ -146,9 +152,59 @@ func TestPrepareServiceUser(t *testing.T) {
 					t.Errorf("%s owned by %q, want 990:991 (chowned: %v)", p, owned[p], owned)
 				}
 			}
+			if owned[bin] != "-1:991" || modes[bin] != 0o775 || len(modes) != 1 {
+				t.Errorf("binary folder %s: owner %q mode %o, want -1:991 0775 (chmods %v)", bin, owned[bin], modes[bin], modes)
+			}
 			if fi, err := os.Stat(data); err != nil || !fi.IsDir() {
 				t.Errorf("data_dir not created: %v", err)
 			}
 		})
+	}
+}
+
+// TestUpdateBinDir: the unit makes the binary's folder writable (for self-update) only when the
+// folder is the agent's own; never a shared system folder, nor one holding other files.
+func TestUpdateBinDir(t *testing.T) {
+	for exe, want := range map[string]string{
+		"/usr/lib/lanebridge-agent/bin/lanebridge-agent": "/usr/lib/lanebridge-agent/bin",
+		"/opt/lanebridge/bin/lanebridge-agent":           "/opt/lanebridge/bin",
+		"/usr/bin/lanebridge-agent":                      "",
+		"/usr/local/bin/lanebridge-agent":                "",
+		"/opt/lanebridge-agent":                          "",
+		"/lanebridge-agent":                              "",
+		"/srv/lane bridge/lanebridge-agent":              "",
+	} {
+		if got, why := updateBinDir(exe, false); got != want || (want == "") != (why != "") {
+			t.Errorf("%s: %q (%s), want %q", exe, got, why, want)
+		}
+	}
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "lanebridge-agent")
+	for _, f := range []string{"lanebridge-agent", "lanebridge-agent.old", ".lanebridge-agent.new"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, why := updateBinDir(exe, true); got != dir {
+		t.Errorf("own folder refused: %s", why)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lanebridge-hub"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, why := updateBinDir(exe, true); got != "" || !strings.Contains(why, "lanebridge-hub") {
+		t.Errorf("a folder with another program: %q %q", got, why)
+	}
+	unit := func(binDir string) string {
+		u, err := renderUnit(&config.Config{DataDir: "/var/lib/lanebridge-agent"}, binDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	if u := unit(packagedBinDir); !strings.Contains(u, "\nReadWritePaths=/var/lib/lanebridge-agent "+packagedBinDir+"\n") {
+		t.Errorf("binary folder not writable:\n%s", u)
+	}
+	if u := unit(""); !strings.Contains(u, "\nReadWritePaths=/var/lib/lanebridge-agent\n") {
+		t.Errorf("no binary folder:\n%s", u)
 	}
 }
