@@ -20,7 +20,7 @@ import (
 // marked done in one UPDATE, so each store-day closes clean with its ERP leg compared.
 //
 //	go test -run '^$' -bench CloseHistory -benchtime 20x ./hub/internal/reconcile/
-//	LANEBRIDGE_BENCH_CLOSE_STORES=1000 go test -run '^$' -bench CloseFleet -benchtime 1x -timeout 60m ./hub/internal/reconcile/
+//	LANEBRIDGE_BENCH_CLOSE_STORES=1000 LANEBRIDGE_BENCH_CLOSE_BASELINE=1 go test -run '^$' -bench CloseFleet -benchtime 1x -timeout 60m ./hub/internal/reconcile/
 
 const benchTerminals = 4
 
@@ -165,8 +165,17 @@ func BenchmarkCloseFleet(b *testing.B) {
 	for s := range n {
 		todo = append(todo, [2]string{fmt.Sprintf("S%04d", s), benchDate(days - 1)})
 	}
+	// The reference path (every record decoded, Closer.NoSummary) on the same file, first.
+	baseline := os.Getenv("LANEBRIDGE_BENCH_CLOSE_BASELINE") != ""
 	b.ResetTimer()
 	for b.Loop() {
+		if baseline {
+			old := &Closer{St: st, NoSummary: true}
+			t, cpu := time.Now(), cpuTime()
+			old.CloseDays(context.Background(), todo, workers, false)
+			b.ReportMetric(time.Since(t).Seconds(), "s/fleet-close-records")
+			b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close-records")
+		}
 		t, cpu := time.Now(), cpuTime()
 		c.CloseDays(context.Background(), todo, workers, false)
 		b.ReportMetric(time.Since(t).Seconds(), "s/fleet-close")

@@ -30,6 +30,7 @@ const (
 	sumReturns  = "returns"  // returns counted
 	sumSlow     = "slow"     // records the summary cannot account for exactly
 	sumAbs      = "abs"      // Σ |every amount added|, saturating: bounds every partial sum
+	sumRows     = "rows"     // records stored, of every kind: a close checks it against the records
 )
 
 type sumKey struct{ date, terminal, item string }
@@ -105,10 +106,11 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 	acc := sumAcc{}
 	for i := range run {
 		r := &run[i]
+		d, term := r.BusinessDate, r.Terminal
+		acc.add(d, term, sumRows, 1)
 		if r.Kind == protocol.KindZReport || r.Kind == protocol.KindXReport {
 			continue
 		}
-		d, term := r.BusinessDate, r.Terminal
 		if r.Receipt != "" {
 			k := r.BusinessKey()
 			if !first[k] { // captured before (or twice in run): the close compares the records
@@ -273,9 +275,18 @@ func (s *DB) DaySummary(ctx context.Context, store, date string, withERP bool) (
 		if err := mustStore(ctx, t, store); err != nil {
 			return err
 		}
-		exact, pkeys, returns, err := readSums(ctx, t, store, date, &out)
+		exact, pkeys, returns, stored, err := readSums(ctx, t, store, date, &out)
 		if err != nil || !exact {
 			return err
+		}
+		// Records deleted or added behind the store's back (a restore, a repair) make the
+		// summary stale: the close then compares the records.
+		var n int64
+		if err := t.queryRow(ctx, `SELECT COUNT(*) FROM `+s.d.recordsByDay+` WHERE r.store = ? AND r.business_date = ?`, store, date).Scan(&n); err != nil {
+			return fmt.Errorf("count records: %w", err)
+		}
+		if n != stored {
+			return nil
 		}
 		rs, err := t.query(ctx, `SELECT terminal, prev + 1, number - 1 FROM (
 				SELECT terminal, number, LAG(number) OVER (PARTITION BY terminal ORDER BY number) AS prev
@@ -334,14 +345,18 @@ func (s *DB) DaySummary(ctx context.Context, store, date string, withERP bool) (
 
 // readSums reads the day's sums into out.Terminals; exact is false when the day is slow or a
 // sum over its terminals could pass int64.
-func readSums(ctx context.Context, t tx, store, date string, out *DaySummary) (exact bool, pkeys, returns int64, err error) {
+func readSums(ctx context.Context, t tx, store, date string, out *DaySummary) (exact bool, pkeys, returns, stored int64, err error) {
 	rs, err := t.query(ctx, `SELECT terminal, item, amount FROM day_sums WHERE store = ? AND business_date = ?`, store, date)
 	sums, err := scanAll(rs, err, func(r rows, v *DaySum) error { return r.Scan(&v.Terminal, &v.Item, &v.Amount) })
 	if err != nil {
-		return false, 0, 0, fmt.Errorf("day sums: %w", err)
+		return false, 0, 0, 0, fmt.Errorf("day sums: %w", err)
 	}
 	var abs int64
 	for _, v := range sums {
+		if v.Item == sumRows {
+			stored += v.Amount
+			continue
+		}
 		ts, ok := out.Terminals[v.Terminal]
 		if !ok {
 			ts = TerminalSums{Tenders: map[string]int64{}, Taxes: map[string]int64{}}
@@ -362,17 +377,17 @@ func readSums(ctx context.Context, t tx, store, date string, out *DaySummary) (e
 			returns += v.Amount
 		case v.Item == sumSlow:
 			if v.Amount != 0 {
-				return false, 0, 0, nil
+				return false, 0, 0, 0, nil
 			}
 		case v.Item == sumAbs:
 			if v.Amount < 0 || abs > math.MaxInt64-v.Amount || v.Amount == math.MaxInt64 {
-				return false, 0, 0, nil
+				return false, 0, 0, 0, nil
 			}
 			abs += v.Amount
 		}
 		out.Terminals[v.Terminal] = ts
 	}
-	return true, pkeys, returns, nil
+	return true, pkeys, returns, stored, nil
 }
 
 // readPostingSums reads the day's posting counts and, when not every sale and return with a
