@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
@@ -108,6 +111,9 @@ func genDays(t *testing.T, st *store.DB, rng *rand.Rand, stores, days int) [][2]
 					}
 				}
 				rec(protocol.KindXReport, term, "X", 0)
+				if rng.IntN(5) == 0 {
+					tax["A"]++ // Z tax mismatch
+				}
 				if rng.IntN(6) != 0 { // else no Z report
 					if rng.IntN(3) == 0 {
 						cash++ // Z mismatch
@@ -138,23 +144,59 @@ func genDays(t *testing.T, st *store.DB, rng *rand.Rand, stores, days int) [][2]
 
 // TestCloseSummaryEquivalence closes random store-days through the day summaries and through
 // every record (NoSummary) and wants the same results, before and after the summaries are
-// rebuilt from the records.
+// rebuilt from the records; on SQLite and PostgreSQL.
 func TestCloseSummaryEquivalence(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "hub.db")
-	st, err := store.OpenSQLite(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hub.db")
+		st, err := store.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		summaryEquivalence(t, st, func(q string) error { _, err := raw.Exec(q); return err })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("needs PostgreSQL (-short)")
+		}
+		url := os.Getenv("LANEBRIDGE_TEST_PG_URL")
+		if url == "" {
+			url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		}
+		schema := fmt.Sprintf("lbclose_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+		st, err := store.OpenPostgresSchema(ctx, url, schema)
+		if err != nil {
+			t.Fatalf("PostgreSQL at LANEBRIDGE_TEST_PG_URL: %v", err)
+		}
+		defer st.Close()
+		raw, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			raw.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			raw.Close(ctx)
+		}()
+		if _, err := raw.Exec(ctx, "SET search_path TO "+pgx.Identifier{schema}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		summaryEquivalence(t, st, func(q string) error { _, err := raw.Exec(ctx, q); return err })
+	})
+}
+
+// summaryEquivalence fills st with random days, changes postings (and loses records) through
+// exec, and compares the two close paths.
+func summaryEquivalence(t *testing.T, st *store.DB, exec func(q string) error) {
+	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 4))
 	days := genDays(t, st, rng, 4, 6)
 	// Postings: most done, some rejected, pending, missing, or posted with another total.
-	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
 	for _, q := range []string{
 		`UPDATE postings SET state = 'done' WHERE id % 13 <> 0`,
 		`UPDATE postings SET state = 'rejected' WHERE id % 29 = 0`,
@@ -164,7 +206,7 @@ func TestCloseSummaryEquivalence(t *testing.T) {
 		// Records lost behind the hub's back (as the e2e close test does): the summary is stale.
 		`DELETE FROM records WHERE store = 'S1' AND business_date = '` + benchDate(2) + `' AND seq % 4 = 0`,
 	} {
-		if _, err := raw.Exec(q); err != nil {
+		if err := exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
