@@ -143,6 +143,34 @@ func BenchmarkCloseHistory(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkCloseSummary closes the same 2,000-transaction store-days through the day summaries
+// and through every record (Closer.NoSummary, the path before migration 0013) in the same run;
+// ratio is summary/records.
+func BenchmarkCloseSummary(b *testing.B) {
+	const stores, perDay = 3, 2000
+	st := fillBench(b, filepath.Join(b.TempDir(), "sum.db"), stores, 2, perDay)
+	defer st.Close()
+	fast, slow := benchCloser(st), &Closer{St: st, NoSummary: true}
+	var df, ds, cf, cs time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s := fmt.Sprintf("S%04d", i%stores)
+		t0, c0 := time.Now(), cpuTime()
+		closeClean(b, slow, s, benchDate(1), perDay)
+		t1, c1 := time.Now(), cpuTime()
+		closeClean(b, fast, s, benchDate(1), perDay)
+		ds, df = ds+t1.Sub(t0), df+time.Since(t1)
+		cs, cf = cs+c1-c0, cf+cpuTime()-c1
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(ds.Microseconds())/1000/n, "ms/close-records")
+	b.ReportMetric(float64(df.Microseconds())/1000/n, "ms/close-summary")
+	b.ReportMetric(float64(cs.Microseconds())/1000/n, "cpu-ms/close-records")
+	b.ReportMetric(float64(cf.Microseconds())/1000/n, "cpu-ms/close-summary")
+	b.ReportMetric(float64(cf)/float64(cs), "cpu-ratio-summary/records")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkCloseFleet closes one business day of LANEBRIDGE_BENCH_CLOSE_STORES stores (1,000
 // for the target) × 2,000 transactions, LANEBRIDGE_BENCH_CLOSE_DAYS retained (default 1),
 // the way the Scheduler does (Closer.CloseDays, LANEBRIDGE_BENCH_CLOSE_WORKERS at once,
