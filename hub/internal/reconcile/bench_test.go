@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -195,21 +197,30 @@ func BenchmarkCloseFleet(b *testing.B) {
 	}
 	// The reference path (every record decoded, Closer.NoSummary) on the same file, first.
 	baseline := os.Getenv("LANEBRIDGE_BENCH_CLOSE_BASELINE") != ""
+	runs := map[string][]float64{} // every run's figures, logged as median [min, max]
+	report := func(v float64, unit string) {
+		b.ReportMetric(v, unit)
+		runs[unit] = append(runs[unit], v)
+	}
 	b.ResetTimer()
 	for b.Loop() {
 		if baseline {
 			old := &Closer{St: st, NoSummary: true}
 			t, cpu := time.Now(), cpuTime()
 			old.CloseDays(context.Background(), todo, workers, false)
-			b.ReportMetric(time.Since(t).Seconds(), "s/fleet-close-records")
-			b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close-records")
+			report(time.Since(t).Seconds(), "s/fleet-close-records")
+			report((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close-records")
 		}
 		t, cpu := time.Now(), cpuTime()
 		c.CloseDays(context.Background(), todo, workers, false)
-		b.ReportMetric(time.Since(t).Seconds(), "s/fleet-close")
-		b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close")
+		report(time.Since(t).Seconds(), "s/fleet-close")
+		report((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close")
 	}
 	b.StopTimer()
+	for _, unit := range slices.Sorted(maps.Keys(runs)) {
+		v := slices.Sorted(slices.Values(runs[unit]))
+		b.Logf("%s: median %.1f [%.1f, %.1f] over %d runs", unit, v[len(v)/2], v[0], v[len(v)-1], len(v))
+	}
 	for _, d := range todo { // every day closed clean
 		cr, err := st.GetClose(context.Background(), d[0], d[1])
 		if err != nil || cr.State != StateClosed {

@@ -33,3 +33,4 @@ CREATE TABLE day_sums (
 	amount        bigint NOT NULL,
 	PRIMARY KEY (store, business_date, terminal, item)
 ) {{rowid}};
+CREATE INDEX postings_close ON postings (store, business_date, state, total);
