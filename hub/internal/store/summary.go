@@ -78,6 +78,7 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 		return nil
 	}
 	var keyed, zs [][]any
+	keys := make([]string, len(run)) // business keys of the records with a receipt
 	for i := range run {
 		r := &run[i]
 		switch {
@@ -89,7 +90,8 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 			if !ok {
 				n = -1
 			}
-			keyed = append(keyed, []any{r.BusinessKey(), r.Store, r.BusinessDate, r.Terminal, string(r.Kind), r.Receipt, n, r.Epoch, int64(r.Seq)})
+			keys[i] = r.BusinessKey()
+			keyed = append(keyed, []any{keys[i], r.Store, r.BusinessDate, r.Terminal, string(r.Kind), r.Receipt, n, r.Epoch, int64(r.Seq)})
 		}
 	}
 	if _, err := t.insertNew(ctx, "day_z", dayZCols, zs, "store, business_date, epoch, seq"); err != nil {
@@ -112,7 +114,7 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 			continue
 		}
 		if r.Receipt != "" {
-			k := r.BusinessKey()
+			k := keys[i]
 			if !first[k] { // captured before (or twice in run): the close compares the records
 				acc.add(d, term, sumSlow, 1)
 				continue
