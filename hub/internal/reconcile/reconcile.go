@@ -7,8 +7,14 @@
 // (lanebridge/v1/{store}/down/commands); the close waits for the agent's CommandResult and the
 // replayed records, and raises missing_receipts only for what is still missing.
 //
-// Caveats: a return's original sale is looked up in the same business day only; records are
-// read through the paging Records API (fine for a store-day, not tuned for huge stores).
+// A close reads the store-day's summary kept at apply time (store.DB.DaySummary, migration
+// 0013: sums per terminal, tender and tax, receipt numbers, Z reports, returns and the sales
+// they name, posting counts) and decodes only the Z reports, returns and their sales; a day the
+// summary cannot account for exactly (a recaptured receipt, a return without a receipt, a sum
+// that could pass int64, records lost or added behind the store's back) is compared record by
+// record, as before (Closer.NoSummary forces that path).
+//
+// Caveats: a return's original sale is looked up in the same business day only.
 package reconcile
 
 import (
