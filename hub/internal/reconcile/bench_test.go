@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -20,7 +22,7 @@ import (
 // marked done in one UPDATE, so each store-day closes clean with its ERP leg compared.
 //
 //	go test -run '^$' -bench CloseHistory -benchtime 20x ./hub/internal/reconcile/
-//	LANEBRIDGE_BENCH_CLOSE_STORES=1000 go test -run '^$' -bench CloseFleet -benchtime 1x -timeout 60m ./hub/internal/reconcile/
+//	LANEBRIDGE_BENCH_CLOSE_STORES=1000 LANEBRIDGE_BENCH_CLOSE_BASELINE=1 go test -run '^$' -bench CloseFleet -benchtime 1x -timeout 60m ./hub/internal/reconcile/
 
 const benchTerminals = 4
 
@@ -143,6 +145,43 @@ func BenchmarkCloseHistory(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkCloseSummary closes the same 2,000-transaction store-days through the day summaries
+// and through every record (Closer.NoSummary, the path before migration 0013) in the same run;
+// ratio is summary/records.
+func BenchmarkCloseSummary(b *testing.B) {
+	const stores, perDay = 3, 2000
+	st := fillBench(b, filepath.Join(b.TempDir(), "sum.db"), stores, 2, perDay)
+	defer st.Close()
+	fast, slow := benchCloser(st), &Closer{St: st, NoSummary: true}
+	var df, ds, cf, cs time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s := fmt.Sprintf("S%04d", i%stores)
+		t0, c0 := time.Now(), cpuTime()
+		closeClean(b, slow, s, benchDate(1), perDay)
+		t1, c1 := time.Now(), cpuTime()
+		closeClean(b, fast, s, benchDate(1), perDay)
+		ds, df = ds+t1.Sub(t0), df+time.Since(t1)
+		cs, cf = cs+c1-c0, cf+cpuTime()-c1
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(ds.Microseconds())/1000/n, "ms/close-records")
+	b.ReportMetric(float64(df.Microseconds())/1000/n, "ms/close-summary")
+	b.ReportMetric(float64(cs.Microseconds())/1000/n, "cpu-ms/close-records")
+	b.ReportMetric(float64(cf.Microseconds())/1000/n, "cpu-ms/close-summary")
+	b.ReportMetric(float64(cf)/float64(cs), "cpu-ratio-summary/records")
+	b.ReportMetric(0, "ns/op")
+	// What migration 0013's backfill costs per stored record.
+	b.StopTimer()
+	t0, c0 := time.Now(), cpuTime()
+	if err := st.RebuildDaySummaries(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	all := float64(stores * 2 * perDay)
+	b.ReportMetric(float64(time.Since(t0).Microseconds())/all, "µs/record-rebuilt")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/all, "cpu-µs/record-rebuilt")
+}
+
 // BenchmarkCloseFleet closes one business day of LANEBRIDGE_BENCH_CLOSE_STORES stores (1,000
 // for the target) × 2,000 transactions, LANEBRIDGE_BENCH_CLOSE_DAYS retained (default 1),
 // the way the Scheduler does (Closer.CloseDays, LANEBRIDGE_BENCH_CLOSE_WORKERS at once,
@@ -165,14 +204,32 @@ func BenchmarkCloseFleet(b *testing.B) {
 	for s := range n {
 		todo = append(todo, [2]string{fmt.Sprintf("S%04d", s), benchDate(days - 1)})
 	}
+	// The reference path (every record decoded, Closer.NoSummary) on the same file, first.
+	baseline := os.Getenv("LANEBRIDGE_BENCH_CLOSE_BASELINE") != ""
+	runs := map[string][]float64{} // every run's figures, logged as median [min, max]
+	report := func(v float64, unit string) {
+		b.ReportMetric(v, unit)
+		runs[unit] = append(runs[unit], v)
+	}
 	b.ResetTimer()
 	for b.Loop() {
+		if baseline {
+			old := &Closer{St: st, NoSummary: true}
+			t, cpu := time.Now(), cpuTime()
+			old.CloseDays(context.Background(), todo, workers, false)
+			report(time.Since(t).Seconds(), "s/fleet-close-records")
+			report((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close-records")
+		}
 		t, cpu := time.Now(), cpuTime()
 		c.CloseDays(context.Background(), todo, workers, false)
-		b.ReportMetric(time.Since(t).Seconds(), "s/fleet-close")
-		b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close")
+		report(time.Since(t).Seconds(), "s/fleet-close")
+		report((cpuTime() - cpu).Seconds(), "cpu-s/fleet-close")
 	}
 	b.StopTimer()
+	for _, unit := range slices.Sorted(maps.Keys(runs)) {
+		v := slices.Sorted(slices.Values(runs[unit]))
+		b.Logf("%s: median %.1f [%.1f, %.1f] over %d runs", unit, v[len(v)/2], v[0], v[len(v)-1], len(v))
+	}
 	for _, d := range todo { // every day closed clean
 		cr, err := st.GetClose(context.Background(), d[0], d[1])
 		if err != nil || cr.State != StateClosed {

@@ -7,8 +7,14 @@
 // (lanebridge/v1/{store}/down/commands); the close waits for the agent's CommandResult and the
 // replayed records, and raises missing_receipts only for what is still missing.
 //
-// Caveats: a return's original sale is looked up in the same business day only; records are
-// read through the paging Records API (fine for a store-day, not tuned for huge stores).
+// A close reads the store-day's summary kept at apply time (store.DB.DaySummary, migration
+// 0013: sums per terminal, tender and tax, receipt numbers, Z reports, returns and the sales
+// they name, posting counts) and decodes only the Z reports, returns and their sales; a day the
+// summary cannot account for exactly (a recaptured receipt, a return without a receipt, a sum
+// that could pass int64, records lost or added behind the store's back) is compared record by
+// record, as before (Closer.NoSummary forces that path).
+//
+// Caveats: a return's original sale is looked up in the same business day only.
 package reconcile
 
 import (
@@ -146,17 +152,7 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 		}
 		t := r.Terminal
 		if r.Kind == protocol.KindZReport {
-			if r.Z != nil {
-				zt := newTotals()
-				for _, tt := range r.Z.Tenders {
-					addTo("terminal "+t+" Z tender", zt.Tenders, tt.Type, tt.Amount)
-				}
-				for _, tx := range r.Z.Taxes {
-					addTo("terminal "+t+" Z tax", zt.Taxes, tx.Code, tx.Amount)
-				}
-				zt.Net = r.Z.Net
-				res.Z[t] = zt
-			}
+			zReport(&res, r, addTo)
 			continue
 		}
 		if r.Kind == protocol.KindXReport {
@@ -212,6 +208,76 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			res.Gaps[t] = g
 		}
 	}
+	dayIssues(&res, date, active, sales, returns, zDue, issue)
+	if !withERP {
+		res.ERP.Skipped = true
+		overflowIssues(overflow, issue)
+		return finish(res)
+	}
+	// ERP side: one done posting per sale and return, totals equal.
+	have := map[string]store.Posting{}
+	for _, p := range postings {
+		if p.BusinessDate != date {
+			continue
+		}
+		have[p.Key] = p
+		res.ERP.Postings++
+		switch p.State {
+		case store.PostingDone:
+			res.ERP.Done++
+			add("posted total", &res.ERP.Posted, p.Total)
+		case store.PostingRejected:
+			res.ERP.Rejected++
+		default:
+			res.ERP.Pending++
+		}
+	}
+	for _, k := range keys {
+		r := byKey[k].r // the first record of the key, as the outbox keeps it
+		if !store.Postable(r.Kind) {
+			continue
+		}
+		p, ok := have[k]
+		switch {
+		case !ok:
+			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s has no posting in the outbox", r.Kind, r.Receipt)
+		case p.State != store.PostingDone:
+			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s is not posted yet (%s, attempts %d: %s)", r.Kind, r.Receipt, p.State, p.Attempts, p.LastError)
+		}
+	}
+	erpIssues(&res, issue)
+	overflowIssues(overflow, issue)
+	return finish(res)
+}
+
+// erpIssues raises erp_mismatch when every posting is done but the totals differ.
+func erpIssues(res *Result, issue func(reason, term, key, format string, a ...any)) {
+	if res.ERP.Done == res.ERP.Postable && res.ERP.Posted != res.ERP.Captured {
+		issue(ReasonERPMismatch, "", "total", "ERP posted %s, captured %s", money(res.ERP.Posted), money(res.ERP.Captured))
+	}
+}
+
+// zReport keeps a Z report's totals as its terminal's (the last one in record order wins).
+func zReport(res *Result, r *protocol.Record, addTo func(what string, m map[string]int64, k string, v int64)) {
+	if r.Z == nil {
+		return
+	}
+	t := r.Terminal
+	zt := newTotals()
+	for _, tt := range r.Z.Tenders {
+		addTo("terminal "+t+" Z tender", zt.Tenders, tt.Type, tt.Amount)
+	}
+	for _, tx := range r.Z.Taxes {
+		addTo("terminal "+t+" Z tax", zt.Taxes, tx.Code, tx.Amount)
+	}
+	zt.Net = r.Z.Net
+	res.Z[t] = zt
+}
+
+// dayIssues raises the issues of res.Gaps, of the Z reports against the captured totals of
+// the active terminals, and of the returns against their original sales (terminal|receipt →
+// first capture of the sale).
+func dayIssues(res *Result, date string, active map[string]bool, sales map[string]*protocol.Record, returns []*protocol.Record, zDue bool, issue func(reason, term, key, format string, a ...any)) {
 	for _, t := range sortedKeys(res.Gaps) {
 		for _, g := range res.Gaps[t] {
 			issue(ReasonMissingReceipts, t, fmt.Sprintf("%d-%d", g[0], g[1]), "terminal %s: receipts %d..%d missing (the agent could not replay them)", t, g[0], g[1])
@@ -266,47 +332,6 @@ func compare(storeID, date string, recs []protocol.Record, postings []store.Post
 			}
 		}
 	}
-	if !withERP {
-		res.ERP.Skipped = true
-		overflowIssues(overflow, issue)
-		return finish(res)
-	}
-	// ERP side: one done posting per sale and return, totals equal.
-	have := map[string]store.Posting{}
-	for _, p := range postings {
-		if p.BusinessDate != date {
-			continue
-		}
-		have[p.Key] = p
-		res.ERP.Postings++
-		switch p.State {
-		case store.PostingDone:
-			res.ERP.Done++
-			add("posted total", &res.ERP.Posted, p.Total)
-		case store.PostingRejected:
-			res.ERP.Rejected++
-		default:
-			res.ERP.Pending++
-		}
-	}
-	for _, k := range keys {
-		r := byKey[k].r // the first record of the key, as the outbox keeps it
-		if !store.Postable(r.Kind) {
-			continue
-		}
-		p, ok := have[k]
-		switch {
-		case !ok:
-			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s has no posting in the outbox", r.Kind, r.Receipt)
-		case p.State != store.PostingDone:
-			issue(ReasonPostingMissing, r.Terminal, r.Receipt+"|"+string(r.Kind), "%s receipt %s is not posted yet (%s, attempts %d: %s)", r.Kind, r.Receipt, p.State, p.Attempts, p.LastError)
-		}
-	}
-	if res.ERP.Done == res.ERP.Postable && res.ERP.Posted != res.ERP.Captured {
-		issue(ReasonERPMismatch, "", "total", "ERP posted %s, captured %s", money(res.ERP.Posted), money(res.ERP.Captured))
-	}
-	overflowIssues(overflow, issue)
-	return finish(res)
 }
 
 // overflowIssues raises one issue per sum that would have overflowed.
@@ -452,6 +477,9 @@ type Closer struct {
 	Now func() time.Time
 	// NoERP skips the ERP leg (erp.kind none: nothing is posted).
 	NoERP bool
+	// NoSummary compares the day's records even when the store keeps day summaries
+	// (SummaryReader): the reference path the summary is tested against.
+	NoSummary bool
 }
 
 // dayRecords reads every record of the store-day, all epochs, through the store's
@@ -461,10 +489,6 @@ func (c *Closer) dayRecords(ctx context.Context, storeID, date string) ([]protoc
 }
 
 func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, error) {
-	recs, err := c.dayRecords(ctx, storeID, date)
-	if err != nil {
-		return Result{}, err
-	}
 	due := true
 	if c.ZDue != nil {
 		now := time.Now
@@ -472,6 +496,19 @@ func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, err
 			now = c.Now
 		}
 		due = c.ZDue(date, now().In(c.location(ctx, storeID)))
+	}
+	if sr, ok := c.St.(SummaryReader); ok && !c.NoSummary {
+		sum, err := sr.DaySummary(ctx, storeID, date, !c.NoERP)
+		if err != nil {
+			return Result{}, err
+		}
+		if sum.Exact {
+			return CompareSummary(storeID, date, sum, due, !c.NoERP), nil
+		}
+	}
+	recs, err := c.dayRecords(ctx, storeID, date)
+	if err != nil {
+		return Result{}, err
 	}
 	if c.NoERP {
 		return CompareNoERP(storeID, date, recs, due), nil

@@ -117,7 +117,8 @@ func (s *DB) progress(ctx context.Context, t tx, store, epoch string) (p uint64,
 
 var recordCols = []string{"store", "epoch", "seq", "kind", "terminal", "receipt", "business_date", "total", "hash", "body", "applied_at"}
 
-// insertRecords stores a run of new records and enqueues their postings.
+// insertRecords stores a run of new records, adds them to their days' summaries and enqueues
+// their postings.
 func (s *DB) insertRecords(ctx context.Context, t tx, run []protocol.Record, bodies [][]byte, now any) error {
 	rs := make([][]any, len(run))
 	for i := range run {
@@ -126,6 +127,9 @@ func (s *DB) insertRecords(ctx context.Context, t tx, run []protocol.Record, bod
 	}
 	if err := t.insert(ctx, "records", recordCols, rs); err != nil {
 		return fmt.Errorf("insert seq %d..%d: %w", run[0].Seq, run[len(run)-1].Seq, err)
+	}
+	if err := s.summarise(ctx, t, run); err != nil {
+		return err
 	}
 	return s.enqueue(ctx, t, run, now)
 }

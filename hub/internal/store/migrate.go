@@ -72,6 +72,11 @@ func (s *DB) migrate(ctx context.Context) error {
 		if _, err := t.exec(ctx, s.d.ddl.Replace(m.sql)); err != nil {
 			return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 		}
+		if m.version == 13 { // day summaries: backfilled from the records already stored
+			if err := s.rebuildSummaries(ctx, t); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
 		if _, err := t.exec(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version); err != nil {
 			return fmt.Errorf("migration %d (%s): record: %w", m.version, m.name, err)
 		}
