@@ -178,8 +178,8 @@ func (d *Decoder) escpos(h []byte) int {
 		return 0
 	case [2]byte{0x1B, 0x44}: // ESC D n1 … NUL (at most 32 tab positions)
 		d.stats.Commands++
-		d.remain = 33
-		d.st = stSkipNUL
+		d.data = d.data[:0]
+		d.st = stTabs
 		return 0
 	case [2]byte{0x10, 0x14}: // DLE DC4 fn …
 		if len(h) < 3 {
@@ -201,9 +201,50 @@ func (d *Decoder) escpos(h []byte) int {
 		if len(h) < n {
 			return n
 		}
+		d.escposState(h)
 		return d.done()
 	}
 	return d.unknown(h, 3)
+}
+
+// escposState applies the fixed-length commands that change how text is laid out or decoded.
+func (d *Decoder) escposState(h []byte) {
+	l := &d.lay
+	switch [2]byte{h[0], h[1]} {
+	case [2]byte{0x1B, 0x21}: // ESC ! n: print mode (bit 0 font B, bit 5 double width)
+		l.fontB = h[2]&0x01 != 0
+		l.mulESC = 1
+		if h[2]&0x20 != 0 {
+			l.mulESC = 2
+		}
+		l.lastGS = false
+	case [2]byte{0x1B, 0x4D}: // ESC M n: font A (0, 48), B (1, 49), C (2, 50; as narrow as B)
+		l.fontB = h[2]%48 != 0
+	case [2]byte{0x1D, 0x21}: // GS ! n: width multiplier in bits 4-6
+		l.mulGS = int(h[2]>>4&0x07) + 1
+		l.lastGS = true
+	case [2]byte{0x1B, 0x20}: // ESC SP n: right-side character spacing
+		l.spacing = int(h[2])
+	case [2]byte{0x1D, 0x50}: // GS P x y: motion units 1/x inch
+		l.unit = 1
+		if h[2] > 0 {
+			l.unit = float64(defaultDPI) / float64(h[2])
+		}
+	case [2]byte{0x1B, 0x24}: // ESC $ nL nH: absolute print position
+		d.moveTo(float64(u16(h[2], h[3])) * l.unit)
+	case [2]byte{0x1B, 0x5C}: // ESC \ nL nH: relative print position (signed)
+		d.moveTo(l.x + float64(int16(u16(h[2], h[3])))*l.unit)
+	case [2]byte{0x1B, 0x52}: // ESC R n: international character set
+		d.setCharset(h[2])
+	case [2]byte{0x1C, 0x26}: // FS &: Kanji mode on
+		d.mbFlush()
+		d.kanji = d.mb != nil
+	case [2]byte{0x1C, 0x2E}: // FS .: Kanji mode off
+		if d.mb != nil {
+			d.mbFlush()
+		}
+		d.kanji = false
+	}
 }
 
 // starFixed gives the total length of fixed-length Star Line mode ESC commands by command byte.
@@ -299,13 +340,68 @@ func (d *Decoder) star(h []byte) int {
 				return 4
 			}
 			return d.done()
+		case 0x41, 0x52: // ESC GS A n1 n2: absolute position; ESC GS R n1 n2: relative (dots)
+			if len(h) < 5 {
+				return 5
+			}
+			n := float64(u16(h[3], h[4]))
+			if h[2] == 0x52 {
+				n = d.lay.x + float64(int16(u16(h[3], h[4])))
+			}
+			d.moveTo(n)
+			return d.done()
+		case 0x53: // ESC GS S m xL xH yL yH n d…: raster graphic, (xL+256 xH)(yL+256 yH) bytes
+			if len(h) < 9 {
+				return 9
+			}
+			d.stats.Commands++
+			d.skip(u16(h[4], h[5]) * u16(h[6], h[7]))
+			return 0
 		}
 		return d.unknown(h, 4)
-	case 0x2A: // ESC * r … raster mode entry and friends: ESC * r A / B / …
+	case 0x1C: // ESC FS p n m: print NV logo (no payload)
+		if len(h) < 3 {
+			return 3
+		}
+		if h[2] == 'p' {
+			if len(h) < 5 {
+				return 5
+			}
+			return d.done()
+		}
+		return d.unknown(h, 3)
+	case 0x44: // ESC D n1 … NUL: tab stops
+		d.stats.Commands++
+		d.data = d.data[:0]
+		d.st = stTabs
+		return 0
+	case 0x0C: // ESC FF NUL / ESC FF EOT: raster-mode form feed / end of transmission
+		if len(h) < 3 {
+			return 3
+		}
+		return d.done()
+	case 0x2A: // ESC * r x …: raster mode (A enter, B quit, C clear, R initialise; others end in NUL)
 		if len(h) < 4 {
 			return 4
 		}
-		return d.done()
+		if h[2] != 'r' {
+			return d.unknown(h, 4)
+		}
+		d.stats.Commands++
+		switch h[3] {
+		case 'A':
+			d.endLine(false)
+			d.raster = true
+		case 'B':
+			d.raster = false
+		case 'C', 'R':
+		default:
+			d.remain = 16
+			d.st = stSkipNUL
+			return 0
+		}
+		d.st = stText
+		return 0
 	}
 	if n, ok := starFixed[c]; ok {
 		if len(h) < n {

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
 )
 
 // Dialect selects the command table.
@@ -80,6 +82,12 @@ type Config struct {
 	LineEnd  LineEnd // default lf
 	MaxLine  int     // a longer line is split; default 4096 bytes
 	MaxData  int     // barcode/2D payloads longer than this are truncated; default 65536
+	// MultiByte selects two-byte text for Kanji mode: gb18030, gbk, big5, shift_jis, euc-kr;
+	// empty or "none" for single-byte printers.
+	MultiByte string
+	// KanjiOff starts (and ESC @ restarts) with Kanji mode off, so multi-byte text needs FS &
+	// first. By default Kanji mode is on when MultiByte is set.
+	KanjiOff bool
 }
 
 // Stats counts what a Decoder saw.
@@ -90,6 +98,10 @@ type Stats struct {
 	Lines        int64 // line events
 	Skipped      int64 // payload bytes skipped (graphics, user characters, …)
 	BadCodePages int64 // code-page selections of an unknown table number (previous page kept)
+	BadCharsets  int64 // ESC R selections of a set the decoder does not model (ASCII kept)
+	Overlaps     int64 // moves left (ESC $ / ESC \ before the print position): rendered as one space
+	Mojibake     int64 // characters that did not decode (U+FFFD) plus stray control bytes in text
+	BadLines     int64 // line events carrying mojibake (their Event.Detail is "mojibake")
 }
 
 type state uint8
@@ -101,6 +113,8 @@ const (
 	stData      // collect remain bytes into data, then emit
 	stUntilNUL  // collect into data until NUL, then emit
 	stSkipNUL   // skip until NUL
+	stTabs      // ESC D: collect tab stops until NUL
+	stRasterLen // Star raster "b": collect n1 n2, then skip the block
 	stUntilRS   // collect until RS (Star barcode), then emit
 	stUserChars // ESC & y c1 c2 [x d…]…: read x, skip y*x, repeat
 	stUCSkip    // skipping one user character's dot data
@@ -119,6 +133,15 @@ type Decoder struct {
 	dataEv Event // event to emit when data is complete (Text filled in)
 	ucY    int   // ESC &: bytes per column
 	ucLeft int   // ESC &: characters left
+
+	lay     layout
+	intl    *[128]rune // ESC R replacement table, nil for USA
+	mb      *mbCodec
+	mbDec   *encoding.Decoder
+	mbBuf   []byte
+	kanji   bool
+	raster  bool // Star raster mode: only ESC commands and "b n1 n2 data" blocks
+	lineBad int64 // stray control bytes in the current line
 
 	line     []byte
 	lastTerm byte // the previous byte, when it ended a line (for LineEndAny pairs)
@@ -155,7 +178,16 @@ func NewDecoder(cfg Config) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("escpos: %w", err)
 	}
-	return &Decoder{cfg: cfg, initial: cp, cp: cp, hdr: make([]byte, 0, 16)}, nil
+	mb, err := lookupMultiByte(cfg.MultiByte)
+	if err != nil {
+		return nil, fmt.Errorf("escpos: %w", err)
+	}
+	d := &Decoder{cfg: cfg, initial: cp, cp: cp, hdr: make([]byte, 0, 16), lay: newLayout(), mb: mb}
+	if mb != nil {
+		d.mbDec = mb.enc.NewDecoder()
+		d.kanji = !cfg.KanjiOff
+	}
+	return d, nil
 }
 
 // Stats returns the counters.
@@ -182,10 +214,18 @@ func (d *Decoder) Write(p []byte) (int, error) {
 	for i := 0; i < len(p); {
 		switch d.st {
 		case stText:
+			if d.raster {
+				d.rasterByte(p[i])
+				d.off++
+				i++
+				continue
+			}
 			// Fast path: copy a run of printable ASCII.
 			j := i
-			for j < len(p) && p[j] >= 0x20 && p[j] < 0x7F {
-				j++
+			if d.intl == nil && len(d.mbBuf) == 0 {
+				for j < len(p) && p[j] >= 0x20 && p[j] < 0x7F {
+					j++
+				}
 			}
 			if j > i {
 				d.lastTerm = 0
@@ -217,6 +257,29 @@ func (d *Decoder) Write(p []byte) (int, error) {
 			if d.remain == 0 {
 				d.emitData()
 			}
+		case stRasterLen:
+			d.data = append(d.data, p[i])
+			d.off++
+			i++
+			if len(d.data) == 2 {
+				n := u16(d.data[0], d.data[1])
+				d.data = d.data[:0]
+				d.skip(n)
+			}
+		case stTabs:
+			c := p[i]
+			d.off++
+			i++
+			if c == 0 || len(d.data) >= maxTabStops {
+				d.lay.setTabs(d.data)
+				d.data = d.data[:0]
+				d.st = stText
+				if c != 0 {
+					d.textByte(c) // more than 32 stops: the printer reads no further
+				}
+				continue
+			}
+			d.data = append(d.data, c)
 		case stUntilNUL, stUntilRS, stSkipNUL:
 			c := p[i]
 			d.off++
@@ -302,11 +365,41 @@ func (d *Decoder) appendText(b []byte) {
 		}
 		n := min(room, len(b))
 		d.line = append(d.line, b[:n]...)
+		d.lay.x += float64(n) * d.lay.cell()
 		b = b[n:]
 	}
 }
 
+// rasterByte handles a byte in Star raster mode: "b n1 n2 d1…dk" (k = n1 + 256 n2) transfers
+// one raster line, ESC starts a command (ESC * r B leaves the mode); anything else is image
+// data and counted as skipped, so neither garbage lines nor BEL/SUB drawer events come from it.
+func (d *Decoder) rasterByte(c byte) {
+	switch {
+	case c == 0x1B:
+		d.st = stCmd
+		d.hdr = append(d.hdr[:0], c)
+	case c == 'b':
+		d.stats.Commands++
+		d.data = d.data[:0]
+		d.st = stRasterLen
+	default:
+		d.stats.Skipped++
+	}
+}
+
+// textChar appends one decoded character that takes cells character cells.
+func (d *Decoder) textChar(r rune, cells int) {
+	if len(d.line)+4 > d.cfg.MaxLine {
+		d.endLine(false)
+	}
+	d.line = utf8.AppendRune(d.line, r)
+	d.lay.x += float64(cells) * d.lay.cell()
+}
+
 func (d *Decoder) textByte(c byte) {
+	if len(d.mbBuf) > 0 && (c < 0x20 || c == 0x7F) {
+		d.mbFlush() // a control byte inside a multi-byte character: the character is lost
+	}
 	le := d.cfg.LineEnd
 	switch {
 	case c == 0x0A || c == 0x0D:
@@ -328,7 +421,12 @@ func (d *Decoder) textByte(c byte) {
 		d.endLine(false)
 		d.emit(Event{Kind: EventFormFeed})
 	case c == 0x09:
-		d.appendText([]byte{'\t'})
+		if d.cfg.Dialect == DialectPlain {
+			d.appendText([]byte{'\t'})
+		} else if t, ok := d.lay.tabStop(); ok {
+			d.stats.Commands++
+			d.moveTo(t)
+		}
 	case d.cfg.Dialect == DialectESCPOS && (c == 0x1B || c == 0x1D || c == 0x1C || c == 0x10):
 		d.st = stCmd
 		d.hdr = append(d.hdr[:0], c)
@@ -342,19 +440,31 @@ func (d *Decoder) textByte(c byte) {
 			pin = "2"
 		}
 		d.emit(Event{Kind: EventDrawer, Detail: pin})
+	case c == 0 || (d.cfg.Dialect == DialectStarLine && c == 0x18): // NUL padding; Star CAN
 	case c < 0x20 || c == 0x7F:
-		// other control bytes carry no text
+		d.lineBad++ // a control byte that is no command: a sign of the wrong dialect or code page
+	case d.kanji && (c >= 0x80 || len(d.mbBuf) > 0):
+		d.mbByte(c)
+	case c < 0x80 && d.intl != nil:
+		d.textChar(d.intl[c], 1)
 	default:
 		if len(d.line)+4 > d.cfg.MaxLine {
 			d.endLine(false)
 		}
 		d.line = d.cp.appendByte(d.line, c)
+		d.lay.x += d.lay.cell()
 	}
 }
 
 // endLine emits the current line; an empty line only when always is set.
 func (d *Decoder) endLine(always bool) {
+	if len(d.mbBuf) > 0 {
+		d.mbFlush()
+	}
+	d.lay.x = 0
 	if len(d.line) == 0 && !always {
+		d.stats.Mojibake += d.lineBad
+		d.lineBad = 0
 		return
 	}
 	text := string(d.line)
@@ -363,7 +473,14 @@ func (d *Decoder) endLine(always bool) {
 	}
 	d.line = d.line[:0]
 	d.stats.Lines++
-	d.emit(Event{Kind: EventLine, Text: text})
+	ev := Event{Kind: EventLine, Text: text}
+	if bad := d.lineBad + int64(strings.Count(text, "\uFFFD")); bad > 0 {
+		d.stats.Mojibake += bad
+		d.stats.BadLines++
+		ev.Detail = "mojibake"
+	}
+	d.lineBad = 0
+	d.emit(ev)
 }
 
 func (d *Decoder) emit(e Event) {
@@ -449,7 +566,20 @@ func (d *Decoder) setTable(n byte, tables map[byte]string) {
 func (d *Decoder) initPrinter() {
 	d.endLine(false)
 	d.cp = d.initial
+	d.lay = newLayout()
+	d.intl = nil
+	d.raster = false
+	d.kanji = d.mb != nil && !d.cfg.KanjiOff
 	d.emit(Event{Kind: EventInit})
+}
+
+func (d *Decoder) setCharset(n byte) {
+	t, ok := intlTable(n)
+	if !ok {
+		d.stats.BadCharsets++
+		return
+	}
+	d.intl = t
 }
 
 func u16(lo, hi byte) int { return int(lo) | int(hi)<<8 }
