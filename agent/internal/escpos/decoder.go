@@ -140,7 +140,7 @@ type Decoder struct {
 	mbDec   *encoding.Decoder
 	mbBuf   []byte
 	kanji   bool
-	raster  bool // Star raster mode: only ESC commands and "b n1 n2 data" blocks
+	raster  bool  // Star raster mode: only ESC commands and "b n1 n2 data" blocks
 	lineBad int64 // stray control bytes in the current line
 
 	line     []byte

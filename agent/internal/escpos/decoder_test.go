@@ -18,12 +18,17 @@ func render(evs []Event, st Stats) string {
 	for _, e := range evs {
 		switch e.Kind {
 		case EventLine:
-			fmt.Fprintf(&b, "| %s\n", e.Text)
+			mark := "|"
+			if e.Detail != "" {
+				mark = "|!" // mojibake
+			}
+			fmt.Fprintf(&b, "%s %s\n", mark, e.Text)
 		default:
 			fmt.Fprintf(&b, "@%s %s %q\n", e.Kind, e.Detail, e.Text)
 		}
 	}
-	fmt.Fprintf(&b, "# commands=%d unknown=%d lines=%d skipped=%d bad_code_pages=%d\n", st.Commands, st.Unknown, st.Lines, st.Skipped, st.BadCodePages)
+	fmt.Fprintf(&b, "# commands=%d unknown=%d lines=%d skipped=%d bad_code_pages=%d bad_charsets=%d overlaps=%d mojibake=%d bad_lines=%d\n",
+		st.Commands, st.Unknown, st.Lines, st.Skipped, st.BadCodePages, st.BadCharsets, st.Overlaps, st.Mojibake, st.BadLines)
 	return b.String()
 }
 

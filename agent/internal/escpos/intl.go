@@ -17,20 +17,20 @@ var isIntlPos = func() (m [128]bool) {
 // intlSets maps n to the twelve characters at intlPositions (a string of 12 runes).
 var intlSets = map[byte]string{
 	0:  "#$@[\\]^`{|}~", // USA
-	1:  "#$à°ç§^`éùè¨", // France
-	2:  "#$§ÄÖÜ^`äöüß", // Germany
+	1:  "#$à°ç§^`éùè¨",  // France
+	2:  "#$§ÄÖÜ^`äöüß",  // Germany
 	3:  "£$@[\\]^`{|}~", // UK
-	4:  "#$@ÆØÅ^`æøå~", // Denmark I
-	5:  "#¤ÉÄÖÅÜéäöåü", // Sweden
+	4:  "#$@ÆØÅ^`æøå~",  // Denmark I
+	5:  "#¤ÉÄÖÅÜéäöåü",  // Sweden
 	6:  "#$@°\\é^ùàòèì", // Italy
-	7:  "₧$@¡Ñ¿^`¨ñ}~", // Spain I
-	8:  "#$@[¥]^`{|}~", // Japan
-	9:  "#¤ÉÆØÅÜéæøåü", // Norway
-	10: "#$ÉÆØÅÜéæøåü", // Denmark II
-	11: "#$á¡Ñ¿é`íñóú", // Spain II
-	12: "#$á¡Ñ¿éüíñóú", // Latin America
-	13: "#$@[₩]^`{|}~", // Korea
-	14: "#$ŽŠĐĆČžšđćč", // Slovenia / Croatia
+	7:  "₧$@¡Ñ¿^`¨ñ}~",  // Spain I
+	8:  "#$@[¥]^`{|}~",  // Japan
+	9:  "#¤ÉÆØÅÜéæøåü",  // Norway
+	10: "#$ÉÆØÅÜéæøåü",  // Denmark II
+	11: "#$á¡Ñ¿é`íñóú",  // Spain II
+	12: "#$á¡Ñ¿éüíñóú",  // Latin America
+	13: "#$@[₩]^`{|}~",  // Korea
+	14: "#$ŽŠĐĆČžšđćč",  // Slovenia / Croatia
 	15: "#¥@[\\]^`{|}~", // China
 	16: "#₫@[\\]^`{|}~", // Vietnam
 }

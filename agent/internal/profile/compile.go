@@ -122,7 +122,18 @@ func (p *Profile) compile() error {
 	if c.codePage == "" {
 		c.codePage = "CP437"
 	}
+	switch p.Decoding.KanjiMode {
+	case "", "on", "off":
+	default:
+		return fmt.Errorf("decoding.kanji_mode: %q is not on or off (write kanji_mode: on, or off when the POS sends FS & before multi-byte text)", p.Decoding.KanjiMode)
+	}
+	if p.Decoding.KanjiMode != "" && p.Decoding.MultiByte == "" {
+		return fmt.Errorf("decoding.kanji_mode: set without decoding.multibyte (add multibyte: gb18030, gbk, big5, shift_jis or euc-kr, or remove kanji_mode)")
+	}
 	if _, err := escpos.NewDecoder(p.decoderConfig()); err != nil {
+		if p.Decoding.MultiByte != "" && strings.Contains(err.Error(), "multi-byte") {
+			return fmt.Errorf("decoding.multibyte: %w", err)
+		}
 		return fmt.Errorf("decoding: %w", err)
 	}
 	c.idle = time.Duration(p.Decoding.IdleFlush)
@@ -297,7 +308,8 @@ func (p *Profile) compile() error {
 }
 
 func (p *Profile) decoderConfig() escpos.Config {
-	return escpos.Config{Dialect: p.c.dialect, CodePage: p.c.codePage, LineEnd: p.c.lineEnd, MaxLine: p.Decoding.MaxLine}
+	return escpos.Config{Dialect: p.c.dialect, CodePage: p.c.codePage, LineEnd: p.c.lineEnd, MaxLine: p.Decoding.MaxLine,
+		MultiByte: p.Decoding.MultiByte, KanjiOff: p.Decoding.KanjiMode == "off"}
 }
 
 func kindList() string {

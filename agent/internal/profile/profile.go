@@ -94,6 +94,11 @@ type Decoding struct {
 	LineEnd   string   `yaml:"line_end"` // lf, crlf, lfcr, cr, any
 	IdleFlush Duration `yaml:"idle_flush"`
 	MaxLine   int      `yaml:"max_line"`
+	// MultiByte is the printer's two-byte text encoding in Kanji mode (gb18030, gbk, big5,
+	// shift_jis, euc-kr); empty for single-byte printers. KanjiMode is Kanji mode at start and
+	// after ESC @: on (default when multibyte is set) or off (then only FS & turns it on).
+	MultiByte string `yaml:"multibyte"`
+	KanjiMode string `yaml:"kanji_mode"`
 }
 
 // Cleaning rewrites decoded lines before framing.
