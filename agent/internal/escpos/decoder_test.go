@@ -136,7 +136,7 @@ func TestEvents(t *testing.T) {
 		{"star cut drawer", Config{Dialect: DialectStarLine}, "\x1b@\x18\x1bEBOLD\x1bF\n\x1bd\x00\x1b\x07\x14\x14\x07", "@init  \"\"\n| BOLD\n@cut full \"\"\n@drawer 1 \"\"\n"},
 		{"star code page", Config{Dialect: DialectStarLine}, "\x1b\x1dt\x01\xc4\xc4\n\x1b\x1dt\x20\x80\n", "| ──\n| €\n"},
 		{"star barcode", Config{Dialect: DialectStarLine}, "\x1bb6\x01\x02\x5012345\x1eX\n", "@barcode CODE128 \"12345\"\n| X\n"},
-		{"plain ignores esc", Config{Dialect: DialectPlain, CodePage: "UTF-8"}, "a\x1bb\xc3\xa9\n", "| abé\n"},
+		{"plain ignores esc", Config{Dialect: DialectPlain, CodePage: "UTF-8"}, "a\x1bb\xc3\xa9\n", "|! abé\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,8 +176,12 @@ func FuzzDecoder(f *testing.F) {
 		f.Add(data, uint16(7), uint8(0))
 	}
 	f.Add([]byte("\x1b&\x03\x41\x42\x01\n\n\n"), uint16(3), uint8(0))
+	f.Add([]byte("\x1bD\x05\x0a\x00A\tB\x1b$\x30\x00C\x1b\\\xf4\xffD\x1bR\x02[\x1bt\x01\xb1\n"), uint16(5), uint8(0))
+	f.Add([]byte("\x1b*rA\x1b*rQ2\x00b\x03\x00\x07\x1a\n\x1b*rB\x1b\x1dS\x01\x01\x00\x01\x00\x00\x07OK\n"), uint16(9), uint8(1))
+	f.Add([]byte("\xb0\xa1\x81\x30\x81\x30\x1c.\x80\x1c&\xa4\n\xff\xff\x83"), uint16(2), uint8(4))
 	f.Fuzz(func(t *testing.T, data []byte, split uint16, mode uint8) {
-		cfgs := []Config{{}, {Dialect: DialectStarLine, LineEnd: LineEndLFCR}, {Dialect: DialectPlain, LineEnd: LineEndAny}, {LineEnd: LineEndAny, MaxLine: 16, MaxData: 8}}
+		cfgs := []Config{{}, {Dialect: DialectStarLine, LineEnd: LineEndLFCR}, {Dialect: DialectPlain, LineEnd: LineEndAny}, {LineEnd: LineEndAny, MaxLine: 16, MaxData: 8},
+			{MultiByte: "gb18030", MaxLine: 32}, {MultiByte: "shift_jis", KanjiOff: true}, {MultiByte: "big5", Dialect: DialectPlain}}
 		cfg := cfgs[int(mode)%len(cfgs)]
 		whole, st := decodeAll(t, cfg, data, 0)
 		if st.Bytes != int64(len(data)) {
@@ -196,10 +200,25 @@ func FuzzDecoder(f *testing.F) {
 		if c := render(decodeAll(t, cfg, data, 1)); a != c {
 			t.Fatalf("byte-by-byte differs")
 		}
+		// Bounded output: a line never exceeds MaxLine (plus one character), positioning cannot
+		// blow one byte up into more than a line's worth of spaces, and the events stay in
+		// proportion to the input.
+		maxLine := cfg.MaxLine
+		if maxLine <= 0 {
+			maxLine = 4096
+		}
+		total := 0
 		for _, e := range whole {
-			if e.Kind == EventLine && len(e.Text) > 4*max(cfg.MaxLine, 4096) {
-				t.Fatalf("line too long: %d", len(e.Text))
+			if e.Kind == EventLine && len(e.Text) > maxLine+4 {
+				t.Fatalf("line of %d bytes, MaxLine %d", len(e.Text), maxLine)
 			}
+			total += len(e.Text) + len(e.Detail)
+		}
+		if len(whole) > len(data)+1 {
+			t.Fatalf("%d events from %d bytes", len(whole), len(data))
+		}
+		if limit := 300 * (len(data) + 1); total > limit {
+			t.Fatalf("%d bytes of output from %d input bytes", total, len(data))
 		}
 	})
 }

@@ -18,6 +18,11 @@ const (
 	dotsFontB   = 9
 	defaultDPI  = 180
 	maxTabStops = 32
+	// maxPosition bounds the print position: a move beyond it is ignored, as a printer ignores
+	// a position outside its print area. 2048 dots is over 11 inches at 180 dpi, wider than any
+	// receipt paper, so no real layout is cut, and a hostile stream cannot turn a 4-byte
+	// command into megabytes of spaces.
+	maxPosition = 2048
 )
 
 type layout struct {
@@ -78,11 +83,15 @@ func (l *layout) setTabs(ns []byte) {
 
 // moveTo moves the print position to target dots, rendering the gap as spaces. A move that does
 // not go right (overprinting) is rendered as one space when text precedes it, so two fields never
-// merge, and counted in Stats.Overlaps.
+// merge, and counted in Stats.Overlaps, as is a move beyond maxPosition (ignored).
 func (d *Decoder) moveTo(target float64) {
 	l := &d.lay
 	if target < 0 {
 		target = 0
+	}
+	if target > maxPosition {
+		d.stats.Overlaps++
+		return
 	}
 	cw := l.cell()
 	switch {
