@@ -60,6 +60,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad dialect", strings.Replace(base, "dialect: plain", "dialect: zpl", 1), []string{"unknown dialect"}},
 		{"no start", strings.Replace(base, "  start:\n    - text: '^START (?P<receipt>\\d+)'\n", "", 1), []string{"framing.start"}},
 		{"no name", strings.Replace(base, "name: test", "", 1), []string{"name: missing"}},
+		{"bad multibyte", strings.Replace(base, "line_end: lf", "line_end: lf\n  multibyte: utf16", 1), []string{"decoding.multibyte", `"utf16"`, "gb18030, gbk, big5, shift_jis, euc-kr"}},
+		{"bad kanji mode", strings.Replace(base, "line_end: lf", "line_end: lf\n  multibyte: big5\n  kanji_mode: yes", 1), []string{"decoding.kanji_mode", `"yes"`, "on or off"}},
+		{"kanji mode alone", strings.Replace(base, "line_end: lf", "line_end: lf\n  kanji_mode: on", 1), []string{"decoding.kanji_mode", "add multibyte"}},
 		{"bad kind", base + "classification:\n  rules:\n    - match: x\n      kind: refund\n", []string{`"refund" is not a kind`}},
 	}
 	for _, tt := range tests {
