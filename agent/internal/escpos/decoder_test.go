@@ -69,6 +69,7 @@ func TestGolden(t *testing.T) {
 		{"generated/rpe-nosale.bin", Config{LineEnd: LineEndLFCR}},
 		{"generated/rpe-zreport.bin", Config{LineEnd: LineEndLFCR}},
 		{"generated/rpe-sale-cash-star-line.bin", Config{Dialect: DialectStarLine, LineEnd: LineEndLFCR}},
+		{"handmade/positioned-de.bin", Config{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {
