@@ -7,13 +7,6 @@ package escpos
 // intlPositions are the ASCII bytes an international character set can replace, in table order.
 var intlPositions = [12]byte{0x23, 0x24, 0x40, 0x5B, 0x5C, 0x5D, 0x5E, 0x60, 0x7B, 0x7C, 0x7D, 0x7E}
 
-var isIntlPos = func() (m [128]bool) {
-	for _, b := range intlPositions {
-		m[b] = true
-	}
-	return m
-}()
-
 // intlSets maps n to the twelve characters at intlPositions (a string of 12 runes).
 var intlSets = map[byte]string{
 	0:  "#$@[\\]^`{|}~", // USA
