@@ -407,9 +407,30 @@ func (d *Decoder) star(h []byte) int {
 		if len(h) < n {
 			return n
 		}
+		d.starState(h)
 		return d.done()
 	}
 	return d.unknown(h, 3)
+}
+
+// starState applies the Star Line commands that change the character width.
+func (d *Decoder) starState(h []byte) {
+	l := &d.lay
+	l.lastGS = false
+	switch h[1] {
+	case 0x57: // ESC W n: expanded width, n = 0..5 (or '0'..'5')
+		l.mulESC = int(h[2]%48)%6 + 1
+	case 0x69: // ESC i n1 n2: height n1, width n2 (0..5)
+		l.mulESC = int(h[3]%48)%6 + 1
+	case 0x0E: // ESC SO: double width on
+		l.mulESC = 2
+	case 0x14: // ESC DC4: double width off
+		l.mulESC = 1
+	case 0x4D: // ESC M: 12-dot pitch (font A)
+		l.fontB = false
+	case 0x50, 0x3A: // ESC P (15 cpi), ESC : (16 cpi): narrower cells, modelled as font B
+		l.fontB = true
+	}
 }
 
 func starBarcode(n byte) string {
