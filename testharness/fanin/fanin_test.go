@@ -29,7 +29,7 @@ func TestFanInExactlyOnce(t *testing.T) {
 	if err := res.Verify(); err != nil {
 		t.Fatal(err)
 	}
-	if res.Made < 50*10*5 || res.Acked != res.Made {
+	if res.Made < 50*10*5 || !res.Drained || res.Acked != res.Made {
 		t.Fatalf("made %d, acked %d: want at least %d made, all acked", res.Made, res.Acked, 50*10*5)
 	}
 	for id, n := range res.Sent {

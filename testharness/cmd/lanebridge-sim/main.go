@@ -26,7 +26,7 @@ Usage:
                        [--mix sale=85,return=6,void=4,no_sale=3,paid_out=2] [--seed S] [--first-receipt N]
                        [--totals FILE]
   lanebridge-sim fanin [--hub bin/lanebridge-hub] [--stores 1000] [--rate 10] [--duration 10m]
-                       [--dir DIR] [--pprof ADDR]
+                       [--dir DIR] [--pprof ADDR] [--drain-timeout 60s]
 
 Writes one canonical record per line, appending to FILE and fsyncing after each burst; with
 --count 0 it runs until interrupted. --totals writes per-kind counts and sums as JSON when done.
