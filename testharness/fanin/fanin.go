@@ -125,10 +125,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, stop func(), err error) 
 	// Provision: one `stores add` per store (the only enrolment path; its cost is reported).
 	t0 := time.Now()
 	passwords := make([]string, cfg.Stores)
-	for i := range cfg.Stores {
+	// The first one creates the database; then 4 at a time (SQLite serialises the writes,
+	// the processes' start-up runs in parallel).
+	enrol := func(i int) error {
 		out, err := hubCLI(cfg.HubBin, "stores", "add", storeID(i), "--data", data, "--broker-url", "tcp://"+mqttAddr, "--create")
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		for _, l := range strings.Split(out, "\n") {
 			if p, ok := strings.CutPrefix(l, "  password: "); ok {
@@ -136,8 +138,38 @@ func Run(ctx context.Context, cfg Config) (res *Result, stop func(), err error) 
 			}
 		}
 		if passwords[i] == "" {
-			return nil, nil, fmt.Errorf("stores add %s printed no password", storeID(i))
+			return fmt.Errorf("stores add %s printed no password", storeID(i))
 		}
+		return nil
+	}
+	if err := enrol(0); err != nil {
+		return nil, nil, err
+	}
+	next := atomic.Int64{}
+	next.Store(1)
+	perr := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= cfg.Stores {
+					perr <- nil
+					return
+				}
+				if err := enrol(i); err != nil {
+					next.Store(int64(cfg.Stores))
+					perr <- err
+					return
+				}
+			}
+		}()
+	}
+	var provErr error
+	for range 4 {
+		provErr = cmp.Or(provErr, <-perr)
+	}
+	if provErr != nil {
+		return nil, nil, provErr
 	}
 	res.Provision = time.Since(t0)
 	logf("provisioned %d stores in %v (%.1f ms each)", cfg.Stores, res.Provision.Round(time.Millisecond), float64(res.Provision.Milliseconds())/float64(max(cfg.Stores, 1)))
@@ -403,7 +435,7 @@ func procRSS(pid int) int64 {
 	return 0
 }
 
-// hist counts latencies in 100 µs buckets up to 30 s (beyond: the last bucket).
+// hist counts latencies in 100 µs buckets up to 120 s (beyond: the last bucket).
 type hist struct {
 	b   []atomic.Int64
 	n   atomic.Int64
@@ -412,7 +444,7 @@ type hist struct {
 
 const bucket = 100 * time.Microsecond
 
-func newHist() *hist { return &hist{b: make([]atomic.Int64, int(30*time.Second/bucket)+1)} }
+func newHist() *hist { return &hist{b: make([]atomic.Int64, int(120*time.Second/bucket)+1)} }
 
 func (h *hist) add(d time.Duration) {
 	i := min(int(d/bucket), len(h.b)-1)
