@@ -67,6 +67,7 @@ type Result struct {
 	BacklogMax      int64
 	HubCPU          float64 // CPU-seconds over the load phase
 	HubRSS, HubPeak int64   // bytes: at the end of the load phase, and the peak
+	HubRSSIdle      int64   // bytes: before any agent connected
 	Elapsed         time.Duration
 	HubRecords      map[string]int64 // per store, from the hub's API (filled by Verify)
 	Sent            map[string]int64 // per store, records made
@@ -210,6 +211,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, stop func(), err error) 
 		return nil, nil, err
 	}
 	pid := hub.Process.Pid
+	res.HubRSSIdle = procRSS(pid)
 
 	// Connect every agent.
 	hist := newHist()
@@ -374,7 +376,9 @@ func (res *Result) String() string {
 	if !res.Drained {
 		fmt.Fprintf(&b, "NOT DRAINED: %d records still unacknowledged at the drain timeout\n", res.Made-res.Acked)
 	}
-	fmt.Fprintf(&b, "hub: cpu %.1f s (%.0f%% of one core), rss %.0f MiB (peak %.0f MiB)\n", res.HubCPU, 100*res.HubCPU/res.Elapsed.Seconds(), float64(res.HubRSS)/(1<<20), float64(res.HubPeak)/(1<<20))
+	fmt.Fprintf(&b, "hub: cpu %.1f s (%.0f%% of one core), rss %.0f MiB (peak %.0f MiB; %.0f MiB before the agents connected, %.1f KiB per agent at the end)\n",
+		res.HubCPU, 100*res.HubCPU/res.Elapsed.Seconds(), float64(res.HubRSS)/(1<<20), float64(res.HubPeak)/(1<<20),
+		float64(res.HubRSSIdle)/(1<<20), float64(res.HubRSS-res.HubRSSIdle)/1024/float64(max(res.Stores, 1)))
 	return b.String()
 }
 
