@@ -283,12 +283,12 @@ sample:
 		rss := procRSS(pid)
 		res.HubPeak = max(res.HubPeak, rss)
 		if len(backlog)%10 == 0 {
-			logf("t=%3ds backlog %d, acked %d, hub rss %.0f MiB, cpu %.1f s", len(backlog), b, hist.count(), float64(rss)/(1<<20), procCPU(pid)-cpu0)
+			logf("t=%3.0fs backlog %d, acked %d, hub rss %.0f MiB, cpu %.1f s", time.Since(start).Seconds(), b, hist.count(), float64(rss)/(1<<20), procCPU(pid)-cpu0)
 		}
 	}
 	tick.Stop()
-	wg.Wait()
 	res.Elapsed = time.Since(start)
+	wg.Wait()
 	res.HubCPU = procCPU(pid) - cpu0
 	res.HubRSS = procRSS(pid)
 	res.HubPeak = max(res.HubPeak, res.HubRSS)
