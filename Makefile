@@ -9,7 +9,7 @@ RELEASE_KEYS ?=
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench soak cross dist lint demo demo-erp clean
+.PHONY: help build test test-short bench soak fanin cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,17 @@ bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
+
+# fanin: FANIN_STORES emulated stores × FANIN_RATE records/s for FANIN_DURATION against one hub
+# (capture→ack p50/p99, backlog, hub CPU and RSS, exactly-once check), then FANIN_IDLE idle
+# connected agents (hub RSS). One process holds every connection; see testharness/fanin.
+FANIN_STORES ?= 1000
+FANIN_RATE ?= 10
+FANIN_DURATION ?= 10m
+FANIN_IDLE ?= 10000
+fanin: build ## fan-in load: 1,000 stores × 10 records/s for 10 min, then 10,000 idle agents; prints the figures
+	$(BIN)/lanebridge-sim fanin --hub $(BIN)/lanebridge-hub --stores $(FANIN_STORES) --rate $(FANIN_RATE) --duration $(FANIN_DURATION)
+	$(BIN)/lanebridge-sim fanin --hub $(BIN)/lanebridge-hub --stores $(FANIN_IDLE) --rate 0 --duration 60s
 
 cross: ## cross-compile the agent for windows/amd64, windows/386, linux/arm64, linux/arm (dist's flags: shares its build cache)
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o /dev/null ./agent/cmd/lanebridge-agent

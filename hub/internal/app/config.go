@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lanebridge/lanebridge/hub/internal/broker"
 )
 
 // Config is hub.yaml.
@@ -25,6 +27,8 @@ type Config struct {
 		Listen   string `yaml:"listen"`
 		CertFile string `yaml:"cert_file"`
 		KeyFile  string `yaml:"key_file"`
+		// MaxClients bounds the embedded broker's concurrent connections (default 100000).
+		MaxClients int `yaml:"max_clients"`
 	} `yaml:"mqtt"`
 	HTTP struct {
 		Listen string `yaml:"listen"` // default 127.0.0.1:8080
@@ -187,6 +191,9 @@ func (c *Config) validate() error {
 		if _, err := c.brokerPassword(); err != nil {
 			return err
 		}
+	}
+	if c.MQTT.MaxClients < 0 {
+		return fmt.Errorf("config key mqtt.max_clients: %d is negative; leave it out for the default (%d) or give the most connections the broker accepts", c.MQTT.MaxClients, broker.DefaultMaxClients)
 	}
 	if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 		return errors.New("config key mqtt.key_file: mqtt.cert_file and mqtt.key_file go together")

@@ -303,7 +303,7 @@ func (h *hub) embeddedBroker() (attach func(*ingest.Ingester) error, err error) 
 	if err != nil {
 		return nil, err
 	}
-	b, err := broker.New(broker.Config{Addr: cfg.MQTT.Listen, TLSConfig: tc, Auth: authenticator{h.st}, Logger: h.log})
+	b, err := broker.New(broker.Config{Addr: cfg.MQTT.Listen, MaxClients: cfg.MQTT.MaxClients, TLSConfig: tc, Auth: authenticator{h.st}, Logger: h.log})
 	if err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}

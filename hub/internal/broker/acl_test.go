@@ -73,7 +73,7 @@ func TestMayRead(t *testing.T) {
 
 func TestCapabilitiesKeepOfflineStoresForAWeek(t *testing.T) {
 	const week = 7 * 24 * 60 * 60
-	c := capabilities()
+	c := capabilities(DefaultMaxClients)
 	if c.MaximumMessageExpiryInterval < week {
 		t.Errorf("MaximumMessageExpiryInterval = %d s, want >= %d", c.MaximumMessageExpiryInterval, week)
 	}

@@ -33,8 +33,9 @@ const (
 	// Expiry is how long a disconnected store's session and the messages queued for it are
 	// kept (mochi's default message expiry is 24 h; stores may be offline for days).
 	Expiry = 30 * 24 * 60 * 60 // seconds
-	// MaxClients bounds concurrent connections.
-	MaxClients = 10000
+	// DefaultMaxClients bounds concurrent connections unless Config.MaxClients says otherwise
+	// (hub.yaml mqtt.max_clients). Each idle connection costs the hub a few tens of KiB.
+	DefaultMaxClients = 100_000
 	// MaxInflight bounds QoS 1/2 messages queued per client (mochi drops beyond it).
 	MaxInflight = 4096
 	// MaxWritesPending bounds packets buffered for writing to one connected client.
@@ -72,6 +73,9 @@ type Config struct {
 	// it off.
 	LoginFreeFailures int
 	LoginBackoff      time.Duration
+	// MaxClients bounds concurrent client connections (default DefaultMaxClients); a client
+	// beyond it is refused at CONNECT (server busy). Negative is an error.
+	MaxClients int
 }
 
 // Broker is an embedded MQTT broker. Its methods are safe for concurrent use.
@@ -96,6 +100,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Auth == nil {
 		return nil, errors.New("broker: Config.Auth is nil")
 	}
+	if cfg.MaxClients < 0 {
+		return nil, fmt.Errorf("broker: Config.MaxClients is %d; want 0 (default %d) or more", cfg.MaxClients, DefaultMaxClients)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -111,7 +118,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 
 	srv := mqtt.New(&mqtt.Options{
-		Capabilities: capabilities(),
+		Capabilities: capabilities(cmp.Or(cfg.MaxClients, DefaultMaxClients)),
 		Logger:       log,
 		InlineClient: true,
 		// $SYS topics are unreadable for stores; publish them rarely.
@@ -138,12 +145,12 @@ func New(cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-func capabilities() *mqtt.Capabilities {
+func capabilities(maxClients int) *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()
 	c.MaximumPacketSize = MaxPacketSize
 	c.MaximumMessageExpiryInterval = Expiry
 	c.MaximumSessionExpiryInterval = Expiry
-	c.MaximumClients = MaxClients
+	c.MaximumClients = int64(maxClients)
 	c.MaximumInflight = MaxInflight
 	c.MaximumClientWritesPending = MaxWritesPending
 	// Inbound topic aliases would be resolved after mochi's ACL check; nobody needs them.

@@ -634,3 +634,24 @@ func BenchmarkInlineIngest(b *testing.B) {
 		<-got
 	}
 }
+
+// TestMaxClientsConfigurable: the connection cap is Config.MaxClients (a client beyond it is
+// refused at CONNECT), the default is far above 50,000 stores, and a negative cap is an error.
+func TestMaxClientsConfigurable(t *testing.T) {
+	if DefaultMaxClients < 50_000 {
+		t.Fatalf("DefaultMaxClients = %d, want >= 50000", DefaultMaxClients)
+	}
+	if c := capabilities(DefaultMaxClients); c.MaximumClients != DefaultMaxClients {
+		t.Fatalf("MaximumClients = %d, want %d", c.MaximumClients, DefaultMaxClients)
+	}
+	if _, err := New(Config{Addr: "127.0.0.1:0", Auth: fakeAuth{passwords: testStores}, MaxClients: -1}); err == nil || !strings.Contains(err.Error(), "MaxClients") {
+		t.Fatalf("New(MaxClients -1) = %v, want an error naming MaxClients", err)
+	}
+	b := startBrokerCfg(t, Config{Auth: fakeAuth{passwords: testStores}, MaxClients: 1}, nil)
+	connect(t, b, "S1")
+	c, err := connectErr(b.Addr(), "S2", "S2", testStores["S2"])
+	if err == nil {
+		c.Disconnect(50)
+		t.Fatal("a second client connected past MaxClients 1")
+	}
+}

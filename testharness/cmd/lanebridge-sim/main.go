@@ -25,6 +25,8 @@ Usage:
   lanebridge-sim jsonl --out FILE [--terminal T1] [--date YYYY-MM-DD] [--count N] [--rate R/s]
                        [--mix sale=85,return=6,void=4,no_sale=3,paid_out=2] [--seed S] [--first-receipt N]
                        [--totals FILE]
+  lanebridge-sim fanin [--hub bin/lanebridge-hub] [--stores 1000] [--rate 10] [--duration 10m]
+                       [--dir DIR] [--pprof ADDR] [--drain-timeout 60s]
 
 Writes one canonical record per line, appending to FILE and fsyncing after each burst; with
 --count 0 it runs until interrupted. --totals writes per-kind counts and sums as JSON when done.
@@ -33,6 +35,9 @@ Writes one canonical record per line, appending to FILE and fsyncing after each 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 1 && args[0] == "fanin" {
+		return runFanin(args[1:], stdout, stderr)
+	}
 	if len(args) >= 1 && args[0] == "terminal" {
 		return runTerminal(args[1:], stdout, stderr)
 	}
