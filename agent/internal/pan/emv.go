@@ -9,6 +9,7 @@ package pan
 // hexView returns the hex digits of line with the single spaces, colons and dashes between
 // them removed, and each one's offset in line; any other byte ends a segment and stands as '.'.
 func hexView(line []byte) (view []byte, pos []int) {
+	view, pos = make([]byte, 0, len(line)), make([]int, 0, len(line))
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
@@ -70,9 +71,20 @@ func bcdPAN(v []byte, sep byte) int {
 	return n
 }
 
-// emvPANs returns the offsets in line of the digits of each PAN in a tag 5A item.
-func emvPANs(line []byte) [][]int {
-	view, pos := hexView(line)
+// hexLine is a line's hex view (see hexView), computed once for emvTrack and emvPANs.
+type hexLine struct {
+	view []byte
+	pos  []int
+}
+
+func newHexLine(line []byte) *hexLine {
+	v, p := hexView(line)
+	return &hexLine{view: v, pos: p}
+}
+
+// emvPANsHex returns the offsets in line of the digits of each PAN in a tag 5A item.
+func emvPANsHex(hv *hexLine) [][]int {
+	view, pos := hv.view, hv.pos
 	var out [][]int
 	for i := 0; i+4 < len(view); i++ {
 		if v := tlv(view, i, "5A"); v != nil {
@@ -86,10 +98,10 @@ func emvPANs(line []byte) [][]int {
 	return out
 }
 
-// emvTrack reports whether line holds an EMV track 2 equivalent (tag 57 or 9F6B: a PAN then
+// emvTrackHex reports whether line holds an EMV track 2 equivalent (tag 57 or 9F6B: a PAN then
 // 'D') or track 1 item (tag 56, ASCII hex "B<digits>…").
-func emvTrack(line []byte) bool {
-	view, _ := hexView(line)
+func emvTrackHex(hv *hexLine) bool {
+	view := hv.view
 	for i := 0; i+4 < len(view); i++ {
 		for _, tag := range []string{"57", "9F6B"} {
 			if v := tlv(view, i, tag); v != nil {
