@@ -87,6 +87,9 @@ func emvPANsHex(hv *hexLine) [][]int {
 	view, pos := hv.view, hv.pos
 	var out [][]int
 	for i := 0; i+4 < len(view); i++ {
+		if view[i] != '5' {
+			continue // not the tag (tlv checks it too)
+		}
 		if v := tlv(view, i, "5A"); v != nil {
 			if n := bcdPAN(v, 'f'); n > 0 {
 				start := i + 4
@@ -103,6 +106,9 @@ func emvPANsHex(hv *hexLine) [][]int {
 func emvTrackHex(hv *hexLine) bool {
 	view := hv.view
 	for i := 0; i+4 < len(view); i++ {
+		if view[i] != '5' && view[i] != '9' {
+			continue // every tag checked here starts with 5 or 9 (tlv checks it too)
+		}
 		for _, tag := range []string{"57", "9F6B"} {
 			if v := tlv(view, i, tag); v != nil {
 				if n := bcdPAN(v, 'd'); n > 0 && n < len(v) && v[n]|0x20 == 'd' {
