@@ -53,7 +53,7 @@ func BenchmarkTailCapture(b *testing.B) {
 	tl := &Tail{ID: "T1", Terminal: "T1", Path: path, Profile: shippedProfile(b, "canonical-jsonl"), Spool: sp, Log: slog.New(slog.DiscardHandler), Poll: time.Millisecond}
 	done := make(chan error, 1)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	go func() { done <- tl.Run(ctx) }()
 	for sp.LastSeq() < uint64(b.N) {
 		select {
@@ -62,13 +62,14 @@ func BenchmarkTailCapture(b *testing.B) {
 		case <-time.After(200 * time.Microsecond):
 		}
 	}
-	el := time.Since(start)
+	el, cpu := time.Since(start), processCPU()-cpu0
 	b.StopTimer()
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/el.Seconds(), "rec/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu_us/rec")
 	b.ReportMetric(float64(size)/float64(b.N), "B/line")
 	b.ReportMetric(float64(b.N)/float64(sp.Stats().Transactions), "rec/tx")
 }
