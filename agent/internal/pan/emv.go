@@ -1,5 +1,7 @@
 package pan
 
+import "sync"
+
 // EMV tag dumps print chip data as hex, compact ("5A084111111111111111") or byte by byte
 // ("5A 08 41 11 11 11 11 11 11 11", "5A:08:41:…"). The PAN (tag 5A) is BCD, so its digits are
 // the hex digits themselves, glued to the tag and length before them: emvView finds them where
@@ -8,8 +10,8 @@ package pan
 
 // hexView returns the hex digits of line with the single spaces, colons and dashes between
 // them removed, and each one's offset in line; any other byte ends a segment and stands as '.'.
-func hexView(line []byte) (view []byte, pos []int) {
-	view, pos = make([]byte, 0, len(line)), make([]int, 0, len(line))
+func hexView(line []byte, view []byte, pos []int) ([]byte, []int) {
+	view, pos = view[:0], pos[:0]
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
@@ -77,9 +79,24 @@ type hexLine struct {
 	pos  []int
 }
 
+// hexLines recycles the views' buffers: every line with 12 digits or more needs one.
+var hexLines = sync.Pool{New: func() any { return new(hexLine) }}
+
 func newHexLine(line []byte) *hexLine {
-	v, p := hexView(line)
-	return &hexLine{view: v, pos: p}
+	h := hexLines.Get().(*hexLine)
+	if cap(h.view) < len(line) {
+		h.view, h.pos = make([]byte, 0, len(line)), make([]int, 0, len(line))
+	}
+	h.view, h.pos = hexView(line, h.view, h.pos)
+	return h
+}
+
+// release returns h's buffers for reuse; nothing may hold its view or positions after.
+func (h *hexLine) release() {
+	if h == nil || cap(h.view) > 64<<10 {
+		return // keep no long line's buffers
+	}
+	hexLines.Put(h)
 }
 
 // emvPANsHex returns the offsets in line of the digits of each PAN in a tag 5A item.

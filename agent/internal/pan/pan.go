@@ -133,6 +133,7 @@ func (m *Masker) mask(line []byte) (out []byte, res Result) {
 	var hv *hexLine // the EMV hex view of line, computed once for both EMV checks
 	if digits >= 12 {
 		hv = newHexLine(line)
+		defer hv.release() // after the masking below, which uses its positions
 	}
 	if digits >= 12 && hasTrackDataHex(line, hv) {
 		m.trackDrop.Add(1)
@@ -550,6 +551,7 @@ func hasTrackDataHex(line []byte, hv *hexLine) bool {
 	}
 	if hv == nil {
 		hv = newHexLine(line)
+		defer hv.release()
 	}
 	return emvTrackHex(hv)
 }
