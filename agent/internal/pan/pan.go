@@ -486,14 +486,11 @@ func Brand(pan string) string {
 	return "unknown"
 }
 
-// hasTrackData reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
+// hasTrackDataHex reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
 // (;<pan>=YYMM…? or ;<pan>DYYMM…?, 'D' or 'd') data; sentinels are optional, so "<pan>=YYMM",
 // "<pan>DYYMM" and "B<pan>^" count too, and the account number may be printed in groups
-// ("B4111 1111 1111 1111^…"). EMV tag dumps of track data (tags 57, 9F6B, 56) count too.
-func hasTrackData(line []byte) bool { return hasTrackDataHex(line, nil) }
-
-// hasTrackDataHex is hasTrackData with line's hex view already computed (nil: computed here
-// when needed).
+// ("B4111 1111 1111 1111^…"). EMV tag dumps of track data (tags 57, 9F6B, 56) count too;
+// hv is line's hex view if already computed (nil: computed here when needed).
 func hasTrackDataHex(line []byte, hv *hexLine) bool {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
