@@ -305,7 +305,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *upd
 	a.fwd, err = uplink.New(uplink.Config{
 		Store: cfg.Store, Broker: cfg.Hub.Broker, Username: cfg.Hub.Username, Password: pw,
 		CAFile: cfg.Hub.TLS.CAFile, CertFile: cfg.Hub.TLS.CertFile, KeyFile: cfg.Hub.TLS.KeyFile,
-		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
+		BatchSize: cfg.Hub.BatchSize, Window: cfg.Hub.Window, WindowRecords: cfg.Hub.WindowRecords, AckTimeout: time.Duration(cfg.Hub.AckTimeout),
 		Heartbeat: time.Duration(cfg.Hub.Heartbeat), Status: a.status, Logger: log,
 		Inventory: a.inv.Messages(), Commands: a.rep.Commands(), Updates: updates, ConfigCommands: configCmds,
 		OnQuarantineAck: func(through uint64) {

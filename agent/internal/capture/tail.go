@@ -68,9 +68,15 @@ type Tail struct {
 	Log      *slog.Logger   // required
 	Masked   *atomic.Uint64 // optional: counts PANs masked and lines removed
 	Poll     time.Duration  // default 200ms
-	MaxBatch int            // lines per commit (default 2000)
+	MaxBatch int            // lines per parsed batch (default 2000)
+	// MaxGroup is how many records the committer groups into one spool commit (one fsync)
+	// from the parsed batches waiting for it (default 8192).
+	MaxGroup int
 
 	parser      profile.Parser
+	commits     chan tailBatch // parsed batches, in file order, to the committer
+	failed      chan struct{}  // closed when the committer stopped on an error (commitErr)
+	commitErr   error
 	records     atomic.Uint64
 	quarantined atomic.Uint64
 	lastCapture atomic.Int64
@@ -86,7 +92,7 @@ func (t *Tail) Stats() Stats {
 }
 
 // Run follows the file until ctx is done.
-func (t *Tail) Run(ctx context.Context) error {
+func (t *Tail) Run(ctx context.Context) (err error) {
 	if t.Poll <= 0 {
 		t.Poll = 200 * time.Millisecond
 	}
@@ -99,8 +105,30 @@ func (t *Tail) Run(ctx context.Context) error {
 	if t.Profile == nil || t.Profile.Format() != "canonical-jsonl" {
 		return fmt.Errorf("capture: file %s needs a canonical-jsonl profile", t.Path)
 	}
+	if t.MaxGroup <= 0 {
+		t.MaxGroup = 8192
+	}
 	t.parser = t.Profile.NewParser(t.Terminal)
 	log := t.Log.With("terminal", t.Terminal, "source", "file://"+t.Path)
+
+	// Parsing (this goroutine) and committing (the committer) overlap: while one group of
+	// lines waits for its fsync, the next is parsed. The committer commits the batches in
+	// order, each group with the offset just past its last line in the same transaction, so
+	// the committed offset never passes a record that is not fsynced. On a stop, what was
+	// parsed is committed before Run returns.
+	t.commits, t.failed = make(chan tailBatch, 4), make(chan struct{})
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		t.committer(context.WithoutCancel(ctx), log)
+	}()
+	defer func() {
+		close(t.commits)
+		<-committed
+		if err == nil {
+			err = t.commitErr // a commit of what was parsed before the stop failed
+		}
+	}()
 
 	var pos tailOffset
 	if b, err := t.Spool.Offset(t.ID); err != nil {
@@ -172,6 +200,8 @@ func (t *Tail) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-t.failed:
+			return t.commitErr
 		case <-timer.C:
 		}
 		if f == nil {
@@ -271,17 +301,59 @@ func (t *Tail) consume(ctx context.Context, f *os.File, cur *tailOffset, pending
 		next.Off += int64(used)
 		next.Tail = fingerprint(f, next.Off)
 		off, _ := json.Marshal(next)
-		if _, err := t.Spool.Commit(ctx, spool.Capture{Source: t.ID, Records: c.recs, Offset: off, Quarantine: c.quar}); err != nil {
-			return fmt.Errorf("commit capture of %s: %w", t.ID, err)
+		select {
+		case t.commits <- tailBatch{c: c, off: off}:
+		case <-t.failed:
+			return t.commitErr
 		}
 		*cur = next
 		*pending = append(data[:0], data[used:]...)
-		if len(c.recs) > 0 {
-			t.records.Add(uint64(len(c.recs)))
+	}
+}
+
+// tailBatch is what the lines of one parsed batch produced and the offset just past them.
+type tailBatch struct {
+	c   collected
+	off []byte
+}
+
+// committer commits the parsed batches in order until t.commits is closed, grouping the
+// batches waiting (up to MaxGroup records) into one spool commit with the last one's offset.
+// On an error it records it, closes t.failed and drops what follows (not committed, so read
+// again after a restart).
+func (t *Tail) committer(ctx context.Context, log *slog.Logger) {
+	for b := range t.commits {
+		g := b
+		for len(g.c.recs) < t.MaxGroup {
+			nb, ok := t.tryNext()
+			if !ok {
+				break
+			}
+			g.c.recs, g.c.quar, g.off = append(g.c.recs, nb.c.recs...), append(g.c.quar, nb.c.quar...), nb.off
+		}
+		if _, err := t.Spool.Commit(ctx, spool.Capture{Source: t.ID, Records: g.c.recs, Offset: g.off, Quarantine: g.c.quar}); err != nil {
+			t.commitErr = fmt.Errorf("commit capture of %s: %w", t.ID, err)
+			close(t.failed)
+			for range t.commits {
+			}
+			return
+		}
+		if len(g.c.recs) > 0 {
+			t.records.Add(uint64(len(g.c.recs)))
 			t.lastCapture.Store(time.Now().UnixNano())
 		}
-		t.quarantined.Add(uint64(len(c.quar)))
-		c.logged(log)
+		t.quarantined.Add(uint64(len(g.c.quar)))
+		g.c.logged(log)
+	}
+}
+
+// tryNext returns the next parsed batch if one is waiting.
+func (t *Tail) tryNext() (tailBatch, bool) {
+	select {
+	case b, ok := <-t.commits:
+		return b, ok
+	default:
+		return tailBatch{}, false
 	}
 }
 

@@ -114,6 +114,9 @@ type Hub struct {
 	BatchSize int `yaml:"batch_size"`
 	// Window is the number of unacknowledged batches in flight (default 8).
 	Window int `yaml:"window"`
+	// WindowRecords is the number of unacknowledged records in flight (default window ×
+	// batch_size); the last batch of a full window is cut to fit.
+	WindowRecords int `yaml:"window_records"`
 	// AckTimeout: with records in flight and no ack progress for this long, rewind (default 20s).
 	AckTimeout Duration `yaml:"ack_timeout"`
 	// Heartbeat is the status interval (default 30s).
@@ -348,6 +351,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Hub.Window < 1 || c.Hub.Window > 256 {
 		return &Error{"hub.window", "must be between 1 and 256"}
+	}
+	if c.Hub.WindowRecords < 0 || c.Hub.WindowRecords > 1_000_000 {
+		return &Error{"hub.window_records", "must be between 1 and 1000000 (or unset: window × batch_size)"}
 	}
 	if time.Duration(c.Hub.AckTimeout) < time.Second {
 		return &Error{"hub.ack_timeout", "must be at least 1s"}

@@ -1,5 +1,7 @@
 package pan
 
+import "sync"
+
 // EMV tag dumps print chip data as hex, compact ("5A084111111111111111") or byte by byte
 // ("5A 08 41 11 11 11 11 11 11 11", "5A:08:41:…"). The PAN (tag 5A) is BCD, so its digits are
 // the hex digits themselves, glued to the tag and length before them: emvView finds them where
@@ -8,7 +10,8 @@ package pan
 
 // hexView returns the hex digits of line with the single spaces, colons and dashes between
 // them removed, and each one's offset in line; any other byte ends a segment and stands as '.'.
-func hexView(line []byte) (view []byte, pos []int) {
+func hexView(line []byte, view []byte, pos []int) ([]byte, []int) {
+	view, pos = view[:0], pos[:0]
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		switch {
@@ -70,11 +73,40 @@ func bcdPAN(v []byte, sep byte) int {
 	return n
 }
 
-// emvPANs returns the offsets in line of the digits of each PAN in a tag 5A item.
-func emvPANs(line []byte) [][]int {
-	view, pos := hexView(line)
+// hexLine is a line's hex view (see hexView), computed once for emvTrack and emvPANs.
+type hexLine struct {
+	view []byte
+	pos  []int
+}
+
+// hexLines recycles the views' buffers: every line with 12 digits or more needs one.
+var hexLines = sync.Pool{New: func() any { return new(hexLine) }}
+
+func newHexLine(line []byte) *hexLine {
+	h := hexLines.Get().(*hexLine)
+	if cap(h.view) < len(line) {
+		h.view, h.pos = make([]byte, 0, len(line)), make([]int, 0, len(line))
+	}
+	h.view, h.pos = hexView(line, h.view, h.pos)
+	return h
+}
+
+// release returns h's buffers for reuse; nothing may hold its view or positions after.
+func (h *hexLine) release() {
+	if h == nil || cap(h.view) > 64<<10 {
+		return // keep no long line's buffers
+	}
+	hexLines.Put(h)
+}
+
+// emvPANsHex returns the offsets in line of the digits of each PAN in a tag 5A item.
+func emvPANsHex(hv *hexLine) [][]int {
+	view, pos := hv.view, hv.pos
 	var out [][]int
 	for i := 0; i+4 < len(view); i++ {
+		if view[i] != '5' {
+			continue // not the tag (tlv checks it too)
+		}
 		if v := tlv(view, i, "5A"); v != nil {
 			if n := bcdPAN(v, 'f'); n > 0 {
 				start := i + 4
@@ -86,11 +118,14 @@ func emvPANs(line []byte) [][]int {
 	return out
 }
 
-// emvTrack reports whether line holds an EMV track 2 equivalent (tag 57 or 9F6B: a PAN then
+// emvTrackHex reports whether line holds an EMV track 2 equivalent (tag 57 or 9F6B: a PAN then
 // 'D') or track 1 item (tag 56, ASCII hex "B<digits>…").
-func emvTrack(line []byte) bool {
-	view, _ := hexView(line)
+func emvTrackHex(hv *hexLine) bool {
+	view := hv.view
 	for i := 0; i+4 < len(view); i++ {
+		if view[i] != '5' && view[i] != '9' {
+			continue // every tag checked here starts with 5 or 9 (tlv checks it too)
+		}
 		for _, tag := range []string{"57", "9F6B"} {
 			if v := tlv(view, i, tag); v != nil {
 				if n := bcdPAN(v, 'd'); n > 0 && n < len(v) && v[n]|0x20 == 'd' {

@@ -130,7 +130,12 @@ func (m *Masker) mask(line []byte) (out []byte, res Result) {
 			digits++
 		}
 	}
-	if digits >= 12 && hasTrackData(line) {
+	var hv *hexLine // the EMV hex view of line, computed once for both EMV checks
+	if digits >= 12 {
+		hv = newHexLine(line)
+		defer hv.release() // after the masking below, which uses its positions
+	}
+	if digits >= 12 && hasTrackDataHex(line, hv) {
 		m.trackDrop.Add(1)
 		res.TrackDropped, res.DroppedReason = true, "track"
 		return []byte{}, res
@@ -144,8 +149,8 @@ func (m *Masker) mask(line []byte) (out []byte, res Result) {
 		return line, res
 	}
 	out = line
-	// EMV tag 5A: the PAN's digits are glued to the tag and length (see emvPANs).
-	if ps := emvPANs(line); len(ps) > 0 {
+	// EMV tag 5A: the PAN's digits are glued to the tag and length (see emvPANsHex).
+	if ps := emvPANsHex(hv); len(ps) > 0 {
 		out = bytes.Clone(line)
 		for _, p := range ps {
 			res.Cards = append(res.Cards, m.maskDigits(out, p))
@@ -481,11 +486,12 @@ func Brand(pan string) string {
 	return "unknown"
 }
 
-// hasTrackData reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
+// hasTrackDataHex reports whether line holds track 1 (%B<pan>^name^YYMM…) or track 2
 // (;<pan>=YYMM…? or ;<pan>DYYMM…?, 'D' or 'd') data; sentinels are optional, so "<pan>=YYMM",
 // "<pan>DYYMM" and "B<pan>^" count too, and the account number may be printed in groups
-// ("B4111 1111 1111 1111^…"). EMV tag dumps of track data (tags 57, 9F6B, 56) count too.
-func hasTrackData(line []byte) bool {
+// ("B4111 1111 1111 1111^…"). EMV tag dumps of track data (tags 57, 9F6B, 56) count too;
+// hv is line's hex view if already computed (nil: computed here when needed).
+func hasTrackDataHex(line []byte, hv *hexLine) bool {
 	for i := 0; i < len(line); i++ {
 		c := line[i]
 		if c != '=' && c != '^' && c != 'D' && c != 'd' {
@@ -540,7 +546,11 @@ func hasTrackData(line []byte) bool {
 			}
 		}
 	}
-	return emvTrack(line)
+	if hv == nil {
+		hv = newHexLine(line)
+		defer hv.release()
+	}
+	return emvTrackHex(hv)
 }
 
 var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []byte("CVC"), []byte("CID"), []byte("CVN"), []byte("CAV2"), []byte("PIN")}
@@ -550,6 +560,9 @@ var sensitiveLabels = [][]byte{[]byte("CVV2"), []byte("CVC2"), []byte("CVV"), []
 // report's "CID $168.64" (cash in drawer) are kept.
 func hasSensitiveLabel(line []byte) bool {
 	for i := 0; i < len(line); i++ {
+		if c := line[i] | 0x20; c != 'c' && c != 'p' {
+			continue // every label starts with C or P (labelAt checks it too; this skips the loop)
+		}
 		for _, lab := range sensitiveLabels {
 			if labelAt(line, i, lab) && sensitiveValue(line[i+len(lab):]) {
 				return true

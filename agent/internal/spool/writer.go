@@ -1,7 +1,10 @@
 package spool
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -218,8 +221,7 @@ func (s *Spool) commitBatch(batch []*request) {
 			for j := range out {
 				rec := &out[j]
 				rec.Store, rec.Epoch, rec.Seq, rec.CapturedAt = s.opts.Store, s.epoch, nextSeq, now
-				rec.Seal()
-				v, err := json.Marshal(rec)
+				v, err := sealEncode(rec)
 				if err != nil {
 					return fmt.Errorf("encode seq %d: %w", nextSeq, err)
 				}
@@ -333,4 +335,38 @@ func (s *Spool) runCompact(r *request) {
 	}
 	res, err := s.compact()
 	r.res <- result{compacted: &res, err: err}
+}
+
+// sealEncode sets rec.Hash from its canonical form and returns json.Marshal(rec), encoding the
+// record once: the canonical form (Hash empty) is the stored encoding without the "hash" field,
+// which Go's encoder writes just before "source" (the last field) or the closing brace. The
+// splice is checked against the encoding of Source; if it does not fit, the record is encoded
+// again the ordinary way.
+func sealEncode(rec *protocol.Record) ([]byte, error) {
+	rec.Hash = ""
+	canon := rec.Canonical()
+	sum := sha256.Sum256(canon)
+	rec.Hash = hex.EncodeToString(sum[:])
+	at := len(canon) - 1 // before the closing brace
+	if rec.Source != nil {
+		src, err := json.Marshal(rec.Source)
+		if err != nil {
+			return nil, err
+		}
+		tail := len(`,"source":`) + len(src) + 1
+		if tail > len(canon) || !bytes.HasPrefix(canon[len(canon)-tail:], []byte(`,"source":`)) ||
+			!bytes.Equal(canon[len(canon)-tail+len(`,"source":`):len(canon)-1], src) {
+			return json.Marshal(rec)
+		}
+		at = len(canon) - tail
+	}
+	if at < 1 || canon[len(canon)-1] != '}' {
+		return json.Marshal(rec)
+	}
+	out := make([]byte, 0, len(canon)+len(`,"hash":""`)+len(rec.Hash))
+	out = append(out, canon[:at]...)
+	out = append(out, `,"hash":"`...)
+	out = append(out, rec.Hash...)
+	out = append(out, '"')
+	return append(out, canon[at:]...), nil
 }

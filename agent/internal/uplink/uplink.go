@@ -45,18 +45,28 @@ type Outbox interface {
 
 // Config configures the forwarder.
 type Config struct {
-	Store      string
-	Broker     string // tcp://host:port or ssl://host:port
-	Username   string
-	Password   string
-	CAFile     string
-	CertFile   string
-	KeyFile    string
-	BatchSize  int
-	Window     int
-	AckTimeout time.Duration
-	Heartbeat  time.Duration
-	ClientID   string
+	Store     string
+	Broker    string // tcp://host:port or ssl://host:port
+	Username  string
+	Password  string
+	CAFile    string
+	CertFile  string
+	KeyFile   string
+	BatchSize int
+	Window    int // batches in flight; with BatchSize the default of WindowRecords (default 8)
+	// WindowRecords is how many unacknowledged records may be in flight (default Window ×
+	// BatchSize); the last batch of a full window is cut to fit.
+	WindowRecords int
+	// AckPersist bounds how long a hub ack is held in memory before it is persisted to the
+	// spool (one fsync), and AckPersistRecords how many records it may cover beyond the
+	// persisted one (defaults 250ms and 16384); it is also persisted when Run returns. Acks are
+	// cumulative and the hub stores idempotently: an ack lost in a crash only makes the agent
+	// resend records the hub then counts as duplicates and acks again.
+	AckPersist        time.Duration
+	AckPersistRecords uint64
+	AckTimeout        time.Duration
+	Heartbeat         time.Duration
+	ClientID          string
 	// RejectRetry is how long forwarding stays paused at records the hub refused for good
 	// (Ack.Rejected) before they are offered again, e.g. to an upgraded hub (default 1h).
 	RejectRetry time.Duration
@@ -139,6 +149,15 @@ func New(cfg Config, out Outbox) (*Forwarder, error) {
 	}
 	if cfg.Window <= 0 {
 		cfg.Window = 8
+	}
+	if cfg.WindowRecords <= 0 {
+		cfg.WindowRecords = cfg.Window * cfg.BatchSize
+	}
+	if cfg.AckPersist <= 0 {
+		cfg.AckPersist = 250 * time.Millisecond
+	}
+	if cfg.AckPersistRecords == 0 {
+		cfg.AckPersistRecords = 16384
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 20 * time.Second
@@ -481,7 +500,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 	var (
 		connected bool
-		next      = f.out.LastAck() + 1
+		// acked is the hub's ack (cumulative) as last heard; persisted is what the spool
+		// holds. acked runs ahead by at most AckPersist / AckPersistRecords.
+		acked     = f.out.LastAck()
+		persisted = acked
+		persistAt time.Time // when the held ack is due to be persisted (zero: none held)
+		next      = acked + 1
 		window    []inflight
 		lastProg  = time.Now()
 		// stopAt, when > 0, is the first seq the hub refused for good: nothing from it on is
@@ -489,8 +513,23 @@ func (f *Forwarder) Run(ctx context.Context) error {
 		stopAt    uint64
 		stopUntil time.Time
 	)
+	persist := func() error {
+		if acked <= persisted {
+			return nil
+		}
+		if err := f.out.Ack(f.epoch, acked); err != nil {
+			return fmt.Errorf("persist ack %d: %w", acked, err)
+		}
+		persisted, persistAt = acked, time.Time{}
+		return nil
+	}
+	defer func() {
+		if err := persist(); err != nil {
+			f.log.Error("ack not persisted at stop; the hub will see those records again as duplicates", "err", err)
+		}
+	}()
 	refuse := func(r *protocol.Rejection) {
-		if r == nil || r.From <= f.out.LastAck() || stopAt > 0 && r.From >= stopAt {
+		if r == nil || r.From <= acked || stopAt > 0 && r.From >= stopAt {
 			return
 		}
 		stopAt, stopUntil = r.From, time.Now().Add(f.cfg.RejectRetry)
@@ -499,7 +538,6 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			"reason", protocol.Clip(r.Reason, 512), "retry_in", f.cfg.RejectRetry.String())
 	}
 	rewind := func(why string) {
-		acked := f.out.LastAck()
 		if next != acked+1 || len(window) > 0 {
 			f.C.Rewinds.Add(1)
 			f.log.Info("rewinding", "reason", why, "from", acked+1, "was_next", next)
@@ -512,11 +550,14 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	defer hb.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	ackTimer := time.NewTimer(time.Hour)
+	ackTimer.Stop()
+	defer ackTimer.Stop()
 
 	for {
 		// Fill the window.
-		for connected && len(window) < f.cfg.Window && next <= f.out.LastSeq() && (stopAt == 0 || next < stopAt) {
-			n := f.cfg.BatchSize
+		for connected && next-(acked+1) < uint64(f.cfg.WindowRecords) && next <= f.out.LastSeq() && (stopAt == 0 || next < stopAt) {
+			n := min(f.cfg.BatchSize, f.cfg.WindowRecords-int(next-(acked+1)))
 			if stopAt > 0 {
 				n = int(min(uint64(n), stopAt-next))
 			}
@@ -592,9 +633,16 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				f.log.Error("hub acked beyond what was captured; ignoring", "through", through, "last_seq", f.out.LastSeq())
 				continue
 			}
-			if prev := f.out.LastAck(); through > prev {
-				if err := f.out.Ack(f.epoch, through); err != nil {
-					return fmt.Errorf("persist ack %d: %w", through, err)
+			if prev := acked; through > prev {
+				acked = through
+				switch {
+				case through-persisted >= f.cfg.AckPersistRecords:
+					if err := persist(); err != nil {
+						return err
+					}
+				case persistAt.IsZero():
+					persistAt = time.Now().Add(f.cfg.AckPersist)
+					ackTimer.Reset(f.cfg.AckPersist)
 				}
 				f.C.Acked.Add(through - prev)
 				f.C.LastAckTime.Store(time.Now().UnixNano())
@@ -612,7 +660,16 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				rewind(fmt.Sprintf("hub asked to resend from %d", resend))
 			}
 		case <-f.out.Notify():
+		case <-ackTimer.C:
+			if err := persist(); err != nil {
+				return err
+			}
 		case <-tick.C:
+			if !persistAt.IsZero() && time.Now().After(persistAt) {
+				if err := persist(); err != nil { // the timer was reset past a persist: belt and braces
+					return err
+				}
+			}
 			if stopAt > 0 && time.Now().After(stopUntil) {
 				f.log.Info("offering records the hub refused again", "from", stopAt)
 				stopAt = 0
