@@ -56,30 +56,30 @@ func TestPositioning(t *testing.T) {
 	row = strings.ReplaceAll(row, "ö", "\x94") // CP437
 	runCases(t, []decodeCase{
 		{"esc $ absolute columns", Config{}, row, "| 2  Brötchen Weizen        0,45   0,90   A\n", "overlaps=0"},
-		{"esc $ inside a column rounds", Config{}, "A\x1b$\x1d\x00B\n", "| A B\n", ""},                                           // 29 dots: 1.4 cells after A
-		{"esc $ leftwards overlap", Config{}, "ABCD\x1b$\x0c\x00X\n", "| ABCD X\n", "overlaps=1"},                                // back to column 1
-		{"esc \\ relative", Config{}, "A\x1b\\\x24\x00B\n", "| A   B\n", ""},                                                     // +36 dots = 3 cells
-		{"esc \\ negative", Config{}, "AB\x1b\\\xf4\xffC\n", "| AB C\n", "overlaps=1"},                                           // -12 dots
-		{"ht default stops", Config{}, "A\tB\tC\n", "| A       B       C\n", ""},                                                 // every 8 columns
-		{"ht esc d stops", Config{}, "\x1bD\x05\x0a\x00A\tB\tC\tD\n", "| A    B    CD\n", ""},                                    // no third stop: HT ignored
-		{"esc d clear", Config{}, "\x1bD\x00A\tB\n", "| AB\n", ""},                                                               // no stops: HT ignored
-		{"esc d non-ascending ends", Config{}, "\x1bD\x05\x03\x00A\tB\tC\n", "| A    BC\n", ""},                                  // 3 after 5 is not read
-		{"esc @ restores tabs", Config{}, "\x1bD\x00\x1b@A\tB\n", "@init  \"\"\n| A       B\n", ""},                              //
-		{"font b via esc M", Config{}, "\x1bM\x01A\x1b$\x5a\x00B\n", "| A         B\n", ""},                                      // 90 dots / 9 = 10 columns
-		{"font b via esc !", Config{}, "\x1b!\x01A\x1b$\x5a\x00B\n", "| A         B\n", ""},                                      //
-		{"double width esc !", Config{}, "\x1b!\x20A\x1b$\x60\x00B\n", "| A   B\n", ""},                                          // 96 dots / 24
-		{"double width gs !", Config{}, "\x1d!\x10A\x1b$\x60\x00B\n", "| A   B\n", ""},                                           //
-		{"gs ! then esc ! wins", Config{}, "\x1d!\x10\x1b!\x00A\x1b$\x60\x00B\n", "| A       B\n", ""},                           // 96 / 12
-		{"right spacing", Config{}, "\x1b \x0cA\x1b$\x60\x00B\n", "| A   B\n", ""},                                               // 12+12 dots a cell
-		{"motion unit gs P", Config{}, "\x1dP\x5a\x00A\x1b$\x0c\x00B\n", "| A B\n", ""},                                          // 1/90 inch: 12 units = 24 dots = column 2
-		{"tab stops at font width", Config{}, "\x1b!\x20\x1bD\x02\x00\x1b!\x00A\tB\n", "| A   B\n", ""},                          // stop 2 × 24 dots = column 4
-		{"line end resets position", Config{}, "ABCDEF\n\x1b$\x18\x00X\n", "| ABCDEF\n|   X\n", ""},                              //
-		{"star absolute", Config{Dialect: DialectStarLine}, "A\x1b\x1dA\x30\x00B\n", "| A   B\n", ""},                            //
-		{"star tabs", Config{Dialect: DialectStarLine}, "\x1bD\x04\x00A\tB\n", "| A   B\n", ""},                                  //
-		{"star expanded width", Config{Dialect: DialectStarLine}, "\x1bW\x01A\x1b\x1dA\x60\x00B\n", "| A   B\n", ""},             // 96 / 24
+		{"esc $ inside a column rounds", Config{}, "A\x1b$\x1d\x00B\n", "| A B\n", ""},                                            // 29 dots: 1.4 cells after A
+		{"esc $ leftwards overlap", Config{}, "ABCD\x1b$\x0c\x00X\n", "| ABCD X\n", "overlaps=1"},                                 // back to column 1
+		{"esc \\ relative", Config{}, "A\x1b\\\x24\x00B\n", "| A   B\n", ""},                                                      // +36 dots = 3 cells
+		{"esc \\ negative", Config{}, "AB\x1b\\\xf4\xffC\n", "| AB C\n", "overlaps=1"},                                            // -12 dots
+		{"ht default stops", Config{}, "A\tB\tC\n", "| A       B       C\n", ""},                                                  // every 8 columns
+		{"ht esc d stops", Config{}, "\x1bD\x05\x0a\x00A\tB\tC\tD\n", "| A    B    CD\n", ""},                                     // no third stop: HT ignored
+		{"esc d clear", Config{}, "\x1bD\x00A\tB\n", "| AB\n", ""},                                                                // no stops: HT ignored
+		{"esc d non-ascending ends", Config{}, "\x1bD\x05\x03\x00A\tB\tC\n", "| A    BC\n", ""},                                   // 3 after 5 is not read
+		{"esc @ restores tabs", Config{}, "\x1bD\x00\x1b@A\tB\n", "@init  \"\"\n| A       B\n", ""},                               //
+		{"font b via esc M", Config{}, "\x1bM\x01A\x1b$\x5a\x00B\n", "| A         B\n", ""},                                       // 90 dots / 9 = 10 columns
+		{"font b via esc !", Config{}, "\x1b!\x01A\x1b$\x5a\x00B\n", "| A         B\n", ""},                                       //
+		{"double width esc !", Config{}, "\x1b!\x20A\x1b$\x60\x00B\n", "| A   B\n", ""},                                           // 96 dots / 24
+		{"double width gs !", Config{}, "\x1d!\x10A\x1b$\x60\x00B\n", "| A   B\n", ""},                                            //
+		{"gs ! then esc ! wins", Config{}, "\x1d!\x10\x1b!\x00A\x1b$\x60\x00B\n", "| A       B\n", ""},                            // 96 / 12
+		{"right spacing", Config{}, "\x1b \x0cA\x1b$\x60\x00B\n", "| A   B\n", ""},                                                // 12+12 dots a cell
+		{"motion unit gs P", Config{}, "\x1dP\x5a\x00A\x1b$\x0c\x00B\n", "| A B\n", ""},                                           // 1/90 inch: 12 units = 24 dots = column 2
+		{"tab stops at font width", Config{}, "\x1b!\x20\x1bD\x02\x00\x1b!\x00A\tB\n", "| A   B\n", ""},                           // stop 2 × 24 dots = column 4
+		{"line end resets position", Config{}, "ABCDEF\n\x1b$\x18\x00X\n", "| ABCDEF\n|   X\n", ""},                               //
+		{"star absolute", Config{Dialect: DialectStarLine}, "A\x1b\x1dA\x30\x00B\n", "| A   B\n", ""},                             //
+		{"star tabs", Config{Dialect: DialectStarLine}, "\x1bD\x04\x00A\tB\n", "| A   B\n", ""},                                   //
+		{"star expanded width", Config{Dialect: DialectStarLine}, "\x1bW\x01A\x1b\x1dA\x60\x00B\n", "| A   B\n", ""},              // 96 / 24
 		{"star esc i width", Config{Dialect: DialectStarLine}, "\x1bi\x00\x01A\x1bi\x00\x00\x1b\x1dA\x30\x00B\n", "| A  B\n", ""}, // A 24 dots, then 48 at 12
 		{"star so dc4", Config{Dialect: DialectStarLine}, "\x1b\x0eA\x1b\x14\x1b\x1dA\x30\x00B\n", "| A  B\n", ""},                //
-		{"plain keeps tab", Config{Dialect: DialectPlain}, "A\tB\n", "| A\tB\n", ""},                                             //
+		{"plain keeps tab", Config{Dialect: DialectPlain}, "A\tB\n", "| A\tB\n", ""},                                              //
 	})
 }
 
