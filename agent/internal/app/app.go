@@ -207,6 +207,14 @@ func (a *agent) status() protocol.Status {
 		SpoolUsedBytes: s.UsedBytes, SpoolMaxBytes: s.MaxBytes,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Channel: a.cfg.Update.Channel,
 	}
+	if a.fwd != nil {
+		// The hub's ack as heard, not yet persisted (acks are persisted lazily): what the hub
+		// has stored is what the status reports.
+		if h := a.fwd.C.HubAck.Load(); h > st.LastAck && h <= st.LastSeq {
+			st.Backlog -= min(st.Backlog, h-st.LastAck)
+			st.LastAck = h
+		}
+	}
 	if a.upd != nil {
 		st.Update = a.upd.Report()
 	}

@@ -103,6 +103,9 @@ type Counters struct {
 	DownDropped atomic.Uint64 // inventory or command messages dropped on a full channel
 	Connected   atomic.Bool
 	LastAckTime atomic.Int64 // unix nanos
+	// HubAck is the hub's cumulative ack as last heard (0: none since Run began). It runs ahead
+	// of the spool's persisted LastAck by at most Config.AckPersist / AckPersistRecords.
+	HubAck atomic.Uint64
 	// ConnectFailures counts failed connects since the last successful one.
 	ConnectFailures atomic.Uint64
 	lastConnErr     atomic.Pointer[ConnectError]
@@ -645,6 +648,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 					ackTimer.Reset(f.cfg.AckPersist)
 				}
 				f.C.Acked.Add(through - prev)
+				f.C.HubAck.Store(through)
 				f.C.LastAckTime.Store(time.Now().UnixNano())
 				lastProg = time.Now()
 				i := 0
