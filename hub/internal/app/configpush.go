@@ -15,16 +15,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"aead.dev/minisign"
 	"gopkg.in/yaml.v3"
 
 	"github.com/lanebridge/lanebridge/hub/internal/ingest"
 	"github.com/lanebridge/lanebridge/hub/internal/store"
 	"github.com/lanebridge/lanebridge/protocol"
 )
-
-// SigningPasswordEnv holds the password of an encrypted minisign secret key.
-const SigningPasswordEnv = "LANEBRIDGE_SIGNING_PASSWORD"
 
 // agentKeys are the top-level keys of agent.yaml (agent/internal/config.Config); the hub checks
 // a push's shape against them, the agent validates it fully.
@@ -69,30 +65,6 @@ func checkOverrides(b []byte) error {
 	return nil
 }
 
-// loadSigningKey reads a minisign secret key file: unencrypted (minisign -G -W), or encrypted
-// with the password in $LANEBRIDGE_SIGNING_PASSWORD.
-func loadSigningKey(path string) (minisign.PrivateKey, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return minisign.PrivateKey{}, fmt.Errorf("--key: %w", err)
-	}
-	var k minisign.PrivateKey
-	err = k.UnmarshalText(b)
-	if err != nil && strings.Contains(err.Error(), "encrypted") {
-		pw, ok := os.LookupEnv(SigningPasswordEnv)
-		if !ok {
-			return k, fmt.Errorf("--key: %s is encrypted; put its password in $%s", path, SigningPasswordEnv)
-		}
-		if k, err = minisign.DecryptKey(pw, b); err != nil {
-			return k, fmt.Errorf("--key: cannot decrypt %s with $%s: %w", path, SigningPasswordEnv, err)
-		}
-	}
-	if err != nil {
-		return k, fmt.Errorf("--key: %s: %w", path, err)
-	}
-	return k, nil
-}
-
 // configPush is `config push STORE --file overrides.yaml --key minisign.key [--expires 7d]`.
 func configPush(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("config push", flag.ContinueOnError)
@@ -118,7 +90,7 @@ func configPush(args []string, stdout, stderr io.Writer) error {
 	if err := checkOverrides(b); err != nil {
 		return err
 	}
-	key, err := loadSigningKey(*keyFile)
+	key, err := loadReleaseKey(*keyFile, stderr)
 	if err != nil {
 		return err
 	}

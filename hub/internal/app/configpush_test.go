@@ -63,15 +63,15 @@ func TestConfigPushCLIAndDelivery(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(strings.SplitN(string(plain), "\n", 2)[1]))
 	binary.LittleEndian.PutUint16(raw[2:], 0x6353)
 	encFile := write("enc.key", "untrusted comment: marked encrypted\n"+base64.StdEncoding.EncodeToString(raw)+"\n")
-	os.Unsetenv(SigningPasswordEnv)
-	if code, _, errs := cli(t, "", "config", "push", "S001", "--file", good, "--key", encFile, "--data", data); code == 0 || !strings.Contains(errs, SigningPasswordEnv) {
+	os.Unsetenv(releaseKeyPasswordEnv)
+	if code, _, errs := cli(t, "", "config", "push", "S001", "--file", good, "--key", encFile, "--data", data); code == 0 || !strings.Contains(errs, releaseKeyPasswordEnv) {
 		t.Fatalf("encrypted key without password: %d %s", code, errs)
 	}
 	key1 := keyFile
 	if os.Getenv("LANEBRIDGE_TEST_ENCRYPTED_KEY") != "" {
 		enc, _ := minisign.EncryptKey("s3cret", sec)
 		key1 = write("enc-real.key", string(enc))
-		t.Setenv(SigningPasswordEnv, "s3cret")
+		t.Setenv(releaseKeyPasswordEnv, "s3cret")
 	}
 	if code, out, errs := cli(t, "", "config", "push", "S001", "--file", good, "--key", key1, "--data", data); code != 0 || out != "S001 config version 1\n" {
 		t.Fatalf("push: %d %q %s", code, out, errs)

@@ -79,7 +79,8 @@ func (c *Config) releasesDir() string {
 	return cmp.Or(c.Rollouts.ReleasesDir, filepath.Join(c.DataDir, "releases"))
 }
 
-// releaseKeyPasswordEnv holds the password of an encrypted minisign key for `releases publish`.
+// releaseKeyPasswordEnv holds the password of an encrypted minisign key for `releases publish`
+// and `config push`.
 const releaseKeyPasswordEnv = "LANEBRIDGE_SIGNING_PASSWORD"
 
 // loadReleaseKey reads a minisign secret key file; an encrypted one is decrypted with the
