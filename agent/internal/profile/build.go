@@ -117,6 +117,7 @@ func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 			continue
 		}
 		b.matched[i] = true
+		l.took("fields.rules", i, r.typ)
 		return true, b.apply(r.typ, g, l)
 	}
 	return false, nil
@@ -377,11 +378,12 @@ func (b *builder) tax(g map[string]string, amt int64, hasAmt bool) error {
 
 // zLine applies the z_report map to one line of a report.
 func (b *builder) zLine(l txLine) (bool, error) {
-	for _, r := range b.p.c.zrules {
+	for i, r := range b.p.c.zrules {
 		m := r.re.FindStringSubmatch(l.text)
 		if m == nil {
 			continue
 		}
+		l.took("z_report.rules", i, r.field)
 		g := groups(r.re.SubexpNames(), m, r.set)
 		b.header(g)
 		amt, hasAmt, err := b.amount(g, "amount")

@@ -16,6 +16,8 @@ type Result struct {
 	Raw    string           // masked text of the transaction (decoded lines, device events in [brackets])
 	Err    error            // parse failure: quarantine Raw with this reason
 	Flags  []string         // invariant failures: the record is captured but flagged
+	// Trace, only when tracing is on (SetTrace), says for each line of Raw which rule took it.
+	Trace []LineTrace
 }
 
 // Parser turns a byte stream into transactions. Implementations are not safe for concurrent
@@ -42,6 +44,8 @@ type Stats struct {
 	Flagged         int64
 	Quarantined     int64
 	UnknownCommands int64
+	OutOfOrder      int64        // framing events out of order: an end with no transaction open, a start inside one
+	Decoder         escpos.Stats // the byte decoder's counters (text formats only)
 }
 
 // NewParser returns a parser for one terminal. terminal is the configured terminal id; when it
@@ -90,7 +94,8 @@ func (p *Profile) PrepareLine(line []byte) []byte {
 type txLine struct {
 	text   string
 	cards  []pan.Card
-	marker bool // the line matched a framing marker
+	marker bool       // the line matched a framing marker
+	trace  *LineTrace // set when tracing: the rule that takes the line is written here
 }
 
 type textParser struct {
@@ -111,6 +116,8 @@ type textParser struct {
 	orphanRaw  []string
 	orphanText bool // an orphan line survived cleaning
 	out        []Result
+	tracing    bool
+	trace      []*LineTrace // parallel to raw while tracing
 }
 
 func (t *textParser) Stats() Stats {
@@ -118,6 +125,7 @@ func (t *textParser) Stats() Stats {
 	ms := t.masker.Stats()
 	s.PANsMasked, s.LinesDropped = ms.PANsMasked, ms.TrackDropped+ms.LabelDropped
 	s.UnknownCommands = t.dec.Stats().Unknown
+	s.Decoder = t.dec.Stats()
 	return s
 }
 
@@ -201,6 +209,10 @@ func (t *textParser) event(ev escpos.Event) {
 	}
 	if t.open {
 		t.raw = append(t.raw, "["+name+"]")
+		t.traceRaw("["+name+"]", "device event")
+	}
+	if matchEvent(t.p.c.end, ev.Kind) && !t.open && !matchEvent(t.p.c.start, ev.Kind) {
+		t.stats.OutOfOrder++
 	}
 	if t.open && matchEvent(t.p.c.end, ev.Kind) {
 		t.closeTx()
@@ -228,6 +240,9 @@ func matchText(ms []marker, s string) bool {
 // start opens a new transaction, dealing with one that is still open.
 func (t *textParser) start() {
 	if t.open {
+		if len(t.p.c.end) > 0 {
+			t.stats.OutOfOrder++ // a start inside a transaction whose end was never seen
+		}
 		switch t.p.c.onRestart {
 		case "ignore":
 			return
@@ -260,6 +275,7 @@ func (t *textParser) line(text string) {
 		for _, k := range t.p.c.conts {
 			if k.re.MatchString(cleaned) {
 				t.raw = append(t.raw, rawLine)
+				t.traceRaw(rawLine, "cleaning.continuations (joined to the line before)")
 				last := &t.lines[len(t.lines)-1]
 				// Joining may bring digit groups together: mask the joined line again.
 				joined, jres := t.masker.Mask([]byte(last.text + k.sep + strings.TrimLeft(cleaned, " \t")))
@@ -282,10 +298,11 @@ func (t *textParser) line(text string) {
 	}
 	t.raw = append(t.raw, rawLine)
 	if !keep {
+		t.traceRaw(rawLine, "cleaning (left out)")
 		return
 	}
 	isEnd := t.closingIn < 0 && matchText(t.p.c.end, cleaned)
-	t.lines = append(t.lines, txLine{text: cleaned, cards: res.Cards, marker: isStart || isEnd})
+	t.lines = append(t.lines, txLine{text: cleaned, cards: res.Cards, marker: isStart || isEnd, trace: t.traceRaw(rawLine, "")})
 	if t.closingIn > 0 {
 		t.closingIn--
 		if t.closingIn == 0 {
@@ -335,6 +352,7 @@ func (t *textParser) reset() {
 	t.open = false
 	t.lines = nil
 	t.raw = nil
+	t.trace = nil
 	t.closingIn = -1
 	t.prev = ""
 }
@@ -351,8 +369,9 @@ func (t *textParser) closeTx() {
 		return
 	}
 	rec, flags, err := t.p.build(t.lines, t.terminal)
+	trace := t.takeTrace() // after build, which writes the rules into it
 	t.reset()
-	t.emit(Result{Record: rec, Raw: raw, Err: err, Flags: flags})
+	t.emit(Result{Record: rec, Raw: raw, Err: err, Flags: flags, Trace: trace})
 }
 
 func (t *textParser) flushOrphans() {
