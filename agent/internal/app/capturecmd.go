@@ -24,7 +24,6 @@ import (
 	"github.com/lanebridge/lanebridge/agent/internal/profile"
 	"github.com/lanebridge/lanebridge/agent/internal/spool"
 	firmwareprofiles "github.com/lanebridge/lanebridge/firmware-profiles"
-	"github.com/lanebridge/lanebridge/protocol"
 )
 
 func journalPath(cfg *config.Config) string { return filepath.Join(cfg.DataDir, "journal.db") }
@@ -54,8 +53,12 @@ Capture and profiles:
         record a masked raw capture (serial://, tcp-listen://) for writing a profile
   lanebridge-agent profile list [--profiles-dir DIR]
   lanebridge-agent profile show NAME [--profiles-dir DIR]
-  lanebridge-agent profile test --profile x.yaml|NAME [--terminal T1] sample.cap
-        print parsed transactions, quarantined ones with reasons and invariant failures
+  lanebridge-agent profile test --profile x.yaml|NAME [--terminal T1] [--explain] [--json] sample.cap
+        print parsed transactions, quarantined ones with reasons and invariant failures, and a
+        summary of the day (counts, per-kind totals, decoder diagnostics) to compare with the Z;
+        --explain: each line with the rule that took it; --json: one JSON object per transaction
+  lanebridge-agent profile draft [--dialect escpos|star-line|plain] [--code-page CP] sample.cap > draft.yaml
+        infer a draft profile from a few masked receipts (comments say what was guessed and why)
   lanebridge-agent reparse --terminal T1 [--since 2026-01-02T15:04:05Z] [--profile x.yaml] --config agent.yaml
         re-parse a terminal's raw journal after a profile fix (agent stopped): records not
         yet captured are committed once; already captured ones are left alone
@@ -210,7 +213,11 @@ func cmdProfile(args []string, stdout io.Writer) error {
 	dir := fs.String("profiles-dir", "", "folder of profiles overriding the shipped ones")
 	prof := fs.String("profile", "", "profile file (x.yaml) or name (test)")
 	term := fs.String("terminal", "T1", "terminal id for parsed records (test)")
-	if err := fs.Parse(reorder(args[1:])); err != nil {
+	explain := fs.Bool("explain", false, "test: print each transaction's lines and the rule that took each")
+	asJSON := fs.Bool("json", false, "test: one JSON object per transaction, then a summary object")
+	dialect := fs.String("dialect", "escpos", "draft: escpos, star-line or plain")
+	codePage := fs.String("code-page", "CP437", "draft: the printer's code page")
+	if err := fs.Parse(reorder(fs, args[1:])); err != nil {
 		return err
 	}
 	switch args[0] {
@@ -256,19 +263,29 @@ func cmdProfile(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		return profileTest(p, *term, data, stdout)
+		return profileTest(p, *term, data, testOptions{explain: *explain, json: *asJSON}, stdout)
+	case "draft":
+		if fs.NArg() != 1 {
+			return errors.New("profile draft [--dialect escpos|star-line|plain] [--code-page CP] sample.cap > draft.yaml")
+		}
+		data, err := os.ReadFile(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		return profileDraft(data, *dialect, *codePage, filepath.Base(fs.Arg(0)), stdout)
 	}
-	return fmt.Errorf("profile %s: unknown (list, show, test)", args[0])
+	return fmt.Errorf("profile %s: unknown (list, show, test, draft)", args[0])
 }
 
-// reorder moves flags before positional arguments so "test x.cap --profile p" works too.
-func reorder(args []string) []string {
+// reorder moves flags before positional arguments so "test x.cap --profile p" works too. A
+// boolean flag of fs takes no value.
+func reorder(fs *flag.FlagSet, args []string) []string {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if strings.HasPrefix(a, "-") {
 			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) {
+			if !strings.Contains(a, "=") && i+1 < len(args) && !isBoolFlag(fs, a) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -279,55 +296,16 @@ func reorder(args []string) []string {
 	return append(flags, pos...)
 }
 
-// profileTest parses data as one capture (fed in one go, then closed) and prints the outcome.
-func profileTest(p *profile.Profile, term string, data []byte, w io.Writer) error {
-	ps := p.NewParser(term)
-	res := append(ps.Feed(data, time.Now()), ps.Close()...)
-	var ok, flagged, quar int
-	for i, r := range res {
-		switch {
-		case r.Err != nil:
-			quar++
-			fmt.Fprintf(w, "#%d QUARANTINED: %v\n%s\n\n", i+1, r.Err, indent(r.Raw))
-		default:
-			rec := r.Record
-			if err := rec.ValidateBusiness(); err != nil {
-				quar++
-				fmt.Fprintf(w, "#%d QUARANTINED (invalid record): %v\n%s\n\n", i+1, err, indent(r.Raw))
-				continue
-			}
-			ok++
-			fmt.Fprintf(w, "#%d %-8s receipt %-8s %s %s total %s tenders %s", i+1, rec.Kind, rec.Receipt, rec.BusinessDate, rec.Time, money(rec.Total), tenders(rec))
-			if len(r.Flags) > 0 {
-				flagged++
-				fmt.Fprintf(w, "  INVARIANT FAILED: %s", strings.Join(r.Flags, ", "))
-			}
-			fmt.Fprintln(w)
-		}
+func isBoolFlag(fs *flag.FlagSet, arg string) bool {
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
 	}
-	st := ps.Stats()
-	fmt.Fprintf(w, "\n%d transaction(s): %d parsed (%d flagged), %d quarantined; %d lines, %d PANs masked, %d card-data lines removed, %d unknown commands\n",
-		len(res), ok, flagged, quar, st.Lines, st.PANsMasked, st.LinesDropped, st.UnknownCommands)
-	return nil
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
-
-func money(v int64) string {
-	sign := ""
-	if v < 0 {
-		sign, v = "-", -v
-	}
-	return fmt.Sprintf("%s%d.%02d", sign, v/100, v%100)
-}
-
-func tenders(r *protocol.Record) string {
-	var parts []string
-	for _, t := range r.Tenders {
-		parts = append(parts, fmt.Sprintf("%s %s", t.Type, money(t.Amount)))
-	}
-	return strings.Join(parts, ", ")
-}
 
 // cmdReparse re-parses a terminal's raw journal with the current (fixed) profile and commits
 // the records that are not captured yet, each once. The agent must be stopped: the spool and

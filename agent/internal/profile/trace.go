@@ -46,3 +46,7 @@ func (l txLine) took(section string, i int, typ string) {
 		l.trace.Rule = fmt.Sprintf("%s[%d] (%s)", section, i, typ)
 	}
 }
+
+// MinorDigits returns the number of decimals the parser reads amounts with (numbers.minor_digits):
+// records' money is in these minor units.
+func (p *Profile) MinorDigits() int { return p.c.num.minor }

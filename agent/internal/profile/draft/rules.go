@@ -1,0 +1,805 @@
+package draft
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/lanebridge/lanebridge/agent/internal/escpos"
+	"github.com/lanebridge/lanebridge/protocol"
+)
+
+// rule is one generated rule with the reason it was made.
+type rule struct {
+	section string // fields, z, kind, ignore (cleaning.ignore_lines), cont (cleaning.continuations)
+	typ     string // field rule type, z field or kind
+	match   string
+	set     map[string]string
+	require []string
+	width   int
+	why     string
+	prio    int
+	lengths map[int]int // rune lengths of the sample lines it matched
+	hits    int
+}
+
+type drafter struct {
+	opt      Options
+	dc       decoding
+	fr       framing
+	rs       []receipt
+	dstats   escpos.Stats
+	num      amountFormat
+	currency string
+	dates    dateInfo
+	rules    map[string]*rule // by section+match
+	tenders  map[string]string
+	notes    []string // things for the integrator to look at
+	fixed    map[string]int
+	contMode bool
+	// receiptShape is the shape of the line that carries the receipt number
+	receiptShape string
+
+	// what the sample holds per kind, for require lists
+	kindN        map[protocol.Kind]int
+	itemsIn      map[protocol.Kind]int
+	tendersIn    map[protocol.Kind]int
+	negativeSale int
+}
+
+func newDrafter(opt Options, dc decoding, fr framing, rs []receipt, st escpos.Stats) *drafter {
+	return &drafter{opt: opt, dc: dc, fr: fr, rs: rs, dstats: st, rules: map[string]*rule{}, tenders: map[string]string{},
+		fixed: map[string]int{}, kindN: map[protocol.Kind]int{}, itemsIn: map[protocol.Kind]int{}, tendersIn: map[protocol.Kind]int{}}
+}
+
+// add records a rule (once per section and regex) and that a sample line matched it.
+func (d *drafter) add(r rule, line string) *rule {
+	if _, err := regexp.Compile(r.match); err != nil || len(d.rules) >= maxRules {
+		return nil
+	}
+	key := r.section + "\x00" + r.match
+	have := d.rules[key]
+	if have == nil {
+		r.lengths = map[int]int{}
+		have = &r
+		d.rules[key] = have
+	}
+	have.hits++
+	if line != "" {
+		have.lengths[runeLen(line)]++
+	}
+	return have
+}
+
+var (
+	separatorRE = regexp.MustCompile(`^[\s\-=*_─━═~.+#]{5,}$`)
+	panRE       = regexp.MustCompile(`[*Xx•]{4,}[- ]?(\d{4})`)
+	pseudoRE    = regexp.MustCompile(`^\[(?:barcode|code2d) [^\]]*\] `)
+)
+
+// Regex pieces.
+const (
+	qtyRE   = `\d+(?:[.,]\d{1,3})?`
+	unitSfx = `(?:\s?(?:[A-Za-z]{1,3}\.?|個|개|点|件|pcs))?`
+	timesRE = `\s?[xX@×*]\s?`
+	descRE  = `(?P<description>\S.*?)`
+)
+
+func (d *drafter) analyse() {
+	var all []string
+	for _, r := range d.rs {
+		all = append(all, r.lines...)
+	}
+	d.num = inferAmounts(all)
+	d.currency = d.num.detectSymbols(all)
+	d.num.compile()
+	d.dates = inferDates(all)
+
+	// Kinds, from title lines.
+	for i := range d.rs {
+		r := &d.rs[i]
+		r.kind = protocol.KindSale
+		for _, l := range r.lines {
+			if k, w := kindTitle(l); k != "" {
+				r.kind = k
+				d.add(rule{section: "kind", typ: string(k), match: kindRE(k, w), why: fmt.Sprintf("title %q seen in the sample", strings.TrimSpace(l))}, "")
+				break
+			}
+		}
+		d.kindN[r.kind]++
+	}
+	// Fixed lines: printed on most receipts, no amount, no date, not a title or marker.
+	per := map[string]int{}
+	for _, r := range d.rs {
+		seen := map[string]bool{}
+		for _, l := range r.lines {
+			t := strings.TrimSpace(l)
+			if !seen[t] {
+				seen[t] = true
+				per[t]++
+			}
+		}
+	}
+	d.pickReceipt()
+	need := max(2, (len(d.rs)*3+4)/5)
+	for t, n := range per {
+		if n >= need && d.canIgnore(t) {
+			d.fixed[t] = n
+		}
+	}
+	d.detectContinuations()
+	for i := range d.rs {
+		d.receiptRules(&d.rs[i])
+	}
+	d.finishRules()
+}
+
+// canIgnore says whether a repeated line may be left out: it must carry nothing a rule needs.
+func (d *drafter) canIgnore(t string) bool {
+	if runeLen(t) > maxLineLen || t == "" {
+		return false
+	}
+	if _, _, ok := d.num.split(t); ok {
+		return false
+	}
+	if k, _ := kindTitle(t); k != "" {
+		return false
+	}
+	if r, _ := roleOf(t); r != "" {
+		return false
+	}
+	if d.dates.find(t) != nil || panRE.MatchString(t) || pseudoRE.MatchString(t) || d.isReceiptLine(t) {
+		return false
+	}
+	for _, m := range []string{d.fr.startText, d.fr.endText} {
+		if m != "" && regexp.MustCompile(m).MatchString(t) {
+			return false
+		}
+	}
+	return true
+}
+
+// detailRE matches a quantity line: "2 x 1.99", "0,456 kg x 2,99 EUR/kg   1,36".
+func (d *drafter) detailRE() string {
+	return `^\s*(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + d.num.full + `)(?:\s*/\s*[^\s\d]{1,3})?(?:\s+(?P<amount>` + d.num.full + `))?` + d.num.suffix() + `$`
+}
+
+// detectContinuations decides how quantity lines attach to items: after a description printed
+// alone (joined onto it) or after a whole item line (an item_detail rule).
+func (d *drafter) detectContinuations() {
+	det := regexp.MustCompile(d.detailRE())
+	afterDesc, afterItem := 0, 0
+	for _, r := range d.rs {
+		for i := 1; i < len(r.lines); i++ {
+			m := det.FindStringSubmatch(r.lines[i])
+			if m == nil || m[det.SubexpIndex("amount")] == "" {
+				if m != nil {
+					afterItem++
+				}
+				continue
+			}
+			prev := strings.TrimSpace(r.lines[i-1])
+			if _, _, ok := d.num.split(prev); ok {
+				afterItem++
+			} else if d.plainText(prev) {
+				afterDesc++
+			}
+		}
+	}
+	if afterDesc > 0 && afterDesc >= afterItem {
+		d.contMode = true
+		m := `^\s+` + strings.TrimPrefix(d.detailRE(), `^\s*`)
+		if !strings.HasPrefix(d.detailRE(), `^\s*`) {
+			m = d.detailRE()
+		}
+		d.add(rule{section: "cont", match: m, why: fmt.Sprintf("%d quantity lines with an amount follow a description printed alone: joined onto it", afterDesc)}, "")
+		// Join them in the sample too, as the parser will.
+		for ri := range d.rs {
+			r := &d.rs[ri]
+			var out []string
+			for i, l := range r.lines {
+				if i > 0 && det.MatchString(l) && strings.HasPrefix(l, " ") && len(out) > 0 {
+					if _, _, ok := d.num.split(strings.TrimSpace(out[len(out)-1])); !ok {
+						out[len(out)-1] += " " + strings.TrimLeft(l, " \t")
+						continue
+					}
+				}
+				out = append(out, l)
+			}
+			r.lines = out
+		}
+	}
+}
+
+// plainText is a line of words: no amount, date, card number or title.
+func (d *drafter) plainText(t string) bool {
+	if t == "" || d.fixed[t] > 0 || separatorRE.MatchString(t) {
+		return false
+	}
+	if _, _, ok := d.num.split(t); ok {
+		return false
+	}
+	k, _ := kindTitle(t)
+	return k == "" && d.dates.find(t) == nil && !panRE.MatchString(t) && !pseudoRE.MatchString(t)
+}
+
+func (d *drafter) receiptRules(r *receipt) {
+	report := r.kind.IsReport()
+	seenAmount, seenTotal := false, false
+	items, tenders := 0, 0
+	var total int64
+	haveTotal := false
+	for i, l := range r.lines {
+		t := strings.TrimSpace(l)
+		if d.fixed[t] > 0 || runeLen(l) > maxLineLen {
+			continue
+		}
+		if separatorRE.MatchString(l) {
+			d.add(rule{section: "ignore", match: `^[\s\-=*_─━═~.+#]{5,}$`, why: "separator rules (runs of - = * _ or box drawing)"}, l)
+			continue
+		}
+		if k, w := kindTitle(l); k != "" {
+			if report {
+				d.zCounter(l, w)
+			} else {
+				d.add(rule{section: "fields", typ: "ignore", match: shape(l), prio: 1, why: fmt.Sprintf("the %s title line (classification reads it)", k)}, l)
+			}
+			continue
+		}
+		if d.fr.startText != "" && regexp.MustCompile(d.fr.startText).MatchString(l) && i == 0 {
+			continue // the framing marker: never flagged
+		}
+		if pseudoRE.MatchString(l) {
+			d.add(rule{section: "fields", typ: "ignore", match: `^\[(?:barcode|code2d) [^\]]*\] .*$`, prio: 1, why: "barcode / 2D code payloads, offered as [barcode …] lines"}, l)
+			continue
+		}
+		_, _, isAmt := d.num.split(l)
+		if d.dates.find(l) != nil || (!seenAmount && !isAmt && d.isReceiptLine(l)) {
+			re, groups := d.genLine(l, d.isReceiptLine(l))
+			d.add(rule{section: "fields", typ: "header", match: re, prio: 0, why: "header line with " + strings.Join(groups, ", ")}, l)
+			continue
+		}
+		if w, ok := hasAnyWord(l, originalWords); ok && digitsRE.MatchString(l) && !report {
+			re, _ := d.genLine(l, false)
+			re = strings.Replace(re, `\d+`, `(?P<original>\d+)`, 1)
+			d.add(rule{section: "fields", typ: "original_receipt", match: re, prio: 0, why: fmt.Sprintf("%q: the original receipt of a return", w)}, l)
+			continue
+		}
+		label, amt, ok := d.num.split(l)
+		if report {
+			d.zLine(l, label, amt, ok)
+			continue
+		}
+		if !ok {
+			if m := panRE.FindStringIndex(l); m != nil {
+				re, _ := d.genLine(l, false)
+				d.add(rule{section: "fields", typ: "card", match: re, prio: 6, why: "a masked card number: its last four digits go to the card tender"}, l)
+				continue
+			}
+			if m := skuLineRE.FindStringSubmatch(l); m != nil && !seenTotal {
+				if w, ok := hasAnyWord(m[1], skuWords); ok {
+					d.add(rule{section: "fields", typ: "item_detail", match: `^\s*` + d.genLabel(m[1], "") + `[\s:#.]*(?P<sku>\d+)\s*$`, prio: 8, why: fmt.Sprintf("%q: the article number of the item above", w)}, l)
+					continue
+				}
+			}
+			if m := regexp.MustCompile(d.detailRE()).FindStringSubmatch(l); m != nil && !d.contMode {
+				d.add(rule{section: "fields", typ: "item_detail", match: d.detailRE(), prio: 8, why: "quantity × unit price under an item line"}, l)
+				continue
+			}
+			d.otherLine(r, i, l, seenAmount)
+			continue
+		}
+		seenAmount = true
+		role, word := roleOf(label)
+		v, _ := d.num.value(amt)
+		switch {
+		case role == roleTotal:
+			seenTotal = true
+			total, haveTotal = v, true
+			d.add(rule{section: "fields", typ: "total", match: d.labelled(label, "total"), prio: 3, why: fmt.Sprintf("%q is a total word", word)}, l)
+		case role == roleSubtotal:
+			d.add(rule{section: "fields", typ: "subtotal", match: d.labelled(label, "subtotal"), prio: 2, why: fmt.Sprintf("%q is a subtotal word", word)}, l)
+		case role == roleChange:
+			d.add(rule{section: "fields", typ: "change", match: d.labelled(label, "change"), prio: 4, why: fmt.Sprintf("%q is a change word", word)}, l)
+		case role == roleTax:
+			d.add(rule{section: "fields", typ: "tax", match: d.labelled(label, "tax"), prio: 2, why: fmt.Sprintf("%q is a tax word", word)}, l)
+		case role == roleDiscount:
+			d.add(rule{section: "fields", typ: "discount", match: `^\s*(?P<description>` + d.genLabel(label, "") + `)[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 7, why: fmt.Sprintf("%q is a discount word", word)}, l)
+		case tenderRoles[role] != "" || (role == "" && seenTotal && strings.TrimSpace(label) != ""):
+			why := fmt.Sprintf("%q is a %s tender word", word, tenderRoles[role])
+			if role == "" {
+				role = roleTenderOth
+				why = "an amount after the total with a label the table does not know: a tender, type other (check)"
+			}
+			tenders++
+			d.tender(label, role, l, why)
+		default:
+			if w, ok := hasAnyWord(label, voidItemWords); ok {
+				pre := voidPrefix(label, w)
+				d.add(rule{section: "fields", typ: "item_void", match: `^\s*` + regexp.QuoteMeta(strings.TrimSpace(pre)) + `\s*` + `(?:` + descRE + `\s+)?(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 8,
+					why: fmt.Sprintf("%q marks a voided item", w)}, l)
+				continue
+			}
+			items++
+			d.item(label, l)
+		}
+	}
+	if items > 0 {
+		d.itemsIn[r.kind]++
+	}
+	if tenders > 0 {
+		d.tendersIn[r.kind]++
+	}
+	if r.kind == protocol.KindSale && haveTotal && total < 0 {
+		d.negativeSale++
+	}
+}
+
+var skuLineRE = regexp.MustCompile(`^\s*([^\d]+?)[\s:#.]*(\d{3,14})\s*$`)
+
+var voidItemWords = []string{"ITEM VOID", "VOID", "STORNO", "CANCEL", "ANULADO", "CANCELADO", "ANNULÉ", "取消", "취소", "BATAL", "KOREKSI"}
+
+// voidPrefix is the label up to the end of the void word and the decoration after it.
+func voidPrefix(label, w string) string {
+	u := strings.ToUpper(label)
+	i := strings.Index(u, w)
+	if i < 0 {
+		return w
+	}
+	j := i + len(w)
+	for j < len(label) && strings.ContainsRune("*#:-=> ", rune(label[j])) {
+		j++
+	}
+	if j > len(label) {
+		j = len(label)
+	}
+	return label[:j]
+}
+
+// otherLine handles a line with no amount that is not a header, title or fixed line.
+func (d *drafter) otherLine(r *receipt, i int, l string, seenAmount bool) {
+	re, _ := d.genLine(l, false)
+	// Repeated across receipts, or in the header or footer area: safe to ignore (no amount).
+	n := 0
+	cre, err := regexp.Compile(re)
+	if err != nil {
+		return
+	}
+	for _, o := range d.rs {
+		for _, ol := range o.lines {
+			if cre.MatchString(ol) {
+				n++
+				break
+			}
+		}
+	}
+	footer := true
+	for _, rest := range r.lines[i+1:] {
+		if _, _, ok := d.num.split(rest); ok {
+			footer = false
+		}
+	}
+	if n >= 2 || !seenAmount || footer {
+		d.add(rule{section: "fields", typ: "ignore", match: re, prio: 9, why: fmt.Sprintf("text without an amount, on %d receipt(s)", n)}, l)
+		return
+	}
+	d.notes = append(d.notes, fmt.Sprintf("left unmatched (flags its receipt): %q — a wrapped description? add a rule or a continuation", strings.TrimSpace(l)))
+}
+
+// labelled is a keyword line's regex: its label words, then the amount.
+func (d *drafter) labelled(label, role string) string {
+	return `^\s*` + d.genLabel(label, role) + `[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`
+}
+
+func (d *drafter) tender(label, role, line, why string) {
+	typ := tenderRoles[role]
+	lab := strings.Trim(label, decoration)
+	if m := panRE.FindStringSubmatchIndex(lab); m != nil {
+		words := strings.TrimSpace(lab[:m[0]])
+		d.tenders[normLabel(words)] = typ
+		d.add(rule{section: "fields", typ: "tender", match: `^\s*(?P<tender>` + d.genLabel(words, "") + `)[\s:]+[*Xx•]{4,}[- ]?(?P<last4>\d{4})[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 5,
+			why: why + "; the card number is masked, its last four kept"}, line)
+		return
+	}
+	d.tenders[normLabel(lab)] = typ
+	d.add(rule{section: "fields", typ: "tender", match: "tender-words", prio: 5, why: "tender lines: any word of the tender table or seen in the sample, then the amount"}, line)
+}
+
+func (d *drafter) item(label, line string) {
+	full, sfx := d.num.full, d.num.suffix()
+	pre := `^\s*`
+	if w, ok := leadingKindWord(label); ok {
+		pre = `^\s*` + regexp.QuoteMeta(w) + `\s+`
+	}
+	shapes := []struct{ name, re string }{
+		{"quantity × unit price, then description", pre + `(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)\s+` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
+		{"description, quantity × unit price", pre + descRE + `\s+(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)(?:\s*/\s*[^\s\d]{1,3})?\s+(?P<amount>` + full + `)` + sfx + `$`},
+		{"columns: description, quantity, unit price", pre + descRE + `\s{2,}(?P<quantity>` + qtyRE + `)\s+(?P<unit_price>` + full + `)\s+(?P<amount>` + full + `)` + sfx + `$`},
+		{"columns: description, quantity", pre + descRE + `\s{2,}(?P<quantity>\d+)\s{2,}(?P<amount>` + full + `)` + sfx + `$`},
+	}
+	for i, s := range shapes {
+		re := regexp.MustCompile(s.re)
+		m := re.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if u := re.SubexpIndex("unit_price"); u >= 0 && !d.lineMath(m[re.SubexpIndex("quantity")], m[u], m[re.SubexpIndex("amount")]) {
+			continue
+		}
+		d.add(rule{section: "fields", typ: "item", match: s.re, prio: 10 + i, why: "item lines: " + s.name + " (from the positions in the sample)"}, line)
+		return
+	}
+	d.add(rule{section: "fields", typ: "item", match: pre + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`, prio: 15, why: "item lines: description, amount at the end"}, line)
+}
+
+func leadingKindWord(label string) (string, bool) {
+	f := strings.Fields(label)
+	if len(f) < 2 {
+		return "", false
+	}
+	u := strings.ToUpper(f[0])
+	for _, kw := range kindWords {
+		if kw.kind == protocol.KindReturn || kw.kind == protocol.KindVoid {
+			for _, w := range kw.words {
+				if u == w {
+					return f[0], true
+				}
+			}
+		}
+	}
+	return "", false
+}
+
+// lineMath checks quantity × unit = amount for a sample line, so that digits in a description
+// are not taken for a quantity column.
+func (d *drafter) lineMath(q, unit, amt string) bool {
+	u, ok1 := d.num.value(unit)
+	a, ok2 := d.num.value(amt)
+	if !ok1 || !ok2 {
+		return false
+	}
+	q = strings.Replace(q, ",", ".", 1)
+	var num, scale int64 = 0, 1
+	ip, fp, _ := strings.Cut(q, ".")
+	for _, c := range ip + fp {
+		num = num*10 + int64(c-'0')
+	}
+	for range fp {
+		scale *= 10
+	}
+	got := (num*u*2 + scale) / (2 * scale)
+	return abs(got-abs(a)) <= 1
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// zCounter turns a report's title line into the z counter rule (its number, if any).
+func (d *drafter) zCounter(l, w string) {
+	re, _ := d.genLine(l, false)
+	if strings.Contains(re, `\d+`) {
+		re = replaceLast(re, `\d+`, `(?P<count>\d+)`)
+		d.add(rule{section: "z", typ: "counter", match: re, why: fmt.Sprintf("report title %q with the report's number", w)}, l)
+		return
+	}
+	d.add(rule{section: "fields", typ: "ignore", match: re, prio: 1, why: "the report title line"}, l)
+}
+
+func replaceLast(s, old, repl string) string {
+	i := strings.LastIndex(s, old)
+	if i < 0 {
+		return s
+	}
+	return s[:i] + repl + s[i+len(old):]
+}
+
+var countEndRE = regexp.MustCompile(`^(.*?\D)\s*(\d+)$`)
+
+// zLine makes a z_report rule for a report line.
+func (d *drafter) zLine(l, label, amt string, ok bool) {
+	if !ok {
+		// A count only: no-sale counts.
+		if m := countEndRE.FindStringSubmatch(l); m != nil {
+			if f, w := zFieldOf(m[1]); f == "no_sale_count" {
+				d.add(rule{section: "z", typ: f, match: `^\s*` + d.genLabel(m[1], "") + `\s*(?P<count>\d+)$`, why: fmt.Sprintf("%q: the no-sale count", w)}, l)
+				return
+			}
+		}
+		re, _ := d.genLine(l, false)
+		if !digitsRE.MatchString(l) {
+			d.add(rule{section: "fields", typ: "ignore", match: re, prio: 9, why: "report text without numbers"}, l)
+			return
+		}
+		d.notes = append(d.notes, fmt.Sprintf("report line not understood (flags the report): %q", strings.TrimSpace(l)))
+		return
+	}
+	f, w := zFieldOf(label)
+	if f == "" {
+		if r, rw := roleOf(label); tenderRoles[r] != "" {
+			f, w = "tender", rw
+		}
+	}
+	if f == "" || f == "no_sale_count" {
+		d.notes = append(d.notes, fmt.Sprintf("report line not understood (flags the report): %q", strings.TrimSpace(l)))
+		return
+	}
+	lab := d.genLabel(label, "z")
+	if f == "tender" {
+		r, _ := roleOf(label)
+		typ := tenderRoles[r]
+		if typ == "" {
+			typ = protocol.TenderOther
+		}
+		words := strings.TrimSpace(digitsRE.Split(strings.Trim(label, decoration), 2)[0])
+		d.tenders[normLabel(words)] = typ
+		lab = `(?P<tender>` + d.genLabel(words, "") + `)` + strings.TrimPrefix(lab, d.genLabel(words, ""))
+	}
+	if f == "tax" {
+		lab = strings.Replace(lab, `(?P<count>\d+)`, `(?P<code>\d+)`, 1)
+	}
+	d.add(rule{section: "z", typ: f, match: `^\s*` + lab + `[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, why: fmt.Sprintf("%q: %s", w, f)}, l)
+}
+
+// genLabel generalises a label: words literal, numbers as \d+ (or groups for a role), spacing
+// free. In a tax label a percentage is the rate (and the code) and an amount is the taxable.
+func (d *drafter) genLabel(label, role string) string {
+	toks := strings.Fields(strings.TrimRight(strings.TrimSpace(label), ":="))
+	var parts []string
+	haveCode, haveRate, haveTaxable, haveCount := false, false, false, false
+	amt := regexp.MustCompile(`^` + d.num.full + `$`)
+	pct := regexp.MustCompile(`^(\d+(?:[.,]\d+)?)\s?%$`)
+	for _, t := range toks {
+		switch {
+		case role == "tax" && pct.MatchString(t) && !haveRate:
+			haveRate = true
+			if !haveCode {
+				haveCode = true
+				parts = append(parts, `(?P<code>(?P<rate>\d+(?:[.,]\d+)?))\s?%`)
+			} else {
+				parts = append(parts, `(?P<rate>\d+(?:[.,]\d+)?)\s?%`)
+			}
+		case role == "tax" && len(t) == 1 && t >= "A" && t <= "Z" && !haveCode && !haveRate:
+			haveCode = true
+			parts = append(parts, `(?P<code>[A-Z])`)
+		case role == "tax" && amt.MatchString(t) && !haveTaxable && strings.ContainsAny(t, ".,"):
+			haveTaxable = true
+			parts = append(parts, `(?P<taxable>`+d.num.full+`)`)
+		case role == "z" && !haveCount && regexp.MustCompile(`^\d+$`).MatchString(t):
+			haveCount = true
+			parts = append(parts, `(?P<count>\d+)`)
+		default:
+			parts = append(parts, digitsRE.ReplaceAllString(regexp.QuoteMeta(t), `\d+`))
+		}
+	}
+	if len(parts) == 0 {
+		return ``
+	}
+	return strings.Join(parts, `\s+`)
+}
+
+// genLine generalises a whole line: dates and times become groups, a number after a receipt
+// word becomes the receipt, a masked card number keeps its last four.
+func (d *drafter) genLine(l string, header bool) (string, []string) {
+	toks := strings.Fields(l)
+	var parts, groups []string
+	prev := ""
+	for _, t := range toks {
+		p, g := d.genToken(t, prev, header, groups)
+		parts = append(parts, p)
+		groups = append(groups, g...)
+		prev = t
+	}
+	return `^\s*` + strings.Join(parts, `\s+`) + `\s*$`, groups
+}
+
+func has(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *drafter) genToken(t, prev string, header bool, groups []string) (string, []string) {
+	if loc := d.dates.find(t); loc != nil && !has(groups, "date") {
+		return regexp.QuoteMeta(t[:loc.start]) + `(?P<date>` + loc.re + `)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[loc.end:]), `\d+`), []string{"date"}
+	}
+	if loc := timeRE.FindStringIndex(t); loc != nil && !has(groups, "time") && d.dates.timeLayout != "" {
+		return regexp.QuoteMeta(t[:loc[0]]) + `(?P<time>\d{1,2}:\d\d(?::\d\d)?)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[loc[1]:]), `\d+`), []string{"time"}
+	}
+	if m := panRE.FindStringSubmatchIndex(t); m != nil {
+		return regexp.QuoteMeta(t[:m[0]]) + `[*Xx•]{4,}[- ]?(?P<last4>\d{4})` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[m[1]:]), `\d+`), nil
+	}
+	loc := digitsRE.FindStringIndex(t)
+	if loc == nil {
+		return regexp.QuoteMeta(t), nil
+	}
+	if header && !has(groups, "receipt") && (isReceiptLabel(t[:loc[0]]) || (loc[0] == 0 && isReceiptLabel(prev))) {
+		return regexp.QuoteMeta(t[:loc[0]]) + `(?P<receipt>\d+)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[loc[1]:]), `\d+`), []string{"receipt"}
+	}
+	return digitsRE.ReplaceAllString(regexp.QuoteMeta(t), `\d+`), nil
+}
+
+func isReceiptLabel(s string) bool {
+	if strings.HasSuffix(strings.TrimRight(s, " :."), "#") {
+		return true
+	}
+	n := normLabel(s)
+	if n == "" {
+		return false
+	}
+	for _, w := range receiptWords {
+		if n == w || strings.HasSuffix(n, " "+w) || strings.HasSuffix(n, "-"+w) || strings.HasSuffix(n, "."+w) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickReceipt chooses the line that carries the receipt number: of the lines with a number
+// after a receipt word, the one whose number varies across receipts (a store number does
+// not), else one labelled by a word rather than by "#".
+func (d *drafter) pickReceipt() {
+	type cand struct {
+		texts    map[string]bool
+		receipts int
+		hash     bool
+	}
+	cands := map[string]*cand{}
+	for _, r := range d.rs {
+		seen := map[string]bool{}
+		for _, l := range r.lines {
+			if _, _, ok := d.num.split(l); ok || !hasReceiptNumber(l) || runeLen(l) > maxLineLen {
+				continue
+			}
+			sh := shape(l)
+			c := cands[sh]
+			if c == nil {
+				c = &cand{texts: map[string]bool{}, hash: !hasWordReceiptNumber(l)}
+				cands[sh] = c
+			}
+			c.texts[strings.TrimSpace(l)] = true
+			if !seen[sh] {
+				seen[sh] = true
+				c.receipts++
+			}
+		}
+	}
+	best, bestScore := "", -1
+	for sh, c := range cands {
+		score := c.receipts * 4
+		if len(c.texts) > 1 {
+			score += 1000
+		}
+		if !c.hash {
+			score += 100
+		}
+		if score > bestScore || (score == bestScore && sh < best) {
+			best, bestScore = sh, score
+		}
+	}
+	d.receiptShape = best
+}
+
+func (d *drafter) isReceiptLine(l string) bool {
+	return d.receiptShape != "" && shape(l) == d.receiptShape
+}
+
+// hasWordReceiptNumber is hasReceiptNumber with a word label (not "#").
+func hasWordReceiptNumber(l string) bool {
+	return hasReceiptNumber(strings.ReplaceAll(l, "#", " "))
+}
+
+var receiptNumRE = regexp.MustCompile(`\d{2,}`)
+
+// hasReceiptNumber says whether a line carries a number after a receipt word.
+func hasReceiptNumber(l string) bool {
+	toks := strings.Fields(l)
+	prev := ""
+	for _, t := range toks {
+		if loc := receiptNumRE.FindStringIndex(t); loc != nil {
+			if isReceiptLabel(t[:loc[0]]) || (loc[0] == 0 && isReceiptLabel(prev)) {
+				return true
+			}
+		}
+		prev = t
+	}
+	return false
+}
+
+// kindRE is the classification regex for a kind: its title words from the table (and the one
+// seen), as a whole line — or, for reports, at the start of one.
+func kindRE(k protocol.Kind, seen string) string {
+	var alts []string
+	for _, kw := range kindWords {
+		if kw.kind == k {
+			for _, w := range kw.words {
+				alts = append(alts, regexp.QuoteMeta(w))
+			}
+		}
+	}
+	if !has(alts, regexp.QuoteMeta(seen)) {
+		alts = append(alts, regexp.QuoteMeta(seen))
+	}
+	sort.SliceStable(alts, func(i, j int) bool { return len(alts[i]) > len(alts[j]) })
+	deco := `[\s*#=_.:()\[\]<>|~+/-]*`
+	if k.IsReport() {
+		return `^` + deco + `(?i:` + strings.Join(alts, "|") + `)`
+	}
+	return `^` + deco + `(?i:` + strings.Join(alts, "|") + `)` + deco + `$`
+}
+
+// finishRules fills in the tender alternation, widths and require lists.
+func (d *drafter) finishRules() {
+	for _, r := range d.rules {
+		if r.section != "fields" {
+			continue
+		}
+		// A rule whose sample lines all had one width (≥ 3 of them) gets it: a right-aligned
+		// column layout, where a dropped or inserted byte changes the width.
+		if len(r.lengths) == 1 && r.hits >= 3 && r.typ != "header" && r.typ != "ignore" && r.typ != "card" {
+			for w := range r.lengths {
+				r.width = w
+				r.why += fmt.Sprintf("; all %d sample lines are %d wide", r.hits, w)
+			}
+		}
+		switch r.typ {
+		case "item":
+			r.require = d.kindsWith(d.itemsIn)
+		case "tender":
+			r.require = d.kindsWith(d.tendersIn)
+		}
+	}
+}
+
+// kindsWith lists the sale/return/void kinds in which every sample receipt had the thing.
+func (d *drafter) kindsWith(in map[protocol.Kind]int) []string {
+	var out []string
+	for _, k := range []protocol.Kind{protocol.KindSale, protocol.KindReturn, protocol.KindVoid} {
+		if d.kindN[k] > 0 && in[k] == d.kindN[k] {
+			out = append(out, string(k))
+		}
+	}
+	return out
+}
+
+// tenderAlternation is the tender rule's word list: the table and the labels seen.
+func (d *drafter) tenderAlternation() string {
+	words := map[string]bool{}
+	for _, rw := range roleWords {
+		if tenderRoles[rw.role] != "" {
+			for _, w := range rw.words {
+				words[w] = true
+				d.tendersDefault(w, tenderRoles[rw.role])
+			}
+		}
+	}
+	for l := range d.tenders {
+		if l != "" {
+			words[l] = true
+		}
+	}
+	var alts []string
+	for w := range words {
+		alts = append(alts, digitsRE.ReplaceAllString(regexp.QuoteMeta(w), `\d+`))
+	}
+	sort.Slice(alts, func(i, j int) bool {
+		if len(alts[i]) != len(alts[j]) {
+			return len(alts[i]) > len(alts[j])
+		}
+		return alts[i] < alts[j]
+	})
+	return `(?i:` + strings.Join(alts, "|") + `)`
+}
+
+func (d *drafter) tendersDefault(w, typ string) {
+	if _, ok := d.tenders[w]; !ok {
+		d.tenders[w] = typ
+	}
+}
