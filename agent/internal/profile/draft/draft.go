@@ -262,11 +262,32 @@ func frame(evs []event) (framing, []receipt, error) {
 	for _, r := range rs {
 		lasts[shape(r.lines[len(r.lines)-1])]++
 	}
-	if best, n := mostCommon(lasts); n == len(rs) && best != start && len(best) < 300 {
+	if best, n := mostCommon(lasts); n == len(rs) && best != start && len(best) < 300 && oncePerReceipt(best, rs) {
 		fr.endText = best
 		fr.why = append(fr.why, "and every one ends with a line like this")
 	}
 	return fr, rs, nil
+}
+
+// oncePerReceipt says whether lines of this shape are printed once per receipt (an end marker
+// printed mid-receipt too would cut receipts in two).
+func oncePerReceipt(sh string, rs []receipt) bool {
+	re, err := regexp.Compile(sh)
+	if err != nil {
+		return false
+	}
+	for _, r := range rs {
+		n := 0
+		for _, l := range r.lines {
+			if re.MatchString(l) {
+				n++
+			}
+		}
+		if n != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 func mostCommon(m map[string]int) (string, int) {

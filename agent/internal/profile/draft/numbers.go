@@ -13,6 +13,7 @@ type amountFormat struct {
 	symbols   []string
 	trailing  bool // a trailing minus was seen
 	codes     bool // amounts are followed by a tax-code letter ("0,90 A")
+	paren     bool // some amount lines are in parentheses ("(incl. tax ¥30)")
 	why       string
 
 	bare  string // regex of an amount's digits
@@ -136,15 +137,20 @@ func (f *amountFormat) compile() {
 
 // suffix is the optional tax-code letter after an amount.
 func (f *amountFormat) suffix() string {
+	s := ""
 	if f.codes {
-		return `(?:\s{1,3}[A-Z*]{1,2})?`
+		s = `(?:\s{1,3}[A-Z*]{1,2})?`
 	}
-	return ""
+	if f.paren {
+		s += `\)?`
+	}
+	return s
 }
 
 var (
 	codeSuffixRE = regexp.MustCompile(`\d\s{1,3}[A-Z*]{1,2}$`)
 	trailMinusRE = regexp.MustCompile(`\d-$`)
+	parenEndRE   = regexp.MustCompile(`^\s*\(.*\d\)$`)
 )
 
 // detectSymbols finds currency symbols next to amounts and tax-code letters after them.
@@ -154,6 +160,9 @@ func (f *amountFormat) detectSymbols(lines []string) string {
 	for _, l := range lines {
 		if codeSuffixRE.MatchString(l) {
 			codes++
+		}
+		if parenEndRE.MatchString(l) {
+			f.paren = true
 		}
 		if trailMinusRE.MatchString(l) {
 			f.trailing = true

@@ -38,6 +38,9 @@ type drafter struct {
 	notes    []string // things for the integrator to look at
 	fixed    map[string]int
 	contMode bool
+	detail *regexp.Regexp // detailRE compiled
+	// anyAmount finds an amount anywhere in a line
+	anyAmount *regexp.Regexp
 	// receiptShape is the shape of the line that carries the receipt number
 	receiptShape string
 
@@ -94,16 +97,23 @@ func (d *drafter) analyse() {
 	d.num = inferAmounts(all)
 	d.currency = d.num.detectSymbols(all)
 	d.num.compile()
+	d.anyAmount = regexp.MustCompile(`(?:^|[^\d.,])` + d.num.full + `(?:$|[^\d.,])`)
+	if d.num.minor == 0 {
+		d.anyAmount = regexp.MustCompile(`(?:^|[^\d.,])` + d.num.bare + `(?:$|[^\d.,])`)
+		if len(d.num.symbols) > 0 {
+			d.anyAmount = regexp.MustCompile(`(?:` + strings.Join(quoteAll(d.num.symbols), "|") + `) ?` + d.num.bare)
+		}
+	}
 	d.dates = inferDates(all)
+	d.detail = regexp.MustCompile(d.detailRE())
 
 	// Kinds, from title lines.
 	for i := range d.rs {
 		r := &d.rs[i]
 		r.kind = protocol.KindSale
 		for _, l := range r.lines {
-			if k, w := kindTitle(l); k != "" {
+			if k, _ := kindTitle(l); k != "" {
 				r.kind = k
-				d.add(rule{section: "kind", typ: string(k), match: kindRE(k, w), why: fmt.Sprintf("title %q seen in the sample", strings.TrimSpace(l))}, "")
 				break
 			}
 		}
@@ -124,10 +134,23 @@ func (d *drafter) analyse() {
 	d.pickReceipt()
 	need := max(2, (len(d.rs)*3+4)/5)
 	for t, n := range per {
-		if n >= need && d.canIgnore(t) {
+		if n >= need && d.canIgnore(t, n) {
 			d.fixed[t] = n
 		}
 	}
+	for _, kw := range kindWords {
+		why := "from the keyword table (no such receipt in the sample)"
+		if d.kindN[kw.kind] > 0 {
+			why = fmt.Sprintf("from the keyword table; %d such receipt(s) in the sample", d.kindN[kw.kind])
+		}
+		d.add(rule{section: "kind", typ: string(kw.kind), match: kindRE(kw.kind, ""), why: why}, "")
+		if !kw.kind.IsReport() {
+			d.add(rule{section: "fields", typ: "ignore", match: kindRE(kw.kind, ""), prio: 1, why: fmt.Sprintf("%s title lines (classification reads them)", kw.kind)}, "")
+		}
+	}
+	d.add(rule{section: "fields", typ: "tender", match: "tender-words", prio: 5, why: "tender lines: any word of the tender table or seen in the sample, then the amount"}, "")
+	d.genericZ()
+	d.add(rule{section: "fields", typ: "card", match: `^\s*[^\d]*[*Xx•]{4,}[- ]?(?P<last4>\d{4})\s*$`, prio: 6, why: "a masked card number on a line of its own: its last four go to the card tender"}, "")
 	d.detectContinuations()
 	for i := range d.rs {
 		d.receiptRules(&d.rs[i])
@@ -136,12 +159,16 @@ func (d *drafter) analyse() {
 }
 
 // canIgnore says whether a repeated line may be left out: it must carry nothing a rule needs.
-func (d *drafter) canIgnore(t string) bool {
+func (d *drafter) canIgnore(t string, n int) bool {
 	if runeLen(t) > maxLineLen || t == "" {
 		return false
 	}
-	if _, _, ok := d.num.split(t); ok {
-		return false
+	// A line with what may be an amount is fixed only when printed identically on nearly every
+	// receipt (an address ending in a house number, in a currency without decimals).
+	if label, _, ok := d.num.split(t); ok {
+		if r, _ := roleOf(label); r != "" || n*5 < len(d.rs)*4 {
+			return false
+		}
 	}
 	if k, _ := kindTitle(t); k != "" {
 		return false
@@ -242,7 +269,7 @@ func (d *drafter) receiptRules(r *receipt) {
 		if k, w := kindTitle(l); k != "" {
 			if report {
 				d.zCounter(l, w)
-			} else {
+			} else if !regexp.MustCompile(kindRE(k, "")).MatchString(l) {
 				d.add(rule{section: "fields", typ: "ignore", match: shape(l), prio: 1, why: fmt.Sprintf("the %s title line (classification reads it)", k)}, l)
 			}
 			continue
@@ -255,7 +282,7 @@ func (d *drafter) receiptRules(r *receipt) {
 			continue
 		}
 		_, _, isAmt := d.num.split(l)
-		if d.dates.find(l) != nil || (!seenAmount && !isAmt && d.isReceiptLine(l)) {
+		if d.dates.find(l) != nil || (!seenAmount && (!isAmt || d.num.minor == 0) && d.isReceiptLine(l)) {
 			re, groups := d.genLine(l, d.isReceiptLine(l))
 			d.add(rule{section: "fields", typ: "header", match: re, prio: 0, why: "header line with " + strings.Join(groups, ", ")}, l)
 			continue
@@ -290,6 +317,10 @@ func (d *drafter) receiptRules(r *receipt) {
 			d.otherLine(r, i, l, seenAmount)
 			continue
 		}
+		if !d.contMode && d.detail.MatchString(l) {
+			d.add(rule{section: "fields", typ: "item_detail", match: d.detailRE(), prio: 8, why: "quantity × unit price under an item line"}, l)
+			continue
+		}
 		seenAmount = true
 		role, word := roleOf(label)
 		v, _ := d.num.value(amt)
@@ -302,6 +333,8 @@ func (d *drafter) receiptRules(r *receipt) {
 			d.add(rule{section: "fields", typ: "subtotal", match: d.labelled(label, "subtotal"), prio: 2, why: fmt.Sprintf("%q is a subtotal word", word)}, l)
 		case role == roleChange:
 			d.add(rule{section: "fields", typ: "change", match: d.labelled(label, "change"), prio: 4, why: fmt.Sprintf("%q is a change word", word)}, l)
+		case role == roleTaxable:
+			d.add(rule{section: "fields", typ: "tax", match: `^\s*` + d.genLabel(label, "") + `[\s:=]+(?P<taxable>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 2, why: fmt.Sprintf("%q is a taxable-amount word", word)}, l)
 		case role == roleTax:
 			d.add(rule{section: "fields", typ: "tax", match: d.labelled(label, "tax"), prio: 2, why: fmt.Sprintf("%q is a tax word", word)}, l)
 		case role == roleDiscount:
@@ -359,6 +392,11 @@ func voidPrefix(label, w string) string {
 
 // otherLine handles a line with no amount that is not a header, title or fixed line.
 func (d *drafter) otherLine(r *receipt, i int, l string, seenAmount bool) {
+	if d.anyAmount.MatchString(l) {
+		// What looks like money is never ignored: the line flags its receipt until a rule takes it.
+		d.notes = append(d.notes, fmt.Sprintf("left unmatched (flags its receipt): %q — it holds what looks like an amount", strings.TrimSpace(l)))
+		return
+	}
 	re, _ := d.genLine(l, false)
 	// Repeated across receipts, or in the header or footer area: safe to ignore (no amount).
 	n := 0
@@ -635,6 +673,9 @@ func isReceiptLabel(s string) bool {
 		return false
 	}
 	for _, w := range receiptWords {
+		if r, _ := firstRune(w); isCJK(r) && strings.HasSuffix(n, w) {
+			return true
+		}
 		if n == w || strings.HasSuffix(n, " "+w) || strings.HasSuffix(n, "-"+w) || strings.HasSuffix(n, "."+w) {
 			return true
 		}
@@ -655,7 +696,7 @@ func (d *drafter) pickReceipt() {
 	for _, r := range d.rs {
 		seen := map[string]bool{}
 		for _, l := range r.lines {
-			if _, _, ok := d.num.split(l); ok || !hasReceiptNumber(l) || runeLen(l) > maxLineLen {
+			if _, _, ok := d.num.split(l); (ok && d.num.minor > 0) || !hasReceiptNumber(l) || runeLen(l) > maxLineLen {
 				continue
 			}
 			sh := shape(l)
@@ -724,7 +765,7 @@ func kindRE(k protocol.Kind, seen string) string {
 			}
 		}
 	}
-	if !has(alts, regexp.QuoteMeta(seen)) {
+	if seen != "" && !has(alts, regexp.QuoteMeta(seen)) {
 		alts = append(alts, regexp.QuoteMeta(seen))
 	}
 	sort.SliceStable(alts, func(i, j int) bool { return len(alts[i]) > len(alts[j]) })
@@ -801,5 +842,37 @@ func (d *drafter) tenderAlternation() string {
 func (d *drafter) tendersDefault(w, typ string) {
 	if _, ok := d.tenders[w]; !ok {
 		d.tenders[w] = typ
+	}
+}
+
+func quoteAll(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, regexp.QuoteMeta(s))
+	}
+	return out
+}
+
+// genericZ adds report rules from the keyword table, after those drawn from the sample: a Z
+// the sample did not hold still has its totals read (and a line neither knows flags it).
+func (d *drafter) genericZ() {
+	amt := `[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`
+	for _, k := range []protocol.Kind{protocol.KindZReport, protocol.KindXReport} {
+		d.add(rule{section: "z", typ: "counter", match: kindRE(k, "") + `\D*(?P<count>\d+)?.*$`, prio: 5, why: "report title (keyword table), with its number if printed"}, "")
+	}
+	for i, zw := range zWords {
+		alt := `(?:[^\s\d]+\s+)?(?i:` + strings.Join(quoteAll(zw.words), "|") + `)`
+		var m string
+		switch zw.field {
+		case "no_sale_count":
+			m = `^\s*` + alt + `[\s:=]+(?P<count>\d+)$`
+		case "tender":
+			m = `^\s*(?P<tender>` + alt + `)(?:\s+\d+)?` + amt
+		case "tax", "taxable":
+			m = `^\s*` + alt + `(?:\s+(?P<code>\d+))?` + amt
+		default:
+			m = `^\s*` + alt + `(?:\s+(?P<count>\d+))?` + amt
+		}
+		d.add(rule{section: "z", typ: zw.field, match: m, prio: 10 + i, why: "report line from the keyword table"}, "")
 	}
 }

@@ -35,6 +35,7 @@ const (
 	roleTenderChk  = "check"
 	roleTenderOth  = "other"
 	roleTotal      = "total"
+	roleTaxable    = "taxable"
 	roleItem       = "item"
 )
 
@@ -47,6 +48,7 @@ var roleWords = []struct {
 }{
 	{roleSubtotal, true, []string{"SUBTOTAL", "SUB TOTAL", "SUB-TOTAL", "ZWISCHENSUMME", "ZW.-SUMME", "ZWISCHENSUMME", "SUBTOTAAL", "SUBTOTALE", "SOUS-TOTAL", "SOUS TOTAL", "SUB JUMLAH", "SUBJUMLAH", "小計", "小计", "소계"}},
 	{roleChange, true, []string{"CHANGE", "CHANGE DUE", "RÜCKGELD", "RUECKGELD", "WECHSELGELD", "ZURÜCK", "CAMBIO", "VUELTO", "TROCO", "RENDU", "MONNAIE", "RESTO", "WISSELGELD", "KEMBALI", "KEMBALIAN", "お釣り", "おつり", "お釣", "釣銭", "거스름돈", "거스름", "잔돈", "找零", "找赎"}},
+	{roleTaxable, true, []string{"TAXABLE", "TAXABLE AMOUNT", "NETTO", "NETTOBETRAG", "NET AMOUNT", "BASE IMPONIBLE", "BASE", "DPP", "HT", "TOTAL HT", "공급가액", "과세물품가액", "과세물품", "課税対象額", "税抜合計"}},
 	{roleTax, false, []string{"TAX", "VAT", "MWST", "MWST.", "MW-ST", "UST", "UST.", "IVA", "I.V.A.", "TVA", "BTW", "GST", "SST", "PPN", "PAJAK", "ICMS", "IMPUESTO", "IMPUESTOS", "IGV", "IMPOSTO", "消費税", "内税", "外税", "부가세", "부가가치세", "세금", "增值税", "税额", "税金"}},
 	{roleDiscount, false, []string{"DISCOUNT", "DISC", "RABATT", "NACHLASS", "DESCUENTO", "DESCONTO", "REMISE", "SCONTO", "KORTING", "DISKON", "POTONGAN", "値引", "値引き", "割引", "할인", "折扣", "优惠"}},
 	{roleTenderCard, true, []string{"CARD", "CREDIT CARD", "DEBIT CARD", "VISA", "MASTERCARD", "MC", "AMEX", "DISCOVER", "MAESTRO", "DEBIT", "CREDIT", "KARTE", "EC-KARTE", "EC KARTE", "EC", "GIROCARD", "KREDITKARTE", "TARJETA", "CARTÃO", "CARTAO", "CARTE", "CB", "CARTA", "PINNEN", "PIN", "KARTU", "KARTU DEBIT", "KARTU KREDIT", "カード", "クレジット", "카드", "신용카드", "체크카드", "刷卡", "信用卡"}},
@@ -66,8 +68,8 @@ var zWords = []struct {
 	{"refunds", []string{"REFUND", "REFUNDS", "RETURN", "RETURNS", "RÜCKGABE", "RETOUREN", "RETOURE", "DEVOLUCIÓN", "DEVOLUCIONES", "DEVOLUÇÕES", "RETOURS", "RETUR", "返品", "반품", "환불"}},
 	{"voids", []string{"VOID", "VOIDS", "STORNO", "STORNOS", "CANCEL", "ANULACIONES", "CANCELAMENTOS", "ANNULATIONS", "BATAL", "取消", "취소"}},
 	{"gross", []string{"GROSS", "GROSS SALES", "BRUTTO", "BRUTOUMSATZ", "BRUTTOUMSATZ", "BRUTO", "VENTAS BRUTAS", "総売上", "총매출", "PENJUALAN KOTOR"}},
-	{"net", []string{"NET", "NET SALES", "NETTO", "NETTOUMSATZ", "NETO", "VENTAS NETAS", "UMSATZ", "純売上", "순매출", "PENJUALAN BERSIH", "TOTAL"}},
 	{"grand_total", []string{"GT", "GRAND TOTAL", "GRANDTOTAL", "GESAMTSUMME", "累計", "총누계"}},
+	{"net", []string{"NET", "NET SALES", "NETTO", "NETTOUMSATZ", "NETO", "VENTAS NETAS", "UMSATZ", "純売上", "순매출", "PENJUALAN BERSIH", "TOTAL"}},
 	{"taxable", []string{"TAXABLE", "TXBL", "NETTOBETRAG"}},
 	{"tax", []string{"TAX", "VAT", "MWST", "UST", "IVA", "TVA", "BTW", "GST", "PPN", "消費税", "부가세"}},
 	{"tender", []string{"CASH", "CARD", "BAR", "KARTE", "EFECTIVO", "TARJETA", "DINHEIRO", "CARTÃO", "TUNAI", "KARTU", "CHECK", "CHEQUE", "現金", "カード", "현금", "카드"}},
@@ -185,7 +187,7 @@ func zFieldOf(label string) (string, string) {
 	l := normLabel(label)
 	for _, zw := range zWords {
 		for _, w := range zw.words {
-			if hasWord(l, w, true) {
+			if hasWord(l, w, false) {
 				return zw.field, w
 			}
 		}

@@ -1,0 +1,182 @@
+package draft_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
+	"github.com/lanebridge/lanebridge/agent/internal/profile/draft"
+	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/receiptgen"
+)
+
+// verdict compares a parse result with the truth.
+type verdict struct {
+	right         bool   // the record is what the receipt says
+	silentlyWrong bool   // parsed without a flag, and wrong about money
+	why           string // what differs
+}
+
+func judge(r profile.Result, want protocol.Record) verdict {
+	if r.Err != nil {
+		return verdict{why: "quarantined: " + r.Err.Error()}
+	}
+	got := r.Record
+	diffs := moneyDiffs(got, &want)
+	other := otherDiffs(got, &want)
+	v := verdict{right: len(r.Flags) == 0 && len(diffs) == 0 && len(other) == 0}
+	v.silentlyWrong = len(r.Flags) == 0 && len(diffs) > 0
+	v.why = strings.Join(append(append(diffs, other...), r.Flags...), "; ")
+	return v
+}
+
+func moneyDiffs(got, want *protocol.Record) []string {
+	var d []string
+	ne := func(what string, g, w any) {
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			d = append(d, fmt.Sprintf("%s %v, want %v", what, g, w))
+		}
+	}
+	if want.Kind.IsReport() {
+		if got.Z == nil {
+			return []string{"no Z"}
+		}
+		ne("gross", got.Z.Gross, want.Z.Gross)
+		ne("net", got.Z.Net, want.Z.Net)
+		ne("refunds", got.Z.Refunds.Amount, want.Z.Refunds.Amount)
+		ne("voids", got.Z.Voids.Amount, want.Z.Voids.Amount)
+		return d
+	}
+	ne("total", got.Total, want.Total)
+	ne("change", got.Change, want.Change)
+	var gl, wl []string
+	for _, l := range got.Lines {
+		if !l.Voided {
+			gl = append(gl, fmt.Sprint(l.Amount))
+		}
+	}
+	for _, l := range want.Lines {
+		wl = append(wl, fmt.Sprint(l.Amount))
+	}
+	ne("line amounts", gl, wl)
+	tenders := func(r *protocol.Record) string {
+		var s []string
+		for _, t := range r.Tenders {
+			s = append(s, fmt.Sprintf("%s %d", t.Type, t.Amount))
+		}
+		return strings.Join(s, ",")
+	}
+	ne("tenders", tenders(got), tenders(want))
+	tax := func(r *protocol.Record) (n int64) {
+		for _, t := range r.Taxes {
+			n += t.Amount
+		}
+		return n
+	}
+	ne("tax", tax(got), tax(want))
+	return d
+}
+
+func otherDiffs(got, want *protocol.Record) []string {
+	var d []string
+	ne := func(what string, g, w any) {
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			d = append(d, fmt.Sprintf("%s %v, want %v", what, g, w))
+		}
+	}
+	ne("kind", got.Kind, want.Kind)
+	ne("date", got.BusinessDate, want.BusinessDate)
+	if want.Receipt != "" {
+		ne("receipt", strings.TrimLeft(got.Receipt, "0"), strings.TrimLeft(want.Receipt, "0"))
+	}
+	if want.Kind.IsReport() {
+		if got.Z != nil {
+			ne("refund count", got.Z.Refunds.Count, want.Z.Refunds.Count)
+			ne("void count", got.Z.Voids.Count, want.Z.Voids.Count)
+			ne("no-sale count", got.Z.NoSaleCount, want.Z.NoSaleCount)
+		}
+		return d
+	}
+	var gl, wl []string
+	for _, l := range got.Lines {
+		if !l.Voided {
+			gl = append(gl, l.Description+" × "+l.Quantity)
+		}
+	}
+	for _, l := range want.Lines {
+		wl = append(wl, l.Description+" × "+l.Quantity)
+	}
+	ne("lines", gl, wl)
+	return d
+}
+
+func parseAll(t *testing.T, p *profile.Profile, stream []byte) []profile.Result {
+	t.Helper()
+	ps := p.NewParser("T1")
+	return append(ps.Feed(stream, time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)), ps.Close()...)
+}
+
+// TestDraftHeldOut drafts a profile from five receipts of a layout the draft code was not
+// written against, then parses another day of that layout and compares every record with
+// the truth: at least 90 % right, and none parsed unflagged with wrong money.
+func TestDraftHeldOut(t *testing.T) {
+	for _, l := range receiptgen.Layouts() {
+		t.Run(l.Name, func(t *testing.T) {
+			sampleDay := l.Generate(1, 30)
+			sample := sampleDay.Stream(0, 5)
+			y, err := draft.Draft(sample, draft.Options{Dialect: l.Dialect, CodePage: l.CodePage, Name: l.Name, Source: "5 receipts of day 1"})
+			if err != nil {
+				t.Fatalf("Draft: %v", err)
+			}
+			if dir := os.Getenv("LANEBRIDGE_DRAFT_OUT"); dir != "" {
+				_ = os.WriteFile(filepath.Join(dir, l.Name+".yaml"), y, 0o644)
+				_ = os.WriteFile(filepath.Join(dir, l.Name+"-sample.bin"), sample, 0o644)
+			}
+			p, err := profile.Load(bytes.NewReader(y))
+			if err != nil {
+				t.Fatalf("the draft does not load: %v\n%s", err, y)
+			}
+			day := l.Generate(2, 40) // the held-out day
+			stream := day.Stream(0, len(day.Receipts))
+			if dir := os.Getenv("LANEBRIDGE_DRAFT_OUT"); dir != "" {
+				_ = os.WriteFile(filepath.Join(dir, l.Name+"-day2.bin"), stream, 0o644)
+			}
+			res := parseAll(t, p, stream)
+			if len(res) != len(day.Truth) {
+				for i, r := range res {
+					t.Logf("result %d: err %v rec %+v", i, r.Err, r.Record)
+				}
+				t.Fatalf("%d results for %d receipts\n%s", len(res), len(day.Truth), y)
+			}
+			right, silent, flagged, quarantined := 0, 0, 0, 0
+			for i, r := range res {
+				v := judge(r, day.Truth[i])
+				switch {
+				case v.right:
+					right++
+				case r.Err != nil:
+					quarantined++
+				default:
+					flagged++
+				}
+				if v.silentlyWrong {
+					silent++
+					t.Errorf("receipt %d (%s) parsed unflagged with wrong money: %s\n%s", i, day.Truth[i].Kind, v.why, r.Raw)
+				} else if !v.right {
+					t.Logf("receipt %d (%s) not right: %s", i, day.Truth[i].Kind, v.why)
+				}
+			}
+			pct := 100 * float64(right) / float64(len(res))
+			t.Logf("%s: %d receipts, %d right (%.1f %%), %d flagged or wrong, %d quarantined, %d silently wrong about money",
+				l.Name, len(res), right, pct, flagged, quarantined, silent)
+			if pct < 90 {
+				t.Errorf("%.1f %% parsed right, want ≥ 90 %%\n%s", pct, y)
+			}
+		})
+	}
+}
