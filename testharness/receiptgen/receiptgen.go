@@ -37,7 +37,7 @@ type Layout struct {
 	framed   func(lines []string) []byte // bytes of one receipt
 	taxIncl  bool
 	voidTax  bool // a void prints its tax line
-	rate     int // percent
+	rate     int  // percent
 }
 
 type product struct {

@@ -38,7 +38,7 @@ type drafter struct {
 	notes    []string // things for the integrator to look at
 	fixed    map[string]int
 	contMode bool
-	detail *regexp.Regexp // detailRE compiled
+	detail   *regexp.Regexp // detailRE compiled
 	// anyAmount finds an amount anywhere in a line
 	anyAmount *regexp.Regexp
 	// receiptShape is the shape of the line that carries the receipt number
