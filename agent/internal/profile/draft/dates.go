@@ -40,6 +40,7 @@ type dateInfo struct {
 	layouts    []string // candidates, most likely first
 	why        string
 	timeLayout string
+	sampleDate string // a line holding the date, for its regex
 }
 
 type dateLoc struct {
@@ -98,6 +99,12 @@ func inferDates(lines []string) dateInfo {
 	}
 	f := &dateForms[best]
 	di.form = f
+	for _, l := range lines {
+		if f.re.MatchString(l) {
+			di.sampleDate = l
+			break
+		}
+	}
 	if len(f.layouts) == 1 {
 		di.layouts = f.layouts
 		di.why = fmt.Sprintf("%d lines hold a date like %s", bestN, f.layouts[0])

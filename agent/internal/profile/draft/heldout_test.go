@@ -125,7 +125,7 @@ func parseAll(t *testing.T, p *profile.Profile, stream []byte) []profile.Result 
 // written against, then parses another day of that layout and compares every record with
 // the truth: at least 90 % right, and none parsed unflagged with wrong money.
 func TestDraftHeldOut(t *testing.T) {
-	for _, l := range receiptgen.Layouts() {
+	for _, l := range append(receiptgen.Layouts(), receiptgen.FrozenLayouts()...) {
 		t.Run(l.Name, func(t *testing.T) {
 			sampleDay := l.Generate(1, 30)
 			sample := sampleDay.Stream(0, 5)

@@ -150,6 +150,18 @@ func (d *drafter) analyse() {
 	}
 	d.add(rule{section: "fields", typ: "tender", match: "tender-words", prio: 5, why: "tender lines: any word of the tender table or seen in the sample, then the amount"}, "")
 	d.genericZ()
+	if d.dates.form != nil {
+		tok := `\S+`
+		if d.num.minor > 0 {
+			tok = `[^\s` + regexp.QuoteMeta(d.num.dec) + `]+`
+		}
+		tm := ""
+		if d.dates.timeLayout != "" {
+			tm = `(?:\s+(?P<time>\d{1,2}:\d\d(?::\d\d)?))?`
+		}
+		d.add(rule{section: "fields", typ: "header", match: `^\s*(?:` + tok + `\s+){0,2}(?P<date>` + d.dates.find(d.dates.sampleDate).re + `)` + tm + `(?:\s+` + tok + `){0,4}\s*$`, prio: 9,
+			why: "any other line with a date and a few words (no amount): the date"}, "")
+	}
 	d.add(rule{section: "fields", typ: "card", match: `^\s*[^\d]*[*Xx•]{4,}[- ]?(?P<last4>\d{4})\s*$`, prio: 6, why: "a masked card number on a line of its own: its last four go to the card tender"}, "")
 	d.detectContinuations()
 	for i := range d.rs {
@@ -371,6 +383,11 @@ func (d *drafter) receiptRules(r *receipt) {
 
 var skuLineRE = regexp.MustCompile(`^\s*([^\d]+?)[\s:#.]*(\d{3,14})\s*$`)
 
+var (
+	itemNoCodeRE = regexp.MustCompile(`^\s*\d{1,4}\s+\d{6,14}\s+\S`)
+	codeRE       = regexp.MustCompile(`^\s*\d{6,14}\s+\S`)
+)
+
 var voidItemWords = []string{"ITEM VOID", "VOID", "STORNO", "CANCEL", "ANULADO", "CANCELADO", "ANNULÉ", "取消", "취소", "BATAL", "KOREKSI"}
 
 // voidPrefix is the label up to the end of the void word and the decoration after it.
@@ -449,6 +466,12 @@ func (d *drafter) item(label, line string) {
 	pre := `^\s*`
 	if w, ok := leadingKindWord(label); ok {
 		pre = `^\s*` + regexp.QuoteMeta(w) + `\s+`
+	}
+	switch {
+	case itemNoCodeRE.MatchString(label):
+		pre += `\d{1,4}\s+(?P<sku>\d{6,14})\s+` // an item number and an article code before the description
+	case codeRE.MatchString(label):
+		pre += `(?P<sku>\d{6,14})\s+`
 	}
 	shapes := []struct{ name, re string }{
 		{"quantity × unit price, then description", pre + `(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)\s+` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
@@ -771,9 +794,10 @@ func kindRE(k protocol.Kind, seen string) string {
 	sort.SliceStable(alts, func(i, j int) bool { return len(alts[i]) > len(alts[j]) })
 	deco := `[\s*#=_.:()\[\]<>|~+/-]*`
 	if k.IsReport() {
-		return `^` + deco + `(?i:` + strings.Join(alts, "|") + `)`
+		return `^(?:[\d./:-]+\s+)*` + deco + `(?i:` + strings.Join(alts, "|") + `)` // after a date and time, too
 	}
-	return `^` + deco + `(?i:` + strings.Join(alts, "|") + `)` + deco + `$`
+	word := `[^\s\d]+`
+	return `^` + deco + `(?:` + word + `\s+)?(?i:` + strings.Join(alts, "|") + `)(?:\s+` + word + `)?` + deco + `$`
 }
 
 // finishRules fills in the tender alternation, widths and require lists.
@@ -858,10 +882,16 @@ func quoteAll(ss []string) []string {
 func (d *drafter) genericZ() {
 	amt := `[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`
 	for _, k := range []protocol.Kind{protocol.KindZReport, protocol.KindXReport} {
-		d.add(rule{section: "z", typ: "counter", match: kindRE(k, "") + `\D*(?P<count>\d+)?.*$`, prio: 5, why: "report title (keyword table), with its number if printed"}, "")
+		title := kindRE(k, "")
+		if d.dates.form != nil {
+			// a date and time before the title are the report's
+			dt := `^(?:(?P<date>` + d.dates.find(d.dates.sampleDate).re + `)\s+)?(?:(?P<time>\d{1,2}:\d\d(?::\d\d)?)\s+)?`
+			title = dt + strings.TrimPrefix(title, `^(?:[\d./:-]+\s+)*`)
+		}
+		d.add(rule{section: "z", typ: "counter", match: title + `\D*(?P<count>\d+)?.*$`, prio: 5, why: "report title (keyword table), with its number if printed"}, "")
 	}
 	for i, zw := range zWords {
-		alt := `(?:[^\s\d]+\s+)?(?i:` + strings.Join(quoteAll(zw.words), "|") + `)`
+		alt := `(?:[^\s\d]+\s+)?(?i:` + strings.Join(quoteAll(zw.words), "|") + `)(?:\s+[^\s\d]+)?`
 		var m string
 		switch zw.field {
 		case "no_sale_count":

@@ -16,10 +16,10 @@ var kindWords = []struct {
 	kind  protocol.Kind
 	words []string
 }{
-	{protocol.KindZReport, []string{"Z REPORT", "Z-REPORT", "Z-BERICHT", "Z BERICHT", "Z-BON", "TAGESABSCHLUSS", "INFORME Z", "CIERRE Z", "REPORTE Z", "RELATORIO Z", "RELATÓRIO Z", "LEITURA Z", "RAPPORT Z", "LAPORAN Z", "Zレポート", "精算", "Z 리포트", "Z리포트", "일일마감", "DAILY Z", "END OF DAY"}},
+	{protocol.KindZReport, []string{"Z REPORT", "Z-REPORT", "Z-BERICHT", "Z BERICHT", "Z-BON", "TAGESABSCHLUSS", "INFORME Z", "CIERRE Z", "REPORTE Z", "RELATORIO Z", "RELATÓRIO Z", "LEITURA Z", "REDUÇÃO Z", "REDUCAO Z", "RAPPORT Z", "LAPORAN Z", "Zレポート", "精算", "Z 리포트", "Z리포트", "일일마감", "DAILY Z", "END OF DAY"}},
 	{protocol.KindXReport, []string{"X REPORT", "X-REPORT", "X-BERICHT", "INFORME X", "LEITURA X", "LAPORAN X", "Xレポート", "X 리포트"}},
-	{protocol.KindNoSale, []string{"NO SALE", "NOSALE", "NO-SALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "PAS DE VENTE", "NESSUNA VENDITA", "GEEN VERKOOP", "TANPA PENJUALAN", "ノーセール", "노세일", "DRAWER OPEN", "LADE GEÖFFNET"}},
-	{protocol.KindVoid, []string{"TRANSACTION VOID", "VOID", "VOIDED", "STORNO", "STORNIERT", "ANNULLIERT", "ANULADO", "ANULADA", "CANCELADO", "CANCELADA", "ANNULÉ", "ANNULE", "ANNULLATO", "取引中止", "取消", "取消し", "거래취소", "취소", "BATAL", "DIBATALKAN", "CANCELLED", "CANCELED", "作废"}},
+	{protocol.KindNoSale, []string{"NO SALE", "NOSALE", "NO-SALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "PAS DE VENTE", "NESSUNA VENDITA", "GEEN VERKOOP", "TANPA PENJUALAN", "ノーセール", "노세일", "DRAWER OPEN", "OPEN DRAWER", "LADE GEÖFFNET", "KASSENLADE", "SCHUBLADE", "ABERTURA DE GAVETA", "ABRIR GAVETA", "APERTURA DE CAJÓN", "ABRIR CAJÓN", "OUVERTURE TIROIR", "BUKA LACI", "BUKA LACI KAS"}},
+	{protocol.KindVoid, []string{"TRANSACTION VOID", "VOID", "VOIDED", "STORNO", "STORNIERT", "ANNULLIERT", "ANULADO", "ANULADA", "CANCELADO", "CANCELADA", "CUPOM CANCELADO", "VENTA ANULADA", "ANNULÉ", "ANNULE", "ANNULLATO", "取引中止", "取消", "取消し", "거래취소", "취소", "BATAL", "DIBATALKAN", "CANCELLED", "CANCELED", "作废"}},
 	{protocol.KindReturn, []string{"RETURN", "REFUND", "RÜCKGABE", "RUECKGABE", "RETOURE", "ERSTATTUNG", "GUTSCHRIFT", "DEVOLUCIÓN", "DEVOLUCION", "DEVOLUÇÃO", "DEVOLUCAO", "REEMBOLSO", "REMBOURSEMENT", "RETOUR", "RESO", "返品", "返金", "반품", "환불", "PENGEMBALIAN", "RETUR", "退货", "退款"}},
 }
 
@@ -49,7 +49,7 @@ var roleWords = []struct {
 	{roleSubtotal, true, []string{"SUBTOTAL", "SUB TOTAL", "SUB-TOTAL", "ZWISCHENSUMME", "ZW.-SUMME", "ZWISCHENSUMME", "SUBTOTAAL", "SUBTOTALE", "SOUS-TOTAL", "SOUS TOTAL", "SUB JUMLAH", "SUBJUMLAH", "小計", "小计", "소계"}},
 	{roleChange, true, []string{"CHANGE", "CHANGE DUE", "RÜCKGELD", "RUECKGELD", "WECHSELGELD", "ZURÜCK", "CAMBIO", "VUELTO", "TROCO", "RENDU", "MONNAIE", "RESTO", "WISSELGELD", "KEMBALI", "KEMBALIAN", "お釣り", "おつり", "お釣", "釣銭", "거스름돈", "거스름", "잔돈", "找零", "找赎"}},
 	{roleTaxable, true, []string{"TAXABLE", "TAXABLE AMOUNT", "NETTO", "NETTOBETRAG", "NET AMOUNT", "BASE IMPONIBLE", "BASE", "DPP", "HT", "TOTAL HT", "공급가액", "과세물품가액", "과세물품", "課税対象額", "税抜合計"}},
-	{roleTax, false, []string{"TAX", "VAT", "MWST", "MWST.", "MW-ST", "UST", "UST.", "IVA", "I.V.A.", "TVA", "BTW", "GST", "SST", "PPN", "PAJAK", "ICMS", "IMPUESTO", "IMPUESTOS", "IGV", "IMPOSTO", "消費税", "内税", "外税", "부가세", "부가가치세", "세금", "增值税", "税额", "税金"}},
+	{roleTax, false, []string{"TAX", "VAT", "MWST", "MWST.", "MW-ST", "UST", "UST.", "IVA", "I.V.A.", "TVA", "BTW", "GST", "SST", "PPN", "PAJAK", "ICMS", "TRIBUTOS", "TRIBUTOS APROX", "IMPOSTOS", "IMPUESTO", "IMPUESTOS", "IGV", "IMPOSTO", "消費税", "内税", "外税", "부가세", "부가가치세", "세금", "增值税", "税额", "税金"}},
 	{roleDiscount, false, []string{"DISCOUNT", "DISC", "RABATT", "NACHLASS", "DESCUENTO", "DESCONTO", "REMISE", "SCONTO", "KORTING", "DISKON", "POTONGAN", "値引", "値引き", "割引", "할인", "折扣", "优惠"}},
 	{roleTenderCard, true, []string{"CARD", "CREDIT CARD", "DEBIT CARD", "VISA", "MASTERCARD", "MC", "AMEX", "DISCOVER", "MAESTRO", "DEBIT", "CREDIT", "KARTE", "EC-KARTE", "EC KARTE", "EC", "GIROCARD", "KREDITKARTE", "TARJETA", "CARTÃO", "CARTAO", "CARTE", "CB", "CARTA", "PINNEN", "PIN", "KARTU", "KARTU DEBIT", "KARTU KREDIT", "カード", "クレジット", "카드", "신용카드", "체크카드", "刷卡", "信用卡"}},
 	{roleTenderCash, true, []string{"CASH", "CASH TENDERED", "BAR", "BARGELD", "GEGEBEN", "EFECTIVO", "DINHEIRO", "ESPÈCES", "ESPECES", "CONTANTI", "CONTANT", "KONTANT", "TUNAI", "現金", "お預り", "お預かり", "預り", "현금", "받은금액", "받은돈", "现金"}},
@@ -64,19 +64,19 @@ var zWords = []struct {
 	field string
 	words []string
 }{
-	{"no_sale_count", []string{"NO SALE", "NOSALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "ノーセール", "노세일"}},
-	{"refunds", []string{"REFUND", "REFUNDS", "RETURN", "RETURNS", "RÜCKGABE", "RETOUREN", "RETOURE", "DEVOLUCIÓN", "DEVOLUCIONES", "DEVOLUÇÕES", "RETOURS", "RETUR", "返品", "반품", "환불"}},
+	{"no_sale_count", []string{"NO SALE", "NOSALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "ABERTURAS GAVETA", "ABERTURA DE GAVETA", "BUKA LACI", "DRAWER OPEN", "SCHUBLADE", "ノーセール", "노세일"}},
+	{"refunds", []string{"REFUND", "REFUNDS", "RETURN", "RETURNS", "RÜCKGABE", "RETOUREN", "RETOURE", "DEVOLUCIÓN", "DEVOLUCIONES", "DEVOLUÇÕES", "DEVOLUCOES", "RETOURS", "RETUR", "返品", "반품", "환불"}},
 	{"voids", []string{"VOID", "VOIDS", "STORNO", "STORNOS", "CANCEL", "ANULACIONES", "CANCELAMENTOS", "ANNULATIONS", "BATAL", "取消", "취소"}},
-	{"gross", []string{"GROSS", "GROSS SALES", "BRUTTO", "BRUTOUMSATZ", "BRUTTOUMSATZ", "BRUTO", "VENTAS BRUTAS", "総売上", "총매출", "PENJUALAN KOTOR"}},
+	{"gross", []string{"GROSS", "GROSS SALES", "BRUTTO", "BRUTOUMSATZ", "BRUTTOUMSATZ", "BRUTO", "VENTAS BRUTAS", "VENDA BRUTA", "総売上", "총매출", "PENJUALAN KOTOR"}},
 	{"grand_total", []string{"GT", "GRAND TOTAL", "GRANDTOTAL", "GESAMTSUMME", "累計", "총누계"}},
-	{"net", []string{"NET", "NET SALES", "NETTO", "NETTOUMSATZ", "NETO", "VENTAS NETAS", "UMSATZ", "純売上", "순매출", "PENJUALAN BERSIH", "TOTAL"}},
+	{"net", []string{"NET", "NET SALES", "NETTO", "NETTOUMSATZ", "NETO", "VENTAS NETAS", "VENDA LIQUIDA", "VENDA LÍQUIDA", "UMSATZ", "純売上", "순매출", "PENJUALAN BERSIH", "TOTAL"}},
 	{"taxable", []string{"TAXABLE", "TXBL", "NETTOBETRAG"}},
 	{"tax", []string{"TAX", "VAT", "MWST", "UST", "IVA", "TVA", "BTW", "GST", "PPN", "消費税", "부가세"}},
 	{"tender", []string{"CASH", "CARD", "BAR", "KARTE", "EFECTIVO", "TARJETA", "DINHEIRO", "CARTÃO", "TUNAI", "KARTU", "CHECK", "CHEQUE", "現金", "カード", "현금", "카드"}},
 }
 
 // receiptWords label the receipt number on a header line.
-var receiptWords = []string{"RECEIPT", "RECEIPT NO", "RCPT", "TRANS", "TRANSACTION", "TXN", "TRX", "BON", "BON-NR", "BONNR", "BELEG", "BELEG-NR", "BELEGNR", "TICKET", "INVOICE", "FACTURA", "FATURA", "CUPOM", "BOLETA", "FOLIO", "NOTA", "STRUK", "NO", "NR", "NUM", "#", "伝票", "レシート", "영수증", "번호", "单号"}
+var receiptWords = []string{"RECEIPT", "RECEIPT NO", "RCPT", "TRANS", "TRANSACTION", "TXN", "TRX", "BON", "BON-NR", "BONNR", "BELEG", "BELEG-NR", "BELEGNR", "TICKET", "INVOICE", "FACTURA", "FATURA", "CUPOM", "BOLETA", "FOLIO", "COO", "CCF", "NFC-E", "NFCE", "DOC", "Nº", "N°", "NOTA", "STRUK", "NO", "NR", "NUM", "#", "伝票", "レシート", "영수증", "번호", "单号"}
 
 // skuWords label an item's article number on the line under it.
 var skuWords = []string{"PLU", "SKU", "EAN", "UPC", "JAN", "ART", "ART.", "ART-NR", "ARTNR", "ARTIKEL", "ARTICLE", "ITEM NO", "CODE", "COD", "CÓDIGO", "CODIGO", "KODE", "品番", "商品コード", "상품코드"}
@@ -170,12 +170,12 @@ func kindTitle(line string) (protocol.Kind, string) {
 	for _, kw := range kindWords {
 		for _, w := range kw.words {
 			if kw.kind.IsReport() {
-				if hasWord(l, w, true) {
+				if hasWord(strings.TrimLeft(l, "0123456789./:- "), w, true) {
 					return kw.kind, w
 				}
 				continue
 			}
-			if l == w {
+			if l == w || (hasWord(l, w, false) && len(strings.Fields(l)) <= len(strings.Fields(w))+1) {
 				return kw.kind, w
 			}
 		}
