@@ -52,6 +52,7 @@ const (
 	maxReceipts = 200
 	maxLineLen  = 160 // runes; longer lines are not used to build rules
 	maxRules    = 300
+	maxLines    = 3000 // lines of the receipts used
 )
 
 // ErrNoReceipts is returned when the sample holds no receipt Draft can find.
@@ -116,6 +117,15 @@ func Draft(sample []byte, opt Options) ([]byte, error) {
 	}
 	if len(receipts) > maxReceipts {
 		receipts = receipts[:maxReceipts]
+	}
+	// A few receipts are enough; bound the work on a large sample.
+	lines := 0
+	for i, r := range receipts {
+		lines += len(r.lines)
+		if lines > maxLines && i > 0 {
+			receipts = receipts[:i]
+			break
+		}
 	}
 	d := newDrafter(opt, dc, fr, receipts, dec.Stats())
 	d.analyse()

@@ -25,20 +25,27 @@ type rule struct {
 }
 
 type drafter struct {
-	opt      Options
-	dc       decoding
-	fr       framing
-	rs       []receipt
-	dstats   escpos.Stats
-	num      amountFormat
-	currency string
-	dates    dateInfo
-	rules    map[string]*rule // by section+match
-	tenders  map[string]string
-	notes    []string // things for the integrator to look at
-	fixed    map[string]int
-	contMode bool
-	detail   *regexp.Regexp // detailRE compiled
+	opt        Options
+	dc         decoding
+	fr         framing
+	rs         []receipt
+	dstats     escpos.Stats
+	num        amountFormat
+	currency   string
+	dates      dateInfo
+	rules      map[string]*rule // by section+match
+	tenders    map[string]string
+	notes      []string // things for the integrator to look at
+	fixed      map[string]int
+	contMode   bool
+	detail     *regexp.Regexp // detailRE compiled
+	amtTok     *regexp.Regexp // a whole token that is an amount
+	startRE    *regexp.Regexp // the framing markers, compiled
+	endRE      *regexp.Regexp
+	shapeREs   map[string]*regexp.Regexp // item shapes, compiled
+	lastAmount int                       // index of the last amount line of the receipt being read
+	// otherSeen counts, per generalised line, the receipts that print it
+	otherSeen map[string]int
 	// anyAmount finds an amount anywhere in a line
 	anyAmount *regexp.Regexp
 	// receiptShape is the shape of the line that carries the receipt number
@@ -53,7 +60,7 @@ type drafter struct {
 
 func newDrafter(opt Options, dc decoding, fr framing, rs []receipt, st escpos.Stats) *drafter {
 	return &drafter{opt: opt, dc: dc, fr: fr, rs: rs, dstats: st, rules: map[string]*rule{}, tenders: map[string]string{},
-		fixed: map[string]int{}, kindN: map[protocol.Kind]int{}, itemsIn: map[protocol.Kind]int{}, tendersIn: map[protocol.Kind]int{}}
+		fixed: map[string]int{}, otherSeen: map[string]int{}, shapeREs: map[string]*regexp.Regexp{}, kindN: map[protocol.Kind]int{}, itemsIn: map[protocol.Kind]int{}, tendersIn: map[protocol.Kind]int{}}
 }
 
 // add records a rule (once per section and regex) and that a sample line matched it.
@@ -106,6 +113,13 @@ func (d *drafter) analyse() {
 	}
 	d.dates = inferDates(all)
 	d.detail = regexp.MustCompile(d.detailRE())
+	d.amtTok = regexp.MustCompile(`^` + d.num.full + `$`)
+	if d.fr.startText != "" {
+		d.startRE = regexp.MustCompile(d.fr.startText)
+	}
+	if d.fr.endText != "" {
+		d.endRE = regexp.MustCompile(d.fr.endText)
+	}
 
 	// Kinds, from title lines.
 	for i := range d.rs {
@@ -191,8 +205,8 @@ func (d *drafter) canIgnore(t string, n int) bool {
 	if d.dates.find(t) != nil || panRE.MatchString(t) || pseudoRE.MatchString(t) || d.isReceiptLine(t) {
 		return false
 	}
-	for _, m := range []string{d.fr.startText, d.fr.endText} {
-		if m != "" && regexp.MustCompile(m).MatchString(t) {
+	for _, re := range []*regexp.Regexp{d.startRE, d.endRE} {
+		if re != nil && re.MatchString(t) {
 			return false
 		}
 	}
@@ -265,6 +279,12 @@ func (d *drafter) plainText(t string) bool {
 
 func (d *drafter) receiptRules(r *receipt) {
 	report := r.kind.IsReport()
+	d.lastAmount = -1
+	for i, l := range r.lines {
+		if _, _, ok := d.num.split(l); ok {
+			d.lastAmount = i
+		}
+	}
 	seenAmount, seenTotal := false, false
 	items, tenders := 0, 0
 	var total int64
@@ -281,12 +301,12 @@ func (d *drafter) receiptRules(r *receipt) {
 		if k, w := kindTitle(l); k != "" {
 			if report {
 				d.zCounter(l, w)
-			} else if !regexp.MustCompile(kindRE(k, "")).MatchString(l) {
+			} else if !kindREs[k].MatchString(l) {
 				d.add(rule{section: "fields", typ: "ignore", match: shape(l), prio: 1, why: fmt.Sprintf("the %s title line (classification reads it)", k)}, l)
 			}
 			continue
 		}
-		if d.fr.startText != "" && regexp.MustCompile(d.fr.startText).MatchString(l) && i == 0 {
+		if d.startRE != nil && d.startRE.MatchString(l) && i == 0 {
 			continue // the framing marker: never flagged
 		}
 		if pseudoRE.MatchString(l) {
@@ -322,7 +342,7 @@ func (d *drafter) receiptRules(r *receipt) {
 					continue
 				}
 			}
-			if m := regexp.MustCompile(d.detailRE()).FindStringSubmatch(l); m != nil && !d.contMode {
+			if d.detail.MatchString(l) && !d.contMode {
 				d.add(rule{section: "fields", typ: "item_detail", match: d.detailRE(), prio: 8, why: "quantity × unit price under an item line"}, l)
 				continue
 			}
@@ -388,6 +408,18 @@ var (
 	codeRE       = regexp.MustCompile(`^\s*\d{6,14}\s+\S`)
 )
 
+var (
+	pctRE   = regexp.MustCompile(`^(\d+(?:[.,]\d+)?)\s?%$`)
+	intRE   = regexp.MustCompile(`^\d+$`)
+	kindREs = func() map[protocol.Kind]*regexp.Regexp {
+		m := map[protocol.Kind]*regexp.Regexp{}
+		for _, kw := range kindWords {
+			m[kw.kind] = regexp.MustCompile(kindRE(kw.kind, ""))
+		}
+		return m
+	}()
+)
+
 var voidItemWords = []string{"ITEM VOID", "VOID", "STORNO", "CANCEL", "ANULADO", "CANCELADO", "ANNULÉ", "取消", "취소", "BATAL", "KOREKSI"}
 
 // voidPrefix is the label up to the end of the void word and the decoration after it.
@@ -416,25 +448,23 @@ func (d *drafter) otherLine(r *receipt, i int, l string, seenAmount bool) {
 	}
 	re, _ := d.genLine(l, false)
 	// Repeated across receipts, or in the header or footer area: safe to ignore (no amount).
-	n := 0
-	cre, err := regexp.Compile(re)
-	if err != nil {
-		return
-	}
-	for _, o := range d.rs {
-		for _, ol := range o.lines {
-			if cre.MatchString(ol) {
-				n++
-				break
+	n, ok := d.otherSeen[re]
+	if !ok {
+		cre, err := regexp.Compile(re)
+		if err != nil {
+			return
+		}
+		for _, o := range d.rs {
+			for _, ol := range o.lines {
+				if cre.MatchString(ol) {
+					n++
+					break
+				}
 			}
 		}
+		d.otherSeen[re] = n
 	}
-	footer := true
-	for _, rest := range r.lines[i+1:] {
-		if _, _, ok := d.num.split(rest); ok {
-			footer = false
-		}
-	}
+	footer := i > d.lastAmount
 	if n >= 2 || !seenAmount || footer {
 		d.add(rule{section: "fields", typ: "ignore", match: re, prio: 9, why: fmt.Sprintf("text without an amount, on %d receipt(s)", n)}, l)
 		return
@@ -480,7 +510,11 @@ func (d *drafter) item(label, line string) {
 		{"columns: description, quantity", pre + descRE + `\s{2,}(?P<quantity>\d+)\s{2,}(?P<amount>` + full + `)` + sfx + `$`},
 	}
 	for i, s := range shapes {
-		re := regexp.MustCompile(s.re)
+		re := d.shapeREs[s.re]
+		if re == nil {
+			re = regexp.MustCompile(s.re)
+			d.shapeREs[s.re] = re
+		}
 		m := re.FindStringSubmatch(line)
 		if m == nil {
 			continue
@@ -612,8 +646,7 @@ func (d *drafter) genLabel(label, role string) string {
 	toks := strings.Fields(strings.TrimRight(strings.TrimSpace(label), ":="))
 	var parts []string
 	haveCode, haveRate, haveTaxable, haveCount := false, false, false, false
-	amt := regexp.MustCompile(`^` + d.num.full + `$`)
-	pct := regexp.MustCompile(`^(\d+(?:[.,]\d+)?)\s?%$`)
+	amt, pct := d.amtTok, pctRE
 	for _, t := range toks {
 		switch {
 		case role == "tax" && pct.MatchString(t) && !haveRate:
@@ -630,7 +663,7 @@ func (d *drafter) genLabel(label, role string) string {
 		case role == "tax" && amt.MatchString(t) && !haveTaxable && strings.ContainsAny(t, ".,"):
 			haveTaxable = true
 			parts = append(parts, `(?P<taxable>`+d.num.full+`)`)
-		case role == "z" && !haveCount && regexp.MustCompile(`^\d+$`).MatchString(t):
+		case role == "z" && !haveCount && intRE.MatchString(t):
 			haveCount = true
 			parts = append(parts, `(?P<count>\d+)`)
 		default:
