@@ -275,7 +275,7 @@ func (t *textParser) line(text string) {
 		for _, k := range t.p.c.conts {
 			if k.re.MatchString(cleaned) {
 				t.raw = append(t.raw, rawLine)
-				t.traceRaw(rawLine, "cleaning.continuations (joined to the line before)")
+				t.traceRaw(rawLine, "continuation of the line above")
 				last := &t.lines[len(t.lines)-1]
 				// Joining may bring digit groups together: mask the joined line again.
 				joined, jres := t.masker.Mask([]byte(last.text + k.sep + strings.TrimLeft(cleaned, " \t")))
