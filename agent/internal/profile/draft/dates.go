@@ -33,6 +33,8 @@ func init() {
 	}
 }
 
+var ampmRE = regexp.MustCompile(`\b\d{1,2}:\d\d(?::\d\d)? ?[AaPp][Mm]\b`)
+
 var timeRE = regexp.MustCompile(`\b\d{1,2}:\d\d(?::\d\d)?\b`)
 
 type dateInfo struct {
@@ -91,6 +93,15 @@ func inferDates(lines []string) dateInfo {
 		di.timeLayout = "15:04:05"
 	case mins > 0:
 		di.timeLayout = "15:04"
+	}
+	ampm := 0
+	for _, l := range lines {
+		if ampmRE.MatchString(l) {
+			ampm++
+		}
+	}
+	if ampm > 0 && ampm*2 >= secs+mins {
+		di.timeLayout = strings.Replace(di.timeLayout, "15", "3", 1) + " PM" // 12-hour clock
 	}
 	if best < 0 {
 		di.why = "no date seen: set date_format and add the date to a header rule"

@@ -15,7 +15,7 @@ import (
 // FuzzDraft: any input and any dialect give a draft that loads, or an error — no panic, no
 // hang (each call is bounded by the sample limit and the rule cap).
 func FuzzDraft(f *testing.F) {
-	for _, l := range append(receiptgen.Layouts(), receiptgen.FrozenLayouts()...) {
+	for _, l := range append(append(receiptgen.Layouts(), receiptgen.FrozenLayouts()...), receiptgen.UnseenLayouts()...) {
 		f.Add(l.Generate(3, 6).Stream(0, 3), uint8(0))
 	}
 	if bins, _ := filepath.Glob("../../escpos/testdata/*/*.bin"); len(bins) > 0 {

@@ -508,6 +508,7 @@ func (d *drafter) item(label, line string) {
 		{"description, quantity × unit price", pre + descRE + `\s+(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)(?:\s*/\s*[^\s\d]{1,3})?\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity, unit price", pre + descRE + `\s{2,}(?P<quantity>` + qtyRE + `)\s+(?P<unit_price>` + full + `)\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity", pre + descRE + `\s{2,}(?P<quantity>\d+)\s{2,}(?P<amount>` + full + `)` + sfx + `$`},
+		{"columns: quantity, description", pre + `(?P<quantity>` + qtyRE + `)\s{2,}` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
 	}
 	for i, s := range shapes {
 		re := d.shapeREs[s.re]
@@ -680,6 +681,12 @@ func (d *drafter) genLabel(label, role string) string {
 // word becomes the receipt, a masked card number keeps its last four.
 func (d *drafter) genLine(l string, header bool) (string, []string) {
 	toks := strings.Fields(l)
+	for i := 1; i < len(toks); i++ { // "3:04 PM" is one time
+		if u := strings.ToUpper(toks[i]); (u == "AM" || u == "PM") && timeRE.MatchString(toks[i-1]) {
+			toks[i-1] += " " + toks[i]
+			toks = append(toks[:i], toks[i+1:]...)
+		}
+	}
 	var parts, groups []string
 	prev := ""
 	for _, t := range toks {
@@ -705,7 +712,12 @@ func (d *drafter) genToken(t, prev string, header bool, groups []string) (string
 		return regexp.QuoteMeta(t[:loc.start]) + `(?P<date>` + loc.re + `)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[loc.end:]), `\d+`), []string{"date"}
 	}
 	if loc := timeRE.FindStringIndex(t); loc != nil && !has(groups, "time") && d.dates.timeLayout != "" {
-		return regexp.QuoteMeta(t[:loc[0]]) + `(?P<time>\d{1,2}:\d\d(?::\d\d)?)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[loc[1]:]), `\d+`), []string{"time"}
+		rest := t[loc[1]:]
+		ampm := ""
+		if u := strings.ToUpper(strings.TrimSpace(rest)); u == "AM" || u == "PM" {
+			ampm, rest = `\s?[AaPp][Mm]`, ""
+		}
+		return regexp.QuoteMeta(t[:loc[0]]) + `(?P<time>\d{1,2}:\d\d(?::\d\d)?` + ampm + `)` + digitsRE.ReplaceAllString(regexp.QuoteMeta(rest), `\d+`), []string{"time"}
 	}
 	if m := panRE.FindStringSubmatchIndex(t); m != nil {
 		return regexp.QuoteMeta(t[:m[0]]) + `[*Xx•]{4,}[- ]?(?P<last4>\d{4})` + digitsRE.ReplaceAllString(regexp.QuoteMeta(t[m[1]:]), `\d+`), nil
@@ -829,8 +841,8 @@ func kindRE(k protocol.Kind, seen string) string {
 	if k.IsReport() {
 		return `^(?:[\d./:-]+\s+)*` + deco + `(?i:` + strings.Join(alts, "|") + `)` // after a date and time, too
 	}
-	word := `[^\s\d]+`
-	return `^` + deco + `(?:` + word + `\s+)?(?i:` + strings.Join(alts, "|") + `)(?:\s+` + word + `)?` + deco + `$`
+	word, alt := `[^\s\d]+`, `(?i:`+strings.Join(alts, "|")+`)`
+	return `^` + deco + `(?:` + alt + `(?:\s+` + word + `){0,5}|(?:` + word + `\s+){0,5}` + alt + `)` + deco + `$`
 }
 
 // finishRules fills in the tender alternation, widths and require lists.

@@ -16,9 +16,9 @@ var kindWords = []struct {
 	kind  protocol.Kind
 	words []string
 }{
-	{protocol.KindZReport, []string{"Z REPORT", "Z-REPORT", "Z-BERICHT", "Z BERICHT", "Z-BON", "TAGESABSCHLUSS", "INFORME Z", "CIERRE Z", "REPORTE Z", "RELATORIO Z", "RELATÓRIO Z", "LEITURA Z", "REDUÇÃO Z", "REDUCAO Z", "RAPPORT Z", "LAPORAN Z", "Zレポート", "精算", "Z 리포트", "Z리포트", "일일마감", "DAILY Z", "END OF DAY"}},
+	{protocol.KindZReport, []string{"Z REPORT", "Z-REPORT", "Z-BERICHT", "Z BERICHT", "Z-BON", "TAGESABSCHLUSS", "INFORME Z", "CIERRE Z", "CIERRE DE CAJA", "CIERRE DIARIO", "REPORTE Z", "RELATORIO Z", "RELATÓRIO Z", "LEITURA Z", "REDUÇÃO Z", "REDUCAO Z", "RAPPORT Z", "LAPORAN Z", "Zレポート", "精算", "Z 리포트", "Z리포트", "일일마감", "DAILY Z", "END OF DAY"}},
 	{protocol.KindXReport, []string{"X REPORT", "X-REPORT", "X-BERICHT", "INFORME X", "LEITURA X", "LAPORAN X", "Xレポート", "X 리포트"}},
-	{protocol.KindNoSale, []string{"NO SALE", "NOSALE", "NO-SALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "PAS DE VENTE", "NESSUNA VENDITA", "GEEN VERKOOP", "TANPA PENJUALAN", "ノーセール", "노세일", "DRAWER OPEN", "OPEN DRAWER", "LADE GEÖFFNET", "KASSENLADE", "SCHUBLADE", "ABERTURA DE GAVETA", "ABRIR GAVETA", "APERTURA DE CAJÓN", "ABRIR CAJÓN", "OUVERTURE TIROIR", "BUKA LACI", "BUKA LACI KAS"}},
+	{protocol.KindNoSale, []string{"NO SALE", "NOSALE", "NO-SALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "PAS DE VENTE", "NESSUNA VENDITA", "GEEN VERKOOP", "TANPA PENJUALAN", "ノーセール", "노세일", "DRAWER OPEN", "OPEN DRAWER", "LADE GEÖFFNET", "KASSENLADE", "SCHUBLADE", "ABERTURA DE GAVETA", "ABRIR GAVETA", "APERTURA DE CAJÓN", "ABRIR CAJÓN", "APERTURA DE CAJON", "ABRIR CAJON", "OUVERTURE TIROIR", "BUKA LACI", "BUKA LACI KAS"}},
 	{protocol.KindVoid, []string{"TRANSACTION VOID", "VOID", "VOIDED", "STORNO", "STORNIERT", "ANNULLIERT", "ANULADO", "ANULADA", "CANCELADO", "CANCELADA", "CUPOM CANCELADO", "VENTA ANULADA", "ANNULÉ", "ANNULE", "ANNULLATO", "取引中止", "取消", "取消し", "거래취소", "취소", "BATAL", "DIBATALKAN", "CANCELLED", "CANCELED", "作废"}},
 	{protocol.KindReturn, []string{"RETURN", "REFUND", "RÜCKGABE", "RUECKGABE", "RETOURE", "ERSTATTUNG", "GUTSCHRIFT", "DEVOLUCIÓN", "DEVOLUCION", "DEVOLUÇÃO", "DEVOLUCAO", "REEMBOLSO", "REMBOURSEMENT", "RETOUR", "RESO", "返品", "返金", "반품", "환불", "PENGEMBALIAN", "RETUR", "退货", "退款"}},
 }
@@ -64,7 +64,7 @@ var zWords = []struct {
 	field string
 	words []string
 }{
-	{"no_sale_count", []string{"NO SALE", "NOSALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "ABERTURAS GAVETA", "ABERTURA DE GAVETA", "BUKA LACI", "DRAWER OPEN", "SCHUBLADE", "ノーセール", "노세일"}},
+	{"no_sale_count", []string{"NO SALE", "NOSALE", "#/NS", "KEIN VERKAUF", "SIN VENTA", "SEM VENDA", "ABERTURAS GAVETA", "ABERTURA DE GAVETA", "APERTURAS CAJON", "APERTURAS DE CAJON", "BUKA LACI", "DRAWER OPEN", "SCHUBLADE", "ノーセール", "노세일"}},
 	{"refunds", []string{"REFUND", "REFUNDS", "RETURN", "RETURNS", "RÜCKGABE", "RETOUREN", "RETOURE", "DEVOLUCIÓN", "DEVOLUCIONES", "DEVOLUÇÕES", "DEVOLUCOES", "RETOURS", "RETUR", "返品", "반품", "환불"}},
 	{"voids", []string{"VOID", "VOIDS", "STORNO", "STORNOS", "CANCEL", "ANULACIONES", "CANCELAMENTOS", "ANNULATIONS", "BATAL", "取消", "취소"}},
 	{"gross", []string{"GROSS", "GROSS SALES", "BRUTTO", "BRUTOUMSATZ", "BRUTTOUMSATZ", "BRUTO", "VENTAS BRUTAS", "VENDA BRUTA", "総売上", "총매출", "PENJUALAN KOTOR"}},
@@ -175,7 +175,7 @@ func kindTitle(line string) (protocol.Kind, string) {
 				}
 				continue
 			}
-			if l == w || (hasWord(l, w, false) && len(strings.Fields(l)) <= len(strings.Fields(w))+1) {
+			if l == w || titleWith(l, w) {
 				return kw.kind, w
 			}
 		}
@@ -203,4 +203,13 @@ func hasAnyWord(label string, words []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// titleWith: the line is a title holding the kind word first or last, with at most five other
+// words and no digits ("NOTA DE CREDITO - DEVOLUCION", "CUPOM CANCELADO").
+func titleWith(l, w string) bool {
+	if strings.ContainsAny(l, "0123456789") || len(strings.Fields(l)) > len(strings.Fields(w))+5 {
+		return false
+	}
+	return (strings.HasPrefix(l, w) || strings.HasSuffix(l, w)) && hasWord(l, w, false)
 }
