@@ -482,12 +482,18 @@ func (d *drafter) tender(label, role, line, why string) {
 	lab := strings.Trim(label, decoration)
 	if m := panRE.FindStringSubmatchIndex(lab); m != nil {
 		words := strings.TrimSpace(lab[:m[0]])
-		d.tenders[normLabel(words)] = typ
+		if role != roleTenderOth || hasTableWord(words) {
+			d.tenders[normLabel(words)] = typ
+		}
 		d.add(rule{section: "fields", typ: "tender", match: `^\s*(?P<tender>` + d.genLabel(words, "") + `)[\s:]+[*Xx•]{4,}[- ]?(?P<last4>\d{4})[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 5,
 			why: why + "; the card number is masked, its last four kept"}, line)
 		return
 	}
-	d.tenders[normLabel(lab)] = typ
+	if role != roleTenderOth || hasTableWord(lab) {
+		// A label the table does not know stays out of fields.tenders: the parser then flags
+		// each such tender as "counted as other" instead of the draft passing a guess as fact.
+		d.tenders[normLabel(lab)] = typ
+	}
 	d.add(rule{section: "fields", typ: "tender", match: "tender-words", prio: 5, why: "tender lines: any word of the tender table or seen in the sample, then the amount"}, line)
 }
 
@@ -632,7 +638,9 @@ func (d *drafter) zLine(l, label, amt string, ok bool) {
 			typ = protocol.TenderOther
 		}
 		words := strings.TrimSpace(digitsRE.Split(strings.Trim(label, decoration), 2)[0])
-		d.tenders[normLabel(words)] = typ
+		if tenderRoles[r] != "" {
+			d.tenders[normLabel(words)] = typ
+		}
 		lab = `(?P<tender>` + d.genLabel(words, "") + `)` + strings.TrimPrefix(lab, d.genLabel(words, ""))
 	}
 	if f == "tax" {
@@ -950,4 +958,10 @@ func (d *drafter) genericZ() {
 		}
 		d.add(rule{section: "z", typ: zw.field, match: m, prio: 10 + i, why: "report line from the keyword table"}, "")
 	}
+}
+
+// hasTableWord says whether a tender label is a word of the tender table.
+func hasTableWord(label string) bool {
+	r, _ := roleOf(label)
+	return tenderRoles[r] != ""
 }
