@@ -268,7 +268,8 @@ func (d *drafter) yaml(v variant, tried []string, o outcome) []byte {
 	} else {
 		w("  tax_included: false   # the sample's totals equal Σlines − discounts + tax\n")
 	}
-	w("  tolerance: 0\n  total_required: [sale, return]\n")
+	w("  tolerance: 0\n  # a void must print its total too: a total computed from its lines alone checks nothing\n")
+	w("  total_required: [sale, return, void]\n")
 	return b.Bytes()
 }
 

@@ -25,31 +25,33 @@ type rule struct {
 }
 
 type drafter struct {
-	opt        Options
-	dc         decoding
-	fr         framing
-	rs         []receipt
-	dstats     escpos.Stats
-	num        amountFormat
-	currency   string
-	dates      dateInfo
-	rules      map[string]*rule // by section+match
-	tenders    map[string]string
-	notes      []string // things for the integrator to look at
-	fixed      map[string]int
-	contMode   bool
-	detail     *regexp.Regexp // detailRE compiled
-	amtTok     *regexp.Regexp // a whole token that is an amount
-	startRE    *regexp.Regexp // the framing markers, compiled
-	endRE      *regexp.Regexp
-	shapeREs   map[string]*regexp.Regexp // item shapes, compiled
-	lastAmount int                       // index of the last amount line of the receipt being read
+	opt            Options
+	dc             decoding
+	fr             framing
+	rs             []receipt
+	dstats         escpos.Stats
+	num            amountFormat
+	currency       string
+	dates          dateInfo
+	rules          map[string]*rule // by section+match
+	tenders        map[string]string
+	notes          []string // things for the integrator to look at
+	fixed          map[string]int
+	contMode       bool
+	detail         *regexp.Regexp // detailRE compiled
+	amtTok         *regexp.Regexp // a whole token that is an amount
+	startRE        *regexp.Regexp // the framing markers, compiled
+	endRE          *regexp.Regexp
+	shapeREs       map[string]*regexp.Regexp // item shapes, compiled
+	lastAmount     int                       // index of the last amount line of the receipt being read
+	inferredReturn bool                      // a return title was inferred from the sign of the totals
 	// otherSeen counts, per generalised line, the receipts that print it
 	otherSeen map[string]int
 	// anyAmount finds an amount anywhere in a line
 	anyAmount *regexp.Regexp
 	// receiptShape is the shape of the line that carries the receipt number
 	receiptShape string
+	receiptSeq   bool // the receipt line was found by its number going up, not by a label
 
 	// what the sample holds per kind, for require lists
 	kindN        map[protocol.Kind]int
@@ -277,6 +279,33 @@ func (d *drafter) plainText(t string) bool {
 	return k == "" && d.dates.find(t) == nil && !panRE.MatchString(t) && !pseudoRE.MatchString(t)
 }
 
+type pending struct {
+	label, line string
+	v           int64
+}
+
+// onPositive says whether a line is printed on a receipt whose total is not negative.
+func (d *drafter) onPositive(t string) bool {
+	for _, r := range d.rs {
+		has, neg := false, false
+		for _, l := range r.lines {
+			if l == t {
+				has = true
+			}
+			if label, amt, ok := d.num.split(l); ok {
+				if role, _ := roleOf(label); role == roleTotal {
+					v, _ := d.num.value(amt)
+					neg = v < 0
+				}
+			}
+		}
+		if has && !neg {
+			return true
+		}
+	}
+	return false
+}
+
 func (d *drafter) receiptRules(r *receipt) {
 	report := r.kind.IsReport()
 	d.lastAmount = -1
@@ -287,7 +316,9 @@ func (d *drafter) receiptRules(r *receipt) {
 	}
 	seenAmount, seenTotal := false, false
 	items, tenders := 0, 0
-	var total int64
+	var total, tendered int64
+	var unknown []pending
+	var titles []string // short lines of words only: candidate titles
 	haveTotal := false
 	for i, l := range r.lines {
 		t := strings.TrimSpace(l)
@@ -316,6 +347,12 @@ func (d *drafter) receiptRules(r *receipt) {
 		_, _, isAmt := d.num.split(l)
 		if d.dates.find(l) != nil || (!seenAmount && (!isAmt || d.num.minor == 0) && d.isReceiptLine(l)) {
 			re, groups := d.genLine(l, d.isReceiptLine(l))
+			if d.receiptSeq && d.isReceiptLine(l) && !has(groups, "receipt") {
+				re, groups = strings.Replace(re, `\d+`, `(?P<receipt>\d+)`, 1), append(groups, "receipt (its number goes up from receipt to receipt)")
+				if strings.Count(l, " ") > 0 && len(digitsRE.FindAllString(l, -1)) > 1 {
+					re = d.seqReceiptRE(l)
+				}
+			}
 			d.add(rule{section: "fields", typ: "header", match: re, prio: 0, why: "header line with " + strings.Join(groups, ", ")}, l)
 			continue
 		}
@@ -346,6 +383,9 @@ func (d *drafter) receiptRules(r *receipt) {
 				d.add(rule{section: "fields", typ: "item_detail", match: d.detailRE(), prio: 8, why: "quantity × unit price under an item line"}, l)
 				continue
 			}
+			if !strings.ContainsAny(l, "0123456789") && len(strings.Fields(l)) <= 6 && d.plainText(strings.TrimSpace(l)) {
+				titles = append(titles, l)
+			}
 			d.otherLine(r, i, l, seenAmount)
 			continue
 		}
@@ -371,14 +411,12 @@ func (d *drafter) receiptRules(r *receipt) {
 			d.add(rule{section: "fields", typ: "tax", match: d.labelled(label, "tax"), prio: 2, why: fmt.Sprintf("%q is a tax word", word)}, l)
 		case role == roleDiscount:
 			d.add(rule{section: "fields", typ: "discount", match: `^\s*(?P<description>` + d.genLabel(label, "") + `)[\s:=]+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`, prio: 7, why: fmt.Sprintf("%q is a discount word", word)}, l)
-		case tenderRoles[role] != "" || (role == "" && seenTotal && strings.TrimSpace(label) != ""):
-			why := fmt.Sprintf("%q is a %s tender word", word, tenderRoles[role])
-			if role == "" {
-				role = roleTenderOth
-				why = "an amount after the total with a label the table does not know: a tender, type other (check)"
-			}
+		case role == "" && seenTotal && strings.TrimSpace(label) != "":
+			unknown = append(unknown, pending{label, l, v})
+		case tenderRoles[role] != "":
 			tenders++
-			d.tender(label, role, l, why)
+			tendered += v
+			d.tender(label, role, l, fmt.Sprintf("%q is a %s tender word", word, tenderRoles[role]))
 		default:
 			if w, ok := hasAnyWord(label, voidItemWords); ok {
 				pre := voidPrefix(label, w)
@@ -388,6 +426,26 @@ func (d *drafter) receiptRules(r *receipt) {
 			}
 			items++
 			d.item(label, l)
+		}
+	}
+	// Unknown lines after the total: the change if the sums say so, else a tender of type other.
+	for _, u := range unknown {
+		if u.v > 0 && haveTotal && u.v == tendered-total && len(unknown) > 0 && tendered > 0 {
+			d.add(rule{section: "fields", typ: "change", match: d.labelled(u.label, "change"), prio: 4,
+				why: fmt.Sprintf("%q is not a known word, but its amount is Σtenders − total on the sample receipt: the change", strings.TrimSpace(u.label))}, u.line)
+			continue
+		}
+		tenders++
+		d.tender(u.label, roleTenderOth, u.line, "an amount after the total with a label the table does not know: a tender, type other (check)")
+	}
+	// A title no table knows, printed only on receipts with a negative total: a return.
+	if r.kind == protocol.KindSale && haveTotal && total < 0 {
+		for _, t := range titles {
+			if !d.onPositive(t) {
+				d.add(rule{section: "kind", typ: string(protocol.KindReturn), match: shape(t), prio: 0,
+					why: fmt.Sprintf("%q is printed only on receipts with a negative total", strings.TrimSpace(t))}, "")
+				d.inferredReturn = true
+			}
 		}
 	}
 	if items > 0 {
@@ -514,6 +572,7 @@ func (d *drafter) item(label, line string) {
 		{"description, quantity × unit price", pre + descRE + `\s+(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)(?:\s*/\s*[^\s\d]{1,3})?\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity, unit price", pre + descRE + `\s{2,}(?P<quantity>` + qtyRE + `)\s+(?P<unit_price>` + full + `)\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity", pre + descRE + `\s{2,}(?P<quantity>\d+)\s{2,}(?P<amount>` + full + `)` + sfx + `$`},
+		{"quantity × description", pre + `(?P<quantity>\d+)\s?[xX×*]\s+` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: quantity, description", pre + `(?P<quantity>` + qtyRE + `)\s{2,}` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
 	}
 	for i, s := range shapes {
@@ -802,6 +861,56 @@ func (d *drafter) pickReceipt() {
 		}
 	}
 	d.receiptShape = best
+	if best == "" {
+		d.receiptShape, d.receiptSeq = d.sequenceLine()
+	}
+}
+
+// sequenceLine finds a line printed on most receipts whose one long number goes up from
+// receipt to receipt: the receipt number, whatever its label.
+func (d *drafter) sequenceLine() (string, bool) {
+	type obs struct {
+		nums []string
+	}
+	seen := map[string]*obs{}
+	for _, r := range d.rs {
+		done := map[string]bool{}
+		for _, l := range r.lines {
+			ns := longNumRE.FindAllString(l, -1)
+			if len(ns) != 1 || d.dates.find(l) != nil || runeLen(l) > maxLineLen {
+				continue
+			}
+			if _, _, ok := d.num.split(l); ok && d.num.minor > 0 {
+				continue
+			}
+			sh := shape(l)
+			if done[sh] {
+				continue
+			}
+			done[sh] = true
+			if seen[sh] == nil {
+				seen[sh] = &obs{}
+			}
+			seen[sh].nums = append(seen[sh].nums, ns[0])
+		}
+	}
+	best, bestN := "", 0
+	for sh, o := range seen {
+		if len(o.nums)*5 < len(d.rs)*4 || len(o.nums) < 2 {
+			continue
+		}
+		up := true
+		for i := 1; i < len(o.nums); i++ {
+			a, b := strings.TrimLeft(o.nums[i-1], "0"), strings.TrimLeft(o.nums[i], "0")
+			if len(a) > len(b) || (len(a) == len(b) && a >= b) {
+				up = false
+			}
+		}
+		if up && (len(o.nums) > bestN || (len(o.nums) == bestN && sh < best)) {
+			best, bestN = sh, len(o.nums)
+		}
+	}
+	return best, best != ""
 }
 
 func (d *drafter) isReceiptLine(l string) bool {
@@ -812,6 +921,8 @@ func (d *drafter) isReceiptLine(l string) bool {
 func hasWordReceiptNumber(l string) bool {
 	return hasReceiptNumber(strings.ReplaceAll(l, "#", " "))
 }
+
+var longNumRE = regexp.MustCompile(`\d{3,}`)
 
 var receiptNumRE = regexp.MustCompile(`\d{2,}`)
 
@@ -964,4 +1075,17 @@ func (d *drafter) genericZ() {
 func hasTableWord(label string) bool {
 	r, _ := roleOf(label)
 	return tenderRoles[r] != ""
+}
+
+// seqReceiptRE generalises a receipt line found by its sequence: the long number is the receipt,
+// other digits are \d+.
+func (d *drafter) seqReceiptRE(l string) string {
+	loc := longNumRE.FindStringIndex(l)
+	before, after := l[:loc[0]], l[loc[1]:]
+	g := func(s string) string {
+		q := regexp.QuoteMeta(s)
+		q = digitsRE.ReplaceAllString(q, `\d+`)
+		return spacesRE.ReplaceAllString(q, `\s+`)
+	}
+	return `^\s*` + g(strings.TrimLeft(before, " ")) + `(?P<receipt>\d+)` + g(strings.TrimRight(after, " ")) + `\s*$`
 }
