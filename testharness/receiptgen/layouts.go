@@ -42,10 +42,7 @@ func renderDE(l *Layout, t *tx) []string {
 	if t.kind == protocol.KindNoSale {
 		return append(out, "\x1bp", l.center("Vielen Dank!"))
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		switch {
 		case strings.Contains(li.Quantity, "."):
@@ -71,9 +68,7 @@ func renderDE(l *Layout, t *tx) []string {
 	if t.kind != protocol.KindVoid {
 		out = append(out, l.lr("enth. MwSt 7% A", de(sign*t.tax)))
 	}
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return append(out, "", l.center("Vielen Dank!"), l.center("Steuer-Nr. 12/345/67890"))
 }
 
@@ -117,10 +112,7 @@ func renderJP(l *Layout, t *tx) []string {
 		out = append(out, "\x00B"+l.center("ノーセール"))
 		return append(out, "\x1bp")
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	count := 0
 	for _, li := range t.lines {
 		out = append(out, l.lr(li.Description, yen(sign*li.Amount)))
@@ -177,10 +169,7 @@ func renderKR(l *Layout, t *tx) []string {
 	case protocol.KindNoSale:
 		return append(out, l.center("노세일"), strings.Repeat("=", l.width))
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	out = append(out, l.lr("상품명        수량", "금액"), strings.Repeat("-", l.width))
 	for _, li := range t.lines {
 		name := li.Description + strings.Repeat(" ", max(1, 14-width(li.Description)))

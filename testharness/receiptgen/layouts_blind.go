@@ -46,10 +46,7 @@ func renderFR(l *Layout, t *tx) []string {
 		return append(out, l.center("OUVERTURE TIROIR"), "\x1bp")
 	}
 	out = append(out, strings.Repeat("=", l.width))
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		out = append(out, l.lr(fmt.Sprintf("%s x %s", li.Quantity, li.Description), fr(sign*li.Amount)+" €"))
 	}
@@ -104,10 +101,7 @@ func renderMY(l *Layout, t *tx) []string {
 	case protocol.KindNoSale:
 		return append(out, l.center("BUKA LACI"), "\x1bp")
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		out = append(out, li.Description, l.lr(fmt.Sprintf(" %s @ %s", li.Quantity, money(li.UnitPrice, ".", ",", 2)), rm(sign*li.Amount)))
 	}

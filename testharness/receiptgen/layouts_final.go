@@ -45,10 +45,7 @@ func renderES(l *Layout, t *tx) []string {
 		return append(out, l.center("*** APERTURA DE CAJÓN ***"), "\x1bp")
 	}
 	out = append(out, strings.Repeat("-", l.width), "UDS DESCRIPCIÓN          PRECIO  IMPORTE")
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		left := fmt.Sprintf("%3s %-20s %6s", li.Quantity, li.Description, es(li.UnitPrice))
 		out = append(out, l.lr(left, es(sign*li.Amount)))
@@ -65,9 +62,7 @@ func renderES(l *Layout, t *tx) []string {
 		out = append(out, l.lr("CAMBIO", es(t.change)+" €"))
 	}
 	out = append(out, "IVA      BASE      CUOTA", fmt.Sprintf("21%%  %8s  %8s", es(sign*(t.total-t.tax)), es(sign*t.tax)), l.center("GRACIAS POR SU VISITA"))
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return out
 }
 

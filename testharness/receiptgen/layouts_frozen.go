@@ -52,10 +52,7 @@ func renderBR(l *Layout, t *tx) []string {
 		out = append(out, l.center("CUPOM FISCAL"))
 	}
 	out = append(out, "ITEM CODIGO DESCRICAO", "QTD UN x VL UNIT R$              VL ITEM R$", strings.Repeat("-", l.width))
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for i, li := range t.lines {
 		out = append(out, fmt.Sprintf("%03d 78910%08d %s", i+1, 1000+len(li.Description)*7, li.Description))
 		q := li.Quantity + " UN"
@@ -76,9 +73,7 @@ func renderBR(l *Layout, t *tx) []string {
 		out = append(out, l.lr("Troco R$", br(t.change)))
 	}
 	out = append(out, l.lr("Tributos aprox. (15%)", br(sign*t.tax)))
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return append(out, l.center("OBRIGADO PELA PREFERENCIA"))
 }
 
@@ -134,10 +129,7 @@ func renderID(l *Layout, t *tx) []string {
 	case protocol.KindNoSale:
 		return append(out, l.center("BUKA LACI"), "\x1bp", strings.Repeat("=", l.width))
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		if li.Quantity == "1" {
 			out = append(out, l.lr(li.Description, rp(sign*li.Amount)))
@@ -157,9 +149,7 @@ func renderID(l *Layout, t *tx) []string {
 		out = append(out, l.lr("KEMBALI", rp(t.change)))
 	}
 	out = append(out, l.lr("PPN 11% (termasuk)", rp(sign*t.tax)), strings.Repeat("=", l.width), l.center("TERIMA KASIH"), l.center("BARANG YANG SUDAH DIBELI"), l.center("TIDAK DAPAT DIKEMBALIKAN"))
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return out
 }
 

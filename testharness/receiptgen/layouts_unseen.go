@@ -52,10 +52,7 @@ func renderCL(l *Layout, t *tx) []string {
 		return append(out, l.center("APERTURA DE CAJON"), "\x1bp")
 	}
 	out = append(out, "CANT DESCRIPCION                     TOTAL")
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	for _, li := range t.lines {
 		out = append(out, l.lr(fmt.Sprintf("%-4s %s", li.Quantity, li.Description), clp(sign*li.Amount)))
 	}
@@ -71,9 +68,7 @@ func renderCL(l *Layout, t *tx) []string {
 		out = append(out, l.lr("VUELTO", clp(t.change)))
 	}
 	out = append(out, l.lr("IVA INCLUIDO (19%)", clp(sign*t.tax)), l.center("GRACIAS POR SU COMPRA"))
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return out
 }
 
@@ -116,10 +111,7 @@ func renderUS(l *Layout, t *tx) []string {
 	case protocol.KindNoSale:
 		return append(out, "\x00B"+l.center("NO SALE"), "\x1bp")
 	}
-	sign := int64(1)
-	if t.kind == protocol.KindReturn {
-		sign = -1
-	}
+	sign := t.sign()
 	n := 0
 	for _, li := range t.lines {
 		code := " F"
@@ -152,9 +144,7 @@ func renderUS(l *Layout, t *tx) []string {
 		out = append(out, l.lr("            CHANGE DUE", us(t.change)))
 	}
 	out = append(out, fmt.Sprintf("   ITEMS SOLD %d", n), l.center("THANK YOU FOR SHOPPING FRESHWAY"))
-	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
-		out = append(out, "\x1bp")
-	}
+	out = t.drawer(out)
 	return out
 }
 

@@ -309,3 +309,19 @@ func plainFrame(lines []string) []byte {
 	b.WriteString("\r\n")
 	return b.Bytes()
 }
+
+// sign is how a receipt prints its amounts: negative on a return.
+func (t *tx) sign() int64 {
+	if t.kind == protocol.KindReturn {
+		return -1
+	}
+	return 1
+}
+
+// drawer appends the drawer kick marker when the receipt was paid in cash.
+func (t *tx) drawer(out []string) []string {
+	if len(t.tenders) > 0 && t.tenders[0].Type == protocol.TenderCash {
+		return append(out, "\x1bp")
+	}
+	return out
+}
