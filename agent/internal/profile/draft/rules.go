@@ -25,26 +25,27 @@ type rule struct {
 }
 
 type drafter struct {
-	opt            Options
-	dc             decoding
-	fr             framing
-	rs             []receipt
-	dstats         escpos.Stats
-	num            amountFormat
-	currency       string
-	dates          dateInfo
-	rules          map[string]*rule // by section+match
-	tenders        map[string]string
-	notes          []string // things for the integrator to look at
-	fixed          map[string]int
-	contMode       bool
-	detail         *regexp.Regexp // detailRE compiled
-	amtTok         *regexp.Regexp // a whole token that is an amount
-	startRE        *regexp.Regexp // the framing markers, compiled
-	endRE          *regexp.Regexp
-	shapeREs       map[string]*regexp.Regexp // item shapes, compiled
-	lastAmount     int                       // index of the last amount line of the receipt being read
-	inferredReturn bool                      // a return title was inferred from the sign of the totals
+	opt               Options
+	dc                decoding
+	fr                framing
+	rs                []receipt
+	dstats            escpos.Stats
+	num               amountFormat
+	currency          string
+	dates             dateInfo
+	rules             map[string]*rule // by section+match
+	tenders           map[string]string
+	notes             []string // things for the integrator to look at
+	fixed             map[string]int
+	contMode          bool
+	detail            *regexp.Regexp // detailRE compiled
+	amtTok            *regexp.Regexp // a whole token that is an amount
+	startRE           *regexp.Regexp // the framing markers, compiled
+	endRE             *regexp.Regexp
+	shapeREs          map[string]*regexp.Regexp // item shapes, compiled
+	lastAmount        int                       // index of the last amount line of the receipt being read
+	voidsWithoutTotal int                       // sample voids that print no total
+	inferredReturn    bool                      // a return title was inferred from the sign of the totals
 	// otherSeen counts, per generalised line, the receipts that print it
 	otherSeen map[string]int
 	// anyAmount finds an amount anywhere in a line
@@ -456,6 +457,9 @@ func (d *drafter) receiptRules(r *receipt) {
 	}
 	if r.kind == protocol.KindSale && haveTotal && total < 0 {
 		d.negativeSale++
+	}
+	if r.kind == protocol.KindVoid && !haveTotal {
+		d.voidsWithoutTotal++
 	}
 }
 
