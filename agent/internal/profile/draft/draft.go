@@ -249,6 +249,9 @@ func frame(evs []event) (framing, []receipt, error) {
 			lines = append(lines, e.text)
 		}
 	}
+	if len(lines) == 0 {
+		return fr, nil, fmt.Errorf("%w: the sample holds only blank lines", ErrNoReceipts)
+	}
 	start := shape(lines[0])
 	re, err := regexp.Compile(start)
 	if err != nil || len(start) > 300 {
