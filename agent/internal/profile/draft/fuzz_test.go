@@ -2,6 +2,7 @@ package draft_test
 
 import (
 	"bytes"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,4 +49,41 @@ func FuzzDraft(f *testing.F) {
 			t.Fatalf("Draft and a parse took %v on %d bytes", el, len(data))
 		}
 	})
+}
+
+// TestDraftMutatedSamples is FuzzDraft's property on a fixed set of mutations (bytes flipped,
+// cut, doubled, dropped) of every layout's sample, so that plain `go test` covers it too.
+func TestDraftMutatedSamples(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	layouts := append(append(receiptgen.Layouts(), receiptgen.FrozenLayouts()...), receiptgen.UnseenLayouts()...)
+	n := 0
+	for _, l := range layouts {
+		base := l.Generate(5, 6).Stream(0, 5)
+		for i := 0; i < 8; i++ {
+			b := bytes.Clone(base)
+			switch i % 4 {
+			case 0:
+				for k := 0; k < 1+rng.Intn(20); k++ {
+					b[rng.Intn(len(b))] = byte(rng.Intn(256))
+				}
+			case 1:
+				b = b[:rng.Intn(len(b))]
+			case 2:
+				at := rng.Intn(len(b))
+				b = append(b[:at:at], append(bytes.Clone(base[rng.Intn(len(base)):]), b[at:]...)...)
+			case 3:
+				at := rng.Intn(len(b))
+				b = append(b[:at:at], b[min(len(b), at+rng.Intn(200)):]...)
+			}
+			y, err := draft.Draft(b, draft.Options{Dialect: l.Dialect, CodePage: l.CodePage})
+			if err != nil {
+				continue
+			}
+			if _, err := profile.Load(bytes.NewReader(y)); err != nil {
+				t.Fatalf("%s mutation %d: the draft does not load: %v\n%s", l.Name, i, err, y)
+			}
+			n++
+		}
+	}
+	t.Logf("%d mutated samples drafted and loaded", n)
 }
