@@ -364,6 +364,11 @@ func (d *drafter) receiptRules(r *receipt) {
 			continue
 		}
 		label, amt, ok := d.num.split(l)
+		if ok && !report && seenTotal && vatRowRE.MatchString(strings.TrimSpace(label)) {
+			// "21%  3,14  0,66" / "A 7% 8,91 0,62": a row of the VAT table: rate, base, then the tax
+			d.add(rule{section: "fields", typ: "tax", match: d.vatRow(), prio: 2, why: "a VAT table row after the total: rate, taxable base, then the tax"}, l)
+			continue
+		}
 		if report {
 			d.zLine(l, label, amt, ok)
 			continue
@@ -576,6 +581,7 @@ func (d *drafter) item(label, line string) {
 		{"description, quantity × unit price", pre + descRE + `\s+(?P<quantity>` + qtyRE + `)` + unitSfx + timesRE + `(?P<unit_price>` + full + `)(?:\s*/\s*[^\s\d]{1,3})?\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity, unit price", pre + descRE + `\s{2,}(?P<quantity>` + qtyRE + `)\s+(?P<unit_price>` + full + `)\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: description, quantity", pre + descRE + `\s{2,}(?P<quantity>\d+)\s{2,}(?P<amount>` + full + `)` + sfx + `$`},
+		{"columns: quantity, description, unit price", pre + `(?P<quantity>` + qtyRE + `)\s+` + descRE + `\s+(?P<unit_price>` + full + `)\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"quantity × description", pre + `(?P<quantity>\d+)\s?[xX×*]\s+` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
 		{"columns: quantity, description", pre + `(?P<quantity>` + qtyRE + `)\s{2,}` + descRE + `\s+(?P<amount>` + full + `)` + sfx + `$`},
 	}
@@ -924,6 +930,14 @@ func (d *drafter) isReceiptLine(l string) bool {
 // hasWordReceiptNumber is hasReceiptNumber with a word label (not "#").
 func hasWordReceiptNumber(l string) bool {
 	return hasReceiptNumber(strings.ReplaceAll(l, "#", " "))
+}
+
+var vatRowRE = regexp.MustCompile(`^(?:[A-Z]\s+)?\d+(?:[.,]\d+)?\s?%\s+\S+$`)
+
+// vatRow is the regex of a VAT table row: an optional class letter, the rate, the taxable
+// base, the tax (a gross column after it is not supported).
+func (d *drafter) vatRow() string {
+	return `^\s*(?:(?P<code>[A-Z])\s+)?(?P<rate>\d+(?:[.,]\d+)?)\s?%\s+(?P<taxable>` + d.num.full + `)\s+(?P<amount>` + d.num.full + `)` + d.num.suffix() + `$`
 }
 
 var longNumRE = regexp.MustCompile(`\d{3,}`)

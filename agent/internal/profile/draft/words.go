@@ -1,6 +1,7 @@
 package draft
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -52,7 +53,7 @@ var roleWords = []struct {
 	{roleTax, false, []string{"TAX", "VAT", "MWST", "MWST.", "MW-ST", "UST", "UST.", "IVA", "I.V.A.", "TVA", "BTW", "GST", "SST", "PPN", "PAJAK", "ICMS", "TRIBUTOS", "TRIBUTOS APROX", "IMPOSTOS", "IMPUESTO", "IMPUESTOS", "IGV", "IMPOSTO", "消費税", "内税", "外税", "부가세", "부가가치세", "세금", "增值税", "税额", "税金"}},
 	{roleDiscount, false, []string{"DISCOUNT", "DISC", "RABATT", "NACHLASS", "DESCUENTO", "DESCONTO", "REMISE", "SCONTO", "KORTING", "DISKON", "POTONGAN", "値引", "値引き", "割引", "할인", "折扣", "优惠"}},
 	{roleTenderCard, true, []string{"CARD", "CREDIT CARD", "DEBIT CARD", "VISA", "MASTERCARD", "MC", "AMEX", "DISCOVER", "MAESTRO", "DEBIT", "CREDIT", "KARTE", "EC-KARTE", "EC KARTE", "EC", "GIROCARD", "KREDITKARTE", "TARJETA", "CARTÃO", "CARTAO", "CARTE", "CB", "CARTA", "PINNEN", "PIN", "KARTU", "KARTU DEBIT", "KARTU KREDIT", "カード", "クレジット", "카드", "신용카드", "체크카드", "刷卡", "信用卡"}},
-	{roleTenderCash, true, []string{"CASH", "CASH TENDERED", "BAR", "BARGELD", "GEGEBEN", "EFECTIVO", "DINHEIRO", "ESPÈCES", "ESPECES", "CONTANTI", "CONTANT", "KONTANT", "TUNAI", "現金", "お預り", "お預かり", "預り", "현금", "받은금액", "받은돈", "现金"}},
+	{roleTenderCash, true, []string{"CASH", "CASH TENDERED", "ENTREGADO", "EFECTIVO ENTREGADO", "RECIBIDO", "BAR", "BARGELD", "GEGEBEN", "EFECTIVO", "DINHEIRO", "ESPÈCES", "ESPECES", "CONTANTI", "CONTANT", "KONTANT", "TUNAI", "現金", "お預り", "お預かり", "預り", "현금", "받은금액", "받은돈", "现金"}},
 	{roleTenderGift, true, []string{"GIFT", "GIFT CARD", "GUTSCHEIN", "VOUCHER", "VALE", "BON CADEAU", "商品券", "상품권"}},
 	{roleTenderChk, true, []string{"CHECK", "CHEQUE", "SCHECK", "CHEQUE BANCAIRE"}},
 	{roleTenderOth, true, []string{"QRIS", "PIX", "GOPAY", "OVO", "DANA", "E-MONEY", "EMONEY", "PAYPAL", "MOBILE", "電子マネー", "페이"}},
@@ -154,6 +155,12 @@ func normLabel(s string) string {
 // roleOf returns the role the label's words give, and the word that gave it.
 func roleOf(label string) (string, string) {
 	l := normLabel(label)
+	// "TOTAL (IVA INCLUIDO)", "SUMME inkl. MwSt", "TOTAL TTC": a total that says it includes tax.
+	for _, w := range totalWords() {
+		if hasWord(l, w, true) && inclRE.MatchString(l[len(w):]) {
+			return roleTotal, w
+		}
+	}
 	for _, rw := range roleWords {
 		for _, w := range rw.words {
 			if hasWord(l, w, rw.prefix) {
@@ -212,4 +219,16 @@ func titleWith(l, w string) bool {
 		return false
 	}
 	return (strings.HasPrefix(l, w) || strings.HasSuffix(l, w)) && hasWord(l, w, false)
+}
+
+// inclRE: what follows a total word when the total says it includes the tax.
+var inclRE = regexp.MustCompile(`(?i)^\s*(?:\(|\s)*(?:[^\s\d]+\s+)?(?:INCL|INKL|INCLUIDO|INCLUDED|INCLUSO|INCLUS|TTC|TERMASUK|INC\b)`)
+
+func totalWords() []string {
+	for _, rw := range roleWords {
+		if rw.role == roleTotal {
+			return rw.words
+		}
+	}
+	return nil
 }
