@@ -88,13 +88,17 @@ func TestStoreSideKilledDuringOutage(t *testing.T) {
 }
 
 // BenchmarkPeers is the full-size comparison: for each peer, the backlog drain rate
-// (LANEBRIDGE_BENCH_N records, default 100,000; Lanebridge's own is BenchmarkDrain) and, for
+// (LANEBRIDGE_BENCH_PEERS_N or else LANEBRIDGE_BENCH_N records, default 100,000; Lanebridge's
+// own is BenchmarkDrain) and, for
 // Lanebridge and each peer, the records lost after a SIGKILL of the store side during an
 // outage of the same size. Mosquitto saving on every change rewrites its whole database per
 // change, so its runs use at most LANEBRIDGE_BENCH_AUTOSAVE_N records (default 10,000) and its
 // loss is also reported as a fraction (lost_frac_*).
 func BenchmarkPeers(b *testing.B) {
 	n := benchN()
+	if v, err := strconv.Atoi(os.Getenv("LANEBRIDGE_BENCH_PEERS_N")); err == nil && v > 0 {
+		n = v
+	}
 	autosaveN := min(n, 10_000)
 	if v, err := strconv.Atoi(os.Getenv("LANEBRIDGE_BENCH_AUTOSAVE_N")); err == nil && v > 0 {
 		autosaveN = min(n, v)
