@@ -43,12 +43,12 @@ bench: ## full benchmark report (hours): 1M-record drain ×3 with the NATS peer 
 	  --run 'LANEBRIDGE_BENCH_CLOSE_STORES=1000 LANEBRIDGE_BENCH_CLOSE_DAYS=30 $(GO) test -run ^$$ -bench BenchmarkCloseFleet -benchtime 1x -timeout 240m ./hub/internal/reconcile/' \
 	  --run 'LANEBRIDGE_BENCH_FANIN_STORES=1000 LANEBRIDGE_BENCH_FANIN_DURATION=10m LANEBRIDGE_BENCH_FANIN_IDLE=10000 LANEBRIDGE_BENCH_FANIN_IDLE_DURATION=60s $(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 60m ./testharness/fanin/'
 
-bench-quick: ## headline figures only (≤ 5 min): 100,000-record drain with NATS and raw, peers at 20,000, capture, spool, close, 200-store fan-in
+bench-quick: ## headline figures only (≤ 5 min): 100,000-record drain with NATS and raw, peers at 10,000, capture, spool, close, 200-store fan-in
 	@mkdir -p .cache
 	$(BENCHREPORT) \
-	  --run 'LANEBRIDGE_BENCH_PEERS_N=20000 LANEBRIDGE_BENCH_AUTOSAVE_N=2000 $(GO) test -run ^$$ -bench "BenchmarkDrain|BenchmarkPGReplicas|BenchmarkPeers$$" -benchtime 1x -timeout 20m ./testharness/e2e/' \
+	  --run 'LANEBRIDGE_BENCH_PEERS_N=10000 LANEBRIDGE_BENCH_AUTOSAVE_N=1000 $(GO) test -run ^$$ -bench "BenchmarkDrain|BenchmarkPGReplicas|BenchmarkPeers$$" -benchtime 1x -timeout 20m ./testharness/e2e/' \
 	  --run '$(GO) test -run ^$$ -bench "BenchmarkTailCapture|BenchmarkCommitGrouped|BenchmarkSpoolOpen|BenchmarkSpoolDrain|BenchmarkSpoolCompact|BenchmarkCloseHistory" -timeout 10m ./agent/internal/capture/ ./agent/internal/spool/ ./hub/internal/reconcile/' \
-	  --run '$(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 10m ./testharness/fanin/'
+	  --run 'LANEBRIDGE_BENCH_FANIN_DURATION=20s LANEBRIDGE_BENCH_FANIN_IDLE=1000 LANEBRIDGE_BENCH_FANIN_IDLE_DURATION=10s $(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 10m ./testharness/fanin/'
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/

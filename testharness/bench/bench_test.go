@@ -95,11 +95,11 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := os.ReadFile("beyond.md.tmpl")
+	tmpl, err := os.ReadFile("beyond.tmpl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Machine{CPU: "Test CPU", Cores: 2, MemoryGiB: "24.0", Go: "go1.26.8", Kernel: "6.0.0"}
+	m := Machine{CPU: "Test CPU", Cores: 2, MemoryGiB: "24.0", Go: "go1.26.8", Kernel: "6.0.0", LoadBefore: "1.50", LoadAfter: "2.25"}
 	rep := NewReport(spec, parseFile(t, "bench.txt"), m, time.Date(2026, 12, 1, 18, 0, 0, 0, time.UTC), []string{"go test -bench . ./x"})
 	md, err := rep.Markdown(string(tmpl))
 	if err != nil {

@@ -92,6 +92,23 @@ type Machine struct {
 	MemoryGiB string `json:"memory_gib"`
 	Go        string `json:"go"`
 	Kernel    string `json:"kernel"`
+	// Load is /proc/loadavg's 1-minute figure before and after the runs: other work on a shared
+	// machine depresses every rate (ratios from one run hold up better).
+	LoadBefore string `json:"load_before,omitempty"`
+	LoadAfter  string `json:"load_after,omitempty"`
+}
+
+// LoadAverage is the 1-minute load average (/proc/loadavg), "" where there is none.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 // ThisMachine reads the CPU model, memory and kernel from /proc (Linux; "unknown" elsewhere).
@@ -168,11 +185,11 @@ func NewReport(spec *Spec, res *Results, m Machine, date time.Time, commands []s
 			tr.Status = map[bool]string{true: "met", false: "missed"}[ok]
 			if t.Size != nil {
 				if s := b.Metrics[t.Size.Metric]; s == nil || s.Median < t.Size.Value {
-					got := "unknown"
-					if s != nil {
-						got = num(s.Median)
+					if s == nil {
+						tr.Note = fmt.Sprintf("the run does not report its size (%s); the target is stated at %s", t.Size.Metric, num(t.Size.Value))
+					} else {
+						tr.Note = fmt.Sprintf("run at %s %s; the target is stated at %s", num(s.Median), t.Size.Metric, num(t.Size.Value))
 					}
-					tr.Note = fmt.Sprintf("run at %s %s; the target is stated at %s", got, t.Size.Metric, num(t.Size.Value))
 				}
 			}
 		}
@@ -255,7 +272,7 @@ func spread(m *Metric) string {
 func anchor(plan string) string { return "plan-" + plan }
 
 // Markdown is BENCHMARKS.md; beyond is the "Beyond one machine" text template (see
-// beyond.md.tmpl), executed with the report and funcs metric, num, div and ceil.
+// beyond.tmpl), executed with the report and funcs metric, num, div and ceil.
 func (r *Report) Markdown(beyond string) ([]byte, error) {
 	var w bytes.Buffer
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
@@ -265,6 +282,9 @@ func (r *Report) Markdown(beyond string) ([]byte, error) {
 	p("[latest.json](latest.json). Figures come from a shared machine: read the ratios, each measured against ")
 	p("its baseline in the same run; with `-count` repeats a figure is the median, with its range and run count.\n\n")
 	p("- **Date:** %s\n- **Machine:** %s, %d cores, %s GiB, Linux %s, %s\n", r.Date, r.Machine.CPU, r.Machine.Cores, r.Machine.MemoryGiB, r.Machine.Kernel, r.Machine.Go)
+	if r.Machine.LoadBefore != "" {
+		p("- **Load average** (1 min) before / after the runs: %s / %s (on %d cores; other work depresses the rates, less the ratios)\n", r.Machine.LoadBefore, r.Machine.LoadAfter, r.Machine.Cores)
+	}
 	p("- **Commands:**\n\n```sh\n%s\n```\n\n", strings.Join(r.Commands, "\n"))
 
 	p("## Issue 11 targets\n\n| # | target | benchmark · metric | target | measured | status |\n|---|---|---|---|---|---|\n")
@@ -334,10 +354,10 @@ func (r *Report) Markdown(beyond string) ([]byte, error) {
 		"ceil": math.Ceil,
 	}).Parse(beyond)
 	if err != nil {
-		return nil, fmt.Errorf("beyond.md.tmpl: %w", err)
+		return nil, fmt.Errorf("beyond.tmpl: %w", err)
 	}
 	if err := tmpl.Execute(&w, r); err != nil {
-		return nil, fmt.Errorf("beyond.md.tmpl: %w", err)
+		return nil, fmt.Errorf("beyond.tmpl: %w", err)
 	}
 
 	p("\n## Plans for missed targets\n\nWhat the profile says and what is planned, per target; the targets table links here.\n")

@@ -42,7 +42,7 @@ func lanebridgeOutageKill(t testing.TB, dir string, journal []byte, n int) (lost
 		}
 		return int(si.Records) // the hub applies each (store, epoch, seq) once: distinct
 	}
-	lost = n - peers.WaitQuiet(t, records, records, n, 15*time.Second)
+	lost = n - peers.WaitQuiet(t, records, records, n, 60*time.Second) // the agent may be in reconnect back-off
 	ag.stop(t)
 	h.p.stop(t)
 	checkLogs(t, dir)
@@ -61,7 +61,7 @@ func outageKillAll(t testing.TB, n int) map[string]int {
 		&peers.MosquittoBridge{Dir: filepath.Join(dir, "mosq_default")},
 		&peers.MosquittoBridge{Dir: filepath.Join(dir, "mosq_autosave"), Autosave: true},
 	} {
-		lost[p.Name()] = peers.OutageKill(t, p, records, 10*time.Second)
+		lost[p.Name()] = peers.OutageKill(t, p, records, 15*time.Second)
 	}
 	return lost
 }

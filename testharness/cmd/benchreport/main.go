@@ -40,7 +40,7 @@ func run(args []string, log io.Writer) error {
 	fs.Var(&runs, "run", "a command to run through bash and read (repeatable, run in order)")
 	in := fs.String("in", "", "read saved go test -bench output from this file instead of running commands")
 	fs.Var(&commands, "command", "with --in: the command(s) that produced it, for the report (repeatable)")
-	out := fs.String("out", "testharness/bench", "directory of targets.yaml and beyond.md.tmpl, and where BENCHMARKS.md and latest.json are written")
+	out := fs.String("out", "testharness/bench", "directory of targets.yaml and beyond.tmpl, and where BENCHMARKS.md and latest.json are written")
 	keep := fs.String("keep", "", "also save the raw benchmark output to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,12 +52,13 @@ func run(args []string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	beyond, err := os.ReadFile(filepath.Join(*out, "beyond.md.tmpl"))
+	beyond, err := os.ReadFile(filepath.Join(*out, "beyond.tmpl"))
 	if err != nil {
 		return fmt.Errorf("read the Beyond one machine template: %w (it lives next to targets.yaml)", err)
 	}
 	var output bytes.Buffer
 	var failed []string
+	loadBefore := bench.LoadAverage()
 	if *in != "" {
 		b, err := os.ReadFile(*in)
 		if err != nil {
@@ -89,7 +90,11 @@ func run(args []string, log io.Writer) error {
 		return errors.New("no benchmark results in the output")
 	}
 	goVersion, _ := exec.Command("go", "env", "GOVERSION").Output()
-	rep := bench.NewReport(spec, res, bench.ThisMachine(strings.TrimSpace(string(goVersion))), time.Now(), runs)
+	m := bench.ThisMachine(strings.TrimSpace(string(goVersion)))
+	if *in == "" {
+		m.LoadBefore, m.LoadAfter = loadBefore, bench.LoadAverage()
+	}
+	rep := bench.NewReport(spec, res, m, time.Now(), runs)
 	md, err := rep.Markdown(string(beyond))
 	if err != nil {
 		return err
