@@ -34,7 +34,7 @@ func TestParseMedianAndRange(t *testing.T) {
 	}{
 		{"BenchmarkDrain", "records/s", 3, 13000, 12271, 14000},
 		{"BenchmarkDrain", "x_nats", 3, 0.1313, 0.1303, 0.1556},
-		{"BenchmarkPGReplicas/2", "records/s", 1, 7000, 7000, 7000},
+		{"BenchmarkPGReplicas/replicas=2", "records/s", 1, 7000, 7000, 7000},
 		{"GroupCommit/sqlite/group", "records/s", 1, 150000, 150000, 150000},
 	} {
 		b := res.Find("", c.bench)
@@ -49,7 +49,7 @@ func TestParseMedianAndRange(t *testing.T) {
 	if res.Find("", "BenchmarkCloseFleet") != nil {
 		t.Error("a skipped benchmark (name line only) was read as a result")
 	}
-	if b := res.Find("store", "BenchmarkPGReplicas/1"); b == nil || b.Package != "github.com/lanebridge/lanebridge/hub/internal/store" {
+	if b := res.Find("store", "BenchmarkPGReplicas/replicas=1"); b == nil || b.Package != "github.com/lanebridge/lanebridge/hub/internal/store" {
 		t.Errorf("Find by package suffix: %+v", b)
 	}
 }
@@ -127,7 +127,7 @@ func TestReportGolden(t *testing.T) {
 	for _, want := range []string{
 		"| 1 | Drain agent → hub, embedded broker + SQLite | `BenchmarkDrain` · `records/s` | >= 100,000 | 13,000 [12,271 – 14,000] (3 runs) | **missed** → [plan](#plan-drain) (run at 100,000 records; the target is stated at 1,000,000) |",
 		"| 4 | Close cost independent of history (30 days / 1 day) | `BenchmarkCloseHistory` · `ratio-30/1` | <= 1.5 | 1.02 | met |",
-		"not measured: BenchmarkDrainPG (branch hubwriter)",
+		"not measured: BenchmarkDrainPostgres (branch hubwriter)",
 		"**7,000 records/s** in total (1.75× one)",
 		"N = 8 replicas",
 		`<a id="plan-drain"></a>`,

@@ -13,15 +13,44 @@ import (
 	"time"
 
 	"github.com/lanebridge/lanebridge/testharness/peers"
+	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
-// benchN is the backlog size of the drain and peers benchmarks: LANEBRIDGE_BENCH_N, default
-// 100,000 (make bench sets the issue's 1,000,000).
+// drainN is the drain benchmarks' default backlog.
+const drainN = 100_000
+
+// benchN is the backlog size of BenchmarkDrain and BenchmarkPeers: LANEBRIDGE_BENCH_N, default
+// drainN (make bench sets the issue's 1,000,000).
 func benchN() int {
 	if v, err := strconv.Atoi(os.Getenv("LANEBRIDGE_BENCH_N")); err == nil && v > 0 {
 		return v
 	}
-	return 100_000
+	return drainN
+}
+
+// newBenchGen is the generator of every drain benchmark's records (peers.Backlog's note).
+func newBenchGen() *sim.Generator { return sim.New("T1", "2026-11-26", 9, nil, 1) }
+
+// writeJournal writes n records of g to path as the agent's canonical-jsonl journal and returns
+// them as the raw baseline's payloads (batches of 256, peers.Backlog).
+func writeJournal(b testing.TB, path string, g *sim.Generator, n int) [][]byte {
+	b.Helper()
+	lines, _, batches := peers.Backlog(g, n)
+	if err := writeFile(path, lines); err != nil {
+		b.Fatal(err)
+	}
+	return batches
+}
+
+// rawBaseline returns records/s for the batch payloads through a private Mosquitto between two
+// paho clients (peers.RawQoS1).
+func rawBaseline(b testing.TB, dir string, payloads [][]byte) float64 {
+	b.Helper()
+	n := 0
+	for _, p := range payloads {
+		n += bytes.Count(p, []byte(`"seq":`)) // one per record; a batch has no seq of its own
+	}
+	return peers.RawQoS1(b, dir, payloads, n)
 }
 
 // BenchmarkDrain measures how fast a backlog (LANEBRIDGE_BENCH_N records, default 100,000)
@@ -36,12 +65,12 @@ func BenchmarkDrain(b *testing.B) {
 	dir := b.TempDir()
 	dumpOnFailure(b, dir)
 	journal := filepath.Join(dir, "T1.jsonl")
-	lines, records, batches := peers.Backlog(drainN)
+	lines, records, batches := peers.Backlog(newBenchGen(), drainN)
 	if err := writeFile(journal, lines); err != nil {
 		b.Fatal(err)
 	}
 
-	raw := peers.RawQoS1(b, dir, batches, drainN)
+	raw := rawBaseline(b, dir, batches)
 	nats := peers.Drain(b, &peers.NATSLeaf{Dir: filepath.Join(dir, "nats")}, records, 10*time.Minute)
 	records, batches = nil, nil
 

@@ -12,16 +12,14 @@ import (
 )
 
 // lanebridgeOutageKill is OutageKill (testharness/peers) for Lanebridge with the real binaries:
-// the hub is down (the link), the agent captures the journal's records (fsynced), is SIGKILLed
+// the hub is down (the link), the agent captures n records from its journal (fsynced), is SIGKILLed
 // and started again, then the hub starts; it returns how many records never reached the hub.
-func lanebridgeOutageKill(t testing.TB, dir string, journal []byte, n int) (lost int) {
+func lanebridgeOutageKill(t testing.TB, dir string, n int) (lost int) {
 	t.Helper()
 	const store = "S910"
 	h := &hub{dir: dir, http: freeAddr(t), mqtt: freeAddr(t)}
 	path := filepath.Join(dir, "T1.jsonl")
-	if err := writeFile(path, journal); err != nil {
-		t.Fatal(err)
-	}
+	writeJournal(t, path, newBenchGen(), n) // the same records the peers carry
 	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": path})
 	listen := agentListen(t, cfg)
 	ag := startAgent(t, dir, store, cfg)
@@ -54,8 +52,8 @@ func lanebridgeOutageKill(t testing.TB, dir string, journal []byte, n int) (lost
 func outageKillAll(t testing.TB, n int) map[string]int {
 	dir := t.TempDir()
 	dumpOnFailure(t, dir)
-	journal, records, _ := peers.Backlog(n)
-	lost := map[string]int{"lanebridge": lanebridgeOutageKill(t, dir, journal, n)}
+	_, records, _ := peers.Backlog(newBenchGen(), n)
+	lost := map[string]int{"lanebridge": lanebridgeOutageKill(t, dir, n)}
 	for _, p := range []peers.Peer{
 		&peers.NATSLeaf{Dir: filepath.Join(dir, "nats")},
 		&peers.MosquittoBridge{Dir: filepath.Join(dir, "mosq_default")},
@@ -105,7 +103,7 @@ func BenchmarkPeers(b *testing.B) {
 	}
 	dir := b.TempDir()
 	dumpOnFailure(b, dir)
-	journal, records, _ := peers.Backlog(n)
+	_, records, _ := peers.Backlog(newBenchGen(), n)
 	mk := func(run string) []peers.Peer {
 		return []peers.Peer{
 			&peers.NATSLeaf{Dir: filepath.Join(dir, run, "nats")},
@@ -128,7 +126,7 @@ func BenchmarkPeers(b *testing.B) {
 	if err := os.MkdirAll(lbDir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	lost := lanebridgeOutageKill(b, lbDir, journal, n)
+	lost := lanebridgeOutageKill(b, lbDir, n)
 	b.ReportMetric(float64(lost), "lost_lanebridge")
 	if lost != 0 {
 		b.Errorf("Lanebridge lost %d of %d captured records", lost, n)

@@ -70,12 +70,11 @@ type Peer interface {
 	Stop(t testing.TB)
 }
 
-// Backlog makes n sealed canonical records for store S901 (seq 1..n): journal is the
-// canonical-jsonl lines a Lanebridge agent captures, records the same records one JSON message
-// each (what a peer carries) and batches protocol batches of 256 (the raw baseline's payloads,
-// as the agent sends them).
-func Backlog(n int) (journal []byte, records, batches [][]byte) {
-	g := sim.New("T1", "2026-11-26", 9, nil, 1)
+// Backlog makes n records with g (sim.New("T1", "2026-11-26", 9, nil, 1) in the benchmarks):
+// journal is the canonical-jsonl lines a Lanebridge agent captures; records the same records,
+// sealed for store S901 with seq 1..n, one JSON message each (what a peer carries); batches
+// those in protocol batches of 256 (the raw baseline's payloads, as the agent sends them).
+func Backlog(g *sim.Generator, n int) (journal []byte, records, batches [][]byte) {
 	var batch []protocol.Record
 	for i := range n {
 		r := g.Next()

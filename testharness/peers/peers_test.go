@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
 // peersUnder returns the three peers, each with its own directory under dir.
@@ -15,6 +17,8 @@ func peersUnder(dir string) []Peer {
 		&NATSLeaf{Dir: filepath.Join(dir, "nats")},
 	}
 }
+
+func testGen() *sim.Generator { return sim.New("T1", "2026-11-26", 9, nil, 1) }
 
 func skipShort(t *testing.T) {
 	if testing.Short() {
@@ -30,7 +34,7 @@ func skipShort(t *testing.T) {
 // reported by OutageKill could be a counting bug.
 func TestPeersDeliverAnOutage(t *testing.T) {
 	skipShort(t)
-	_, records, _ := Backlog(500)
+	_, records, _ := Backlog(testGen(), 500)
 	for _, p := range peersUnder(t.TempDir()) {
 		t.Run(p.Name(), func(t *testing.T) {
 			res := Drain(t, p, records, 60*time.Second)
@@ -58,9 +62,9 @@ func TestSeqOf(t *testing.T) {
 }
 
 func TestBacklog(t *testing.T) {
-	journal, records, batches := Backlog(600)
+	journal, records, batches := Backlog(testGen(), 600)
 	if len(records) != 600 || len(batches) != 3 {
-		t.Fatalf("Backlog(600): %d records, %d batches, want 600 and 3", len(records), len(batches))
+		t.Fatalf("Backlog(testGen(), 600): %d records, %d batches, want 600 and 3", len(records), len(batches))
 	}
 	if n := len(splitLines(journal)); n != 600 {
 		t.Fatalf("journal has %d lines, want 600", n)
