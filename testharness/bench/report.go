@@ -79,7 +79,7 @@ func LoadSpec(data []byte) (*Spec, error) {
 			return nil, fmt.Errorf("targets.yaml: target %d (%s): op %q: want \">=\" or \"<=\"", t.ID, t.Metric, t.Op)
 		}
 		if _, ok := s.Plans[t.Plan]; !ok {
-			return nil, fmt.Errorf("targets.yaml: target %d (%s): plan %q is not under plans:", t.ID, t.Metric, t.Plan)
+			return nil, fmt.Errorf("targets.yaml: target %d (%s): plan %q: no such key under plans (add a section there)", t.ID, t.Metric, t.Plan)
 		}
 	}
 	return &s, nil
