@@ -9,7 +9,7 @@ RELEASE_KEYS ?=
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench soak fanin cross dist lint demo demo-erp clean
+.PHONY: help build test test-short bench bench-quick soak fanin cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,9 +29,26 @@ test: ## run all tests; starts PostgreSQL, Mosquitto and a seeded Tryton first (
 test-short: ## unit tests only, no external services
 	$(GO) test -short -count=1 ./...
 
-bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./testharness/e2e/
-	$(GO) test -run '^$$' -bench . -timeout 30m ./agent/... ./hub/...
+# bench, bench-quick: testharness/cmd/benchreport runs each --run command (bash), keeps the raw
+# output in .cache/bench-output.txt and writes testharness/bench/BENCHMARKS.md and latest.json
+# (targets and headline figures: testharness/bench/targets.yaml). Repeats (-count) give a median
+# and range. A benchmark added to a package below appears in the report with no other change.
+BENCHREPORT = $(GO) run ./testharness/cmd/benchreport --out testharness/bench --keep .cache/bench-output.txt
+bench: ## full benchmark report (hours): 1M-record drain ×3 with the NATS peer and raw QoS 1, peers' SIGKILL losses, all package benchmarks, 1,000-store close and fan-in
+	@mkdir -p .cache
+	$(BENCHREPORT) \
+	  --run 'LANEBRIDGE_BENCH_N=1000000 $(GO) test -run ^$$ -bench "BenchmarkDrain|BenchmarkPGReplicas" -benchtime 1x -count 3 -timeout 180m ./testharness/e2e/' \
+	  --run '$(GO) test -run ^$$ -bench BenchmarkPeers$$ -benchtime 1x -timeout 60m ./testharness/e2e/' \
+	  --run 'LANEBRIDGE_BENCH_SPOOL_RECORDS=1000000 $(GO) test -run ^$$ -bench . -skip "BenchmarkCloseFleet|BenchmarkPostSale" -count 3 -timeout 180m ./protocol/... ./agent/... ./hub/...' \
+	  --run 'LANEBRIDGE_BENCH_CLOSE_STORES=1000 LANEBRIDGE_BENCH_CLOSE_DAYS=30 $(GO) test -run ^$$ -bench BenchmarkCloseFleet -benchtime 1x -timeout 240m ./hub/internal/reconcile/' \
+	  --run 'LANEBRIDGE_BENCH_FANIN_STORES=1000 LANEBRIDGE_BENCH_FANIN_DURATION=10m LANEBRIDGE_BENCH_FANIN_IDLE=10000 LANEBRIDGE_BENCH_FANIN_IDLE_DURATION=60s $(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 60m ./testharness/fanin/'
+
+bench-quick: ## headline figures only (≤ 5 min): 100,000-record drain with NATS and raw, peers at 10,000, capture, spool, close, 200-store fan-in
+	@mkdir -p .cache
+	$(BENCHREPORT) \
+	  --run 'LANEBRIDGE_BENCH_PEERS_N=10000 LANEBRIDGE_BENCH_AUTOSAVE_N=1000 $(GO) test -run ^$$ -bench "BenchmarkDrain|BenchmarkPGReplicas|BenchmarkPeers$$" -benchtime 1x -timeout 20m ./testharness/e2e/' \
+	  --run '$(GO) test -run ^$$ -bench "BenchmarkTailCapture|BenchmarkCommitGrouped|BenchmarkSpoolOpen|BenchmarkSpoolDrain|BenchmarkSpoolCompact|BenchmarkCloseHistory" -timeout 10m ./agent/internal/capture/ ./agent/internal/spool/ ./hub/internal/reconcile/' \
+	  --run 'LANEBRIDGE_BENCH_FANIN_DURATION=20s LANEBRIDGE_BENCH_FANIN_IDLE=1000 LANEBRIDGE_BENCH_FANIN_IDLE_DURATION=10s $(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 10m ./testharness/fanin/'
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/

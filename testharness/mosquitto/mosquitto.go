@@ -11,7 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/lanebridge/lanebridge/testharness/daemon"
 )
 
 // Broker is a running (or stopped) private Mosquitto.
@@ -20,9 +21,7 @@ type Broker struct {
 	URL  string // tcp://127.0.0.1:port
 	Log  string // its stdout and stderr
 
-	bin, conf string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	p *daemon.Process
 }
 
 // Start starts Mosquitto with its config, log and state in dir. With exportDir "" it allows
@@ -31,27 +30,7 @@ type Broker struct {
 // mosquitto binary fails the test; callers skip under -short themselves.
 func Start(t testing.TB, dir, exportDir string) *Broker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatal("mosquitto is not installed (apt-get install mosquitto); this test needs a real broker")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	b := &Broker{Addr: addr, URL: "tcp://" + addr, Log: filepath.Join(dir, "mosquitto.out"), bin: bin, conf: filepath.Join(dir, "mosquitto.conf")}
-	conf := fmt.Sprintf("listener %s 127.0.0.1\npersistence false\nmax_queued_messages 100000\n", port)
-	if os.Geteuid() == 0 {
-		// Mosquitto started as root drops to user mosquitto, which cannot read a test's
-		// temporary directory; stay root (a real install gives the files to its group).
-		conf += "user root\n"
-	}
+	conf := "persistence false\nmax_queued_messages 100000\n"
 	if exportDir == "" {
 		conf += "allow_anonymous true\n"
 	} else {
@@ -61,70 +40,55 @@ func Start(t testing.TB, dir, exportDir string) *Broker {
 		}
 		conf += string(snippet)
 	}
-	if err := os.WriteFile(b.conf, []byte(conf), 0o644); err != nil {
+	return StartConf(t, dir, "", conf)
+}
+
+// StartConf starts Mosquitto listening on addr (127.0.0.1:port; "" picks a free port) with
+// conf as the rest of its configuration (persistence, bridges, ...), its files in dir.
+func StartConf(t testing.TB, dir, addr, conf string) *Broker {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		bin = "/usr/sbin/mosquitto"
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal("mosquitto is not installed (apt-get install mosquitto); this test needs a real broker")
+	}
+	if addr == "" {
+		addr = daemon.FreeAddr(t)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	b := &Broker{Addr: addr, URL: "tcp://" + addr, Log: filepath.Join(dir, "mosquitto.out")}
+	b.p = &daemon.Process{Name: "mosquitto", Bin: bin, Args: []string{"-c", confPath}, Addr: addr, Log: b.Log}
+	head := fmt.Sprintf("listener %s 127.0.0.1\n", port)
+	if os.Geteuid() == 0 {
+		// Mosquitto started as root drops to user mosquitto, which cannot read a test's
+		// temporary directory; stay root (a real install gives the files to its group).
+		head += "user root\n"
+	}
+	if err := os.WriteFile(confPath, []byte(head+conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.Start(t)
-	t.Cleanup(b.kill)
 	return b
 }
 
-// Start starts the broker again after Stop and waits until it listens.
-func (b *Broker) Start(t testing.TB) {
-	t.Helper()
-	f, err := os.OpenFile(b.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(b.bin, "-c", b.conf)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); f.Close(); close(done) }()
-	b.cmd, b.done = cmd, done
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", b.Addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(b.Log)
-			t.Fatalf("mosquitto exited at start:\n%s", log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening on %s after 10s: %v", b.Addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// Start starts the broker again after Stop or Kill and waits until it listens.
+func (b *Broker) Start(t testing.TB) { t.Helper(); b.p.Start(t) }
 
 // Stop stops the broker (SIGINT) and waits for it to exit.
-func (b *Broker) Stop() {
-	b.cmd.Process.Signal(os.Interrupt)
-	<-b.done
-}
+func (b *Broker) Stop() { b.p.Stop() }
 
 // Reload makes Mosquitto re-read its password file and ACL (SIGHUP), as `systemctl reload
 // mosquitto` does. Mosquitto logs nothing reliable to wait on, so callers poll for the effect.
 func (b *Broker) Reload(t testing.TB) {
 	t.Helper()
-	if err := b.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := b.p.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("reload mosquitto: %v", err)
 	}
 }
 
-func (b *Broker) kill() {
-	select {
-	case <-b.done:
-	default:
-		b.cmd.Process.Kill()
-		<-b.done
-	}
-}
+// Kill kills the broker (SIGKILL: no shutdown save) and waits for it to exit; Start runs it
+// again. Killing a stopped broker does nothing.
+func (b *Broker) Kill() { b.p.Kill() }
