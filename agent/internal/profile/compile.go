@@ -265,7 +265,7 @@ func (p *Profile) compile() error {
 		return fmt.Errorf("fields.unmatched: %q is not ignore or flag", p.Fields.Unmatched)
 	}
 
-	if c.num, err = newNumFormat(p.Numbers); err != nil {
+	if c.num, err = newNumFormat(p.Numbers, p.Fields.Currency); err != nil {
 		return fmt.Errorf("numbers: %w", err)
 	}
 

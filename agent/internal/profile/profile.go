@@ -188,7 +188,13 @@ type Numbers struct {
 	CurrencySymbols []string `yaml:"currency_symbols"`
 	Negative        []string `yaml:"negative"` // minus (default), trailing_minus, parens
 	ImpliedDecimals bool     `yaml:"implied_decimals"`
-	MinorDigits     *int     `yaml:"minor_digits"` // default 2
+	MinorDigits     *int     `yaml:"minor_digits"` // default: fields.currency's ISO 4217 digits (2 if unknown)
+	// ExactDecimals: a printed decimal part has exactly minor_digits digits ("1.000,0" is an
+	// error, not 1000.00): for layouts that always print every decimal.
+	ExactDecimals bool `yaml:"exact_decimals"`
+	// Grouping is how digits are grouped by the thousands separator: thousands (default:
+	// 1,234,567), indian (12,34,567) or any (not checked).
+	Grouping string `yaml:"grouping"`
 }
 
 // ZReportMap maps report lines to Z fields.
