@@ -41,6 +41,8 @@ type compiled struct {
 
 	csvDelim   rune
 	csvColumns map[string]string // canonical → header
+
+	extras map[string]*extra
 }
 
 type substitution struct {
@@ -59,8 +61,9 @@ type marker struct {
 }
 
 type kindRule struct {
-	re   *regexp.Regexp
-	kind protocol.Kind
+	re     *regexp.Regexp
+	kind   protocol.Kind
+	extras []*extra
 }
 
 type fieldRule struct {
@@ -69,12 +72,16 @@ type fieldRule struct {
 	set     map[string]string
 	require map[protocol.Kind]bool
 	width   int
+	extras  []*extra
+	wrap    *wrapRule
+	cells   map[string]int
 }
 
 type zRule struct {
-	re    *regexp.Regexp
-	field string
-	set   map[string]string
+	re     *regexp.Regexp
+	field  string
+	set    map[string]string
+	extras []*extra
 }
 
 // Field rule types.
@@ -186,6 +193,9 @@ func (p *Profile) compile() error {
 		return fmt.Errorf("framing.extra_lines: must not be negative")
 	}
 
+	if err := p.compileExtras(); err != nil {
+		return err
+	}
 	c.defKind = protocol.Kind(p.Classification.Default)
 	if c.defKind == "" {
 		c.defKind = protocol.KindSale
@@ -202,7 +212,11 @@ func (p *Profile) compile() error {
 		if !k.Valid() {
 			return fmt.Errorf("classification.rules[%d].kind: %q is not a kind (%s)", i, r.Kind, kindList())
 		}
-		c.kindRules = append(c.kindRules, kindRule{re, k})
+		xs, e := p.lookupExtras(fmt.Sprintf("classification.rules[%d]", i), r.Extras)
+		if e != nil {
+			return e
+		}
+		c.kindRules = append(c.kindRules, kindRule{re, k, xs})
 	}
 
 	for i, r := range p.Fields.Rules {
@@ -227,7 +241,15 @@ func (p *Profile) compile() error {
 		if r.Width < 0 {
 			return fmt.Errorf("%s.width: must not be negative", where)
 		}
-		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req, r.Width})
+		xs, e := p.lookupExtras(where, r.Extras)
+		if e != nil {
+			return e
+		}
+		wr, e := compileWrap(where, r.Wrap, r.Cells)
+		if e != nil {
+			return e
+		}
+		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req, r.Width, xs, wr, r.Cells})
 	}
 	for i, r := range p.ZReport.Rules {
 		where := fmt.Sprintf("z_report.rules[%d]", i)
@@ -238,7 +260,11 @@ func (p *Profile) compile() error {
 		if e != nil {
 			return e
 		}
-		c.zrules = append(c.zrules, zRule{re, r.Field, r.Set})
+		xs, e := p.lookupExtras(where, r.Extras)
+		if e != nil {
+			return e
+		}
+		c.zrules = append(c.zrules, zRule{re, r.Field, r.Set, xs})
 	}
 	tz := p.Fields.Timezone
 	if tz == "" {
