@@ -75,7 +75,8 @@ func fullCells(cells map[string]int, g map[string]string) []string {
 }
 
 // joinWrapped appends the continuation lines after the current line (b.pos) to g, as rule r's
-// wrap describes, and returns how many lines it took. A cell still full after the last piece
+// wrap describes, and returns how many lines it took. A line that some field rule handles is
+// not taken as a continuation, except to bring the amount the rule's own line lacked. A cell still full after the last piece
 // is left for the next line to settle (b.fullCell).
 func (b *builder) joinWrapped(idx int, r fieldRule, g map[string]string) int {
 	full := fullCells(r.cells, g)
@@ -92,6 +93,12 @@ func (b *builder) joinWrapped(idx int, r fieldRule, g map[string]string) int {
 			}
 			piece := groups(r.wrap.re.SubexpNames(), m, nil)
 			if len(piece) == 0 {
+				break
+			}
+			// A line a rule handles is a line of its own, not the rest of a cell — unless the
+			// rule's line had no amount and this one, a line of the same type, brings it (a
+			// description printed alone on a line, continued on the line with its amount).
+			if own := b.ownLine(next); own != "" && (own != r.typ || g["amount"] != "" || piece["amount"] == "") {
 				break
 			}
 			for name, v := range piece {
@@ -113,6 +120,19 @@ func (b *builder) joinWrapped(idx int, r fieldRule, g map[string]string) int {
 		b.fullCell = &fullCell{line: b.pos + taken, rule: idx, names: full, widths: r.cells}
 	}
 	return taken
+}
+
+// ownLine returns the type of the first field rule that handles l by itself, or "".
+func (b *builder) ownLine(l txLine) string {
+	for _, r := range b.p.c.rules {
+		if r.width > 0 && utf8.RuneCountInString(l.text) != r.width {
+			continue
+		}
+		if m, _ := findWithExtras(r.re, r.extras, l.text); m != nil {
+			return r.typ
+		}
+	}
+	return ""
 }
 
 // fullCell is a cell that filled its width on the last line a rule took: if the next line is
