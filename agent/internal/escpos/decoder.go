@@ -140,6 +140,9 @@ type Decoder struct {
 	mbDec   *encoding.Decoder
 	mbBuf   []byte
 	kanji   bool
+	// sjisSystem: FS C 1 selected the Shift JIS code system (multibyte shift_jis), in which
+	// two-byte characters are printed whatever FS . says.
+	sjisSystem bool
 	raster  bool  // Star raster mode: only ESC commands and "b n1 n2 data" blocks
 	lineBad int64 // stray control bytes in the current line
 
@@ -570,6 +573,7 @@ func (d *Decoder) initPrinter() {
 	d.intl = nil
 	d.raster = false
 	d.kanji = d.mb != nil && !d.cfg.KanjiOff
+	d.sjisSystem = false
 	d.emit(Event{Kind: EventInit})
 }
 

@@ -42,7 +42,8 @@ type compiled struct {
 	csvDelim   rune
 	csvColumns map[string]string // canonical → header
 
-	extras map[string]*extra
+	extras      map[string]*extra
+	cellColumns bool // cells widths count display columns
 }
 
 type substitution struct {
@@ -282,6 +283,13 @@ func (p *Profile) compile() error {
 			return fmt.Errorf("fields.tenders[%q]: %q is not one of cash, card, check, gift, other", label, typ)
 		}
 		c.tenders[strings.ToUpper(strings.TrimSpace(label))] = typ
+	}
+	switch p.Fields.CellUnits {
+	case "", "characters":
+	case "columns":
+		c.cellColumns = true
+	default:
+		return fmt.Errorf("fields.cell_units: %q is not characters or columns", p.Fields.CellUnits)
 	}
 	switch p.Fields.Unmatched {
 	case "", "ignore":

@@ -63,10 +63,14 @@ func compileWrap(where string, w *Wrap, cells map[string]int) (*wrapRule, error)
 }
 
 // fullCells returns the names of g's groups that fill the width cells gives them.
-func fullCells(cells map[string]int, g map[string]string) []string {
+func fullCells(cells map[string]int, g map[string]string, columns bool) []string {
 	var full []string
 	for name, width := range cells {
-		if utf8.RuneCountInString(g[name]) >= width {
+		n := utf8.RuneCountInString(g[name])
+		if columns {
+			n = displayWidth(g[name])
+		}
+		if n >= width {
 			full = append(full, name)
 		}
 	}
@@ -79,7 +83,7 @@ func fullCells(cells map[string]int, g map[string]string) []string {
 // not taken as a continuation, except to bring the amount the rule's own line lacked. A cell still full after the last piece
 // is left for the next line to settle (b.fullCell).
 func (b *builder) joinWrapped(idx int, r fieldRule, g map[string]string) int {
-	full := fullCells(r.cells, g)
+	full := fullCells(r.cells, g, b.p.c.cellColumns)
 	taken := 0
 	if r.wrap != nil {
 		for k := b.pos + 1; k < len(b.lines) && taken < r.wrap.max; k++ {
@@ -112,7 +116,7 @@ func (b *builder) joinWrapped(idx int, r fieldRule, g map[string]string) int {
 				}
 			}
 			// A piece that fills its cell again continues on the next line.
-			full = fullCells(r.cells, piece)
+			full = fullCells(r.cells, piece, b.p.c.cellColumns)
 			taken++
 		}
 	}
@@ -151,4 +155,28 @@ func (f *fullCell) flag(lines []txLine) string {
 	}
 	return fmt.Sprintf("line %d fills its cell %s and line %d %q that follows was not joined to it: the cell may be cut (give fields.rules[%d] a wrap that matches the continuation)",
 		f.line+1, strings.Join(cells, ", "), f.line+2, lines[f.line+1].text, f.rule)
+}
+
+// displayWidth is the width of s in printer columns: East Asian wide and fullwidth characters
+// (Hangul, kana, CJK ideographs, fullwidth forms) take two.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		n++
+		if wide(r) {
+			n++
+		}
+	}
+	return n
+}
+
+func wide(r rune) bool {
+	switch {
+	case r >= 0x1100 && r <= 0x115F, r >= 0x2E80 && r <= 0x303E, r >= 0x3041 && r <= 0x33FF,
+		r >= 0x3400 && r <= 0x4DBF, r >= 0x4E00 && r <= 0x9FFF, r >= 0xA000 && r <= 0xA4CF,
+		r >= 0xAC00 && r <= 0xD7A3, r >= 0xF900 && r <= 0xFAFF, r >= 0xFE30 && r <= 0xFE4F,
+		r >= 0xFF00 && r <= 0xFF60, r >= 0xFFE0 && r <= 0xFFE6, r >= 0x20000 && r <= 0x3FFFD:
+		return true
+	}
+	return false
 }

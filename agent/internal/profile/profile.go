@@ -176,6 +176,9 @@ type Fields struct {
 	Currency   string            `yaml:"currency"`
 	Tenders    map[string]string `yaml:"tenders"`   // printed label → cash, card, check, gift, other
 	Unmatched  string            `yaml:"unmatched"` // ignore (default) or flag
+	// CellUnits is what the rules' cells widths count: characters (default) or columns (East
+	// Asian wide characters take two, as a printer lays them out).
+	CellUnits string `yaml:"cell_units"`
 	Rules      []FieldRule       `yaml:"rules"`
 }
 
