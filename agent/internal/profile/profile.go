@@ -178,8 +178,8 @@ type Fields struct {
 	Unmatched  string            `yaml:"unmatched"` // ignore (default) or flag
 	// CellUnits is what the rules' cells widths count: characters (default) or columns (East
 	// Asian wide characters take two, as a printer lays them out).
-	CellUnits string `yaml:"cell_units"`
-	Rules      []FieldRule       `yaml:"rules"`
+	CellUnits string      `yaml:"cell_units"`
+	Rules     []FieldRule `yaml:"rules"`
 }
 
 // FieldRule is one line rule: the first matching rule handles a line.
