@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/lanebridge/lanebridge/agent/internal/profile"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -57,21 +56,13 @@ type truthTx struct {
 // profile.yaml): the results must equal expected.json (-update rewrites it), every transaction
 // must be parsed unflagged, and each record must hold what the generator printed.
 func TestEncoderGolden(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join("testdata", "encoders", "*"))
-	if err != nil || len(dirs) < 3 {
-		t.Fatalf("want at least three encoder layouts under testdata/encoders, have %v (%v)", dirs, err)
+	dirs := encoderDirs(t)
+	if len(dirs) < 3 {
+		t.Fatalf("want at least three encoder layouts under testdata/encoders, have %v", dirs)
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			f, err := os.Open(filepath.Join(dir, "profile.yaml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := profile.Load(f)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := loadProfileFile(t, filepath.Join(dir, "profile.yaml"))
 			input, err := os.ReadFile(filepath.Join(dir, "input.bin"))
 			if err != nil {
 				t.Fatal(err)

@@ -160,3 +160,42 @@ func TestMinorDigitsFromCurrency(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAmount: the locale paths never panic, and an amount read with grouping checks is the
+// same number with its separators removed.
+func FuzzAmount(f *testing.F) {
+	for _, s := range []string{"1.000,00", "-12.345.678,90 €", "1 234,50", "1\u00a0234,50", "12,34,567.00", "¥1,200", "1.50", "1.000,0", "(2,50)", "1,00,00,000.00", ",00", "1.000"} {
+		f.Add(s, uint8(0))
+		f.Add(s, uint8(3))
+	}
+	fmts := []numFormat{}
+	for _, c := range []struct {
+		n   Numbers
+		cur string
+	}{
+		{Numbers{Decimal: ",", Thousands: ".", CurrencySymbols: []string{"€"}, ExactDecimals: true}, "EUR"},
+		{Numbers{Decimal: ",", Thousands: " ", Negative: []string{"minus", "parens"}}, "EUR"},
+		{Numbers{Grouping: "indian"}, "INR"},
+		{Numbers{CurrencySymbols: []string{"¥"}}, "JPY"},
+		{Numbers{Grouping: "any", Negative: []string{"trailing_minus"}}, "KWD"},
+	} {
+		nf, err := newNumFormat(c.n, c.cur)
+		if err != nil {
+			f.Fatal(err)
+		}
+		fmts = append(fmts, nf)
+	}
+	f.Fuzz(func(t *testing.T, s string, which uint8) {
+		nf := fmts[int(which)%len(fmts)]
+		v, err := nf.amount(s)
+		if err != nil {
+			return
+		}
+		if nf.grouping != "any" && !nf.spaceThou && nf.thou != "" {
+			plain := strings.ReplaceAll(s, nf.thou, "")
+			if w, err := nf.amount(plain); err != nil || w != v {
+				t.Fatalf("amount(%q) = %d but without separators amount(%q) = %d, %v", s, v, plain, w, err)
+			}
+		}
+	})
+}
