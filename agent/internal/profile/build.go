@@ -28,12 +28,13 @@ type builder struct {
 	pos      int       // index of the line being handled
 	skip     int       // continuation lines the current line's rule took (wrap)
 	fullCell *fullCell // a full cell on the previous line, settled by the current one
+	xc       extraCache
 }
 
 // build turns a framed transaction's cleaned lines into a record. err means quarantine.
 func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []string, error) {
-	b := &builder{p: p, matched: make([]bool, len(p.c.rules)), lines: lines}
-	b.rec.Kind = p.classify(lines)
+	b := &builder{p: p, matched: make([]bool, len(p.c.rules)), lines: lines, xc: extraCache{}}
+	b.rec.Kind = p.classify(lines, b.xc)
 	report := b.rec.Kind.IsReport()
 	if report {
 		b.z = &protocol.ZReport{}
@@ -68,10 +69,10 @@ func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []st
 	return &b.rec, b.flags, nil
 }
 
-func (p *Profile) classify(lines []txLine) protocol.Kind {
+func (p *Profile) classify(lines []txLine, xc extraCache) protocol.Kind {
 	for _, r := range p.c.kindRules {
 		for _, l := range lines {
-			if m, _ := findWithExtras(r.re, r.extras, l.text); m != nil {
+			if xc.find(r.re, r.extras, l.text) != nil {
 				return r.kind
 			}
 		}
@@ -120,7 +121,7 @@ func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 		if r.width > 0 && utf8.RuneCountInString(l.text) != r.width {
 			continue
 		}
-		m, _ := findWithExtras(r.re, r.extras, l.text)
+		m := b.xc.find(r.re, r.extras, l.text)
 		if m == nil {
 			continue
 		}
@@ -394,7 +395,7 @@ func (b *builder) tax(g map[string]string, amt int64, hasAmt bool) error {
 // zLine applies the z_report map to one line of a report.
 func (b *builder) zLine(l txLine) (bool, error) {
 	for _, r := range b.p.c.zrules {
-		m, _ := findWithExtras(r.re, r.extras, l.text)
+		m := b.xc.find(r.re, r.extras, l.text)
 		if m == nil {
 			continue
 		}

@@ -64,7 +64,7 @@ type marker struct {
 type kindRule struct {
 	re     *regexp.Regexp
 	kind   protocol.Kind
-	extras []*extra
+	extras extraSet
 }
 
 type fieldRule struct {
@@ -73,7 +73,7 @@ type fieldRule struct {
 	set     map[string]string
 	require map[protocol.Kind]bool
 	width   int
-	extras  []*extra
+	extras  extraSet
 	wrap    *wrapRule
 	cells   map[string]int
 }
@@ -82,7 +82,7 @@ type zRule struct {
 	re     *regexp.Regexp
 	field  string
 	set    map[string]string
-	extras []*extra
+	extras extraSet
 }
 
 // Field rule types.

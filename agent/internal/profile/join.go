@@ -132,7 +132,7 @@ func (b *builder) ownLine(l txLine) string {
 		if r.width > 0 && utf8.RuneCountInString(l.text) != r.width {
 			continue
 		}
-		if m, _ := findWithExtras(r.re, r.extras, l.text); m != nil {
+		if b.xc.find(r.re, r.extras, l.text) != nil {
 			return r.typ
 		}
 	}
