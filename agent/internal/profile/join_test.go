@@ -231,3 +231,23 @@ func TestExtrasAndWrapLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLayout fuzzes wrapped cells, full-cell flags, extras and decimal-comma amounts on a
+// plain-text layout (the shipped-profile fuzzer reaches them only through binary streams):
+// no panic, every result a record or a quarantine entry, records valid, chunking irrelevant.
+func FuzzLayout(f *testing.F) {
+	p := mustLoad(f, layoutProfile)
+	names, ps := []string{"layout"}, map[string]*profile.Profile{"layout": p}
+	for _, body := range []string{
+		"Roggenbrot mit            3,49\nSonnenblumenkernen\nSUMME 3,49\n",
+		"Kaffeemaschine        1.000.00\n                           0,00\nSUMME 1.000.000,00\n",
+		"Kaffeemaschine Deluxe\nEdelstahl           1.000,00\nSUMME 1.000,00\n",
+		"Bio-Vollkornbrot mit     3,49\n*** Aktion: 2 für 1 ***\nSUMME 3,49\n",
+		"NACHDRUCK STORNO\nMilch                1,19\n",
+	} {
+		f.Add([]byte("BON 7 14.03.2024 K1 KOPIE\n"+body+"BAR 3,49\nENDE\n"), uint8(0), uint16(9))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, which uint8, split uint16) {
+		checkParse(t, names, ps, data, which, split)
+	})
+}
