@@ -2,6 +2,7 @@ package profile_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -112,4 +113,54 @@ func TestEpsonVariantNeedsExtras(t *testing.T) {
 			t.Errorf("without extras the variant's %s still parses: %q (the test does not show what extras do)", k, without)
 		}
 	}
+}
+
+// TestJournalVariantsParseTheSame prints the journals' golden days as a variant would — a
+// title after the receipt header or the kind line, a manager's note after it — and checks that
+// every transaction parses to the same record as before, unflagged where it was.
+func TestJournalVariantsParseTheSame(t *testing.T) {
+	tests := []struct {
+		profile, input string
+		line           *regexp.Regexp
+		suffix         []string // appended in turn to the matching lines
+	}{
+		{"casio-journal", "testdata/casio-journal/day/input.txt", regexp.MustCompile(`(?m)^((?:REG|RF|Z|X)\s+C\d+ \d+|(?:CANCEL|#/NS)\s+\*+)$`), []string{"  COPY", "  MGR 3", " REPRINT MGR 12"}},
+		{"sharp-journal", "testdata/sharp-journal/day/input.txt", regexp.MustCompile(`(?m)^(REFUND|\*\*\* VOID MODE \*\*\*|\s+NO SALE|CLERK\d+)$`), []string{"  REPRINT", "  MGR 4", " COPY"}},
+	}
+	ps := shipped(t)
+	for _, tt := range tests {
+		t.Run(tt.profile, func(t *testing.T) {
+			p := ps[tt.profile]
+			in, err := os.ReadFile(tt.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			variant := tt.line.ReplaceAllFunc(in, func(l []byte) []byte {
+				n++
+				return append(append([]byte{}, l...), tt.suffix[n%len(tt.suffix)]...)
+			})
+			if n < 3 {
+				t.Fatalf("only %d lines changed", n)
+			}
+			want, got := run(p, in, 0), run(p, variant, 0)
+			if len(want) != len(got) {
+				t.Fatalf("%d results, the golden day has %d", len(got), len(want))
+			}
+			for i := range want {
+				a, _ := json.Marshal(goldenResult{Record: want[i].Record, Flags: want[i].Flags, Error: errString(want[i].Err)})
+				b, _ := json.Marshal(goldenResult{Record: got[i].Record, Flags: got[i].Flags, Error: errString(got[i].Err)})
+				if !bytes.Equal(a, b) {
+					t.Errorf("transaction %d differs in the variant:\n%s\n%s\n%s", i, a, b, got[i].Raw)
+				}
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
