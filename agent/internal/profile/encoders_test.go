@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
+
+	"github.com/lanebridge/lanebridge/agent/internal/profile"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -187,4 +190,90 @@ func checkTruth(t *testing.T, currency string, rec *protocol.Record, w truthTx) 
 			}
 		}
 	}
+}
+
+// TestEncoderWrapsNeverSilentlyCut takes the wraps out of the encoder layouts' profiles (and,
+// second, also stops flagging unmatched lines): the wrapped descriptions and amounts are then
+// no longer joined, and every transaction must be quarantined, flagged, or still equal to what
+// was printed — never a record with a description or amount cut short and no flag. In the
+// second form only the rules' cells stand between a cut cell and a silent record.
+func TestEncoderWrapsNeverSilentlyCut(t *testing.T) {
+	wrapBlock := regexp.MustCompile(`(?m)^      wrap:\n(?:        .*\n)+`)
+	silentWithoutCells := 0
+	defer func() {
+		if silentWithoutCells == 0 {
+			t.Errorf("without wrap, cells and unmatched flags no record is wrong: the fixtures do not wrap a cell")
+		}
+	}()
+	for _, dir := range encoderDirs(t) {
+		y, err := os.ReadFile(filepath.Join(dir, "profile.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		noWrap := wrapBlock.ReplaceAll(y, nil)
+		if bytes.Equal(noWrap, y) {
+			t.Fatalf("%s: no wrap to take out", dir)
+		}
+		noFlag := bytes.Replace(noWrap, []byte("unmatched: flag"), []byte("unmatched: ignore"), 1)
+		var truth []truthTx
+		b, _ := os.ReadFile(filepath.Join(dir, "truth.json"))
+		if err := json.Unmarshal(b, &truth); err != nil {
+			t.Fatal(err)
+		}
+		input, _ := os.ReadFile(filepath.Join(dir, "input.bin"))
+		// Without cells too, cut cells go through silently (in some layout; a wrapped amount
+		// may still be caught by its digit grouping): what the two forms below prove rests on
+		// the profile's declarations, not on luck.
+		noCells := regexp.MustCompile(`(?m)^      cells: .*\n`).ReplaceAll(noFlag, nil)
+		if p, err := profile.Load(bytes.NewReader(noCells)); err != nil {
+			t.Fatal(err)
+		} else {
+			for _, r := range run(p, input, 0) {
+				if r.Err == nil && len(r.Flags) == 0 && !sameAsPrinted(r.Record, truth) {
+					silentWithoutCells++
+				}
+			}
+		}
+		for name, y := range map[string][]byte{"no wrap": noWrap, "no wrap, unmatched ignored": noFlag} {
+			t.Run(filepath.Base(dir)+"/"+name, func(t *testing.T) {
+				p, err := profile.Load(bytes.NewReader(y))
+				if err != nil {
+					t.Fatal(err)
+				}
+				caught := 0
+				for _, r := range run(p, input, 0) {
+					if r.Err != nil || len(r.Flags) > 0 {
+						caught++
+						continue
+					}
+					if !sameAsPrinted(r.Record, truth) {
+						t.Errorf("silently wrong: %s %s %+v (total %d)", r.Record.Kind, r.Record.Receipt, r.Record.Lines, r.Record.Total)
+					}
+				}
+				if caught == 0 {
+					t.Errorf("nothing quarantined or flagged: the layout's wraps are not exercised")
+				}
+			})
+		}
+	}
+}
+
+// sameAsPrinted reports whether rec's lines and total are those of the printed transaction
+// with its receipt number.
+func sameAsPrinted(rec *protocol.Record, truth []truthTx) bool {
+	for _, w := range truth {
+		if w.Receipt != rec.Receipt || w.Kind != rec.Kind {
+			continue
+		}
+		if rec.Total != w.Total || len(rec.Lines) != len(w.Lines) {
+			return false
+		}
+		for i, l := range rec.Lines {
+			if l.Description != w.Lines[i].Description || l.Amount != w.Lines[i].Amount {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
