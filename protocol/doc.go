@@ -9,7 +9,8 @@
 // with "resend from seq M" when it sees a gap. Agents publish a retained [Status] on
 // [StatusTopic] with a Will that says they are offline.
 //
-// Money is always an integer number of minor units (cents); quantities are exact decimal
+// Money is always an integer number of minor units of the record's currency (cents; ISO 4217
+// exponents, [MinorDigits]: a JPY or KRW amount is whole yen or won); quantities are exact decimal
 // strings. Decoders ignore unknown fields, so a newer peer may add fields freely; a breaking
 // change bumps [Version] and the major version that is part of every topic.
 //

@@ -240,10 +240,24 @@ func (d *Decoder) escposState(h []byte) {
 		d.mbFlush()
 		d.kanji = d.mb != nil
 	case [2]byte{0x1C, 0x2E}: // FS .: Kanji mode off
+		if d.sjisSystem {
+			// The Shift JIS code system tells one- from two-byte characters by their lead
+			// byte: Kanji mode does not apply (receiptline sends FS . then FS C 1).
+			break
+		}
 		if d.mb != nil {
 			d.mbFlush()
 		}
 		d.kanji = false
+	case [2]byte{0x1C, 0x43}: // FS C n: Kanji code system, 0/48 JIS, 1/49 Shift JIS
+		sjis := (h[2] == 1 || h[2] == '1') && d.mb != nil && d.mb.name == "shift_jis"
+		if sjis != d.sjisSystem {
+			d.mbFlush()
+		}
+		d.sjisSystem = sjis
+		if sjis {
+			d.kanji = true
+		}
 	}
 }
 

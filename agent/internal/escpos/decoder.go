@@ -134,14 +134,17 @@ type Decoder struct {
 	ucY    int   // ESC &: bytes per column
 	ucLeft int   // ESC &: characters left
 
-	lay     layout
-	intl    *[128]rune // ESC R replacement table, nil for USA
-	mb      *mbCodec
-	mbDec   *encoding.Decoder
-	mbBuf   []byte
-	kanji   bool
-	raster  bool  // Star raster mode: only ESC commands and "b n1 n2 data" blocks
-	lineBad int64 // stray control bytes in the current line
+	lay   layout
+	intl  *[128]rune // ESC R replacement table, nil for USA
+	mb    *mbCodec
+	mbDec *encoding.Decoder
+	mbBuf []byte
+	kanji bool
+	// sjisSystem: FS C 1 selected the Shift JIS code system (multibyte shift_jis), in which
+	// two-byte characters are printed whatever FS . says.
+	sjisSystem bool
+	raster     bool  // Star raster mode: only ESC commands and "b n1 n2 data" blocks
+	lineBad    int64 // stray control bytes in the current line
 
 	line     []byte
 	lastTerm byte // the previous byte, when it ended a line (for LineEndAny pairs)
@@ -570,6 +573,7 @@ func (d *Decoder) initPrinter() {
 	d.intl = nil
 	d.raster = false
 	d.kanji = d.mb != nil && !d.cfg.KanjiOff
+	d.sjisSystem = false
 	d.emit(Event{Kind: EventInit})
 }
 

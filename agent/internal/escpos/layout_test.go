@@ -121,6 +121,12 @@ func TestMultiByte(t *testing.T) {
 		{"truncated by command", Config{MultiByte: "big5"}, "\xa4\x1bE\x01X\n", "|! \uFFFDX\n", "mojibake=1"},
 		{"invalid pair", Config{MultiByte: "euc-kr"}, "\xff\xff\n", "|! \uFFFD\uFFFD\n", "mojibake=2"},
 		{"no multibyte: bytes are cp437", Config{}, "\xb0\xa1\n", "| ░í\n", "mojibake=0"},
+		// receiptline (Japanese): FS . then FS C 1, Shift JIS text without FS &.
+		{"fs c 1: shift jis whatever fs . says", Config{MultiByte: "shift_jis"}, "\x1c.\x1cC1" + enc(t, japanese.ShiftJIS, "合計") + "\n", "| 合計\n", "mojibake=0"},
+		{"fs c 1 before fs .", Config{MultiByte: "shift_jis", KanjiOff: true}, "\x1cC\x01\x1c." + enc(t, japanese.ShiftJIS, "合計") + "\n", "| 合計\n", ""},
+		{"fs c 0: jis, kanji mode applies again", Config{MultiByte: "shift_jis"}, "\x1cC1\x1cC0\x1c.\x80\n", "| Ç\n", ""},
+		{"fs c 1 without shift_jis changes nothing", Config{MultiByte: "gb18030"}, "\x1c.\x1cC1\x80\n", "| Ç\n", ""},
+		{"init ends the shift jis system", Config{MultiByte: "shift_jis", KanjiOff: true}, "\x1cC1\x1b@\x80\n", "@init  \"\"\n| Ç\n", ""},
 	})
 }
 

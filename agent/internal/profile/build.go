@@ -23,17 +23,27 @@ type builder struct {
 	z           *protocol.ZReport
 	zSeen       bool
 	matched     []bool // per field rule: handled at least one line
+
+	lines    []txLine  // the transaction's lines
+	pos      int       // index of the line being handled
+	skip     int       // continuation lines the current line's rule took (wrap)
+	fullCell *fullCell // a full cell on the previous line, settled by the current one
+	xc       extraCache
 }
 
 // build turns a framed transaction's cleaned lines into a record. err means quarantine.
 func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []string, error) {
-	b := &builder{p: p, matched: make([]bool, len(p.c.rules))}
-	b.rec.Kind = p.classify(lines)
+	b := &builder{p: p, matched: make([]bool, len(p.c.rules)), lines: lines, xc: extraCache{}}
+	b.rec.Kind = p.classify(lines, b.xc)
 	report := b.rec.Kind.IsReport()
 	if report {
 		b.z = &protocol.ZReport{}
 	}
-	for i, l := range lines {
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		b.pos, b.skip = i, 0
+		full := b.fullCell
+		b.fullCell = nil
 		var err error
 		handled := false
 		if report {
@@ -45,9 +55,18 @@ func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []st
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: line %d %q: %w", ErrIncomplete, i+1, l.text, err)
 		}
+		if full != nil && !handled {
+			b.flags = append(b.flags, full.flag(lines))
+		}
 		if !handled && !l.marker && p.c.flagUnmatched {
 			b.flags = append(b.flags, fmt.Sprintf("unmatched line %d: %q", i+1, l.text))
 		}
+		for k := i + 1; k <= i+b.skip && k < len(lines); k++ {
+			if lines[k].trace != nil && l.trace != nil {
+				lines[k].trace.Rule = "wrap continuation of " + l.trace.Rule
+			}
+		}
+		i += b.skip
 	}
 	if err := b.finish(terminal); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrIncomplete, err)
@@ -55,10 +74,10 @@ func (p *Profile) build(lines []txLine, terminal string) (*protocol.Record, []st
 	return &b.rec, b.flags, nil
 }
 
-func (p *Profile) classify(lines []txLine) protocol.Kind {
+func (p *Profile) classify(lines []txLine, xc extraCache) protocol.Kind {
 	for _, r := range p.c.kindRules {
 		for _, l := range lines {
-			if r.re.MatchString(l.text) {
+			if xc.find(r.re, r.extras, l.text) != nil {
 				return r.kind
 			}
 		}
@@ -107,7 +126,7 @@ func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 		if r.width > 0 && utf8.RuneCountInString(l.text) != r.width {
 			continue
 		}
-		m := r.re.FindStringSubmatch(l.text)
+		m := b.xc.find(r.re, r.extras, l.text)
 		if m == nil {
 			continue
 		}
@@ -118,6 +137,9 @@ func (b *builder) fieldLine(l txLine, report bool) (bool, error) {
 		}
 		b.matched[i] = true
 		l.took("fields.rules", i, r.typ)
+		if r.wrap != nil || len(r.cells) > 0 {
+			b.skip = b.joinWrapped(i, r, g)
+		}
 		return true, b.apply(r.typ, g, l)
 	}
 	return false, nil
@@ -379,7 +401,7 @@ func (b *builder) tax(g map[string]string, amt int64, hasAmt bool) error {
 // zLine applies the z_report map to one line of a report.
 func (b *builder) zLine(l txLine) (bool, error) {
 	for i, r := range b.p.c.zrules {
-		m := r.re.FindStringSubmatch(l.text)
+		m := b.xc.find(r.re, r.extras, l.text)
 		if m == nil {
 			continue
 		}

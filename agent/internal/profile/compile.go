@@ -41,6 +41,9 @@ type compiled struct {
 
 	csvDelim   rune
 	csvColumns map[string]string // canonical → header
+
+	extras      map[string]*extra
+	cellColumns bool // cells widths count display columns
 }
 
 type substitution struct {
@@ -59,8 +62,9 @@ type marker struct {
 }
 
 type kindRule struct {
-	re   *regexp.Regexp
-	kind protocol.Kind
+	re     *regexp.Regexp
+	kind   protocol.Kind
+	extras extraSet
 }
 
 type fieldRule struct {
@@ -69,12 +73,16 @@ type fieldRule struct {
 	set     map[string]string
 	require map[protocol.Kind]bool
 	width   int
+	extras  extraSet
+	wrap    *wrapRule
+	cells   map[string]int
 }
 
 type zRule struct {
-	re    *regexp.Regexp
-	field string
-	set   map[string]string
+	re     *regexp.Regexp
+	field  string
+	set    map[string]string
+	extras extraSet
 }
 
 // Field rule types.
@@ -186,6 +194,9 @@ func (p *Profile) compile() error {
 		return fmt.Errorf("framing.extra_lines: must not be negative")
 	}
 
+	if err := p.compileExtras(); err != nil {
+		return err
+	}
 	c.defKind = protocol.Kind(p.Classification.Default)
 	if c.defKind == "" {
 		c.defKind = protocol.KindSale
@@ -202,7 +213,11 @@ func (p *Profile) compile() error {
 		if !k.Valid() {
 			return fmt.Errorf("classification.rules[%d].kind: %q is not a kind (%s)", i, r.Kind, kindList())
 		}
-		c.kindRules = append(c.kindRules, kindRule{re, k})
+		xs, e := p.lookupExtras(fmt.Sprintf("classification.rules[%d]", i), r.Extras)
+		if e != nil {
+			return e
+		}
+		c.kindRules = append(c.kindRules, kindRule{re, k, xs})
 	}
 
 	for i, r := range p.Fields.Rules {
@@ -227,7 +242,15 @@ func (p *Profile) compile() error {
 		if r.Width < 0 {
 			return fmt.Errorf("%s.width: must not be negative", where)
 		}
-		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req, r.Width})
+		xs, e := p.lookupExtras(where, r.Extras)
+		if e != nil {
+			return e
+		}
+		wr, e := compileWrap(where, r.Wrap, r.Cells)
+		if e != nil {
+			return e
+		}
+		c.rules = append(c.rules, fieldRule{re, r.Type, r.Set, req, r.Width, xs, wr, r.Cells})
 	}
 	for i, r := range p.ZReport.Rules {
 		where := fmt.Sprintf("z_report.rules[%d]", i)
@@ -238,7 +261,11 @@ func (p *Profile) compile() error {
 		if e != nil {
 			return e
 		}
-		c.zrules = append(c.zrules, zRule{re, r.Field, r.Set})
+		xs, e := p.lookupExtras(where, r.Extras)
+		if e != nil {
+			return e
+		}
+		c.zrules = append(c.zrules, zRule{re, r.Field, r.Set, xs})
 	}
 	tz := p.Fields.Timezone
 	if tz == "" {
@@ -257,6 +284,13 @@ func (p *Profile) compile() error {
 		}
 		c.tenders[strings.ToUpper(strings.TrimSpace(label))] = typ
 	}
+	switch p.Fields.CellUnits {
+	case "", "characters":
+	case "columns":
+		c.cellColumns = true
+	default:
+		return fmt.Errorf("fields.cell_units: %q is not characters or columns", p.Fields.CellUnits)
+	}
 	switch p.Fields.Unmatched {
 	case "", "ignore":
 	case "flag":
@@ -265,7 +299,7 @@ func (p *Profile) compile() error {
 		return fmt.Errorf("fields.unmatched: %q is not ignore or flag", p.Fields.Unmatched)
 	}
 
-	if c.num, err = newNumFormat(p.Numbers); err != nil {
+	if c.num, err = newNumFormat(p.Numbers, p.Fields.Currency); err != nil {
 		return fmt.Errorf("numbers: %w", err)
 	}
 

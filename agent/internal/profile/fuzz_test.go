@@ -27,8 +27,16 @@ func shippedSorted(t testing.TB) ([]string, map[string]*profile.Profile) {
 // input does not change the results.
 func FuzzParse(f *testing.F) {
 	names, ps := shippedSorted(f)
+	// The encoder layouts' profiles too: they exercise wrapped cells, extras and locales.
+	for _, dir := range encoderDirs(f) {
+		p := loadProfileFile(f, filepath.Join(dir, "profile.yaml"))
+		names = append(names, p.Name)
+		ps[p.Name] = p
+	}
 	for i, n := range names {
 		inputs, _ := filepath.Glob(filepath.Join("testdata", n, "*", "input.*"))
+		more, _ := filepath.Glob(filepath.Join("testdata", "encoders", n, "input.*"))
+		inputs = append(inputs, more...)
 		for _, in := range inputs {
 			b, err := os.ReadFile(in)
 			if err != nil {
@@ -76,6 +84,28 @@ func checkParse(t *testing.T, names []string, ps map[string]*profile.Profile, da
 			}
 		}
 	}
+}
+
+func encoderDirs(t testing.TB) []string {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "encoders", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+func loadProfileFile(t testing.TB, path string) *profile.Profile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Load(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return p
 }
 
 func mustJSON(v any) []byte {

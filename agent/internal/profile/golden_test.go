@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -78,6 +79,8 @@ func TestLoadFSNameMismatch(t *testing.T) {
 func TestGolden(t *testing.T) {
 	ps := shipped(t)
 	dirs, err := filepath.Glob("testdata/*/*")
+	// testdata/encoders/ holds layouts with their own profiles (TestEncoderGolden).
+	dirs = slices.DeleteFunc(dirs, func(d string) bool { return filepath.Base(filepath.Dir(d)) == "encoders" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +140,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestCardDataNeverLeaks feeds every profile input salted with full test PANs and track data and
+// TestCardDataNeverLeaks feeds every profile input (the encoder layouts' too) salted with full test PANs and track data and
 // checks that no output byte holds them.
 func TestCardDataNeverLeaks(t *testing.T) {
 	secrets := []string{"4111111111111111", "4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005", "=2512101", "^DOE/JOHN^", "CVV2 123"}
@@ -147,7 +150,12 @@ func TestCardDataNeverLeaks(t *testing.T) {
 		"%B4111111111111111^DOE/JOHN^2512101000000000?\n" +
 		"CVV2 123\n" +
 		"AMEX 378282246310005 AUTH 1\n"
-	for name, p := range shipped(t) {
+	ps := shipped(t)
+	for _, dir := range encoderDirs(t) {
+		p := loadProfileFile(t, filepath.Join(dir, "profile.yaml"))
+		ps[p.Name] = p
+	}
+	for name, p := range ps {
 		var in []byte
 		switch p.Format() {
 		case "canonical-jsonl":
@@ -156,6 +164,8 @@ func TestCardDataNeverLeaks(t *testing.T) {
 			in = []byte("receipt,date,description,amount,total\n1,2024-03-14,4111111111111111,1.00,1.00\n" + salt)
 		default:
 			dirs, _ := filepath.Glob(filepath.Join("testdata", name, "*", "input.*"))
+			more, _ := filepath.Glob(filepath.Join("testdata", "encoders", name, "input.*"))
+			dirs = append(dirs, more...)
 			for _, d := range dirs {
 				b, _ := os.ReadFile(d)
 				// Put the salt inside the stream, after its first line.

@@ -62,6 +62,9 @@ type Profile struct {
 	ZReport        ZReportMap     `yaml:"z_report"`
 	Invariants     Invariants     `yaml:"invariants"`
 	CSV            CSVFormat      `yaml:"csv"`
+	// Extras name words a line may carry around the fields its rules capture (titles such as
+	// COPY or REPRINT, clerk or manager notes); a rule lists the extras it tolerates.
+	Extras map[string]Extra `yaml:"extras"`
 
 	c compiled
 }
@@ -152,8 +155,17 @@ type Classification struct {
 
 // KindRule maps a regex to a kind.
 type KindRule struct {
+	Match  string   `yaml:"match"`
+	Kind   string   `yaml:"kind"`
+	Extras []string `yaml:"extras"` // names of top-level extras the line may carry
+}
+
+// Extra is a word (or words) a line may carry at its start (before), its end (after) or
+// either, besides what a rule's regex describes. A rule that lists it is tried on the line as
+// printed first, then with the extra words removed from its ends.
+type Extra struct {
 	Match string `yaml:"match"`
-	Kind  string `yaml:"kind"`
+	Where string `yaml:"where"` // before, after, either (default)
 }
 
 // Fields holds the line rules and how to read dates.
@@ -164,7 +176,10 @@ type Fields struct {
 	Currency   string            `yaml:"currency"`
 	Tenders    map[string]string `yaml:"tenders"`   // printed label → cash, card, check, gift, other
 	Unmatched  string            `yaml:"unmatched"` // ignore (default) or flag
-	Rules      []FieldRule       `yaml:"rules"`
+	// CellUnits is what the rules' cells widths count: characters (default) or columns (East
+	// Asian wide characters take two, as a printer lays them out).
+	CellUnits string      `yaml:"cell_units"`
+	Rules     []FieldRule `yaml:"rules"`
 }
 
 // FieldRule is one line rule: the first matching rule handles a line.
@@ -179,6 +194,29 @@ type FieldRule struct {
 	// Width, when set, is the exact width in characters of the lines this rule handles: in a
 	// right-aligned column layout, dropped or inserted bytes change a line's width.
 	Width int `yaml:"width"`
+	// Extras names top-level extras the line may carry around its fields (width is checked on
+	// the line as printed).
+	Extras []string `yaml:"extras"`
+	// Wrap describes the lines that continue this rule's cells when the layout wraps a cell
+	// (a long description, an amount wider than its column); their groups are joined onto the
+	// rule's groups.
+	Wrap *Wrap `yaml:"wrap"`
+	// Cells gives the width in characters of captured cells (group name → width). A cell that
+	// fills its width was probably cut: it must be followed by a joined continuation, or by a
+	// line another rule handles, or the record is flagged (never silently truncated).
+	Cells map[string]int `yaml:"cells"`
+}
+
+// Wrap describes continuation lines of a wrapped cell.
+type Wrap struct {
+	// Match is a regex with named groups (the field rule groups); a following line that
+	// matches is joined: each group it captures is appended to the rule's group of that name.
+	Match string `yaml:"match"`
+	// Separator goes between the pieces of a text group (description, department, tender,
+	// brand); default one space. After a piece that filled its cell (see cells) nothing is
+	// put in between: the layout cut a word. Numeric groups are always joined without one.
+	Separator *string `yaml:"separator"`
+	MaxLines  int     `yaml:"max_lines"` // continuation lines at most (default 3)
 }
 
 // Numbers says how amounts and quantities are printed.
@@ -188,7 +226,13 @@ type Numbers struct {
 	CurrencySymbols []string `yaml:"currency_symbols"`
 	Negative        []string `yaml:"negative"` // minus (default), trailing_minus, parens
 	ImpliedDecimals bool     `yaml:"implied_decimals"`
-	MinorDigits     *int     `yaml:"minor_digits"` // default 2
+	MinorDigits     *int     `yaml:"minor_digits"` // default: fields.currency's ISO 4217 digits (2 if unknown)
+	// ExactDecimals: a printed decimal part has exactly minor_digits digits ("1.000,0" is an
+	// error, not 1000.00): for layouts that always print every decimal.
+	ExactDecimals bool `yaml:"exact_decimals"`
+	// Grouping is how digits are grouped by the thousands separator: thousands (default:
+	// 1,234,567), indian (12,34,567) or any (not checked).
+	Grouping string `yaml:"grouping"`
 }
 
 // ZReportMap maps report lines to Z fields.
@@ -198,9 +242,10 @@ type ZReportMap struct {
 
 // ZRule is one report line rule.
 type ZRule struct {
-	Match string            `yaml:"match"`
-	Field string            `yaml:"field"`
-	Set   map[string]string `yaml:"set"`
+	Match  string            `yaml:"match"`
+	Field  string            `yaml:"field"`
+	Set    map[string]string `yaml:"set"`
+	Extras []string          `yaml:"extras"` // names of top-level extras the line may carry
 }
 
 // Invariants are checked on every transaction; a failure flags the record.
@@ -318,7 +363,7 @@ var typesByName = map[string]reflect.Type{}
 
 func init() {
 	for _, v := range []any{Profile{}, Identity{}, Transport{}, Decoding{}, Cleaning{}, Substitution{}, Continuation{},
-		CardOptions{}, Framing{}, Marker{}, Classification{}, KindRule{}, Fields{}, FieldRule{}, Numbers{},
+		CardOptions{}, Framing{}, Marker{}, Classification{}, KindRule{}, Extra{}, Fields{}, FieldRule{}, Wrap{}, Numbers{},
 		ZReportMap{}, ZRule{}, Invariants{}, CSVFormat{}} {
 		t := reflect.TypeOf(v)
 		typesByName[t.Name()] = t

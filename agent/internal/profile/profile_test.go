@@ -36,7 +36,7 @@ fields:
       type: item
 `
 
-func mustLoad(t *testing.T, y string) *profile.Profile {
+func mustLoad(t testing.TB, y string) *profile.Profile {
 	t.Helper()
 	p, err := profile.Load(strings.NewReader(y))
 	if err != nil {

@@ -3,24 +3,15 @@ package web
 import (
 	"strconv"
 	"strings"
+
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// minorUnits are the ISO 4217 currencies whose minor unit is not the usual hundredth: the
-// number of decimals of an amount in minor units.
-var minorUnits = map[string]int{
-	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0,
-	"RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-	"CLF": 4, "UYW": 4,
-}
-
-// decimals is the number of decimals of currency's minor unit (2 unless ISO 4217 says
-// otherwise; also 2 for a missing or unknown code).
+// decimals is the number of decimals of currency's minor unit (protocol.MinorDigits: 2 unless
+// ISO 4217 says otherwise; also 2 for a missing or unknown code).
 func decimals(currency string) int {
-	if d, ok := minorUnits[strings.ToUpper(currency)]; ok {
-		return d
-	}
-	return 2
+	d, _ := protocol.MinorDigits(currency)
+	return d
 }
 
 // formatMoney formats an amount in minor units of currency, locale-neutrally: "EUR 1,234.50",

@@ -211,9 +211,14 @@ func (d *drafter) yaml(v variant, tried []string, o outcome) []byte {
 	if d.dates.timeLayout != "" {
 		w("  time_format: %s\n", q(d.dates.timeLayout))
 	}
-	if d.currency != "" {
+	switch {
+	case d.currency != "" && d.currencyWhy != "":
+		w("  currency: %s   # %s\n", d.currency, comment(d.currencyWhy))
+	case d.currency != "":
 		w("  currency: %s   # from the symbol printed with amounts (check: $ is not only USD)\n", d.currency)
-	} else {
+	case d.currencyWhy != "":
+		w("  # currency: %s: set fields.currency (ISO 4217)\n", comment(d.currencyWhy))
+	default:
 		w("  # currency: no symbol printed with the amounts: set fields.currency (ISO 4217)\n")
 	}
 	alt := d.tenderAlternation()

@@ -32,6 +32,7 @@ type drafter struct {
 	dstats            escpos.Stats
 	num               amountFormat
 	currency          string
+	currencyWhy       string // why the currency was changed or dropped (a comment in the draft)
 	dates             dateInfo
 	rules             map[string]*rule // by section+match
 	tenders           map[string]string
@@ -106,6 +107,7 @@ func (d *drafter) analyse() {
 	}
 	d.num = inferAmounts(all)
 	d.currency = d.num.detectSymbols(all)
+	d.currency, d.currencyWhy = fitCurrency(d.currency, d.num.minor)
 	d.num.compile()
 	d.anyAmount = regexp.MustCompile(`(?:^|[^\d.,])` + d.num.full + `(?:$|[^\d.,])`)
 	if d.num.minor == 0 {
@@ -1106,4 +1108,19 @@ func (d *drafter) seqReceiptRE(l string) string {
 		return spacesRE.ReplaceAllString(q, `\s+`)
 	}
 	return `^\s*` + g(strings.TrimLeft(before, " ")) + `(?P<receipt>\d+)` + g(strings.TrimRight(after, " ")) + `\s*$`
+}
+
+// fitCurrency reconciles the currency guessed from a symbol with the decimals the amounts are
+// printed with: records carry money in the currency's ISO 4217 minor units, so a profile whose
+// currency disagrees with its minor digits does not load. "$" without decimals is a peso (CLP);
+// any other disagreement drops the guess and says so.
+func fitCurrency(cur string, minor int) (string, string) {
+	iso, known := protocol.MinorDigits(cur)
+	if cur == "" || !known || iso == minor {
+		return cur, ""
+	}
+	if cur == "USD" && minor == 0 {
+		return "CLP", "\"$\" with amounts printed without decimals: a peso without minor units (CLP); check (COP, ARS and MXN print decimals)"
+	}
+	return "", fmt.Sprintf("the symbol suggests %s (%d decimals in ISO 4217) but amounts print %d decimals", cur, iso, minor)
 }
