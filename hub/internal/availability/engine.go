@@ -505,17 +505,19 @@ func allocate(c ChannelConfig, lines []store.ReservationLine, stock map[string]s
 			cs = []cand{{c.Stores[0], 0}}
 		}
 		slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Or(cmp.Compare(b.avail, a.avail), cmp.Compare(a.store, b.store)) })
+		// Take from the stores with the most; what none has goes to the first.
+		share := make([]Qty, len(cs))
 		left := q
-		for _, cd := range cs {
-			if take := min(left, cd.avail); take > 0 {
-				out = append(out, store.ReservationLine{SKU: l.SKU, Quantity: take.String(), Store: cd.store})
-				taken[[2]string{cd.store, l.SKU}] += take
-				left -= take
-			}
+		for i, cd := range cs {
+			share[i] = min(left, cd.avail)
+			left -= share[i]
 		}
-		if left > 0 {
-			out = append(out, store.ReservationLine{SKU: l.SKU, Quantity: left.String(), Store: cs[0].store})
-			taken[[2]string{cs[0].store, l.SKU}] += left
+		share[0] += left
+		for i, cd := range cs {
+			if share[i] > 0 {
+				out = append(out, store.ReservationLine{SKU: l.SKU, Quantity: share[i].String(), Store: cd.store})
+				taken[[2]string{cd.store, l.SKU}] += share[i]
+			}
 		}
 	}
 	return out, nil

@@ -412,12 +412,13 @@ func (s *DB) Reserve(ctx context.Context, channel, orderID, bodyHash string, sku
 			return err
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		ids, err := t.insertNew(ctx, "avail_reservations", []string{"channel", "order_id", "body_hash", "state", "lines", "created_at", "updated_at"},
-			[][]any{{channel, orderID, bodyHash, ReservationOpen, string(body), s.ts(now), s.ts(now)}}, "channel, order_id")
+		n, err := t.exec(ctx, `INSERT INTO avail_reservations (channel, order_id, body_hash, state, lines, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, order_id) DO NOTHING`,
+			channel, orderID, bodyHash, ReservationOpen, string(body), s.ts(now), s.ts(now))
 		if err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		if n == 0 {
 			return fmt.Errorf("order %s of %s: reserved concurrently: %w", orderID, channel, ErrVersionConflict)
 		}
 		if err := s.holdLines(ctx, t, lines, 1, 0); err != nil {
