@@ -9,7 +9,7 @@ RELEASE_KEYS ?=
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench soak fanin cross dist lint demo demo-erp clean
+.PHONY: help build test test-short bench soak fanin availsim cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ test-short: ## unit tests only, no external services
 bench: ## benchmarks (drain rate, spool commit, store apply, parsers)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./testharness/e2e/
 	$(GO) test -run '^$$' -bench . -timeout 30m ./agent/... ./hub/...
+
+availsim: ## oversold orders over 30 simulated days, Lanebridge's feed vs a 30-minute batch sync (writes testharness/bench/OVERSELL.md); minutes
+	@mkdir -p testharness/bench
+	LANEBRIDGE_SIM_DAYS=30 LANEBRIDGE_SIM_REPORT=$(CURDIR)/testharness/bench/OVERSELL.md $(GO) test -count=1 -timeout 60m -run TestOversellSimulation -v ./hub/internal/availability/
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
