@@ -210,8 +210,8 @@ func runOversellSim(t testing.TB, p simParams, batch bool) simResult {
 	online := 1.2 * daily / 936
 	rate := map[string]float64{"webshop": 0.45 * online, "market-a": 0.35 * online, "market-b": 0.2 * online}
 	storeRate := 0.6 * daily / float64(p.Stores) / 684
-	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)                         // a Monday
-	dirtySince := time.Time{}                                                     // first change not yet shown (feed mode)
+	start := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC) // a Monday
+	dirtySince := time.Time{}                             // first change not yet shown (feed mode)
 	nextSync := start.Add(30 * time.Minute)
 	begun := time.Now()
 	changed := func(at time.Time) {
