@@ -14,12 +14,15 @@ import (
 
 // availFixture is the API fixture with availability: channel web on S001, market on every
 // store, X on hand 10 in S001 and 4 in S002.
-func availFixture(t *testing.T) *fixture {
+func availFixture(t *testing.T) *fixture { return newAvailFixture(t, Options{}) }
+
+func newAvailFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
 	var cfg availability.Config
 	cfg.Channels = []availability.ChannelConfig{{Name: "web", Stores: []string{"S001"}}, {Name: "market", Stores: []string{"*"}}}
 	var f *fixture
-	f = newFixture(t, Options{Availability: lazyAvail{get: func() Availability { return f.av }}})
+	o.Availability = lazyAvail{get: func() Availability { return f.av }}
+	f = newFixture(t, o)
 	e, err := availability.New(f.st, cfg, availability.Options{})
 	if err != nil {
 		t.Fatal(err)
