@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/alerts"
@@ -201,6 +203,7 @@ func (s *Server) availabilityPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	slices.SortFunc(d.Result.Items, func(a, b availability.Item) int { return strings.Compare(a.SKU, b.SKU) })
 	if d.Reservations, err = s.av.Reservations(r.Context(), store.ReservationFilter{Limit: 200}); err != nil {
 		s.fail(w, r, err)
 		return
