@@ -93,10 +93,12 @@ type availKey struct{ store, sku string }
 // availDelta is a change of inputs, added to what is stored.
 type availDelta struct{ unposted, reserved protocol.Qty }
 
-// availMark is set on a write transaction that changed availability, for the commit hook.
+// availMark wraps every write transaction: the SKUs it changed get their versions just
+// before the commit (the counter's lock last, so no transaction holding it waits for a row
+// another holds), and the commit hook runs when there were any.
 type availMark struct {
 	tx
-	changed bool
+	skus []string
 }
 
 // SetAvailabilityHook makes every committed transaction that changed availability call fn
@@ -119,10 +121,20 @@ func (s *DB) addAvail(ctx context.Context, t tx, ds map[availKey]availDelta) err
 		}
 		skus = append(skus, k.sku)
 	}
+	return s.touch(ctx, t, skus)
+}
+
+// touch marks skus changed: they get versions at the commit (write), or now in a transaction
+// write did not open (the migration's).
+func (s *DB) touch(ctx context.Context, t tx, skus []string) error {
+	if m, ok := t.(*availMark); ok {
+		m.skus = append(m.skus, skus...)
+		return nil
+	}
 	return s.bumpAvail(ctx, t, skus)
 }
 
-// bumpAvail gives each of skus a new version (the counter last: see above).
+// bumpAvail gives each of skus a new version (write calls it last: see availMark).
 func (s *DB) bumpAvail(ctx context.Context, t tx, skus []string) error {
 	slices.Sort(skus)
 	skus = slices.Compact(skus)
@@ -140,9 +152,6 @@ func (s *DB) bumpAvail(ctx context.Context, t tx, skus []string) error {
 			ON CONFLICT (sku) DO UPDATE SET version = excluded.version`, sku, v); err != nil {
 			return fmt.Errorf("version of %s: %w", sku, err)
 		}
-	}
-	if m, ok := t.(*availMark); ok {
-		m.changed = true
 	}
 	return nil
 }
@@ -204,10 +213,16 @@ func (s *DB) postedAvail(ctx context.Context, t tx, p Posting, now any) error {
 	return wrapf(err, "availability: mark posted")
 }
 
-// pulledAvail stores a store's on-hand as pulled at pulledAt and drops the lines the ERP took
-// before it; negative on-hand raises negative_on_hand (the ERP owns on-hand: it is shown as
-// pulled and available counts it as nothing).
-func (s *DB) pulledAvail(ctx context.Context, t tx, st string, onHand map[string]string, pulledAt time.Time, now any) error {
+// pullPlan is what a pull changes, applied in (sku, store) order like every other change.
+type pullPlan struct {
+	onHand map[availKey]int64      // new on-hand where it changed
+	deltas map[availKey]availDelta // lines the ERP has taken: no longer unposted
+}
+
+// planPull compares a store's on-hand as pulled at pulledAt with what is stored and drops the
+// lines the ERP took before it (their quantities go to the plan); negative on-hand raises
+// negative_on_hand (the ERP owns on-hand: it is shown as pulled and available counts it as 0).
+func (s *DB) planPull(ctx context.Context, t tx, pl *pullPlan, st string, onHand map[string]string, pulledAt time.Time, now any) error {
 	old := map[string]int64{}
 	rs, err := t.query(ctx, `SELECT sku, on_hand FROM avail_stock WHERE store = ?`, st)
 	if err := each(rs, err, func(r rows) error {
@@ -218,16 +233,6 @@ func (s *DB) pulledAvail(ctx context.Context, t tx, st string, onHand map[string
 		return err
 	}); err != nil {
 		return fmt.Errorf("availability of %s: %w", st, err)
-	}
-	var skus []string
-	set := func(sku string, q int64) error {
-		if old[sku] == q {
-			return nil
-		}
-		skus = append(skus, sku)
-		_, err := t.exec(ctx, `INSERT INTO avail_stock (store, sku, on_hand) VALUES (?, ?, ?)
-			ON CONFLICT (sku, store) DO UPDATE SET on_hand = excluded.on_hand`, st, sku, q)
-		return err
 	}
 	for _, sku := range slices.Sorted(maps.Keys(onHand)) {
 		q, err := protocol.ParseQty(onHand[sku])
@@ -240,39 +245,51 @@ func (s *DB) pulledAvail(ctx context.Context, t tx, st string, onHand map[string
 				return err
 			}
 		}
-		if err := set(sku, int64(q)); err != nil {
-			return fmt.Errorf("on-hand of %s in %s: %w", sku, st, err)
+		if o, ok := old[sku]; !ok || o != int64(q) {
+			pl.onHand[availKey{st, sku}] = int64(q)
 		}
 	}
-	for sku := range old {
-		if _, ok := onHand[sku]; !ok {
-			if err := set(sku, 0); err != nil {
-				return fmt.Errorf("on-hand of %s in %s: %w", sku, st, err)
-			}
+	for sku, o := range old {
+		if _, ok := onHand[sku]; !ok && o != 0 {
+			pl.onHand[availKey{st, sku}] = 0
 		}
 	}
-	// Lines the ERP took before the pull are in its on-hand now.
 	never, at := s.ts(time.Unix(0, 0)), s.ts(pulledAt)
-	ds := map[availKey]availDelta{}
 	rs, err = t.query(ctx, `SELECT sku, SUM(quantity) FROM avail_pending WHERE store = ? AND posted_at > ? AND posted_at < ? GROUP BY sku`, st, never, at)
+	n := 0
 	if err := each(rs, err, func(r rows) error {
 		var sku string
 		var q int64
 		err := r.Scan(&sku, &q)
-		ds[availKey{st, sku}] = availDelta{unposted: -protocol.Qty(q)}
+		pl.deltas[availKey{st, sku}] = availDelta{unposted: -protocol.Qty(q)}
+		n++
 		return err
 	}); err != nil {
 		return fmt.Errorf("availability of %s: reflected lines: %w", st, err)
 	}
-	if len(ds) > 0 {
+	if n > 0 {
 		if _, err := t.exec(ctx, `DELETE FROM avail_pending WHERE store = ? AND posted_at > ? AND posted_at < ?`, st, never, at); err != nil {
 			return fmt.Errorf("availability of %s: drop reflected lines: %w", st, err)
 		}
 	}
-	if err := s.bumpAvail(ctx, t, skus); err != nil {
+	return nil
+}
+
+// applyPull writes a pull's plan: on-hand rows in (sku, store) order, then the deltas.
+func (s *DB) applyPull(ctx context.Context, t tx, pl *pullPlan) error {
+	keys := slices.SortedFunc(maps.Keys(pl.onHand), func(a, b availKey) int { return cmp.Or(cmp.Compare(a.sku, b.sku), cmp.Compare(a.store, b.store)) })
+	var skus []string
+	for _, k := range keys {
+		if _, err := t.exec(ctx, `INSERT INTO avail_stock (store, sku, on_hand) VALUES (?, ?, ?)
+			ON CONFLICT (sku, store) DO UPDATE SET on_hand = excluded.on_hand`, k.store, k.sku, pl.onHand[k]); err != nil {
+			return fmt.Errorf("on-hand of %s in %s: %w", k.sku, k.store, err)
+		}
+		skus = append(skus, k.sku)
+	}
+	if err := s.touch(ctx, t, skus); err != nil {
 		return err
 	}
-	return s.addAvail(ctx, t, ds)
+	return s.addAvail(ctx, t, pl.deltas)
 }
 
 // masterStatuses reads the item master's status per SKU.
@@ -353,7 +370,7 @@ func (s *DB) TouchAvailability(ctx context.Context, skus []string) error {
 				return err
 			}
 		}
-		return s.bumpAvail(ctx, t, skus)
+		return s.touch(ctx, t, skus)
 	}), "touch availability")
 }
 
@@ -666,7 +683,7 @@ func (s *DB) SetSafetyRule(ctx context.Context, r SafetyRule, remove bool) error
 		if err != nil {
 			return err
 		}
-		return s.bumpAvail(ctx, t, skus)
+		return s.touch(ctx, t, skus)
 	}), "set safety stock %s/%s/%s", r.Channel, r.Scope, r.Key)
 }
 

@@ -121,10 +121,15 @@ func (s *DB) write(ctx context.Context, fn func(t tx) error) error {
 	if err := fn(m); err != nil {
 		return err
 	}
+	if len(m.skus) > 0 {
+		if err := s.bumpAvail(ctx, t, m.skus); err != nil {
+			return err
+		}
+	}
 	if err := t.commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if m.changed && s.availHook != nil {
+	if len(m.skus) > 0 && s.availHook != nil {
 		s.availHook()
 	}
 	return nil

@@ -67,7 +67,7 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 			if err != nil {
 				return err
 			}
-			if err := s.bumpAvail(ctx, t, statusChanges(old, items)); err != nil {
+			if err := s.touch(ctx, t, statusChanges(old, items)); err != nil {
 				return err
 			}
 			if _, err := t.exec(ctx, `DELETE FROM erp_items`); err != nil {
@@ -86,6 +86,7 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 			}
 		}
 		at := s.ts(pulledAt)
+		pl := &pullPlan{onHand: map[availKey]int64{}, deltas: map[availKey]availDelta{}}
 		for _, st := range slices.Sorted(maps.Keys(onHand)) {
 			if _, err := t.exec(ctx, `DELETE FROM erp_onhand WHERE store = ?`, st); err != nil {
 				return fmt.Errorf("%s: %w", st, err)
@@ -97,11 +98,11 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 			if err := t.insert(ctx, "erp_onhand", []string{"store", "sku", "on_hand", "pulled_at"}, rows); err != nil {
 				return fmt.Errorf("%s: %w", st, err)
 			}
-			if err := s.pulledAvail(ctx, t, st, onHand[st], pulledAt, now); err != nil {
+			if err := s.planPull(ctx, t, pl, st, onHand[st], pulledAt, now); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.applyPull(ctx, t, pl)
 	})
 	return wrapf(err, "put erp stock")
 }
