@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/protocol"
 )
 
 func TestVerifyRejectsTamperingAndReplay(t *testing.T) {
@@ -119,5 +121,65 @@ func TestFeedDeliversSignedChangesWithRetry(t *testing.T) {
 		if err != nil || cur != got[len(got)-1].Version {
 			t.Errorf("cursor = %d, %v; want %d", cur, err, got[len(got)-1].Version)
 		}
+	})
+}
+
+// TestStalledSubscriberNeverBlocksIngest: a subscriber that never answers holds one request of
+// its feed; meanwhile records are applied, reservations made and figures read as usual (a
+// blocking hook or feed would hang them until the test's timeout).
+func TestStalledSubscriberNeverBlocksIngest(t *testing.T) {
+	onEngines(t, func(t *testing.T, st *store.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		release := make(chan struct{})
+		var mu sync.Mutex
+		inFlight := 0
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			inFlight++
+			mu.Unlock()
+			<-release
+		}))
+		defer srv.Close()
+		defer close(release) // after cancel: lets the stalled handler return
+		file := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(file, []byte("stalled-subscriber-secret"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig()
+		cfg.Webhooks = []WebhookConfig{{Name: "stalled", URL: srv.URL, SecretFile: file}}
+		e := fixture(t, st, cfg)
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		pull(t, st, map[string]map[string]string{"S1": {"X": "100"}})
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			n := inFlight
+			mu.Unlock()
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the feed never called the subscriber")
+			}
+		}
+		var rec recorder
+		for i := range 50 {
+			rec.apply(t, st, "S1", protocol.KindSale, "X", "1")
+			if i%10 == 0 {
+				if _, _, err := e.Reserve(ctx, ReserveRequest{Channel: "web", OrderID: "R" + strconv.Itoa(i), Lines: []store.ReservationLine{{SKU: "X", Quantity: "1"}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if got := figure(t, e, "X").Stores[0].Available; got != "44" { // 100 − 50 sold − 5 held − 1 safety
+			t.Errorf("S1 X = %s, want 44", got)
+		}
+		mu.Lock()
+		if inFlight != 1 {
+			t.Errorf("%d requests in flight to the stalled subscriber, want 1", inFlight)
+		}
+		mu.Unlock()
+		cancel()
+		<-done
 	})
 }
