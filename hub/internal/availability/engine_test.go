@@ -3,53 +3,17 @@ package availability
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/hub/internal/store/storetest"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// onEngines runs fn on a fresh hub store on SQLite and on PostgreSQL (LANEBRIDGE_TEST_PG_URL,
-// default the local server; skipped under -short, a failure otherwise).
-func onEngines(t *testing.T, fn func(t *testing.T, st *store.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("needs PostgreSQL (-short)")
-		}
-		url := os.Getenv("LANEBRIDGE_TEST_PG_URL")
-		if url == "" {
-			url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		schema := fmt.Sprintf("lbavail_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-		st, err := store.OpenPostgresSchema(context.Background(), url, schema)
-		if err != nil {
-			t.Fatalf("PostgreSQL at LANEBRIDGE_TEST_PG_URL: %v", err)
-		}
-		t.Cleanup(func() {
-			st.Close()
-			if c, err := pgx.Connect(context.Background(), url); err == nil {
-				c.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-				c.Close(context.Background())
-			}
-		})
-		fn(t, st)
-	})
-}
+// onEngines runs fn on a fresh hub store on SQLite and on PostgreSQL.
+func onEngines(t *testing.T, fn func(t *testing.T, st *store.DB)) { storetest.Engines(t, fn) }
 
 func testConfig() Config {
 	var c Config
