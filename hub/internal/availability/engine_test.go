@@ -242,6 +242,14 @@ func TestReservations(t *testing.T) {
 		if n := len(postAll(t, st)); n != 0 {
 			t.Errorf("%d postings claimed again", n)
 		}
+		// The channel's sale is not the store's takings: the store's day close does not count it.
+		day := ps[0].BusinessDate
+		if dp, err := st.DayPostings(ctx, "S1", day); err != nil || len(dp) != 0 {
+			t.Errorf("day postings of S1 = %+v, %v; want none", dp, err)
+		}
+		if sum, err := st.DaySummary(ctx, "S1", day, true); err != nil || sum.ERP.Postings != 0 || sum.ERP.Posted != 0 {
+			t.Errorf("day summary ERP of S1 = %+v, %v; want no postings", sum.ERP, err)
+		}
 		// The ERP reflects it at the next pull.
 		pull(t, st, map[string]map[string]string{"S1": {"X": "6"}, "S2": {"X": "5"}, "S3": {"X": "3"}})
 		if got := summary(figure(t, e, "X")); got != "11|S1=5,S2=4,S3=2|web=7,market=11" {
