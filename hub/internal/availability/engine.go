@@ -57,7 +57,7 @@ type Store interface {
 	ExpireReservations(ctx context.Context, cutoff time.Time, limit int) ([]store.Reservation, error)
 	Reservation(ctx context.Context, channel, orderID string) (store.Reservation, error)
 	Reservations(ctx context.Context, f store.ReservationFilter) ([]store.Reservation, error)
-	ERPStock(ctx context.Context, store string) (store.ERPStock, error)
+	MasterItems(ctx context.Context, skus []string) (map[string]store.MasterItem, error)
 	SafetyRules(ctx context.Context) ([]store.SafetyRule, error)
 	SetSafetyRule(ctx context.Context, r store.SafetyRule, remove bool) error
 	PutShown(ctx context.Context, v store.Shown) error
@@ -538,13 +538,17 @@ func (e *Engine) Fulfil(ctx context.Context, channel, orderID string) (store.Res
 	if _, ok := e.channels[channel]; !ok {
 		return store.Reservation{}, false, fmt.Errorf("channel %q: %w", channel, ErrUnknownChannel)
 	}
-	stock, err := e.st.ERPStock(ctx, "")
+	v, err := e.st.Reservation(ctx, channel, orderID)
 	if err != nil {
 		return store.Reservation{}, false, err
 	}
-	prices := make(map[string]store.MasterItem, len(stock.Items))
-	for _, it := range stock.Items {
-		prices[it.SKU] = it
+	var skus []string
+	for _, l := range v.Lines {
+		skus = append(skus, l.SKU)
+	}
+	prices, err := e.st.MasterItems(ctx, skus) // the lines do not change once reserved
+	if err != nil {
+		return store.Reservation{}, false, err
 	}
 	now := e.now().UTC()
 	return e.st.FulfilReservation(ctx, channel, orderID, func(v store.Reservation) ([]protocol.Record, error) {

@@ -840,3 +840,28 @@ func (s *DB) rebuildAvailability(ctx context.Context, t tx) error {
 	}
 	return s.bumpAvail(ctx, t, skus)
 }
+
+// MasterItems returns the item master's entries of skus (those it has).
+func (s *DB) MasterItems(ctx context.Context, skus []string) (map[string]MasterItem, error) {
+	out := map[string]MasterItem{}
+	err := s.read(ctx, func(t tx) error {
+		for off := 0; off < len(skus); off += inChunk {
+			chunk := skus[off:min(off+inChunk, len(skus))]
+			args := make([]any, len(chunk))
+			for i, k := range chunk {
+				args[i] = k
+			}
+			rs, err := t.query(ctx, `SELECT sku, description, price, tax_code, status FROM erp_items WHERE sku IN (`+placeholders(len(chunk))+`)`, args...)
+			if err := each(rs, err, func(r rows) error {
+				var it MasterItem
+				err := r.Scan(&it.SKU, &it.Description, &it.Price, &it.TaxCode, &it.Status)
+				out[it.SKU] = it
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, wrapf(err, "item master")
+}
