@@ -9,7 +9,7 @@ RELEASE_KEYS ?=
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench bench-quick soak fanin cross dist lint demo demo-erp clean
+.PHONY: help build test test-short bench bench-quick soak fanin availsim cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -49,6 +49,10 @@ bench-quick: ## headline figures only (≤ 5 min): 100,000-record drain with NAT
 	  --run 'LANEBRIDGE_BENCH_PEERS_N=10000 LANEBRIDGE_BENCH_AUTOSAVE_N=1000 $(GO) test -run ^$$ -bench "BenchmarkDrain|BenchmarkPGReplicas|BenchmarkPeers$$" -benchtime 1x -timeout 20m ./testharness/e2e/' \
 	  --run '$(GO) test -run ^$$ -bench "BenchmarkTailCapture|BenchmarkCommitGrouped|BenchmarkSpoolOpen|BenchmarkSpoolDrain|BenchmarkSpoolCompact|BenchmarkCloseHistory" -timeout 10m ./agent/internal/capture/ ./agent/internal/spool/ ./hub/internal/reconcile/' \
 	  --run 'LANEBRIDGE_BENCH_FANIN_DURATION=20s LANEBRIDGE_BENCH_FANIN_IDLE=1000 LANEBRIDGE_BENCH_FANIN_IDLE_DURATION=10s $(GO) test -run ^$$ -bench BenchmarkFanin -benchtime 1x -timeout 10m ./testharness/fanin/'
+
+availsim: ## oversold orders over 30 simulated days, Lanebridge's feed vs a 30-minute batch sync (writes testharness/bench/OVERSELL.md); minutes
+	@mkdir -p testharness/bench
+	LANEBRIDGE_SIM_DAYS=30 LANEBRIDGE_SIM_REPORT=$(CURDIR)/testharness/bench/OVERSELL.md $(GO) test -count=1 -timeout 60m -run TestOversellSimulation -v ./hub/internal/availability/
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/

@@ -39,7 +39,11 @@ const (
 	InventoryLag   = "inventory_lag"
 )
 
-// Kinds are every alert kind.
+// InventoryDrift is raised and cleared by package availability (a channel shows another
+// figure than the truth for too long), not by the Evaluator, which leaves it alone.
+const InventoryDrift = "inventory_drift"
+
+// Kinds are every alert kind the Evaluator measures.
 var Kinds = []string{StoreOffline, TerminalSilent, BacklogAge, SpoolUsed, ClockSkew, InventoryLag}
 
 // MaxTerminalAlerts bounds the open terminal_silent alerts of one store: an agent reporting
@@ -216,7 +220,9 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	}
 	open := map[subject]store.Alert{}
 	for _, a := range openList {
-		open[subject{a.Kind, a.Store, a.Terminal}] = a
+		if slices.Contains(Kinds, a.Kind) { // others have their own evaluators
+			open[subject{a.Kind, a.Store, a.Terminal}] = a
+		}
 	}
 	kept := map[subject]bool{} // measured, or held while the store is offline
 	silent := map[string]int{} // open terminal_silent alerts per store

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lanebridge/lanebridge/hub/internal/availability"
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
 )
 
@@ -110,6 +111,8 @@ type Config struct {
 		ResendAfter time.Duration `yaml:"resend_after"`
 	} `yaml:"inventory"`
 	Alerts AlertsConfig `yaml:"alerts"`
+	// Availability is available-to-sell per store and channel, reservations and the webhook feed.
+	Availability availability.Config `yaml:"availability"`
 	// Series is the chart data kept in the hub's store: throughput, latency and backlog per
 	// store in minute and hour buckets.
 	Series struct {
@@ -177,6 +180,9 @@ func loadConfig(path string) (*Config, error) {
 func (c *Config) validate() error {
 	if c.Broker.URL == "" && c.DataDir == "" {
 		return errors.New("config key data_dir: missing; pass --data DIR")
+	}
+	if err := c.Availability.Validate(); err != nil {
+		return err
 	}
 	if c.Broker.URL != "" {
 		u, err := url.Parse(c.Broker.URL)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lanebridge/lanebridge/hub/internal/alerts"
+	"github.com/lanebridge/lanebridge/hub/internal/availability"
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
 	"github.com/lanebridge/lanebridge/hub/internal/erp"
@@ -109,9 +110,10 @@ type hub struct {
 	closers []func()
 
 	pub      ingest.Publisher
-	healthy  func() error // the transport's health
-	mqttAddr string       // the embedded broker's bound address ("" with an external broker)
-	httpAddr string       // the HTTP server's bound address
+	av       *availability.Engine // available to sell, reservations, the webhook feed
+	healthy  func() error         // the transport's health
+	mqttAddr string               // the embedded broker's bound address ("" with an external broker)
+	httpAddr string               // the HTTP server's bound address
 	// metricsAddr is the bound address of http.metrics_listen ("" when off).
 	metricsAddr string
 }
@@ -164,6 +166,14 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h.reg.MustRegister(BuildInfo("hub", Version), newOpenExceptions(st))
+
+	// Availability is kept by the store in the transactions that change it; the engine hears
+	// of each committed change through the hook, before any part runs.
+	if h.av, err = availability.New(st, cfg.Availability, availability.Options{Logger: log}); err != nil {
+		return nil, err
+	}
+	st.SetAvailabilityHook(h.av.Notify)
+	h.add("availability", h.av.Run)
 
 	conn, err := openERP(cfg)
 	if err != nil {
@@ -383,7 +393,7 @@ func (h *hub) web(closer web.DayCloser, inv web.InventoryRefresher, trading web.
 	cfg := &h.cfg.HTTP
 	rep, _ := closer.(web.Replayer)
 	handler := web.New(h.st, web.Options{Logger: h.log, Gatherer: h.reg, Health: health, Closer: closer, Replayer: rep, Inventory: inv, Trading: trading,
-		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax,
+		Hosts: h.cfg.hosts(), SessionIdle: cfg.SessionIdle, SessionAbsolute: cfg.SessionMax, Availability: h.av,
 		ReleasesDir: h.cfg.releasesDir(), MaxDownloads: h.cfg.Rollouts.MaxDownloads,
 		Enroll: web.EnrollOptions{BrokerURL: agentBrokerURL(h.cfg), HubURL: hubPublicURL(h.cfg), ExternalBroker: h.cfg.Broker.URL != ""}})
 	tc, err := loadTLS("http.cert_file", cfg.CertFile, cfg.KeyFile)

@@ -4,52 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lanebridge/lanebridge/hub/internal/store"
+	"github.com/lanebridge/lanebridge/hub/internal/store/storetest"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
-// engines opens a fresh hub store on SQLite and on PostgreSQL (LANEBRIDGE_TEST_PG_URL; skipped
-// under -short, a failure otherwise) and runs fn on each.
-func engines(t *testing.T, fn func(t *testing.T, st *store.DB)) {
-	t.Run("sqlite", func(t *testing.T) {
-		st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "hub.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		fn(t, st)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("needs PostgreSQL (-short)")
-		}
-		url := os.Getenv("LANEBRIDGE_TEST_PG_URL")
-		if url == "" {
-			url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		schema := fmt.Sprintf("lbingest_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-		st, err := store.OpenPostgresSchema(context.Background(), url, schema)
-		if err != nil {
-			t.Fatalf("PostgreSQL at LANEBRIDGE_TEST_PG_URL: %v", err)
-		}
-		defer func() {
-			st.Close()
-			if c, err := pgx.Connect(context.Background(), url); err == nil {
-				c.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-				c.Close(context.Background())
-			}
-		}()
-		fn(t, st)
-	})
-}
+// engines runs fn on a fresh hub store on SQLite and on PostgreSQL (storetest).
+func engines(t *testing.T, fn func(t *testing.T, st *store.DB)) { storetest.Engines(t, fn) }
 
 // running enrolls S001 in st and runs an ingester on it until the test ends.
 func running(t *testing.T, st *store.DB) (context.Context, *Ingester, *acks) {

@@ -134,12 +134,13 @@ func (s *DB) DayRecords(ctx context.Context, store, businessDate string) ([]prot
 
 // DayPostings returns the postings of a store-day with what a close compares filled in (Key,
 // Store, BusinessDate, Total, State, Attempts, LastError): a lighter read than Postings,
-// through postings_day.
+// through postings_day. Fulfilled channel orders' postings (they carry their body: no record)
+// are not the store's takings and are left out.
 func (s *DB) DayPostings(ctx context.Context, store, businessDate string) ([]Posting, error) {
 	var out []Posting
 	err := s.read(ctx, func(t tx) error {
 		rs, err := t.query(ctx, `SELECT key, total, state, attempts, last_error
-			FROM postings WHERE store = ? AND business_date = ? ORDER BY id`, store, businessDate)
+			FROM postings WHERE store = ? AND business_date = ? AND body IS NULL ORDER BY id`, store, businessDate)
 		out, err = scanAll(rs, err, func(r rows, p *Posting) error {
 			p.Store, p.BusinessDate = store, businessDate
 			return r.Scan(&p.Key, &p.Total, &p.State, &p.Attempts, &p.LastError)

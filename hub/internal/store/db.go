@@ -24,6 +24,7 @@ type DB struct {
 	d    dialect
 
 	noPostings atomic.Bool // SetPostings(false): nothing is enqueued
+	availHook  func()      // SetAvailabilityHook
 }
 
 // sqliteBusyTimeout is how long a write waits for another process's write transaction.
@@ -116,11 +117,20 @@ func (s *DB) write(ctx context.Context, fn func(t tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer t.rollback(ctx)
-	if err := fn(t); err != nil {
+	m := &availMark{tx: t}
+	if err := fn(m); err != nil {
 		return err
+	}
+	if len(m.skus) > 0 {
+		if err := s.bumpAvail(ctx, t, m.skus); err != nil {
+			return err
+		}
 	}
 	if err := t.commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if len(m.skus) > 0 && s.availHook != nil {
+		s.availHook()
 	}
 	return nil
 }

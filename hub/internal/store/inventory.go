@@ -61,7 +61,15 @@ const inChunk = 500
 // replaced by its map, read from the ERP at pulledAt. One transaction.
 func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[string]map[string]string, pulledAt time.Time) error {
 	err := s.write(ctx, func(t tx) error {
+		now := s.now()
 		if items != nil {
+			old, err := masterStatuses(ctx, t)
+			if err != nil {
+				return err
+			}
+			if err := s.touch(ctx, t, statusChanges(old, items)); err != nil {
+				return err
+			}
 			if _, err := t.exec(ctx, `DELETE FROM erp_items`); err != nil {
 				return err
 			}
@@ -78,6 +86,7 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 			}
 		}
 		at := s.ts(pulledAt)
+		pl := &pullPlan{onHand: map[availKey]int64{}, deltas: map[availKey]availDelta{}}
 		for _, st := range slices.Sorted(maps.Keys(onHand)) {
 			if _, err := t.exec(ctx, `DELETE FROM erp_onhand WHERE store = ?`, st); err != nil {
 				return fmt.Errorf("%s: %w", st, err)
@@ -89,10 +98,35 @@ func (s *DB) PutERPStock(ctx context.Context, items []MasterItem, onHand map[str
 			if err := t.insert(ctx, "erp_onhand", []string{"store", "sku", "on_hand", "pulled_at"}, rows); err != nil {
 				return fmt.Errorf("%s: %w", st, err)
 			}
+			if err := s.planPull(ctx, t, pl, st, onHand[st], pulledAt, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.applyPull(ctx, t, pl)
 	})
 	return wrapf(err, "put erp stock")
+}
+
+// statusChanges is the SKUs whose item master status differs between old and items (the
+// first entry of a SKU counts), for the availability versions.
+func statusChanges(old map[string]string, items []MasterItem) []string {
+	var out []string
+	seen := make(map[string]bool, len(items))
+	for _, it := range items {
+		if seen[it.SKU] {
+			continue
+		}
+		seen[it.SKU] = true
+		if st, ok := old[it.SKU]; !ok || st != it.Status {
+			out = append(out, it.SKU)
+		}
+	}
+	for sku := range old {
+		if !seen[sku] {
+			out = append(out, sku)
+		}
+	}
+	return out
 }
 
 // ERPStock returns the stored item master (ordered by SKU) and store's on-hand.
@@ -136,9 +170,9 @@ func (s *DB) UnpostedRecords(ctx context.Context, store string, pulledAt time.Ti
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("progress: %w", err)
 		}
-		rs, err := t.query(ctx, `SELECT r.body FROM postings p
-			JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
-			WHERE p.store = ? AND (p.state IN ('pending', 'rejected') OR (p.state = 'done' AND p.posted_at >= ?)) ORDER BY p.id`,
+		rs, err := t.query(ctx, `SELECT COALESCE(r.body, p.body) FROM postings p
+			LEFT JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
+			WHERE (r.body IS NOT NULL OR p.body IS NOT NULL) AND p.store = ? AND (p.state IN ('pending', 'rejected') OR (p.state = 'done' AND p.posted_at >= ?)) ORDER BY p.id`,
 			store, s.ts(pulledAt))
 		out.Records, err = scanAll(rs, err, scanRecord)
 		return err

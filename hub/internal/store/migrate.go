@@ -77,6 +77,11 @@ func (s *DB) migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 			}
 		}
+		if m.version == 14 { // availability: computed from the postings and on-hand already stored
+			if err := s.rebuildAvailability(ctx, t); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
 		if _, err := t.exec(ctx, `INSERT INTO schema_version (version) VALUES (?)`, m.version); err != nil {
 			return fmt.Errorf("migration %d (%s): record: %w", m.version, m.name, err)
 		}

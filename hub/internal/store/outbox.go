@@ -143,12 +143,31 @@ func (s *DB) enqueue(ctx context.Context, t tx, run []protocol.Record, now any) 
 	if err != nil {
 		return fmt.Errorf("enqueue postings: %w", err)
 	}
+	if err := s.pendAvail(ctx, t, enqueued(run, inserted)); err != nil {
+		return err
+	}
 	for off := 0; len(inserted) < len(ps) && off < len(ps); off += inChunk {
 		if err := s.checkRequeued(ctx, t, ps[off:min(off+inChunk, len(ps))], now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// enqueued is the records of run whose postings were inserted (keys).
+func enqueued(run []protocol.Record, keys []string) []*protocol.Record {
+	in := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		in[k] = true
+	}
+	var out []*protocol.Record
+	for i := range run {
+		if r := &run[i]; Postable(r.Kind) && in[r.BusinessKey()] {
+			in[r.BusinessKey()] = false // the first of a key in run is the one queued
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // checkRequeued compares each posting of chunk with the queued one of its key (the first
@@ -210,7 +229,7 @@ func (s *DB) ClaimPostings(ctx context.Context, owner string, lease time.Duratio
 			append([]any{owner, s.ts(now.Add(lease)), s.ts(now)}, ids...)...); err != nil {
 			return err
 		}
-		rs, err = t.query(ctx, `SELECT `+postingCols+`, r.body FROM postings p
+		rs, err = t.query(ctx, `SELECT `+postingCols+`, COALESCE(r.body, p.body) FROM postings p
 			LEFT JOIN records r ON r.store = p.store AND r.epoch = p.epoch AND r.seq = p.seq
 			WHERE p.id IN `+in+` ORDER BY p.next_at, p.id`, ids...)
 		out, err = scanAll(rs, err, func(r rows, p *Posting) error {
@@ -258,6 +277,9 @@ func (s *DB) FinishPosting(ctx context.Context, id int64, owner string, o Postin
 		case o.Done:
 			_, err = t.exec(ctx, `UPDATE postings SET state = 'done', ref = ?, attempts = attempts + 1, last_error = '',
 				lease_owner = '', lease_until = ?, posted_at = ?, updated_at = ? WHERE id = ?`, o.Ref, never, now, now, id)
+			if err == nil {
+				err = s.postedAvail(ctx, t, p, now)
+			}
 		case o.Rejected:
 			_, err = t.exec(ctx, `UPDATE postings SET state = 'rejected', attempts = attempts + 1, last_error = ?,
 				lease_owner = '', lease_until = ?, updated_at = ? WHERE id = ?`, msg, never, now, id)

@@ -409,7 +409,7 @@ func readPostingSums(ctx context.Context, t tx, store, date string, postable int
 	err := t.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(SUM(CASE WHEN state = ? THEN 1 ELSE 0 END), 0),
 			COALESCE(MIN(total), 0), COALESCE(MAX(total), 0), COALESCE(SUM(CASE WHEN state = ? THEN total ELSE 0 END), 0)
-		FROM postings WHERE store = ? AND business_date = ?`, PostingDone, PostingRejected, PostingDone, store, date).
+		FROM postings WHERE store = ? AND business_date = ? AND body IS NULL`, PostingDone, PostingRejected, PostingDone, store, date).
 		Scan(&n, &done, &rejected, &lo, &hi, &posted)
 	if err != nil {
 		return nil // not exact: the close reads the postings (and meets any real error itself)

@@ -124,6 +124,8 @@ type Server struct {
 	now      func() time.Time
 	throttle *auth.Throttle
 
+	av Availability // availability and reservations (nil: not served)
+
 	releasesDir string // published binaries ("" : downloads fail)
 	downloads   *downloads
 }
@@ -157,6 +159,9 @@ type Options struct {
 	MaxDownloads int
 	// Enroll is what POST /api/v1/enroll tells an enrolled agent.
 	Enroll EnrollOptions
+	// Availability serves /api/v1/availability, /api/v1/reservations and /availability (nil:
+	// not served).
+	Availability Availability
 }
 
 // Route is an entry of the route table: a mux pattern and the least role it needs
@@ -211,6 +216,7 @@ func New(st Store, o Options) *Server {
 	s.routesExceptions(o.Replayer)
 	s.handle("GET /alerts", auth.Viewer, s.alertsPage)
 	s.routesReleases(o)
+	s.routesAvailability(o.Availability)
 	return s
 }
 

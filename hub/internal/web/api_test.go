@@ -28,6 +28,7 @@ type fixture struct {
 	st    *store.DB
 	clock *clock
 	admin string // admin token
+	av    Availability
 }
 
 // clock is the settable clock of sessions and the throttle.

@@ -44,13 +44,14 @@ func (nopRefresher) RefreshInventory(context.Context) (any, error) {
 }
 
 func fullFixture(t *testing.T) *fixture {
-	return newFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})
+	return newAvailFixture(t, Options{Closer: nopCloser{}, Inventory: nopRefresher{}, Replayer: nopReplayer{}})
 }
 
 // concrete fills a route pattern's wildcards: it returns the method and a path.
 func concrete(pattern string, id int64) (string, string) {
 	method, path, _ := strings.Cut(pattern, " ")
-	path = strings.NewReplacer("{store}", "S001", "{date}", "2026-11-26", "{id}", fmt.Sprint(id), "{chart}", "backlog.svg", "{$}", "").Replace(path)
+	path = strings.NewReplacer("{store}", "S001", "{date}", "2026-11-26", "{id}", fmt.Sprint(id), "{chart}", "backlog.svg", "{$}", "",
+		"{channel}", "web", "{order_id}", "W-1").Replace(path)
 	return method, path
 }
 

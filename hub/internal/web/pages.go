@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ var nav = []navItem{
 	{"exceptions", "/exceptions", "Exceptions"},
 	{"calendar", "/calendar", "Close calendar"},
 	{"alerts", "/alerts", "Alerts"},
+	{"availability", "/availability", "Availability"},
 	{"rollouts", "/rollouts", "Rollouts"},
 }
 
@@ -63,6 +65,9 @@ type titled interface{ PageTitle() string }
 // buffer first, so that a template error answers 500 rather than half a page.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	v := view{Name: name, Nav: nav, Scripts: pageScripts[name], User: principal(r), Data: data}
+	if s.av == nil { // availability is not configured: no page to link
+		v.Nav = slices.DeleteFunc(slices.Clone(nav), func(n navItem) bool { return n.Section == "availability" })
+	}
 	v.Section, _, _ = strings.Cut(name, ".")
 	for _, n := range nav {
 		if n.Section == v.Section {
