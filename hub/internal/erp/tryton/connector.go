@@ -25,7 +25,7 @@ var (
 )
 
 // permanentErrs are the client's errors that a retry of the same posting cannot fix.
-var permanentErrs = []error{ErrUnknownWarehouse, ErrUnknownSKU, ErrNoCustomer, ErrTotalMismatch, ErrDuplicatePosting, ErrEmptyPosting}
+var permanentErrs = []error{ErrCurrency, ErrUnknownWarehouse, ErrUnknownSKU, ErrNoCustomer, ErrTotalMismatch, ErrDuplicatePosting, ErrEmptyPosting}
 
 // classify wraps permanent failures as erp rejections; anything else stays retryable.
 func classify(err error) error {
@@ -51,6 +51,12 @@ func ToPosting(p erp.Posting) (Posting, error) {
 	d, err := time.Parse("2006-01-02", r.BusinessDate)
 	if err != nil {
 		return Posting{}, erp.Reject(fmt.Errorf("business date %q: %w", r.BusinessDate, err))
+	}
+	if d, known := protocol.MinorDigits(r.Currency); r.Currency != "" && (!known || d != MinorDigits) {
+		// Amounts are sent as minor units / 10^MinorDigits: a yen total (no minor units) would
+		// reach the ERP at a hundredth of its value. Refused, so it is an exception to work.
+		return Posting{}, erp.Reject(fmt.Errorf("%w: the record is in %s (%d minor digits, known %v); this connector posts amounts with %d decimals (the company currency's)",
+			ErrCurrency, r.Currency, d, known, MinorDigits))
 	}
 	lines, net, err := erp.NetLines(r)
 	if err != nil {

@@ -2,6 +2,7 @@ package tryton
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -105,5 +106,26 @@ func TestConnectorIntegration(t *testing.T) {
 	items, err := c.C.Items(ctx)
 	if err != nil || len(items) < 10 {
 		t.Fatalf("Items = %d, %v", len(items), err)
+	}
+}
+
+// TestToPostingRefusesOtherMinorUnits: a yen or won record (no minor units) would reach a
+// two-decimal company at a hundredth of its value; it is refused as permanent instead.
+func TestToPostingRefusesOtherMinorUnits(t *testing.T) {
+	base := protocol.Record{Kind: protocol.KindSale, Store: "S001", Terminal: "T1", Receipt: "7", BusinessDate: "2026-11-26",
+		Lines: []protocol.Line{{SKU: "100001", Quantity: "1", UnitPrice: 1200, Amount: 1200}}}
+	for _, tc := range []struct {
+		currency string
+		ok       bool
+	}{{"", true}, {"USD", true}, {"EUR", true}, {"JPY", false}, {"KRW", false}, {"BHD", false}, {"yen!", false}} {
+		r := base
+		r.Currency = tc.currency
+		_, err := ToPosting(erp.Posting{Key: "k", Record: r})
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: err = %v, want ok %v", tc.currency, err, tc.ok)
+		}
+		if err != nil && (!erp.Permanent(err) || !errors.Is(err, ErrCurrency)) {
+			t.Errorf("%q: %v is not a permanent currency rejection", tc.currency, err)
+		}
 	}
 }

@@ -47,7 +47,8 @@
 //   - Stock availability is not checked: the goods already left the store,
 //     so shipments are forced (or, with a shop floor that is storage and
 //     output at once, packed directly). Tryton's stock may go negative.
-//   - Amounts are minor units with MinorDigits (2) decimals; taxes are not
+//   - Amounts are minor units with MinorDigits (2) decimals (a record in a currency with other
+//     minor units, JPY or KRW, is rejected as permanent: an exception, never a value off by 100×); taxes are not
 //     posted (products carry no taxes in the seeded database).
 //   - Quantities are floats in Tryton 6.0; a quantity is sent as the nearest
 //     float of its decimal string.

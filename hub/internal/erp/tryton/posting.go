@@ -17,6 +17,7 @@ var (
 	ErrTotalMismatch    = errors.New("tryton: sale total differs from posting total")
 	ErrDuplicatePosting = errors.New("tryton: more than one sale carries the business key")
 	ErrEmptyPosting     = errors.New("tryton: posting has no lines")
+	ErrCurrency         = errors.New("tryton: currency not supported")
 )
 
 // WalkInCustomer is the name of the party every POS sale is made to. The
