@@ -1,0 +1,77 @@
+// Package channelsim holds SIMULATORS of two sales-channel APIs, for Lanebridge's channel
+// connector tests: a Shopify-shaped Admin REST API (inventory levels) and an Amazon-shaped
+// Selling Partner Listings Items API. They are not Shopify or Amazon: they reproduce the
+// documented request and answer shapes, rate limits (Shopify's leaky bucket with 429,
+// Retry-After and X-Shopify-Shop-Api-Call-Limit; SP-API's token bucket with 429 and
+// x-amzn-RateLimit-Limit) and error answers that the connectors must handle, plus faults a test
+// switches on (down, hung). Vendure, by contrast, runs for real (testharness/vendure).
+package channelsim
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// faults are the switches and the record shared by both simulators.
+type faults struct {
+	mu      sync.Mutex
+	down    bool
+	hang    bool
+	sets    map[string]int   // successful stock sets per SKU
+	shown   map[string]int64 // what the channel shows per SKU
+	calls   int              // every request that reached the API
+	limited int              // requests answered 429
+}
+
+func newFaults() faults { return faults{sets: map[string]int{}, shown: map[string]int64{}} }
+
+// SetDown makes every request answer 503 (down) or work again.
+func (f *faults) SetDown(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
+
+// SetHang makes every request hang until its client gives up (or work again).
+func (f *faults) SetHang(hang bool) { f.mu.Lock(); f.hang = hang; f.mu.Unlock() }
+
+// Shown returns the stock the channel shows for sku and whether it was ever set.
+func (f *faults) Shown(sku string) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.shown[sku]
+	return v, ok
+}
+
+// Sets returns how many times sku's stock was set successfully.
+func (f *faults) Sets(sku string) int { f.mu.Lock(); defer f.mu.Unlock(); return f.sets[sku] }
+
+// Calls returns how many requests reached the API and how many of them were answered 429.
+func (f *faults) Calls() (calls, limited int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls, f.limited
+}
+
+// gate applies down and hang; it reports whether the request may go on.
+func (f *faults) gate(w http.ResponseWriter, r *http.Request) bool {
+	f.mu.Lock()
+	down, hang := f.down, f.hang
+	f.mu.Unlock()
+	if hang {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		return false
+	}
+	if down {
+		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
