@@ -52,9 +52,9 @@ func (a *Amazon) admit() bool {
 		a.tokens = math.Min(a.Burst, a.tokens+now.Sub(a.last).Seconds()*a.Rate)
 	}
 	a.last = now
-	a.calls++
+	a.arrive()
 	if a.tokens < 1 {
-		a.limited++
+		a.limit(time.Duration(float64(time.Second) / a.Rate)) // x-amzn-RateLimit-Limit: one request's worth
 		return false
 	}
 	a.tokens--

@@ -23,7 +23,31 @@ type faults struct {
 	shown   map[string]int64 // what the channel shows per SKU
 	calls   int              // every request that reached the API
 	limited int              // requests answered 429
+	refused int              // requests refused while down
+	until   time.Time        // the last 429's retry hint runs until then
+	early   int              // requests that came before that hint ran out
 }
+
+// limit records a 429 answered with a retry hint of wait; the caller holds mu.
+func (f *faults) limit(wait time.Duration) {
+	f.limited++
+	f.until = time.Now().Add(wait)
+}
+
+// arrive counts a request and whether it ignored the last retry hint; the caller holds mu.
+// A 50 ms grace absorbs clock and scheduling noise.
+func (f *faults) arrive() {
+	f.calls++
+	if time.Now().Add(50 * time.Millisecond).Before(f.until) {
+		f.early++
+	}
+}
+
+// Early returns how many requests came before the last 429's retry hint had run out.
+func (f *faults) Early() int { f.mu.Lock(); defer f.mu.Unlock(); return f.early }
+
+// Refused returns how many requests were refused while down.
+func (f *faults) Refused() int { f.mu.Lock(); defer f.mu.Unlock(); return f.refused }
 
 func newFaults() faults { return faults{sets: map[string]int{}, shown: map[string]int64{}} }
 
@@ -64,6 +88,9 @@ func (f *faults) gate(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if down {
+		f.mu.Lock()
+		f.refused++
+		f.mu.Unlock()
 		http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		return false
 	}

@@ -59,11 +59,12 @@ func (s *Shopify) admit(w http.ResponseWriter) (retry float64, ok bool) {
 		s.level = math.Max(0, s.level-now.Sub(s.last).Seconds()*s.Leak)
 	}
 	s.last = now
-	s.calls++
+	s.arrive()
 	if s.level+1 > s.Capacity {
-		s.limited++
+		wait := math.Max(1/s.Leak, (s.level+1-s.Capacity)/s.Leak)
+		s.limit(time.Duration(wait * float64(time.Second)))
 		w.Header().Set("X-Shopify-Shop-Api-Call-Limit", fmt.Sprintf("%d/%d", int(math.Ceil(s.level)), int(s.Capacity)))
-		return math.Max(1/s.Leak, (s.level+1-s.Capacity)/s.Leak), false
+		return wait, false
 	}
 	s.level++
 	w.Header().Set("X-Shopify-Shop-Api-Call-Limit", fmt.Sprintf("%d/%d", int(math.Ceil(s.level)), int(s.Capacity)))
