@@ -17,8 +17,9 @@ type VendureOptions struct {
 	URL      string // e.g. http://127.0.0.1:3000 (the Admin API is URL/admin-api)
 	Username string
 	Password string
-	// Location is the StockLocation id whose stockOnHand is set; "" sets the variant's
-	// stockOnHand (Vendure's default location).
+	// Location is the StockLocation id whose stockOnHand is set (the shop sells the sum over
+	// its locations); "" makes the whole variant sell the figure: its first stock location holds
+	// it and every other location only what is allocated there.
 	Location string
 	Rate     float64 // default 10 calls a second
 	Burst    int
@@ -221,9 +222,20 @@ func (v *Vendure) SetStock(ctx context.Context, levels []Level) ([]Result, error
 			continue
 		}
 		in := map[string]any{"id": it.ID}
-		if v.o.Location == "" {
+		switch {
+		case v.o.Location == "" && len(it.StockLevels) == 0:
 			in["stockOnHand"] = units + it.StockAllocated
-		} else {
+		case v.o.Location == "": // the whole variant sells units: the first location holds them
+			var sl []any
+			for j, l := range it.StockLevels {
+				n := l.StockAllocated
+				if j == 0 {
+					n += units
+				}
+				sl = append(sl, map[string]any{"stockLocationId": l.StockLocationID, "stockOnHand": n})
+			}
+			in["stockLevels"] = sl
+		default:
 			var allocated int64
 			for _, sl := range it.StockLevels {
 				if sl.StockLocationID == v.o.Location {
