@@ -19,6 +19,7 @@ type faults struct {
 	mu      sync.Mutex
 	down    bool
 	hang    bool
+	release chan struct{}    // closed when hanging is switched off
 	sets    map[string]int   // successful stock sets per SKU
 	shown   map[string]int64 // what the channel shows per SKU
 	calls   int              // every request that reached the API
@@ -54,8 +55,18 @@ func newFaults() faults { return faults{sets: map[string]int{}, shown: map[strin
 // SetDown makes every request answer 503 (down) or work again.
 func (f *faults) SetDown(down bool) { f.mu.Lock(); f.down = down; f.mu.Unlock() }
 
-// SetHang makes every request hang until its client gives up (or work again).
-func (f *faults) SetHang(hang bool) { f.mu.Lock(); f.hang = hang; f.mu.Unlock() }
+// SetHang makes every request hang until its client gives up or hanging is switched off.
+func (f *faults) SetHang(hang bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if hang && !f.hang {
+		f.release = make(chan struct{})
+	}
+	if !hang && f.hang {
+		close(f.release)
+	}
+	f.hang = hang
+}
 
 // Shown returns the stock the channel shows for sku and whether it was ever set.
 func (f *faults) Shown(sku string) (int64, bool) {
@@ -78,11 +89,13 @@ func (f *faults) Calls() (calls, limited int) {
 // gate applies down and hang; it reports whether the request may go on.
 func (f *faults) gate(w http.ResponseWriter, r *http.Request) bool {
 	f.mu.Lock()
-	down, hang := f.down, f.hang
+	down, hang, release := f.down, f.hang, f.release
 	f.mu.Unlock()
 	if hang {
 		select {
 		case <-r.Context().Done():
+		case <-release:
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
 		case <-time.After(time.Minute):
 		}
 		return false

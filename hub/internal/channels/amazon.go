@@ -42,11 +42,11 @@ func NewAmazon(o AmazonOptions) (*Amazon, error) {
 	if o.ProductType == "" {
 		o.ProductType = "PRODUCT"
 	}
-	if o.Rate <= 0 {
-		o.Rate = 5
+	if o.Rate <= 0 { // 90 % of the documented 5/s and burst 10: headroom for clock jitter
+		o.Rate = 4.5
 	}
 	if o.Burst <= 0 {
-		o.Burst = 10
+		o.Burst = 9
 	}
 	o.URL = strings.TrimRight(o.URL, "/")
 	return &Amazon{o: o, http: newHTTPClient()}, nil

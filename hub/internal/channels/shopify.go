@@ -44,11 +44,11 @@ func NewShopify(o ShopifyOptions) (*Shopify, error) {
 	if o.APIVersion == "" {
 		o.APIVersion = "2024-01"
 	}
-	if o.Rate <= 0 {
-		o.Rate = 2
+	if o.Rate <= 0 { // 90 % of the standard plan's 2/s and bucket of 40: headroom for jitter
+		o.Rate = 1.8
 	}
 	if o.Burst <= 0 {
-		o.Burst = 40
+		o.Burst = 36
 	}
 	o.URL = strings.TrimRight(o.URL, "/")
 	return &Shopify{o: o, http: newHTTPClient()}, nil
