@@ -127,24 +127,30 @@ func (p *Pusher) Run(ctx context.Context) error {
 	return nil
 }
 
-// dispatch passes every Changed signal to each channel without blocking.
+// dispatch passes every Changed signal to each channel without blocking. It never sleeps
+// after a signal (an engine that sends on an unbuffered channel is not held up), except when
+// the source hands back the same channel closed again, so that one is not spun on.
 func (p *Pusher) dispatch(ctx context.Context) {
+	var prev <-chan struct{}
 	for {
+		c := p.o.Source.Changed()
+		var open bool
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.o.Source.Changed():
+		case _, open = <-c:
 		}
 		for _, ch := range p.chans {
 			ch.poke()
 		}
-		// A source that signals by closing a channel it then replaces is called again; one
-		// that left it closed is not spun on.
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Millisecond):
+		if !open && c == prev {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
+		prev = c
 	}
 }
 
