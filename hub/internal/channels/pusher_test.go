@@ -33,6 +33,9 @@ type fakeSource struct {
 	shown   map[string]string // channel/sku → last RecordShown
 	changed chan struct{}
 	blocked atomic.Int64
+	// nonBlocking makes Set signal like an engine with a buffered channel (never waits).
+	nonBlocking bool
+	onShown     func(channel, sku, shown string)
 }
 
 func newFakeSource() *fakeSource {
@@ -48,6 +51,13 @@ func (f *fakeSource) Set(channel, sku, available string) {
 	}
 	f.figs[channel][sku] = ChannelFigure{channel, sku, available, f.version}
 	f.mu.Unlock()
+	if f.nonBlocking {
+		select {
+		case f.changed <- struct{}{}:
+		default:
+		}
+		return
+	}
 	select {
 	case f.changed <- struct{}{}:
 	case <-time.After(time.Second):
@@ -78,7 +88,11 @@ func (f *fakeSource) Changed() <-chan struct{} { return f.changed }
 func (f *fakeSource) RecordShown(_ context.Context, channel, sku, shown string, _ time.Time) error {
 	f.mu.Lock()
 	f.shown[channel+"/"+sku] = shown
+	cb := f.onShown
 	f.mu.Unlock()
+	if cb != nil {
+		cb(channel, sku, shown)
+	}
 	return nil
 }
 
