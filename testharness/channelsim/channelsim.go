@@ -115,3 +115,24 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// Inspectable is a simulator whose state a test can read.
+type Inspectable interface {
+	http.Handler
+	Shown(sku string) (int64, bool)
+	Sets(sku string) int
+	Calls() (calls, limited int)
+}
+
+// WithInspect serves sim and, under /_sim/shown?sku=S, what it shows for S as JSON
+// ({"sku","shown","listed","sets"}): for end-to-end tests that run a simulator as a process.
+func WithInspect(sim Inspectable) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_sim/shown", func(w http.ResponseWriter, r *http.Request) {
+		sku := r.URL.Query().Get("sku")
+		n, ok := sim.Shown(sku)
+		writeJSON(w, http.StatusOK, map[string]any{"sku": sku, "shown": n, "listed": ok, "sets": sim.Sets(sku)})
+	})
+	mux.Handle("/", sim)
+	return mux
+}
