@@ -139,3 +139,22 @@ func (c ConnectorConfig) build(i int, channels []string, seen map[string]bool) (
 		return nil, opt, fmt.Errorf("config key %s: %q: use vendure, shopify or amazon", k("kind"), c.Kind)
 	}
 }
+
+// NewConfigured builds a Pusher pushing through every configured connector; channels, when not
+// nil, are the availability channels the connectors must name.
+func NewConfigured(list []ConnectorConfig, channels []string, o Options) (*Pusher, error) {
+	conns, opts, err := Connectors(list, channels)
+	if err != nil {
+		return nil, err
+	}
+	p, err := NewPusher(o)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range conns {
+		if err := p.Add(c, opts[i]); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}

@@ -60,6 +60,13 @@ func TestConnectorsConfig(t *testing.T) {
 	if err != nil || len(conns) != 3 {
 		t.Fatalf("Connectors: %d, %v", len(conns), err)
 	}
+	p, err := NewConfigured(list, channels, Options{Source: newFakeSource(), State: newMemState()})
+	if err != nil || len(p.chans) != 3 || p.chans[1].bucket.rate != 1.5 {
+		t.Fatalf("NewConfigured: %v, %v", p, err)
+	}
+	if _, err := NewConfigured(list, []string{"web"}, Options{Source: newFakeSource(), State: newMemState()}); err == nil {
+		t.Fatal("NewConfigured with a connector for an unknown channel succeeded")
+	}
 	if conns[0].Name() != "web" || opts[0].Coalesce.String() != "1s" || conns[1].Limits().Rate != 1.5 || conns[2].Limits().Rate != 4.5 {
 		t.Fatalf("built %s coalesce %s, shopify rate %v, amazon rate %v", conns[0].Name(), opts[0].Coalesce, conns[1].Limits().Rate, conns[2].Limits().Rate)
 	}
