@@ -206,14 +206,10 @@ func (ch *channel) run(ctx context.Context) {
 				continue
 			}
 		}
-		if dirty {
-			if err := ch.readChanges(ctx); err != nil {
-				if ctx.Err() == nil {
-					ch.log.Warn("Cannot read availability changes; retrying at the next poll.", "err", err)
-				}
-			} else {
-				dirty = false
-			}
+		// With figures pending, changes are read only when the push is due (the newest figure
+		// is all that is pushed), so a busy engine is not asked once per signal.
+		if dirty && len(ch.pending) == 0 {
+			dirty = !ch.read1(ctx)
 		}
 		ch.persist(ctx)
 		ch.gauge()
@@ -234,12 +230,26 @@ func (ch *channel) run(ctx context.Context) {
 		case <-poll.C:
 			dirty = true
 		case <-due:
+			if dirty {
+				dirty = !ch.read1(ctx)
+			}
 			ch.push(ctx)
 		}
 		if timer != nil {
 			timer.Stop()
 		}
 	}
+}
+
+// read1 reads the changes and reports whether it could.
+func (ch *channel) read1(ctx context.Context) bool {
+	if err := ch.readChanges(ctx); err != nil {
+		if ctx.Err() == nil {
+			ch.log.Warn("Cannot read availability changes; retrying at the next poll.", "err", err)
+		}
+		return false
+	}
+	return true
 }
 
 // sleep waits d or until ctx is done.
