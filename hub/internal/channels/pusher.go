@@ -127,30 +127,24 @@ func (p *Pusher) Run(ctx context.Context) error {
 	return nil
 }
 
-// dispatch passes every Changed signal to each channel without blocking. It never sleeps
-// after a signal (an engine that sends on an unbuffered channel is not held up), except when
-// the source hands back the same channel closed again, so that one is not spun on.
+// dispatch passes every Changed signal to each channel without blocking. Changed is called
+// once (the engine makes one subscription per call). Should the source close it, the channels
+// go on by polling.
 func (p *Pusher) dispatch(ctx context.Context) {
-	var prev <-chan struct{}
+	c := p.o.Source.Changed()
 	for {
-		c := p.o.Source.Changed()
-		var open bool
 		select {
 		case <-ctx.Done():
 			return
-		case _, open = <-c:
+		case _, open := <-c:
+			if !open {
+				p.o.Log.Warn("The availability source closed its change signal; channels poll from now on.")
+				return
+			}
 		}
 		for _, ch := range p.chans {
 			ch.poke()
 		}
-		if !open && c == prev {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
-		prev = c
 	}
 }
 

@@ -22,8 +22,8 @@ type ChannelFigure struct {
 // sinceVersion when fewer than limit came back). The Pusher keeps only the newest figure per
 // SKU, so a source may return one figure per SKU or every change.
 //
-// Changed is signalled (closed-and-replaced or a non-blocking send) after figures changed;
-// the Pusher also polls, so a missed signal only delays.
+// Changed returns a channel signalled (a non-blocking send, buffered) after figures changed;
+// the Pusher calls it once and also polls, so a missed signal only delays.
 //
 // RecordShown records what a channel now shows for a SKU (for drift alerts).
 type Source interface {
