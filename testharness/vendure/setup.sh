@@ -5,14 +5,16 @@
 #
 # Usage: setup.sh [DIR] [PORT]
 # Environment: VENDURE_DIR (default ${TMPDIR:-/tmp}/lanebridge-vendure), VENDURE_PORT (18100),
-#   VENDURE_SEED_SKUS (default SKU-A,SKU-B,SKU-C). Every run starts a fresh database.
+#   VENDURE_SEED_SKUS (default SKU-A,SKU-B,SKU-C and the simulator's 100001..100010). Every run
+#   starts a fresh database.
 # On success it writes DIR/env (LANEBRIDGE_VENDURE_* variables) and prints it. Any failure
 # exits non-zero with the log's tail: callers under CI fail loudly.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="${1:-${VENDURE_DIR:-${TMPDIR:-/tmp}/lanebridge-vendure}}"
 port="${2:-${VENDURE_PORT:-18100}}"
-skus="${VENDURE_SEED_SKUS:-SKU-A,SKU-B,SKU-C}"
+# The defaults include the POS simulator's SKUs (testharness/sim), for the end-to-end tests.
+skus="${VENDURE_SEED_SKUS:-SKU-A,SKU-B,SKU-C,100001,100002,100003,100004,100005,100006,100007,100008,100009,100010}"
 log() { printf '%s vendure-setup: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; [[ -f $dir/vendure.log ]] && tail -20 "$dir/vendure.log" >&2; exit 1; }
 
