@@ -19,10 +19,21 @@ log() { printf '%s vendure-setup: %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; [[ -f $dir/vendure.log ]] && tail -20 "$dir/vendure.log" >&2; exit 1; }
 
 command -v node >/dev/null || die "node not found (Vendure needs node >= 20 and npm)"
-if [[ ! -f $here/node_modules/.package-lock.json ]] || [[ $here/package-lock.json -nt $here/node_modules/.package-lock.json ]]; then
-	log "installing Vendure from npm (package-lock.json)"
-	(cd "$here" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed"
+# node_modules: a developer's own install in this folder is used as it is; otherwise one install
+# per package-lock.json is kept in the cache (better-sqlite3 compiles from source here, minutes)
+# and linked, so fresh clones (CI) on the same machine do not reinstall.
+if [[ ! -d $here/node_modules || -L $here/node_modules ]]; then
+	lock="$(sha256sum "$here/package-lock.json" | cut -c1-16)"
+	cache="${LANEBRIDGE_VENDURE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lanebridge-vendure}/$lock"
+	if [[ ! -f $cache/node_modules/.package-lock.json ]]; then
+		log "installing Vendure from npm (package-lock.json) into $cache"
+		rm -rf "$cache.tmp" && mkdir -p "$cache.tmp" && cp "$here/package.json" "$here/package-lock.json" "$cache.tmp/" || die "cannot prepare $cache.tmp"
+		(cd "$cache.tmp" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed"
+		rm -rf "$cache" && mv "$cache.tmp" "$cache" || die "cannot move the install to $cache"
+	fi
+	ln -sfn "$cache/node_modules" "$here/node_modules"
 fi
+[[ -f $here/node_modules/@vendure/core/package.json ]] || die "Vendure is not installed in $here/node_modules"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 "$here/stop.sh" "$dir" >/dev/null 2>&1 || true
