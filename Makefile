@@ -20,10 +20,10 @@ build: ## build bin/lanebridge-agent, bin/lanebridge-hub and bin/lanebridge-sim
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/lanebridge-hub ./hub/cmd/lanebridge-hub
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/lanebridge-sim ./testharness/cmd/lanebridge-sim
 
-test: ## run all tests; starts PostgreSQL, Mosquitto and a seeded Tryton first (testharness/services.sh)
+test: ## run all tests; starts PostgreSQL, Mosquitto, a seeded Tryton and a seeded Vendure first (testharness/services.sh)
 	$(GO) vet ./...
 	@set -e; eval "$$(testharness/services.sh)"; \
-	  trap 'testharness/tryton/stop.sh "$${TRYTON_DIR:-/nonexistent}" >/dev/null 2>&1 || true' EXIT; \
+	  trap 'testharness/tryton/stop.sh "$${TRYTON_DIR:-/nonexistent}" >/dev/null 2>&1 || true; testharness/vendure/stop.sh "$${VENDURE_DIR:-/nonexistent}" >/dev/null 2>&1 || true' EXIT; \
 	  $(GO) test -count=1 -timeout 40m -p 2 ./...
 
 test-short: ## unit tests only, no external services

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # services.sh — make sure every real service the tests talk to is up, starting what is not:
 # PostgreSQL (127.0.0.1:5432), Mosquitto (127.0.0.1:1883) and a fresh seeded Tryton ERP
-# (127.0.0.1:${TRYTON_PORT:-18000}, Debian's packages). It prints the environment the tests need
+# (127.0.0.1:${TRYTON_PORT:-18000}, Debian's packages) and a fresh seeded Vendure
+# (127.0.0.1:${VENDURE_PORT:-18100}, from npm: testharness/vendure). It prints the environment the tests need
 # (source it: `eval "$(testharness/services.sh)"`). A service that cannot be started fails loudly:
 # tests never skip in CI for lack of a service. It also installs the packaging tools (below).
 set -euo pipefail
@@ -74,6 +75,15 @@ if [ "${LANEBRIDGE_SKIP_TRYTON:-}" != 1 ]; then
   sed 's/^/export /' "$TRYTON_DIR/env"
   echo "export LANEBRIDGE_TRYTON_REQUIRED=1"
   echo "export TRYTON_DIR=$TRYTON_DIR"
+fi
+# Vendure (real, from npm; fresh database each run), for the channel connector tests
+export VENDURE_DIR="${VENDURE_DIR:-/tmp/lanebridge-vendure-test}"
+export VENDURE_PORT="${VENDURE_PORT:-18100}"
+if [ "${LANEBRIDGE_SKIP_VENDURE:-}" != 1 ]; then
+  "$here/vendure/setup.sh" "$VENDURE_DIR" "$VENDURE_PORT" >/dev/null || die "Vendure did not start (see $VENDURE_DIR/vendure.log)"
+  sed 's/^/export /' "$VENDURE_DIR/env"
+  echo "export LANEBRIDGE_VENDURE_REQUIRED=1"
+  echo "export VENDURE_DIR=$VENDURE_DIR"
 fi
 echo "export LANEBRIDGE_TEST_PG_URL='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'"
 echo "export LANEBRIDGE_TEST_MQTT_URL=tcp://127.0.0.1:1883"

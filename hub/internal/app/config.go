@@ -18,6 +18,7 @@ import (
 
 	"github.com/lanebridge/lanebridge/hub/internal/availability"
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
+	"github.com/lanebridge/lanebridge/hub/internal/channels"
 )
 
 // Config is hub.yaml.
@@ -125,7 +126,9 @@ type Config struct {
 		KeepHours   time.Duration `yaml:"keep_hours"`
 	} `yaml:"series"`
 	Rollouts RolloutsConfig `yaml:"rollouts"`
-	Metrics  struct {
+	// Connectors push available-to-sell figures to sales channels (hub/internal/channels).
+	Connectors []channels.ConnectorConfig `yaml:"connectors"`
+	Metrics    struct {
 		// PerStore turns the per-store gauges of /metrics on (default true); PerStoreMax
 		// stores get them at most (default 1000), the rest are counted by
 		// lanebridge_hub_store_series_dropped.
@@ -253,6 +256,11 @@ func (c *Config) validate() error {
 		return errors.New("config key metrics.per_store_max: must be 1..100000 (default 1000; turn the gauges off with metrics.per_store: false)")
 	}
 	if err := c.Rollouts.validate(); err != nil {
+		return err
+	}
+	// Each connector's channel must also be an availability channel: checked where the
+	// availability config is known (channels.Connectors with its names).
+	if err := channels.ValidateConnectors(c.Connectors, nil); err != nil {
 		return err
 	}
 	switch c.Log.Level {

@@ -27,6 +27,8 @@ Usage:
                        [--totals FILE]
   lanebridge-sim fanin [--hub bin/lanebridge-hub] [--stores 1000] [--rate 10] [--duration 10m]
                        [--dir DIR] [--pprof ADDR] [--drain-timeout 60s]
+  lanebridge-sim channel --kind shopify|amazon --token T --skus A,B [--listen 127.0.0.1:PORT]
+                       (a SIMULATOR of the channel's stock API; GET /_sim/shown?sku=A reads it)
 
 Writes one canonical record per line, appending to FILE and fsyncing after each burst; with
 --count 0 it runs until interrupted. --totals writes per-kind counts and sums as JSON when done.
@@ -37,6 +39,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 1 && args[0] == "fanin" {
 		return runFanin(args[1:], stdout, stderr)
+	}
+	if len(args) >= 1 && args[0] == "channel" {
+		return runChannel(args[1:], stdout, stderr)
 	}
 	if len(args) >= 1 && args[0] == "terminal" {
 		return runTerminal(args[1:], stdout, stderr)
