@@ -20,6 +20,7 @@ import (
 	"github.com/lanebridge/lanebridge/hub/internal/alerts"
 	"github.com/lanebridge/lanebridge/hub/internal/availability"
 	"github.com/lanebridge/lanebridge/hub/internal/broker"
+	"github.com/lanebridge/lanebridge/hub/internal/channels"
 	"github.com/lanebridge/lanebridge/hub/internal/creds"
 	"github.com/lanebridge/lanebridge/hub/internal/erp"
 	"github.com/lanebridge/lanebridge/hub/internal/extbroker"
@@ -174,6 +175,14 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	}
 	st.SetAvailabilityHook(h.av.Notify)
 	h.add("availability", h.av.Run)
+	if len(cfg.Connectors) > 0 {
+		p, err := channels.NewConfigured(cfg.Connectors, h.av.Channels(), channels.Options{Source: availSource{h.av}, State: st,
+			Log: log.With("component", "channels"), Registry: h.reg})
+		if err != nil {
+			return nil, err
+		}
+		h.add("channels", p.Run)
+	}
 
 	conn, err := openERP(cfg)
 	if err != nil {
