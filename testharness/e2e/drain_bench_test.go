@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/harness"
 	"github.com/lanebridge/lanebridge/testharness/mosquitto"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
@@ -36,12 +37,12 @@ func BenchmarkDrain(b *testing.B) {
 
 	raw := rawBaseline(b, dir, payloads)
 
-	h := &hub{dir: dir, http: freeAddr(b), mqtt: freeAddr(b)}
+	h := &hub{&harness.Hub{Dir: dir, HTTP: freeAddr(b), MQTT: freeAddr(b)}}
 	if pp := os.Getenv("LANEBRIDGE_BENCH_PPROF"); pp != "" {
-		h.extra = []string{"--pprof", pp} // e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
+		h.Extra = []string{"--pprof", pp} // e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
 	}
 	const store = "S900"
-	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	listen := agentListen(b, cfg)
 	ag := startAgent(b, dir, store, cfg)
 	eventually(b, 120*time.Second, "agent captured the backlog", func() error {
@@ -55,7 +56,7 @@ func BenchmarkDrain(b *testing.B) {
 		return nil
 	})
 	b.ResetTimer()
-	h.start(b)
+	h.Start(b)
 	// The clock starts when the agent is connected (its reconnect back-off is not the drain).
 	var t0 time.Time
 	eventually(b, 60*time.Second, "agent connected", func() error {
@@ -69,7 +70,7 @@ func BenchmarkDrain(b *testing.B) {
 		t0 = time.Now()
 		return nil
 	})
-	hubCPU0, agentCPU0 := cpuSeconds(h.p), cpuSeconds(ag)
+	hubCPU0, agentCPU0 := cpuSeconds(h.P), cpuSeconds(ag)
 	if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
 		b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
 	}
@@ -85,8 +86,8 @@ func BenchmarkDrain(b *testing.B) {
 	})
 	el := time.Since(t0)
 	b.StopTimer()
-	hubCPU, agentCPU := cpuSeconds(h.p)-hubCPU0, cpuSeconds(ag)-agentCPU0
-	si, err := h.store(store)
+	hubCPU, agentCPU := cpuSeconds(h.P)-hubCPU0, cpuSeconds(ag)-agentCPU0
+	si, err := h.Store(store)
 	if err != nil || si.Records != drainN {
 		b.Fatalf("hub has %d records (%v), want %d", si.Records, err, drainN)
 	}
@@ -98,8 +99,8 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(hubCPU*1e6/drainN, "hub-cpu-µs/record")
 	b.ReportMetric(agentCPU*1e6/drainN, "agent-cpu-µs/record")
 	b.Logf("drained %d records in %v: %.0f records/s (raw MQTT baseline %.0f records/s, ratio %.2f)", drainN, el.Round(time.Millisecond), rate, raw, rate/raw)
-	ag.stop(b)
-	h.p.stop(b)
+	ag.Stop(b)
+	h.P.Stop(b)
 }
 
 func writeJournal(b *testing.B, path string, g *sim.Generator, n int) [][]byte {
@@ -203,7 +204,7 @@ func agentStatus(listen string) (agentLocal, error) {
 // cpuSeconds is the user and system CPU time process p has used so far (Linux /proc; 0
 // elsewhere).
 func cpuSeconds(p *proc) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	i := bytes.LastIndexByte(b, ')')
 	if err != nil || i < 0 {
 		return 0
