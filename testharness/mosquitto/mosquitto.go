@@ -65,7 +65,7 @@ func Start(t testing.TB, dir, exportDir string) *Broker {
 		t.Fatal(err)
 	}
 	b.Start(t)
-	t.Cleanup(b.kill)
+	t.Cleanup(b.Kill)
 	return b
 }
 
@@ -120,7 +120,9 @@ func (b *Broker) Reload(t testing.TB) {
 	}
 }
 
-func (b *Broker) kill() {
+// Kill SIGKILLs the broker (a crash: with persistence off, whatever it had queued is gone)
+// and waits for it to exit; Start brings it back.
+func (b *Broker) Kill() {
 	select {
 	case <-b.done:
 	default:
