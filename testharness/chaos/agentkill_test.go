@@ -14,7 +14,7 @@ func TestChaosAgentKill(t *testing.T) {
 	r := newRun(t, "agent-kill")
 	const store = "C001"
 	journals := r.terminals(store, 2, 1500)
-	h, cfg, out := r.embedded(store, journals, nil)
+	h, cfg, out := r.embedded(store, journals, nil, "")
 	stop := r.load(200)
 	r.cycles = cycles(t, 50, 1000)
 	for range r.cycles {

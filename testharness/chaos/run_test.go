@@ -186,13 +186,13 @@ func (r *run) erpYAML() (string, string) {
 	return fmt.Sprintf("erp:\n  kind: flatfile\n  flatfile:\n    outbound: %s\n    state: %s\n", out, filepath.Join(r.dir, "erp-state")), out
 }
 
-// embedded starts a hub with its embedded broker posting to the flat-file ERP, enrols store
-// (its agent pointed at brokerURL(hub's MQTT address), "" for the hub itself) and returns the
-// hub, the agent config and the ERP folder.
-func (r *run) embedded(store string, journals map[string]string, via func(mqtt string) string) (*harness.Hub, string, string) {
+// embedded starts a hub with its embedded broker posting to the flat-file ERP (extraYAML adds
+// config sections), enrols store (its agent pointed at via(hub's MQTT address), or at the hub
+// itself when via is nil) and returns the hub, the agent config and the ERP folder.
+func (r *run) embedded(store string, journals map[string]string, via func(mqtt string) string, extraYAML string) (*harness.Hub, string, string) {
 	r.t.Helper()
 	erp, out := r.erpYAML()
-	cfg := harness.WriteHubConfig(r.t, r.dir, "hub.yaml", erp)
+	cfg := harness.WriteHubConfig(r.t, r.dir, "hub.yaml", erp+extraYAML)
 	h := &harness.Hub{Dir: r.dir, HTTP: harness.FreeAddr(r.t), MQTT: harness.FreeAddr(r.t), Extra: []string{"--config", cfg}}
 	broker := "tcp://" + h.MQTT
 	if via != nil {

@@ -114,6 +114,12 @@ func (c *Cluster) Start(t testing.TB) {
 	}
 }
 
+// Stopped reports whether the server is not running (pg_ctl status).
+func (c *Cluster) Stopped() bool {
+	_, err := c.run("pg_ctl", "-D", c.data, "status")
+	return err != nil
+}
+
 // Crash stops the server the way a crash does: immediate shutdown, no checkpoint; the next
 // Start runs crash recovery from the WAL.
 func (c *Cluster) Crash(t testing.TB) {
