@@ -65,6 +65,7 @@ func TestPostgresDurabilityRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs PostgreSQL 15 server programs")
 	}
+	t.Parallel()
 	dir := t.TempDir()
 	harness.DumpOnFailure(t, dir)
 	pg := pgcluster.Start(t, "fsync=off")

@@ -78,6 +78,7 @@ func newRun(t *testing.T, name string) *run {
 	if testing.Short() {
 		t.Skip("chaos scenario: runs the real binaries (go test without -short, make chaos-short)")
 	}
+	t.Parallel()
 	seed := rand.Uint64() >> 1
 	if s := os.Getenv(seedEnv); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -141,8 +142,8 @@ func (r *run) terminals(store string, n, perDay int) map[string]string {
 	return journals
 }
 
-// load emits rate records a second across the terminals until stop is called; stop closes
-// the terminals (each prints its Z report) and returns the first write error.
+// load emits rate records a second across the terminals until stop is called; stop returns
+// the first write error. finish closes the terminals (each prints its last Z report).
 func (r *run) load(rate int) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -157,25 +158,29 @@ func (r *run) load(rate int) (stop func() error) {
 				return
 			case <-tick.C:
 			}
+			// One write and fsync per terminal per tick, as a busy store's terminals append.
 			owed += float64(rate) / 50
-			for ; owed >= 1; owed-- {
-				if err := r.terms[i%len(r.terms)].Emit(1); err != nil {
+			n := int(owed)
+			owed -= float64(n)
+			for j := range r.terms {
+				k := n / len(r.terms)
+				if (i+j)%len(r.terms) < n%len(r.terms) {
+					k++
+				}
+				if k == 0 {
+					continue
+				}
+				if err := r.terms[j].Emit(k); err != nil {
 					done <- err
 					return
 				}
-				i++
 			}
+			i += n
 		}
 	}()
 	return func() error {
 		cancel()
-		err := <-done
-		for _, t := range r.terms {
-			if cerr := t.Close(); err == nil {
-				err = cerr
-			}
-		}
-		return err
+		return <-done
 	}
 }
 
@@ -208,6 +213,11 @@ func (r *run) embedded(store string, journals map[string]string, via func(mqtt s
 // the test, with the replay command, on any breach of the promise.
 func (r *run) finish(h *harness.Hub, outbound string) {
 	r.t.Helper()
+	for _, t := range r.terms {
+		if err := t.Close(); err != nil {
+			r.t.Fatal(err)
+		}
+	}
 	want := map[string]int{}
 	r.h.mu.Lock()
 	wantPosted := 0
