@@ -43,7 +43,11 @@ func Available() bool {
 func Start(t testing.TB, settings ...string) *Cluster {
 	t.Helper()
 	if !Available() {
-		t.Fatalf("PostgreSQL 15 server programs not found in %s (apt-get install postgresql-15)", BinDir)
+		msg := fmt.Sprintf("PostgreSQL 15 server programs not found in %s (apt-get install postgresql-15)", BinDir)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	dir, err := os.MkdirTemp("", "lanebridge-pg-")
 	if err != nil {
