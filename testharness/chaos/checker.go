@@ -1,8 +1,8 @@
 // Package chaos is the history-checked fault suite: every scenario records what the simulated
 // terminals emitted (at the source, with each record's business key), what the hub applied
 // (read back through its records API) and what reached the ERP (the flat-file connector's
-// posting files, read as the ERP would), and one checker proves the promise of
-// GUARANTEES.md over that history: every captured record applied, none twice, each store's
+// posting files, read as the ERP would), and one checker proves the delivery promise
+// (README, "The delivery promise") over that history: every captured record applied, none twice, each store's
 // seq contiguous per epoch, every sale and return posted exactly once by business key, and
 // each terminal's per-day figures equal to its Z report to the cent. Records a terminal emitted
 // but did not keep (emitted while nothing could read them) are counted apart, never mixed in.
