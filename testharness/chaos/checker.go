@@ -1,11 +1,12 @@
 // Package chaos is the history-checked fault suite: every scenario records what the simulated
 // terminals emitted (at the source, with each record's business key), what the hub applied
 // (read back through its records API) and what reached the ERP (the flat-file connector's
-// posting files, read as the ERP would), and one checker proves the delivery promise
-// (README, "The delivery promise") over that history: every captured record applied, none twice, each store's
-// seq contiguous per epoch, every sale and return posted exactly once by business key, and
-// each terminal's per-day figures equal to its Z report to the cent. Records a terminal emitted
-// but did not keep (emitted while nothing could read them) are counted apart, never mixed in.
+// posting files, read as the ERP would), and one checker proves the delivery promise (README,
+// "The delivery promise") over that history: every captured record applied, none twice, each
+// store's seq contiguous per epoch, every sale and return posted exactly once by business key,
+// and each terminal's per-day figures equal to its Z report to the cent. Records a terminal
+// emitted but did not keep (emitted while nothing could read them) are counted apart, never
+// mixed in.
 package chaos
 
 import (
@@ -108,7 +109,7 @@ type Posting struct {
 type Report struct {
 	Captured       int // emitted and kept
 	Applied        int // captured records applied at the hub (each counted once)
-	Lost           int // captured, never applied
+	Lost           int // captured and never applied, or a sale/return never posted
 	Duplicated     int // business keys or (epoch, seq) applied more than once, plus keys posted more than once
 	Posted         int // distinct sale and return keys posted
 	NotKept        int // emitted but not kept by the terminal: outside the promise, reported apart
@@ -316,6 +317,7 @@ func (h *History) checkPostings(rep *Report, postings []Posting) {
 		}
 	}
 	if missing > 0 {
+		rep.Lost += missing // applied but never in the ERP: lost all the same
 		rep.problem("%d captured sales and returns never posted", missing)
 	}
 }

@@ -90,7 +90,7 @@ func TestCheckerCatchesEveryBreach(t *testing.T) {
 		}, "posted 2 times", 0, 1},
 		{"never posted", func(h *History, a []protocol.Record, p []Posting) ([]protocol.Record, []Posting) {
 			return a, p[1:]
-		}, "never posted", 0, 0},
+		}, "never posted", 1, 0},
 		{"posted with another total", func(h *History, a []protocol.Record, p []Posting) ([]protocol.Record, []Posting) {
 			p[0].Total += 1
 			return a, p

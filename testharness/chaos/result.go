@@ -20,7 +20,7 @@ type Result struct {
 	Faults     map[string]int `json:"faults"`     // fault name → times injected
 	Captured   int            `json:"captured"`   // records emitted by terminals and kept (the promise covers them)
 	Applied    int            `json:"applied"`    // of those, applied at the hub
-	Lost       int            `json:"lost"`       // captured, never applied: must be 0
+	Lost       int            `json:"lost"`       // captured and never applied, or a sale/return never posted: must be 0
 	Duplicated int            `json:"duplicated"` // applied or posted more than once: must be 0
 	Posted     int            `json:"posted"`     // sales and returns posted to the ERP
 	Replay     string         `json:"replay"`     // the command that runs this scenario again with this seed

@@ -77,7 +77,7 @@ func render(results []chaos.Result, now time.Time, elapsed int, mode string, sta
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %d | %d | %d | %d | %s |\n", r.Scenario, r.Cycles, faults(r.Faults), r.Captured, r.Applied, r.Lost, r.Duplicated, r.Posted, r.Seed, secs(r.DurationS))
 	}
-	fmt.Fprintf(&b, "\n*captured*: records the simulated terminals emitted and kept (recorded at the source with their business key); *applied*: of those, at the hub (records API); *lost* and *duplicated* must be 0; *posted*: sales and returns in the ERP, each exactly once by business key (0 where the scenario has no ERP).\n\n")
+	fmt.Fprintf(&b, "\n*captured*: records the simulated terminals emitted and kept (recorded at the source with their business key); *applied*: of those, at the hub (records API); *lost* (never applied, or a sale/return never posted) and *duplicated* must be 0; *posted*: sales and returns in the ERP, each exactly once by business key (0 where the scenario has no ERP).\n\n")
 	fmt.Fprintf(&b, "## Replay\n\nEach scenario runs again, with the same randomness, from its seed:\n\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "- %s: `%s`\n", r.Scenario, r.Replay)
