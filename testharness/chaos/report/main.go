@@ -1,6 +1,6 @@
 // Command report writes testharness/chaos/CHAOS.md from the scenario results (every *.json in
 // a directory, in the chaos.Result format, whichever suite wrote them). `make chaos` runs it
-// after the long scenarios; nothing in CHAOS.md is typed in by hand.
+// after the long scenarios; nothing in testharness/chaos/CHAOS.md is typed in by hand.
 //
 //	go run ./testharness/chaos/report -in DIR -out testharness/chaos/CHAOS.md [-elapsed S] [-mode long] [-status N]
 package main

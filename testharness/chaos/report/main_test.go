@@ -11,7 +11,7 @@ import (
 	"github.com/lanebridge/lanebridge/testharness/chaos"
 )
 
-// TestReportFromResults: results written by two suites become one CHAOS.md (golden file);
+// TestReportFromResults: results written by two suites become one testharness/chaos/CHAOS.md (golden file);
 // a loss or a failed run turns the verdict; an empty or foreign directory is an error.
 func TestReportFromResults(t *testing.T) {
 	dir := t.TempDir()
