@@ -9,7 +9,7 @@ RELEASE_KEYS ?=
 LDFLAGS := -s -w -X github.com/lanebridge/lanebridge/agent/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/hub/internal/app.Version=$(VERSION) -X github.com/lanebridge/lanebridge/agent/internal/trust.Keys=$(RELEASE_KEYS)
 BIN := bin
 
-.PHONY: help build test test-short bench bench-quick soak fanin availsim cross dist lint demo demo-erp clean
+.PHONY: help build test test-short bench bench-quick soak chaos chaos-short fanin availsim cross dist lint demo demo-erp clean
 
 help: ## list targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,23 @@ availsim: ## oversold orders over 30 simulated days, Lanebridge's feed vs a 30-m
 
 soak: ## long soak: a time-compressed multi-day outage (300,000 records), then drain; minutes
 	LANEBRIDGE_SOAK=1 $(GO) test -count=1 -timeout 60m -run TestSoakLongOutage -v ./testharness/e2e/
+
+# chaos: the fault scenarios of testharness/chaos (and its sub-packages, e.g. the power cut),
+# each checked by one history checker; every scenario prints its seed and, on failure, the
+# command that replays it. Each writes CHAOS_OUT/<scenario>.json; `make chaos` then regenerates
+# testharness/chaos/CHAOS.md from every *.json there. The short versions also run in `make test`.
+# LANEBRIDGE_CHAOS_CYCLES=N overrides every scenario's cycle count; LANEBRIDGE_CHAOS_SEED=S replays.
+CHAOS_OUT ?= $(CURDIR)/.cache/chaos
+chaos-short: ## the chaos scenarios, short (50 agent kills, a 35 s outage, …; under 5 min), results in CHAOS_OUT-short
+	rm -rf $(CHAOS_OUT)-short
+	LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT)-short $(GO) test -count=1 -v -timeout 15m ./testharness/chaos/...
+
+chaos: ## the chaos scenarios, long (1,000 agent kills, …; an hour or more), then regenerate testharness/chaos/CHAOS.md
+	rm -rf $(CHAOS_OUT) && mkdir -p $(CHAOS_OUT)
+	@start=$$(date +%s); rc=0; \
+	  LANEBRIDGE_CHAOS=long LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT) $(GO) test -count=1 -v -timeout 300m ./testharness/chaos/... || rc=$$?; \
+	  $(GO) run ./testharness/chaos/report -in $(CHAOS_OUT) -out testharness/chaos/CHAOS.md -elapsed $$(( $$(date +%s) - start )) \
+	    -mode "long$${LANEBRIDGE_CHAOS_CYCLES:+, LANEBRIDGE_CHAOS_CYCLES=$$LANEBRIDGE_CHAOS_CYCLES}" -status $$rc && exit $$rc
 
 # fanin: FANIN_STORES emulated stores × FANIN_RATE records/s for FANIN_DURATION against one hub
 # (capture→ack p50/p99, backlog, hub CPU and RSS, exactly-once check), then FANIN_IDLE idle

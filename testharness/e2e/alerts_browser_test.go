@@ -94,7 +94,7 @@ type apiAlert struct {
 // alerts lists the store's alerts in state (open or cleared) through the API.
 func (h *hub) alerts(t testing.TB, store, state string) []apiAlert {
 	t.Helper()
-	b, err := h.get("/api/v1/alerts?state=" + state + "&store=" + store)
+	b, err := h.Get("/api/v1/alerts?state=" + state + "&store=" + store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ag := startAgent(t, dir, store, agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", cfg),
+	ag := startAgent(t, dir, store, agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT, "--config", cfg),
 		map[string]string{"T1": j1, "T2": j2}))
 	t1 := simJournal(t, dir, j1, "T1", today, 1, 0, 5) // T1 sells 5 a second throughout
 	simJournal(t, dir, j2, "T2", today, 1, 3, 0)       // T2 sells 3, then falls silent
@@ -164,7 +164,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 	shots := artifacts(t)
 	ctx := browser(t, 90*time.Second)
 	signIn(t, ctx, h, user, testPassword) // lands on the Fleet page
-	do(t, ctx, "reload the fleet page", chromedp.Navigate("http://"+h.http+"/"))
+	do(t, ctx, "reload the fleet page", chromedp.Navigate("http://"+h.HTTP+"/"))
 	waitPage(t, ctx, "the fleet page", `document.querySelector('#stores tr[data-id="S050"]') !== null && !document.getElementById("logout").hidden`)
 	tags := eval[[]string](t, ctx, `[...document.querySelectorAll('#stores tr[data-id="S050"] a.tag')].map(a => a.textContent + " " + a.getAttribute("href"))`)
 	if len(tags) != 1 || tags[0] != "terminal_silent T2 /alerts?store=S050" {
@@ -173,7 +173,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 	screenshot(t, ctx, shots, "alert-fleet")
 
 	alertRows := func(table string) []string {
-		do(t, ctx, "open the alerts page", chromedp.Navigate("http://"+h.http+"/alerts"))
+		do(t, ctx, "open the alerts page", chromedp.Navigate("http://"+h.HTTP+"/alerts"))
 		waitPage(t, ctx, "the alerts page", `document.getElementById("cleared-alerts") !== null && !document.getElementById("logout").hidden`)
 		return eval[[]string](t, ctx, `[...document.querySelectorAll("#`+table+` tr")].slice(1).map(r => [...r.cells].map(c => c.innerText.trim()).join("|"))`)
 	}
@@ -235,7 +235,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 	closePath := "/api/v1/stores/" + store + "/days/" + today + "/close"
 	reason := "Z printed early: power cut announced for 15:00"
 	for _, accept := range []bool{false, true} {
-		do(t, ctx, "open the store page", chromedp.Navigate("http://"+h.http+"/stores/"+store))
+		do(t, ctx, "open the store page", chromedp.Navigate("http://"+h.HTTP+"/stores/"+store))
 		button := `button.close-day[data-date="` + today + `"]`
 		waitPage(t, ctx, "the store page with today", `document.querySelector('`+button+`') !== null && !document.getElementById("logout").hidden`)
 		do(t, ctx, "click Close day", chromedp.Click(button))
@@ -254,7 +254,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 		if !accept {
 			waitPage(t, ctx, "the cancel", `document.getElementById("action-status").textContent === "Close of `+today+` cancelled."`)
 			screenshot(t, ctx, shots, "close-cancelled")
-			if b, err := h.get(closePath); err == nil || !strings.Contains(err.Error(), "404") {
+			if b, err := h.Get(closePath); err == nil || !strings.Contains(err.Error(), "404") {
 				t.Fatalf("the prompt was dismissed, yet the day is closed: %s %v", b, err)
 			}
 			continue
@@ -262,12 +262,12 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 		waitPage(t, ctx, "the day's comparison", `location.pathname === "/calendar/S050/`+today+`" && document.getElementById("comparison") !== null`)
 		screenshot(t, ctx, shots, "closed-with-reason")
 	}
-	if b, err := h.get(closePath); err != nil {
+	if b, err := h.Get(closePath); err != nil {
 		t.Fatalf("day not closed after the reason was given: %v", err)
 	} else if !strings.Contains(string(b), `"state"`) {
 		t.Errorf("closed day: %s", b)
 	}
-	b, err := h.get("/api/v1/audit?limit=1000")
+	b, err := h.Get("/api/v1/audit?limit=1000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestAlertAndWebhookInBrowser(t *testing.T) {
 	}
 	t.Logf("raised after %v, cleared after %v, whole test %v; audit of the close: %q", raised.Round(time.Millisecond),
 		cleared.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), closes)
-	t1.kill()
-	ag.stop(t)
+	t1.Kill()
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

@@ -103,21 +103,21 @@ func uiHub(t testing.TB, store, user, role string) (string, *hub, *proc) {
 // addUser creates an operator account with the real CLI (password from a file).
 func addUser(t testing.TB, h *hub, name, role, password string) {
 	t.Helper()
-	pwFile := filepath.Join(h.dir, name+".password")
+	pwFile := filepath.Join(h.Dir, name+".password")
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.cli(t, "users", "add", name, "--role", role, "--password-file", pwFile)
+	h.CLI(t, "users", "add", name, "--role", role, "--password-file", pwFile)
 }
 
 // openLogin opens the hub's / and expects to be sent to the sign-in form.
 func openLogin(t testing.TB, ctx context.Context, h *hub) {
 	t.Helper()
-	do(t, ctx, "open /", chromedp.Navigate("http://"+h.http+"/"))
+	do(t, ctx, "open /", chromedp.Navigate("http://"+h.HTTP+"/"))
 	waitPage(t, ctx, "the login page", `location.pathname === "/login" && document.readyState === "complete" && document.getElementById("login") !== null`)
 	// The meta refresh navigated behind chromedp's back, which may still hold the old document
 	// ("Could not find node with given id" on the form): load the form once more, awaited.
-	do(t, ctx, "load the login page", chromedp.Navigate("http://"+h.http+"/login"))
+	do(t, ctx, "load the login page", chromedp.Navigate("http://"+h.HTTP+"/login"))
 }
 
 // submitLogin types the credentials into the form, presses Sign in and returns the error the
@@ -166,7 +166,7 @@ func jsString(s string) string {
 func seedStore(t testing.TB, dir string, h *hub, store string) *proc {
 	t.Helper()
 	journal := filepath.Join(dir, store+"-T1.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	g := sim.New("T1", "2026-11-26", 12, nil, 1)
 	var lines []string
 	for range 25 {
@@ -178,9 +178,9 @@ func seedStore(t testing.TB, dir string, h *hub, store string) *proc {
 		t.Fatal(err)
 	}
 	ag := startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, 25, 30*time.Second)
+	h.WaitRecords(t, store, 25, 30*time.Second)
 	eventually(t, 30*time.Second, "agent online with the exception raised", func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -198,7 +198,7 @@ func seedStore(t testing.TB, dir string, h *hub, store string) *proc {
 // openExceptions lists the store's open exceptions through the API (with the token).
 func (h *hub) openExceptions(t testing.TB, store string) []exception {
 	t.Helper()
-	b, err := h.get("/api/v1/exceptions?state=open&store=" + store)
+	b, err := h.Get("/api/v1/exceptions?state=open&store=" + store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func (h *hub) openExceptions(t testing.TB, store string) []exception {
 
 func (h *hub) exceptionState(t testing.TB, id int64) string {
 	t.Helper()
-	b, err := h.get(fmt.Sprintf("/api/v1/exceptions/%d", id))
+	b, err := h.Get(fmt.Sprintf("/api/v1/exceptions/%d", id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,14 +278,14 @@ func TestLoginInBrowser(t *testing.T) {
 		t.Errorf("30 wrong passwords: the page says %q, want the throttle's wait", msg)
 	}
 	t.Logf("after %d more wrong passwords the page says: %s", tries, msg)
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
 // browserSession returns the browser's session cookie for the hub (nil if none).
 func browserSession(t testing.TB, ctx context.Context, h *hub) *network.Cookie {
 	t.Helper()
-	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{"http://" + h.http + "/"}})
+	cookies, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{"http://" + h.HTTP + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func browserSession(t testing.TB, ctx context.Context, h *hub) *network.Cookie {
 // user it names.
 func sessionStatus(t testing.TB, h *hub, cookie string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+h.http+"/api/v1/session", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+h.HTTP+"/api/v1/session", nil)
 	req.AddCookie(&http.Cookie{Name: "lanebridge_session", Value: cookie})
 	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Do(req)
@@ -334,7 +334,7 @@ func watchHub(t testing.TB, ctx context.Context, h *hub) func() []hubRequest {
 		}
 		return reqs[id]
 	}
-	prefix := "http://" + h.http + "/api/v1/"
+	prefix := "http://" + h.HTTP + "/api/v1/"
 	err := chromedp.Listen(ctx, func(ev any) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -437,7 +437,7 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 	exc := h.openExceptions(t, store)[0]
 	closePath := "/api/v1/stores/" + store + "/days/2026-11-26/close"
 	resolvePath := fmt.Sprintf("/api/v1/exceptions/%d", exc.ID)
-	hubURL := "http://" + h.http
+	hubURL := "http://" + h.HTTP
 	ctx := browser(t, 90*time.Second)
 	requests := watchHub(t, ctx, h)
 	signIn(t, ctx, h, user, password)
@@ -478,7 +478,7 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 		if st := h.exceptionState(t, exc.ID); st != "open" {
 			t.Fatalf("after the attack from %s exception %d is %s", base, exc.ID, st)
 		}
-		if b, err := h.get(closePath); err == nil || !strings.Contains(err.Error(), "404") {
+		if b, err := h.Get(closePath); err == nil || !strings.Contains(err.Error(), "404") {
 			t.Fatalf("after the attack from %s the day is closed: %s %v", base, b, err)
 		}
 		if se := browserSession(t, ctx, h); se == nil {
@@ -504,9 +504,9 @@ func TestCSRFFromOtherOrigin(t *testing.T) {
 	if st := h.exceptionState(t, exc.ID); st != "resolved" {
 		t.Errorf("exception %d is %s after the hub's own page resolved it with the token", exc.ID, st)
 	}
-	if _, err := h.get(closePath); err != nil {
+	if _, err := h.Get(closePath); err != nil {
 		t.Errorf("day not closed by the hub's own page with the token: %v", err)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

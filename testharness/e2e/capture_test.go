@@ -104,11 +104,11 @@ func openRawPTY(t testing.TB) (master, slave *os.File) {
 func waitPortsOpen(t testing.TB, p *proc, paths ...string) {
 	t.Helper()
 	eventually(t, 30*time.Second, "agent to open its serial ports", func() error {
-		if p.exited() {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("agent exited: %v\n%s", p.err, tail(b, 4000))
+		if p.Exited() {
+			b, _ := os.ReadFile(p.Log)
+			t.Fatalf("agent exited: %v\n%s", p.Err, tail(b, 4000))
 		}
-		fds := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+		fds := fmt.Sprintf("/proc/%d/fd", p.Cmd.Process.Pid)
 		ents, err := os.ReadDir(fds)
 		if err != nil {
 			return err
@@ -221,13 +221,13 @@ func runSimTerminals(t testing.TB, dir string, ts []*simTerminal, count int, rat
 	exp := map[string]terminal.Expected{}
 	for i, p := range ps {
 		select {
-		case <-p.done:
+		case <-p.Done:
 		case <-time.After(60 * time.Second):
 			t.Fatalf("simulator %s did not finish", ts[i].id)
 		}
-		if p.err != nil {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("simulator %s: %v\n%s", ts[i].id, p.err, b)
+		if p.Err != nil {
+			b, _ := os.ReadFile(p.Log)
+			t.Fatalf("simulator %s: %v\n%s", ts[i].id, p.Err, b)
 		}
 		var e terminal.Expected
 		b, err := os.ReadFile(ts[i].totals)
@@ -280,7 +280,7 @@ type hubException struct {
 }
 
 func (h *hub) exceptions(store, reason string) ([]hubException, error) {
-	b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=" + reason + "&limit=10000")
+	b, err := h.Get("/api/v1/exceptions?store=" + store + "&reason=" + reason + "&limit=10000")
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ type hubDay struct {
 
 func (h *hub) day(store, date string) (hubDay, error) {
 	var d hubDay
-	b, err := h.get("/api/v1/stores/" + store + "/days/" + date)
+	b, err := h.Get("/api/v1/stores/" + store + "/days/" + date)
 	if err != nil {
 		return d, err
 	}
@@ -339,7 +339,7 @@ func TestSimulatedDayOverPTYs(t *testing.T) {
 		terms = append(terms, captureTerm{st.id, "serial://" + st.line.Agent + "?baud=9600", st.profile})
 		names, paths = append(names, st.profile), append(paths, st.line.Agent)
 	}
-	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), fastProfiles(t, dir, names...), terms...)
+	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), fastProfiles(t, dir, names...), terms...)
 	ag := startAgent(t, dir, store, cfg)
 	waitPortsOpen(t, ag, paths...)
 
@@ -349,9 +349,9 @@ func TestSimulatedDayOverPTYs(t *testing.T) {
 	for _, e := range exp {
 		want += int64(len(e.Transactions))
 	}
-	h.waitRecords(t, store, want, 30*time.Second)
+	h.WaitRecords(t, store, want, 30*time.Second)
 
-	recs := h.allRecords(t, store)
+	recs := h.AllRecords(t, store)
 	byTerm := map[string]map[int64]protocol.Record{}
 	for _, r := range recs {
 		if byTerm[r.Terminal] == nil {
@@ -446,7 +446,7 @@ func TestSimulatedDayOverPTYs(t *testing.T) {
 		}
 	}
 	t.Logf("day %s at the hub: %v", simDate, gotKinds)
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -520,7 +520,7 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 		terms = append(terms, captureTerm{st.id, "serial://" + st.line.Agent + "?baud=9600", st.profile})
 		names, paths = append(names, st.profile), append(paths, st.line.Agent)
 	}
-	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), fastProfiles(t, dir, names...), terms...)
+	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), fastProfiles(t, dir, names...), terms...)
 	ag := startAgent(t, dir, store, cfg)
 	waitPortsOpen(t, ag, paths...)
 
@@ -533,7 +533,7 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 	var excs []hubException
 	last, stable := "", 0
 	eventually(t, 40*time.Second, "records and exceptions to settle", func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -557,7 +557,7 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 		}
 		return nil
 	})
-	recs, excs = h.allRecords(t, store), must(h.exceptions(store, "capture_quarantined"))
+	recs, excs = h.AllRecords(t, store), must(h.exceptions(store, "capture_quarantined"))
 	d, err := h.day(store, simDate)
 	if err != nil {
 		t.Fatal(err)
@@ -714,7 +714,7 @@ func TestSimulatedDayWithNoise(t *testing.T) {
 	if damagedTotal < 30 || quarTotal == 0 {
 		t.Errorf("noise did too little to test anything: %d damaged, %d quarantined", damagedTotal, quarTotal)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -810,15 +810,15 @@ func TestPrinterTapForwards(t *testing.T) {
 	const store = "S032"
 	pr1, pr2 := newFakePrinter(t), newFakePrinter(t)
 	tap1, tap2 := freeAddr(t), freeAddr(t)
-	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), "",
+	cfg, _ := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), "",
 		captureTerm{"P1", "tcp-listen://" + tap1 + "?forward=" + pr1.ln.Addr().String(), "epson-tm-escpos"},
 		captureTerm{"P2", "tcp-listen://" + tap2 + "?forward=" + pr2.ln.Addr().String(), "epson-tm-escpos"})
 	ag := startAgent(t, dir, store, cfg)
 	eventually(t, 30*time.Second, "both printer taps listening", func() error {
-		if ag.exited() {
-			t.Fatalf("agent exited: %v", ag.err)
+		if ag.Exited() {
+			t.Fatalf("agent exited: %v", ag.Err)
 		}
-		b, _ := os.ReadFile(ag.log)
+		b, _ := os.ReadFile(ag.Log)
 		if n := bytes.Count(b, []byte("printer tap listening")); n < 2 {
 			return fmt.Errorf("%d taps listening", n)
 		}
@@ -833,10 +833,10 @@ func TestPrinterTapForwards(t *testing.T) {
 	fileSim := start(t, "lanebridge-sim", filepath.Join(dir, "sim-file.log"), append(simArgs, "--out", "file://"+ref)...)
 	tcpSim := start(t, "lanebridge-sim", filepath.Join(dir, "sim-P1.log"), append(simArgs, "--out", "tcp://"+tap1, "--totals", filepath.Join(dir, "P1.totals.json"))...)
 	for _, p := range []*proc{fileSim, tcpSim} {
-		<-p.done
-		if p.err != nil {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("simulator: %v\n%s", p.err, b)
+		<-p.Done
+		if p.Err != nil {
+			b, _ := os.ReadFile(p.Log)
+			t.Fatalf("simulator: %v\n%s", p.Err, b)
 		}
 	}
 	var exp terminal.Expected
@@ -908,10 +908,10 @@ func TestPrinterTapForwards(t *testing.T) {
 			want2 = append(want2, *g.Record)
 		}
 	}
-	h.waitRecords(t, store, int64(len(exp.Transactions)+len(want2)), 30*time.Second)
+	h.WaitRecords(t, store, int64(len(exp.Transactions)+len(want2)), 30*time.Second)
 	// The reference jobs all print receipt 000123: the business key includes the kind.
 	got := map[string]protocol.Record{}
-	for _, r := range h.allRecords(t, store) {
+	for _, r := range h.AllRecords(t, store) {
 		n, _ := receiptNo(r.Receipt)
 		got[fmt.Sprintf("%s/%d/%s", r.Terminal, n, r.Kind)] = r
 	}
@@ -931,7 +931,7 @@ func TestPrinterTapForwards(t *testing.T) {
 	}
 	t.Logf("printer 1 got %d bytes (%d transactions), printer 2 %d bytes (%d receipts); first bytes through the tap after %v",
 		len(want1), len(exp.Transactions), len(job2), len(want2), firstBytes)
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -1041,7 +1041,7 @@ func TestCardDataNeverStored(t *testing.T) {
 	h := startHub(t, dir)
 	const store = "S033"
 	line := newPTYLine(t)
-	cfg, listen := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), fastProfiles(t, dir, "epson-tm-escpos"),
+	cfg, listen := captureConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), fastProfiles(t, dir, "epson-tm-escpos"),
 		captureTerm{"T1", "serial://" + line.Agent + "?baud=9600", "epson-tm-escpos"})
 	ag := startAgent(t, dir, store, cfg)
 	waitPortsOpen(t, ag, line.Agent)
@@ -1060,7 +1060,7 @@ func TestCardDataNeverStored(t *testing.T) {
 		b = b[n:]
 	}
 	f.Close()
-	h.waitRecords(t, store, int64(receipts), 30*time.Second)
+	h.WaitRecords(t, store, int64(receipts), 30*time.Second)
 	var excs []hubException
 	eventually(t, 20*time.Second, "quarantine exceptions for the text outside receipts", func() (err error) {
 		if excs, err = h.exceptions(store, "capture_quarantined"); err != nil {
@@ -1074,7 +1074,7 @@ func TestCardDataNeverStored(t *testing.T) {
 
 	// The masked form reached the hub: in records (flags name the unmatched ACCT line) and in
 	// the quarantine exceptions.
-	recs := h.allRecords(t, store)
+	recs := h.AllRecords(t, store)
 	hubText, _ := json.Marshal(recs)
 	excText, _ := json.Marshal(excs)
 	maskedSeen := 0
@@ -1123,8 +1123,8 @@ func TestCardDataNeverStored(t *testing.T) {
 		t.Errorf("agent counted %d masked lines, the stream had %d lines with card data", masks, cardLines)
 	}
 
-	ag.stop(t)
-	h.p.stop(t)
+	ag.Stop(t)
+	h.P.Stop(t)
 
 	var forbidden []string
 	for _, p := range testPANs() {

@@ -513,7 +513,7 @@ func cardCorpusRun(t *testing.T, pg string) {
 	hubYAML := writeHubConfig(t, dir, "hub.yaml", hubCfg)
 	const store = "S081"
 	h := startHub(t, dir, "--config", hubYAML)
-	enrolled := enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubYAML)
+	enrolled := enroll(t, dir, store, "tcp://"+h.MQTT, "--config", hubYAML)
 
 	journal := filepath.Join(posDir, "TF.jsonl")
 	drops := map[string]string{}
@@ -581,7 +581,7 @@ func cardCorpusRun(t *testing.T, pg string) {
 	// folders, postings done, quarantine settled.
 	eventually(t, 60*time.Second, "every source's sentinel record at the hub", func() error {
 		seen := map[string]bool{}
-		for _, r := range h.allRecords(t, store) {
+		for _, r := range h.AllRecords(t, store) {
 			if strings.HasSuffix(r.Receipt, "999999") {
 				seen[r.Terminal] = true
 			}
@@ -598,7 +598,7 @@ func cardCorpusRun(t *testing.T, pg string) {
 		}
 		return nil
 	})
-	recs := h.allRecords(t, store)
+	recs := h.AllRecords(t, store)
 	sales := 0
 	masked := map[string]int{} // per terminal: records holding a masked number
 	for _, r := range recs {
@@ -644,8 +644,8 @@ func cardCorpusRun(t *testing.T, pg string) {
 	if _, err := os.Stat(filepath.Join(drops["TB"], "done", "export.csv")); !os.IsNotExist(err) {
 		t.Errorf("done=delete kept the export: %v", err)
 	}
-	ag.stop(t)
-	h.p.stop(t)
+	ag.Stop(t)
+	h.P.Stop(t)
 	dbFile := "hub/hub.db"
 	if pg != "" {
 		// The hub's tables, as text, scanned with the rest.

@@ -70,7 +70,7 @@ connectors:
 	const sku = "100001"
 	h := startHub(t, dir, "--config", cfgPath)
 	journal := filepath.Join(dir, "T1.jsonl")
-	agentCfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	agentCfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	var items strings.Builder
 	items.WriteString("sku,description,price,tax_code,status\n")
 	opening := map[string]int{}
@@ -100,9 +100,9 @@ connectors:
 	// Store sales: the agent captures them, the hub applies them, the channels follow.
 	const n = 40
 	simP := runSim(t, dir, journal, "T1", n, 200, 11)
-	<-simP.done
-	h.waitRecords(t, store, n, 60*time.Second)
-	sold := soldBySKU(t, h.allRecords(t, store))
+	<-simP.Done
+	h.WaitRecords(t, store, n, 60*time.Second)
+	sold := soldBySKU(t, h.AllRecords(t, store))
 	if sold[sku] == 0 {
 		t.Fatalf("the simulator sold none of %s (sold %v): pick another seed", sku, sold)
 	}
@@ -111,7 +111,7 @@ connectors:
 	t.Logf("after the records were applied, the web shop showed %d within %s", after, took.Round(time.Millisecond))
 
 	reserve := func(order string, q int) string {
-		b, err := h.post("/api/v1/reservations", fmt.Appendf(nil, `{"channel":"market","order_id":%q,"lines":[{"sku":%q,"quantity":"%d"}]}`, order, sku, q))
+		b, err := h.Post("/api/v1/reservations", fmt.Appendf(nil, `{"channel":"market","order_id":%q,"lines":[{"sku":%q,"quantity":"%d"}]}`, order, sku, q))
 		if err != nil && !strings.Contains(err.Error(), "201") {
 			t.Fatalf("reserve %s: %v", order, err)
 		}
@@ -126,7 +126,7 @@ connectors:
 	if market.Sets(sku) != sets {
 		t.Fatalf("the repeated reservation pushed again (%d → %d sets)", sets, market.Sets(sku))
 	}
-	if _, err := h.do("DELETE", "/api/v1/reservations/market/M-1", nil); err != nil {
+	if _, err := h.Do("DELETE", "/api/v1/reservations/market/M-1", nil); err != nil {
 		t.Fatalf("cancel: %v", err)
 	}
 	both("a cancelled reservation restores the figure", after, 15*time.Second)
@@ -141,12 +141,12 @@ connectors:
 		return nil
 	})
 	time.Sleep(500 * time.Millisecond) // the marketplace's call is now in flight
-	h.p.kill()
+	h.P.Kill()
 	market.SetHang(false)
 	if m, _ := market.Shown(sku); m == after-5 {
 		t.Fatal("the marketplace already shows the figure: the push was not in flight when the hub died")
 	}
-	h.start(t)
+	h.Start(t)
 	both("after the restart every channel is at the right figure", after-5, 30*time.Second)
 }
 

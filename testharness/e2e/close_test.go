@@ -53,15 +53,15 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 	dir, h := closeHub(t, "30s")
 	const store = "S003"
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	simP := runSim(t, dir, journal, "T1", 40, 200, 7)
 	ag := startAgent(t, dir, store, cfg)
-	<-simP.done
-	h.waitRecords(t, store, 40, 60*time.Second)
+	<-simP.Done
+	h.WaitRecords(t, store, 40, 60*time.Second)
 
 	deleteReceipts(t, dir, store, 10, 15)
 	day := func() string {
-		b, err := h.get("/api/v1/stores/" + store + "/days/2026-11-26")
+		b, err := h.Get("/api/v1/stores/" + store + "/days/2026-11-26")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 		t.Fatalf("day after delete shows no gap: %s", day())
 	}
 
-	body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
+	body, err := h.Post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
 	if err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -95,16 +95,16 @@ func TestCloseReplaysDeletedReceipts(t *testing.T) {
 	if len(result.Gaps) != 0 {
 		t.Fatalf("gaps after replay: %v", result.Gaps)
 	}
-	b, err := h.get("/api/v1/exceptions?reason=missing_receipts")
+	b, err := h.Get("/api/v1/exceptions?reason=missing_receipts")
 	if err != nil || strings.Contains(string(b), `"id"`) {
 		t.Fatalf("missing_receipts exceptions: %s, %v", b, err)
 	}
-	got, err := h.get("/api/v1/stores/" + store + "/days/2026-11-26/close")
+	got, err := h.Get("/api/v1/stores/" + store + "/days/2026-11-26/close")
 	if err != nil || !strings.Contains(string(got), `"business_date": "2026-11-26"`) {
 		t.Fatalf("GET close = %s, %v", got, err)
 	}
 	t.Logf("close after replay: state %s, %d issues (%s)", result.State, len(result.Issues), fmt.Sprint(result.Issues))
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -120,7 +120,7 @@ func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
 	full := filepath.Join(dir, "full.jsonl")
 	simP := start(t, "lanebridge-sim", filepath.Join(dir, "sim.log"), "jsonl", "--out", full, "--terminal", "T1",
 		"--date", "2026-11-26", "--count", "30", "--rate", "0", "--seed", "8")
-	<-simP.done
+	<-simP.Done
 	b, err := os.ReadFile(full)
 	if err != nil {
 		t.Fatal(err)
@@ -146,11 +146,11 @@ func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
 	if err := os.WriteFile(journal, []byte(strings.Join(kept, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	ag := startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, 24, 60*time.Second)
+	h.WaitRecords(t, store, 24, 60*time.Second)
 
-	body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
+	body, err := h.Post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
 	if err != nil {
 		t.Fatalf("close: %v", err)
 	}
@@ -181,11 +181,11 @@ func TestCloseMissingReceiptsAgentLacksThem(t *testing.T) {
 	if len(missing) != 1 || !strings.Contains(missing[0], "10..15") || result.State != "exceptions" {
 		t.Fatalf("missing_receipts issues = %q (state %s), want one naming 10..15", missing, result.State)
 	}
-	ex, err := h.get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
+	ex, err := h.Get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
 	if err != nil || !strings.Contains(string(ex), "10..15") || !strings.Contains(string(ex), `"state": "open"`) {
 		t.Fatalf("missing_receipts exceptions: %s, %v", ex, err)
 	}
 	t.Logf("close: state %s, missing_receipts: %s", result.State, missing[0])
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanebridge/lanebridge/testharness/harness"
 )
 
 // TestConfigPushEndToEnd: issue 10's remote configuration with the real binaries. A key pair made
@@ -40,27 +42,18 @@ func TestConfigPushEndToEnd(t *testing.T) {
 	}
 
 	h := startHub(t, dir)
-	cfg := agentConfig(t, dir, "S001", enroll(t, dir, "S001", "tcp://"+h.mqtt), map[string]string{"T1": filepath.Join(dir, "T1.jsonl")})
+	cfg := agentConfig(t, dir, "S001", enroll(t, dir, "S001", "tcp://"+h.MQTT), map[string]string{"T1": filepath.Join(dir, "T1.jsonl")})
 	runAgent := func() *proc {
-		f, _ := os.OpenFile(filepath.Join(dir, "agent-S001.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		cmd := exec.Command(agentBin, "run", "--config", cfg)
-		cmd.Stdout, cmd.Stderr = f, f
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &proc{t: t, name: "lanebridge-agent", cmd: cmd, log: f.Name(), done: make(chan struct{})}
-		go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
-		t.Cleanup(p.kill)
-		return p
+		return harness.StartExe(t, agentBin, "lanebridge-agent", filepath.Join(dir, "agent-S001.log"), "run", "--config", cfg)
 	}
 	a := runAgent()
 	over := filepath.Join(dir, "overrides.yaml")
 	os.WriteFile(over, []byte("log: {level: debug}\nhub: {batch_size: 77}\n"), 0o600)
-	if out := h.cli(t, "config", "push", "S001", "--file", over, "--key", secF); out != "S001 config version 1\n" {
+	if out := h.CLI(t, "config", "push", "S001", "--file", over, "--key", secF); out != "S001 config version 1\n" {
 		t.Fatalf("config push: %q", out)
 	}
 	eventually(t, 60*time.Second, "config version 1 applied", func() error {
-		out := h.cli(t, "config", "status", "S001")
+		out := h.CLI(t, "config", "status", "S001")
 		if !regexp.MustCompile(`S001\s+1\s+applied`).MatchString(out) {
 			return &textErr{out}
 		}
@@ -80,11 +73,11 @@ func TestConfigPushEndToEnd(t *testing.T) {
 	if !strings.Contains(string(log), "restarting the agent's components") {
 		t.Fatalf("agent log shows no restart with the push:\n%s", tail(log, 3000))
 	}
-	a.stop(t)
+	a.Stop(t)
 	restarted := time.Now()
 	a = runAgent()
 	eventually(t, 30*time.Second, "the restarted agent reports version 1 active", func() error {
-		si, err := h.store("S001")
+		si, err := h.Store("S001")
 		if err != nil || si.Status == nil || si.Status.State != "online" || si.Status.Clock.Before(restarted) || si.Status.Config == nil || si.Status.Config.Active != 1 {
 			return &textErr{fmt.Sprintf("%+v %v", si.Status, err)}
 		}
@@ -93,7 +86,7 @@ func TestConfigPushEndToEnd(t *testing.T) {
 	if out := validate(); !strings.Contains(out, "pushed configuration version 1") {
 		t.Fatalf("after a restart validate:\n%s", out)
 	}
-	a.stop(t)
+	a.Stop(t)
 	checkLogs(t, dir)
 }
 

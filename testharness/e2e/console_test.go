@@ -60,7 +60,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Skip("end-to-end")
 	}
 	dir, h, ag := uiHub(t, "S030", "op1", "operator")
-	enroll(t, dir, "S031", "tcp://"+h.mqtt) // enrolled, never seen
+	enroll(t, dir, "S031", "tcp://"+h.MQTT) // enrolled, never seen
 	shots := artifacts(t)
 	ctx := browser(t, 120*time.Second)
 	signIn(t, ctx, h, "op1", testPassword)
@@ -105,7 +105,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "fleet-filtered")
 
-	do(t, ctx, "open the store page", chromedp.Navigate("http://"+h.http+"/stores/S030"))
+	do(t, ctx, "open the store page", chromedp.Navigate("http://"+h.HTTP+"/stores/S030"))
 	waitPage(t, ctx, "the store page", `document.getElementById("records") !== null && !document.getElementById("logout").hidden`)
 	totals := eval[[]string](t, ctx, `[...document.querySelectorAll("#records tbody tr")].map(r => r.cells[5].innerText)`)
 	if len(totals) != 25 {
@@ -132,7 +132,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	said := eval[string](t, ctx, `document.getElementById("action-status").textContent`)
 	cmdID := regexp.MustCompile(`replay-[0-9a-f]+`).FindString(said)
 	eventually(t, 30*time.Second, "the agent's replay result", func() error {
-		si, err := h.store("S030")
+		si, err := h.Store("S030")
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, ctx, shots, "day")
 
-	do(t, ctx, "open the calendar", chromedp.Navigate("http://"+h.http+"/calendar?month=2026-11"))
+	do(t, ctx, "open the calendar", chromedp.Navigate("http://"+h.HTTP+"/calendar?month=2026-11"))
 	waitPage(t, ctx, "the calendar", `document.getElementById("calendar") !== null`)
 	cell := eval[string](t, ctx, `document.querySelector('#calendar tr[data-id="S030"] td[title^="S030 2026-11-26"]').className`)
 	if cell != "cal closed" && cell != "cal differences" {
@@ -173,14 +173,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	checkLogs(t, dir)
 
 	// The agent dies: the broker publishes its Will; the fleet page keeps what was last known.
-	ag.kill()
+	ag.Kill()
 	eventually(t, 30*time.Second, "the Will at the hub", func() error {
-		if si, err := h.store("S030"); err != nil || si.Status == nil || si.Status.State != "offline" {
+		if si, err := h.Store("S030"); err != nil || si.Status == nil || si.Status.State != "offline" {
 			return fmt.Errorf("status %+v, %v", si.Status, err)
 		}
 		return nil
 	})
-	do(t, ctx, "back to the fleet", chromedp.Navigate("http://"+h.http+"/"))
+	do(t, ctx, "back to the fleet", chromedp.Navigate("http://"+h.HTTP+"/"))
 	waitPage(t, ctx, "the fleet page", `document.getElementById("stores") !== null`)
 	s30 = row("S030")
 	for _, want := range []string{">offline<", "last known 0", "unknown since 2026-", ">dev<", "T1: 2026-", " MiB"} {

@@ -28,16 +28,16 @@ func TestCorruptSpoolQuarantined(t *testing.T) {
 	h := startHub(t, dir)
 	const store = "S042"
 	j1, j2 := filepath.Join(dir, "T1.jsonl"), filepath.Join(dir, "T2.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": j1, "T2": j2})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": j1, "T2": j2})
 	const n1, n2 = 500, 300
 	s1 := runSim(t, dir, j1, "T1", n1, 1000, 43)
 	ag := startAgent(t, dir, store, cfg)
-	<-s1.done
-	h.waitRecords(t, store, n1, 60*time.Second)
+	<-s1.Done
+	h.WaitRecords(t, store, n1, 60*time.Second)
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, j1)})
-	recs := h.allRecords(t, store)
+	recs := h.AllRecords(t, store)
 	oldEpoch := recs[0].Epoch
-	ag.stop(t)
+	ag.Stop(t)
 
 	spoolDB := filepath.Join(dir, "agent-"+store, "spool.db")
 	victim := recs[n1/2]
@@ -47,8 +47,8 @@ func TestCorruptSpoolQuarantined(t *testing.T) {
 	ag = startAgent(t, dir, store, cfg)
 	var st localAgentStatus
 	eventually(t, 30*time.Second, "the agent's status after restart", func() (err error) {
-		if ag.exited() {
-			t.Fatalf("the agent exited on a corrupt spool instead of quarantining it: %v", ag.err)
+		if ag.Exited() {
+			t.Fatalf("the agent exited on a corrupt spool instead of quarantining it: %v", ag.Err)
 		}
 		st, err = localStatusOf(cfg)
 		return err
@@ -69,8 +69,8 @@ func TestCorruptSpoolQuarantined(t *testing.T) {
 	}
 
 	s2 := runSim(t, dir, j2, "T2", n2, 300, 44)
-	<-s2.done
-	h.waitRecords(t, store, n1+n1+n2, 60*time.Second)
+	<-s2.Done
+	h.WaitRecords(t, store, n1+n1+n2, 60*time.Second)
 	verifyEpoch(t, h, store, oldEpoch, map[string]sim.Totals{"T1": readTotals(t, j1)})
 	verifyEpoch(t, h, store, st.Epoch, map[string]sim.Totals{"T1": readTotals(t, j1), "T2": readTotals(t, j2)})
 	// The business day still counts each receipt once: T1's sales were captured again under
@@ -93,7 +93,7 @@ func TestCorruptSpoolQuarantined(t *testing.T) {
 	if d.Recaptured != int64(n1) {
 		t.Errorf("day reports %d recaptured records, want %d", d.Recaptured, n1)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -134,7 +134,7 @@ func verifyEpoch(t testing.TB, h *hub, store, epoch string, want map[string]sim.
 	var recs []protocol.Record
 	var after uint64
 	for {
-		b, err := h.get(fmt.Sprintf("/api/v1/stores/%s/records?epoch=%s&after_seq=%d&limit=5000", store, epoch, after))
+		b, err := h.Get(fmt.Sprintf("/api/v1/stores/%s/records?epoch=%s&after_seq=%d&limit=5000", store, epoch, after))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -34,17 +34,17 @@ func TestSpoolDiskFull(t *testing.T) {
 	h := startHub(t, dir)
 	const store = "S041"
 	j0, j1, j2 := filepath.Join(dir, "T0.jsonl"), filepath.Join(dir, "T1.jsonl"), filepath.Join(dir, "T2.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T0": j0, "T1": j1, "T2": j2})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T0": j0, "T1": j1, "T2": j2})
 	setSpoolMaxSize(t, cfg, "2MiB")
 	dataDir := mountTmpfs(t, filepath.Join(dir, "agent-"+store), "64m")
-	h.p.stop(t)
+	h.P.Stop(t)
 	t.Log("hub stopped: the agent builds a backlog")
 
 	ag := startAgent(t, dir, store, cfg)
 	// A few records are far below max_size: no alarm yet.
 	const n0, n1, n2 = 20, 6000, 3000
 	s0 := runSim(t, dir, j0, "T0", n0, 1000, 40)
-	<-s0.done
+	<-s0.Done
 	var st localAgentStatus
 	eventually(t, 30*time.Second, fmt.Sprintf("%d records captured", n0), func() (err error) {
 		if st, err = localStatusOf(cfg); err == nil && st.LastSeq != n0 {
@@ -57,7 +57,7 @@ func TestSpoolDiskFull(t *testing.T) {
 	}
 
 	s1 := runSim(t, dir, j1, "T1", n1, 3000, 41)
-	<-s1.done
+	<-s1.Done
 	eventually(t, 60*time.Second, fmt.Sprintf("%d records captured", n0+n1), func() (err error) {
 		if st, err = localStatusOf(cfg); err == nil && st.LastSeq != n0+n1 {
 			err = fmt.Errorf("last_seq %d", st.LastSeq)
@@ -73,38 +73,38 @@ func TestSpoolDiskFull(t *testing.T) {
 	t.Logf("tmpfs filled with %d bytes", filled)
 	s2 := runSim(t, dir, j2, "T2", n2, 500, 42)
 	select {
-	case <-ag.done:
+	case <-ag.Done:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the agent kept running with a full disk: a failed commit must be fatal")
 	}
 	var ee *exec.ExitError
-	if !errors.As(ag.err, &ee) || ee.ExitCode() == 0 {
-		t.Fatalf("agent exit: %v, want a non-zero exit after the failed commit", ag.err)
+	if !errors.As(ag.Err, &ee) || ee.ExitCode() == 0 {
+		t.Fatalf("agent exit: %v, want a non-zero exit after the failed commit", ag.Err)
 	}
-	if countInFile(ag.log, "no space left on device") == 0 {
-		t.Fatalf("agent exited (%v) but its log does not show the full disk", ag.err)
+	if countInFile(ag.Log, "no space left on device") == 0 {
+		t.Fatalf("agent exited (%v) but its log does not show the full disk", ag.Err)
 	}
-	b, _ := os.ReadFile(ag.log)
+	b, _ := os.ReadFile(ag.Log)
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.Contains(l, "no space left on device") {
-			t.Logf("agent exited (%v): %s", ag.err, l)
+			t.Logf("agent exited (%v): %s", ag.Err, l)
 			break
 		}
 	}
-	<-s2.done
+	<-s2.Done
 
 	if err := os.Remove(filepath.Join(dataDir, "filler")); err != nil {
 		t.Fatal(err)
 	}
-	h.start(t)
+	h.Start(t)
 	ag = startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, n0+n1+n2, 120*time.Second)
+	h.WaitRecords(t, store, n0+n1+n2, 120*time.Second)
 	verify(t, h, store, map[string]sim.Totals{"T0": readTotals(t, j0), "T1": readTotals(t, j1), "T2": readTotals(t, j2)})
 	waitException(t, h, store, "agent_alarm", "max_size")
 	if m, _ := filepath.Glob(filepath.Join(dataDir, "spool.db.corrupt-*")); len(m) > 0 {
 		t.Fatalf("the full disk left a spool judged corrupt: %v", m)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -232,7 +232,7 @@ func waitException(t testing.TB, h *hub, store, reason, sub string) exception {
 	t.Helper()
 	var found exception
 	eventually(t, 60*time.Second, fmt.Sprintf("a %s exception of %s mentioning %q", reason, store, sub), func() error {
-		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=" + reason + "&limit=1000")
+		b, err := h.Get("/api/v1/exceptions?store=" + store + "&reason=" + reason + "&limit=1000")
 		if err != nil {
 			return err
 		}

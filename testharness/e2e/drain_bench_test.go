@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanebridge/lanebridge/testharness/harness"
 	"github.com/lanebridge/lanebridge/testharness/peers"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
@@ -74,12 +75,12 @@ func BenchmarkDrain(b *testing.B) {
 	nats := peers.Drain(b, &peers.NATSLeaf{Dir: filepath.Join(dir, "nats")}, records, 10*time.Minute)
 	records, batches = nil, nil
 
-	h := &hub{dir: dir, http: freeAddr(b), mqtt: freeAddr(b)}
+	h := &hub{&harness.Hub{Dir: dir, HTTP: freeAddr(b), MQTT: freeAddr(b)}}
 	if pp := os.Getenv("LANEBRIDGE_BENCH_PPROF"); pp != "" {
-		h.extra = []string{"--pprof", pp} // e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
+		h.Extra = []string{"--pprof", pp} // e.g. 127.0.0.1:6060, then: go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=5
 	}
 	const store = "S900"
-	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	listen := agentListen(b, cfg)
 	ag := startAgent(b, dir, store, cfg)
 	eventually(b, 120*time.Second, "agent captured the backlog", func() error {
@@ -93,7 +94,7 @@ func BenchmarkDrain(b *testing.B) {
 		return nil
 	})
 	b.ResetTimer()
-	h.start(b)
+	h.Start(b)
 	// The clock starts when the agent is connected (its reconnect back-off is not the drain).
 	var t0 time.Time
 	eventually(b, 60*time.Second, "agent connected", func() error {
@@ -107,7 +108,7 @@ func BenchmarkDrain(b *testing.B) {
 		t0 = time.Now()
 		return nil
 	})
-	hubCPU0, agentCPU0 := cpuSeconds(h.p), cpuSeconds(ag)
+	hubCPU0, agentCPU0 := cpuSeconds(h.P), cpuSeconds(ag)
 	if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
 		b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
 	}
@@ -123,8 +124,8 @@ func BenchmarkDrain(b *testing.B) {
 	})
 	el := time.Since(t0)
 	b.StopTimer()
-	hubCPU, agentCPU := cpuSeconds(h.p)-hubCPU0, cpuSeconds(ag)-agentCPU0
-	si, err := h.store(store)
+	hubCPU, agentCPU := cpuSeconds(h.P)-hubCPU0, cpuSeconds(ag)-agentCPU0
+	si, err := h.Store(store)
 	if err != nil || si.Records != int64(drainN) {
 		b.Fatalf("hub has %d records (%v), want %d", si.Records, err, drainN)
 	}
@@ -140,8 +141,8 @@ func BenchmarkDrain(b *testing.B) {
 	b.ReportMetric(agentCPU*1e6/float64(drainN), "agent-cpu-µs/record")
 	b.Logf("drained %d records in %v: %.0f records/s; NATS leaf + JetStream %.0f records/s (x%.2f); raw QoS 1 %.0f records/s (x%.3f)",
 		drainN, el.Round(time.Millisecond), rate, nats.RecordsPer, rate/nats.RecordsPer, raw, rate/raw)
-	ag.stop(b)
-	h.p.stop(b)
+	ag.Stop(b)
+	h.P.Stop(b)
 }
 
 func agentListen(b testing.TB, cfgPath string) string {
@@ -180,7 +181,7 @@ func agentStatus(listen string) (agentLocal, error) {
 // cpuSeconds is the user and system CPU time process p has used so far (Linux /proc; 0
 // elsewhere).
 func cpuSeconds(p *proc) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
 	i := bytes.LastIndexByte(b, ')')
 	if err != nil || i < 0 {
 		return 0

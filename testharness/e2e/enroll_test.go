@@ -62,7 +62,7 @@ func TestEnrollOverHTTPS(t *testing.T) {
 
 	httpAddr, mqttAddr := freeAddr(t), freeAddr(t)
 	p := start(t, "lanebridge-hub", filepath.Join(dir, "hub.log"), "serve", "--config", hubCfg, "--data", data, "--http", httpAddr, "--mqtt", mqttAddr)
-	defer p.stop(t)
+	defer p.Stop(t)
 	pem, _ := os.ReadFile(caFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
@@ -142,7 +142,7 @@ func TestEnrollOverHTTPS(t *testing.T) {
 	fmt.Fprintf(f, "listen: %s\nterminals:\n  - {id: T1, source: \"file://%s\", profile: canonical-jsonl}\n", freeAddr(t), journal)
 	f.Close()
 	sim := runSim(t, dir, journal, "T1", 20, 200, 1)
-	<-sim.done
+	<-sim.Done
 	a := start(t, "lanebridge-agent", filepath.Join(dir, "agent-S001.log"), "run", "--config", agentCfg)
 	admin := strings.SplitN(runCLI(t, "", "tokens", "add", "--name", "e2e", "--role", "admin", "--data", data, "--config", hubCfg), "\n", 2)[0]
 	eventually(t, 30*time.Second, "20 records at the hub", func() error {
@@ -162,7 +162,7 @@ func TestEnrollOverHTTPS(t *testing.T) {
 		}
 		return nil
 	})
-	a.stop(t)
+	a.Stop(t)
 
 	// The same password opens a Mosquitto locked down with the exported files; a wrong one does not.
 	export := filepath.Join(dir, "mosquitto-export")

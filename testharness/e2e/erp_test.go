@@ -39,7 +39,7 @@ func erpDay(t *testing.T, dir, hubYAML, terminal string) (*hub, map[string][]pro
 	var agents []*proc
 	for i, st := range erpStores {
 		journal := filepath.Join(dir, st+"-"+terminal+".jsonl")
-		cfg := agentConfig(t, dir, st, enroll(t, dir, st, "tcp://"+h.mqtt), map[string]string{terminal: journal})
+		cfg := agentConfig(t, dir, st, enroll(t, dir, st, "tcp://"+h.MQTT), map[string]string{terminal: journal})
 		runSim(t, dir, journal, terminal, erpRecordsPerStore, 40, 100+i)
 		agents = append(agents, startAgent(t, dir, st, cfg))
 	}
@@ -55,15 +55,15 @@ func erpDay(t *testing.T, dir, hubYAML, terminal string) (*hub, map[string][]pro
 			}
 			return nil
 		})
-		h.p.kill()
+		h.P.Kill()
 		t.Logf("hub SIGKILLed mid-posting (%d/2)", i+1)
 		time.Sleep(500 * time.Millisecond)
-		h.start(t)
+		h.Start(t)
 	}
 	recs := map[string][]protocol.Record{}
 	for _, st := range erpStores {
-		h.waitRecords(t, st, erpRecordsPerStore, 90*time.Second)
-		recs[st] = h.allRecords(t, st)
+		h.WaitRecords(t, st, erpRecordsPerStore, 90*time.Second)
+		recs[st] = h.AllRecords(t, st)
 	}
 	for _, st := range erpStores {
 		want := 0
@@ -87,7 +87,7 @@ func erpDay(t *testing.T, dir, hubYAML, terminal string) (*hub, map[string][]pro
 			return nil
 		})
 	}
-	b, err := h.get("/api/v1/exceptions")
+	b, err := h.Get("/api/v1/exceptions")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func erpDay(t *testing.T, dir, hubYAML, terminal string) (*hub, map[string][]pro
 		t.Fatalf("exceptions after the day: %s", b)
 	}
 	for _, a := range agents {
-		a.stop(t)
+		a.Stop(t)
 	}
 	return h, recs
 }
@@ -103,7 +103,7 @@ func erpDay(t *testing.T, dir, hubYAML, terminal string) (*hub, map[string][]pro
 func store0() string { return erpStores[0] }
 
 func (h *hub) countPostings(store, state string) (int, error) {
-	b, err := h.get("/api/v1/postings?limit=10000&store=" + store + "&state=" + state)
+	b, err := h.Get("/api/v1/postings?limit=10000&store=" + store + "&state=" + state)
 	if err != nil {
 		return 0, err
 	}
@@ -222,7 +222,7 @@ func TestERPTrytonExactlyOnceUnderHubKill(t *testing.T) {
 	// The agents end with the right available quantities: Tryton's on-hand, every sale posted.
 	checkAgentsAvailable(t, h, dir, erpStores, skus, func(st string) map[string]float64 { return tr.onHand(t, st, skus) })
 	checkLogs(t, dir)
-	h.p.stop(t)
+	h.P.Stop(t)
 }
 
 func TestERPFlatFileExactlyOnceUnderHubKill(t *testing.T) {
@@ -312,7 +312,7 @@ func TestERPFlatFileExactlyOnceUnderHubKill(t *testing.T) {
 	}
 	t.Logf("%d transactions in %d posting files, each exactly once", len(docs), len(files))
 	checkLogs(t, dir)
-	h.p.stop(t)
+	h.P.Stop(t)
 }
 
 func envOr(k, def string) string {

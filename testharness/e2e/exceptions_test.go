@@ -15,7 +15,7 @@ import (
 // history is an exception's history as the API returns it.
 func (h *hub) history(t testing.TB, id int64) []struct{ Actor, Action, From, To, Comment string } {
 	t.Helper()
-	b, err := h.get(fmt.Sprintf("/api/v1/exceptions/%d/history", id))
+	b, err := h.Get(fmt.Sprintf("/api/v1/exceptions/%d/history", id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestExceptionsInBrowser(t *testing.T) {
 	ag2 := seedStore(t, dir, h, "S051")
 	// The close of the seeded day raises another exception (no Z report) beside each store's
 	// quarantined capture.
-	if _, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil); err != nil {
+	if _, err := h.Post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil); err != nil {
 		t.Fatal(err)
 	}
 	open := append(h.openExceptions(t, store), h.openExceptions(t, "S051")...)
@@ -52,7 +52,7 @@ func TestExceptionsInBrowser(t *testing.T) {
 	ctx := browser(t, 120*time.Second)
 	signIn(t, ctx, h, user, testPassword)
 
-	do(t, ctx, "open /exceptions", chromedp.Navigate("http://"+h.http+"/exceptions"))
+	do(t, ctx, "open /exceptions", chromedp.Navigate("http://"+h.HTTP+"/exceptions"))
 	waitPage(t, ctx, "the exceptions queue", `document.getElementById("queue") !== null`)
 	shown := eval[int](t, ctx, `document.querySelectorAll("#queue tr[data-id]").length`)
 	if shown != len(open) {
@@ -85,7 +85,7 @@ func TestExceptionsInBrowser(t *testing.T) {
 		document.querySelector('#queue tr[data-id="%d"]') === null`, target.ID))
 
 	// Its page shows the resolve in its history: who, when, what.
-	do(t, ctx, "open the exception's page", chromedp.Navigate(fmt.Sprintf("http://%s/exceptions/%d", h.http, target.ID)))
+	do(t, ctx, "open the exception's page", chromedp.Navigate(fmt.Sprintf("http://%s/exceptions/%d", h.HTTP, target.ID)))
 	waitPage(t, ctx, "the exception's history", `document.getElementById("history") !== null`)
 	rows := eval[[]string](t, ctx, `[...document.querySelectorAll("#history tr")].slice(1).map(r => r.innerText)`)
 	last := rows[len(rows)-1]
@@ -106,7 +106,7 @@ func TestExceptionsInBrowser(t *testing.T) {
 			two = append(two, e.ID)
 		}
 	}
-	do(t, ctx, "open the open queue", chromedp.Navigate("http://"+h.http+"/exceptions?state=open"))
+	do(t, ctx, "open the open queue", chromedp.Navigate("http://"+h.HTTP+"/exceptions?state=open"))
 	waitPage(t, ctx, "the queue", `document.getElementById("queue") !== null`)
 	steps := []chromedp.Action[chromedp.Void]{chromedp.SendKeys(chromedp.ID("comment"), "triaged")}
 	for _, id := range two {
@@ -137,11 +137,11 @@ func TestExceptionsInBrowser(t *testing.T) {
 		document.querySelector('#queue tr[data-id="%d"]') === null`, two[0]))
 	screenshot(t, ctx, shots, "exceptions-after-bulk")
 
-	do(t, ctx, "open /alerts", chromedp.Navigate("http://"+h.http+"/alerts"))
+	do(t, ctx, "open /alerts", chromedp.Navigate("http://"+h.HTTP+"/alerts"))
 	waitPage(t, ctx, "the alerts page", `document.querySelector("main h2").textContent === "Alerts"`)
 	screenshot(t, ctx, shots, "alerts")
-	ag.stop(t)
-	ag2.stop(t)
+	ag.Stop(t)
+	ag2.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -157,17 +157,17 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	dir, h := closeHub(t, "3s")
 	const store = "S052"
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	simP := runSim(t, dir, journal, "T1", 40, 200, 9)
 	ag := startAgent(t, dir, store, cfg)
-	<-simP.done
-	h.waitRecords(t, store, 40, 60*time.Second)
-	ag.stop(t)
+	<-simP.Done
+	h.WaitRecords(t, store, 40, 60*time.Second)
+	ag.Stop(t)
 
 	deleteReceipts(t, dir, store, 10, 15)
 	closeDay := func() (gaps map[string][][2]int64) {
 		t.Helper()
-		body, err := h.post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
+		body, err := h.Post("/api/v1/stores/"+store+"/days/2026-11-26/close", nil)
 		var r struct{ Gaps map[string][][2]int64 }
 		if err == nil {
 			err = json.Unmarshal(body, &r)
@@ -180,7 +180,7 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	if gaps := closeDay(); len(gaps["T1"]) != 1 {
 		t.Fatalf("close with the agent down: gaps %v, want receipts 10..15 of T1", gaps)
 	}
-	b, err := h.get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
+	b, err := h.Get("/api/v1/exceptions?reason=missing_receipts&store=" + store)
 	var list struct{ Exceptions []exception }
 	if err == nil {
 		err = json.Unmarshal(b, &list)
@@ -192,13 +192,13 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 
 	ag = startAgent(t, dir, store, cfg)
 	eventually(t, 30*time.Second, "the agent online again", func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err == nil && (si.Status == nil || si.Status.State != "online") {
 			err = fmt.Errorf("status %+v", si.Status)
 		}
 		return err
 	})
-	b, err = h.post(fmt.Sprintf("/api/v1/exceptions/%d/replay", id), []byte(`{"comment":"agent was down during the close"}`))
+	b, err = h.Post(fmt.Sprintf("/api/v1/exceptions/%d/replay", id), []byte(`{"comment":"agent was down during the close"}`))
 	var rep struct {
 		Command   string
 		Exception exception
@@ -209,7 +209,7 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	if err != nil || rep.Command == "" || rep.Exception.State != "acknowledged" {
 		t.Fatalf("replay: %s, %v", b, err)
 	}
-	h.waitRecords(t, store, 40, 30*time.Second)
+	h.WaitRecords(t, store, 40, 30*time.Second)
 	hs := h.history(t, id)
 	if e := hs[len(hs)-1]; !strings.HasPrefix(e.Actor, "token:") || e.To != "acknowledged" || !strings.Contains(e.Comment, rep.Command) ||
 		!strings.Contains(e.Comment, "agent was down") {
@@ -218,6 +218,6 @@ func TestExceptionReplayFromAgent(t *testing.T) {
 	if gaps := closeDay(); len(gaps) != 0 {
 		t.Fatalf("close after the replay: gaps %v", gaps)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

@@ -12,15 +12,6 @@ import (
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
-func writeHubConfig(t testing.TB, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestBrokerOutage: a real, locked-down (exported ACL) external broker is stopped for a while
 // mid-stream, then comes back.
 func TestBrokerOutage(t *testing.T) {
@@ -31,28 +22,28 @@ func TestBrokerOutage(t *testing.T) {
 	dumpOnFailure(t, dir)
 	const store = "S003"
 	lb := startLockedBroker(t, dir, dir, "", store)
-	h := startHub(t, dir, "--config", lb.hubCfg)
+	h := startHub(t, dir, "--config", lb.HubCfg)
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, lb.agents[store], map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, lb.Agents[store], map[string]string{"T1": journal})
 	simP := runSim(t, dir, journal, "T1", 3000, 300, 4)
 	ag := startAgent(t, dir, store, cfg)
 
-	h.waitAtLeast(t, store, 300, 30*time.Second)
-	lb.mq.Stop()
+	h.WaitAtLeast(t, store, 300, 30*time.Second)
+	lb.MQ.Stop()
 	t.Log("broker stopped")
-	before, _ := h.store(store)
+	before, _ := h.Store(store)
 	time.Sleep(4 * time.Second)
-	lb.mq.Start(t)
+	lb.MQ.Start(t)
 	t.Log("broker restarted")
-	<-simP.done
-	h.waitRecords(t, store, 3000, 90*time.Second)
+	<-simP.Done
+	h.WaitRecords(t, store, 3000, 90*time.Second)
 	if before.Records >= 3000 {
 		t.Fatalf("the outage happened after everything was delivered (%d): test proves nothing", before.Records)
 	}
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
-	lb.checkLockedDown(t, dir)
+	lb.CheckLockedDown(t, dir)
 }
 
 // TestReplicasOnPostgres: a private Mosquitto locked down with the exported ACL, two hub
@@ -77,38 +68,24 @@ func TestReplicasOnPostgres(t *testing.T) {
 	os.MkdirAll(dirB, 0o755)
 	store := "E" + suffix
 	lb := startLockedBroker(t, dir, dirA, fmt.Sprintf("  shared_group: lb-%s\nstore:\n  postgres_url: %s&search_path=%s\n", suffix, pg, schema), store)
-	hA := startHub(t, dirA, "--config", lb.hubCfg)
-	hB := startHub(t, dirB, "--config", lb.hubCfg)
+	hA := startHub(t, dirA, "--config", lb.HubCfg)
+	hB := startHub(t, dirB, "--config", lb.HubCfg)
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, lb.agents[store], map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, lb.Agents[store], map[string]string{"T1": journal})
 	simP := runSim(t, dir, journal, "T1", 3000, 300, 5)
 	ag := startAgent(t, dir, store, cfg)
-	hB.waitAtLeast(t, store, 500, 60*time.Second)
-	hA.p.kill()
+	hB.WaitAtLeast(t, store, 500, 60*time.Second)
+	hA.P.Kill()
 	t.Log("replica A SIGKILLed")
-	<-simP.done
-	hB.waitRecords(t, store, 3000, 120*time.Second)
+	<-simP.Done
+	hB.WaitRecords(t, store, 3000, 120*time.Second)
 	verify(t, hB, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
-	lb.checkLockedDown(t, dir)
+	lb.CheckLockedDown(t, dir)
 }
 
 func dropSchema(pg, schema string) {
 	cmd := exec.Command("psql", pg, "-c", "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 	cmd.Run()
-}
-
-func (h *hub) waitAtLeast(t testing.TB, store string, n int64, d time.Duration) {
-	t.Helper()
-	eventually(t, d, fmt.Sprintf("at least %d records of %s", n, store), func() error {
-		si, err := h.store(store)
-		if err != nil {
-			return err
-		}
-		if si.Records < n {
-			return fmt.Errorf("hub has %d", si.Records)
-		}
-		return nil
-	})
 }

@@ -24,7 +24,7 @@ func TestThroughFaultyLink(t *testing.T) {
 	dir := t.TempDir()
 	dumpOnFailure(t, dir)
 	h := startHub(t, dir)
-	px, err := faultproxy.New(faultproxy.Options{Target: h.mqtt, MQTT: true})
+	px, err := faultproxy.New(faultproxy.Options{Target: h.MQTT, MQTT: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,11 +34,11 @@ func TestThroughFaultyLink(t *testing.T) {
 	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+px.Addr()), map[string]string{"T1": journal})
 	simP := runSim(t, dir, journal, "T1", total, 100, 40)
 	ag := startAgent(t, dir, store, cfg)
-	h.waitAtLeast(t, store, 100, 30*time.Second)
+	h.WaitAtLeast(t, store, 100, 30*time.Second)
 
 	agentLog := filepath.Join(dir, "agent-"+store+".log")
 	phase := func(name string) {
-		t.Logf("%s: %s; hub has %d records; proxy %+v", time.Now().Format("15:04:05.000"), name, h.records(t, store), px.Stats())
+		t.Logf("%s: %s; hub has %d records; proxy %+v", time.Now().Format("15:04:05.000"), name, h.Records(t, store), px.Stats())
 	}
 
 	phase("latency 50ms + jitter 0-100ms per chunk")
@@ -73,10 +73,10 @@ func TestThroughFaultyLink(t *testing.T) {
 	phase("drop every PUBLISH hub→agent (the hub's acks) for 7s")
 	dupBefore := h.metric(t, "lanebridge_hub_records_duplicate_total")
 	timeoutsBefore := countInFile(agentLog, "no ack within ack_timeout")
-	appliedBefore := h.records(t, store)
+	appliedBefore := h.Records(t, store)
 	px.SetDrop(faultproxy.Down, faultproxy.DropMQTTPublish)
 	time.Sleep(7 * time.Second)
-	appliedDuring := h.records(t, store)
+	appliedDuring := h.Records(t, store)
 	px.Clear()
 	if px.Stats().DroppedDown == 0 {
 		t.Fatal("no hub→agent PUBLISH was dropped: the ack-loss phase proved nothing")
@@ -88,19 +88,19 @@ func TestThroughFaultyLink(t *testing.T) {
 	phase("half-open link: nothing forwarded either way, nothing closed, for 8s")
 	px.SetBlackhole(true)
 	time.Sleep(time.Second) // let what was already past the proxy be applied
-	heldBefore := h.records(t, store)
+	heldBefore := h.Records(t, store)
 	time.Sleep(7 * time.Second)
-	if held := h.records(t, store); held != heldBefore {
+	if held := h.Records(t, store); held != heldBefore {
 		t.Fatalf("records reached the hub through a blackholed link (%d → %d)", heldBefore, held)
 	}
 	px.SetBlackhole(false)
 	phase("all faults cleared")
 
-	<-simP.done
-	if simP.err != nil {
-		t.Fatalf("simulator: %v", simP.err)
+	<-simP.Done
+	if simP.Err != nil {
+		t.Fatalf("simulator: %v", simP.Err)
 	}
-	h.waitRecords(t, store, total, 120*time.Second)
+	h.WaitRecords(t, store, total, 120*time.Second)
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
 
 	// The faults were felt: the agent's ack timeout rewound while acks were lost and the hub
@@ -116,7 +116,7 @@ func TestThroughFaultyLink(t *testing.T) {
 	if st.Cut < 2 || st.BlackholedChunks == 0 {
 		t.Errorf("faults not all applied: %+v", st)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -129,15 +129,6 @@ func waitLinks(t testing.TB, px *faultproxy.Proxy) {
 		}
 		return nil
 	})
-}
-
-func (h *hub) records(t testing.TB, store string) int64 {
-	t.Helper()
-	si, err := h.store(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return si.Records
 }
 
 func countInFile(path, s string) int {

@@ -65,7 +65,7 @@ func agentInventory(addr, sku string) (agentView, error) {
 
 func (h *hub) refreshInventory(t testing.TB) {
 	t.Helper()
-	b, err := h.post("/api/v1/inventory/refresh", nil)
+	b, err := h.Post("/api/v1/inventory/refresh", nil)
 	if err != nil || strings.Contains(string(b), `"error"`) {
 		t.Fatalf("inventory refresh: %v: %s", err, b)
 	}
@@ -74,7 +74,7 @@ func (h *hub) refreshInventory(t testing.TB) {
 // metric returns the value of the exposition line starting with name (labels included).
 func (h *hub) metric(t testing.TB, name string) float64 {
 	t.Helper()
-	b, err := h.get("/metrics")
+	b, err := h.Get("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func (h *hub) metric(t testing.TB, name string) float64 {
 
 func (h *hub) inventoryVersion(t testing.TB, store string) uint64 {
 	t.Helper()
-	b, err := h.get("/api/v1/stores/" + store + "/inventory?sku=none")
+	b, err := h.Get("/api/v1/stores/" + store + "/inventory?sku=none")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ inventory:
 	const store = "S010"
 	h := startHub(t, dir, "--config", cfgPath)
 	journal := filepath.Join(dir, "T1.jsonl")
-	agentCfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	agentCfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	listen := agentListenAddr(t, agentCfg)
 
 	// The ERP's item master and opening stock: 100 of everything.
@@ -211,9 +211,9 @@ inventory:
 	// Sales captured: the agent's overlay subtracts them before the hub has computed anything.
 	const n = 40
 	simP := runSim(t, dir, journal, "T1", n, 200, 11)
-	<-simP.done
-	h.waitRecords(t, store, n, 60*time.Second)
-	sold := soldBySKU(t, h.allRecords(t, store))
+	<-simP.Done
+	h.WaitRecords(t, store, n, 60*time.Second)
+	sold := soldBySKU(t, h.AllRecords(t, store))
 	moved := 0
 	for _, sku := range simSKUs {
 		want := strconv.Itoa(100 - sold[sku])
@@ -279,9 +279,9 @@ inventory:
 
 	// The agent stops; 500 inventory changes happen; it restarts and catches up with one
 	// snapshot.
-	ag.stop(t)
+	ag.Stop(t)
 	eventually(t, 10*time.Second, "agent offline at the hub", func() error {
-		s, err := h.store(store)
+		s, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -330,9 +330,9 @@ inventory:
 	if got := h.metric(t, `lanebridge_hub_inventory_messages_total{kind="delta"}`) - deltas; got != 0 {
 		t.Errorf("the agent was sent %v deltas while catching up, want 0", got)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
-	h.p.stop(t)
+	h.P.Stop(t)
 }
 
 // checkAgentsAvailable restarts each store's agent (stopped by the scenario), has the hub pull
@@ -363,6 +363,6 @@ func checkAgentsAvailable(t *testing.T, h *hub, dir string, stores, skus []strin
 			})
 		}
 		t.Logf("store %s: the agent's available quantities equal the ERP's on-hand", st)
-		ag.stop(t)
+		ag.Stop(t)
 	}
 }

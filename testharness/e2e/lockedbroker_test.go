@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,73 +16,6 @@ import (
 	"github.com/lanebridge/lanebridge/testharness/mosquitto"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
-
-// lockedBroker is a private Mosquitto started with the files `lanebridge-hub export mosquitto`
-// wrote (allow_anonymous false, password_file, acl_file), as the README tells operators.
-type lockedBroker struct {
-	mq     *mosquitto.Broker
-	hubCfg string            // hub.yaml with broker.url, broker.username, broker.password_file
-	agents map[string]string // store -> its agent.yaml from `stores add`, pointing at mq
-}
-
-// brokerPlaceholder is the broker URL stores are enrolled with before Mosquitto has a port.
-const brokerPlaceholder = "tcp://mosquitto.invalid:1883"
-
-// startLockedBroker enrols stores in the hub database of enrollDir (extraYAML adds hub.yaml
-// lines after broker.password_file: more broker keys, then other sections), exports the
-// Mosquitto files and starts Mosquitto with them.
-func startLockedBroker(t testing.TB, dir, enrollDir, extraYAML string, stores ...string) *lockedBroker {
-	t.Helper()
-	pwFile := filepath.Join(dir, "hub-broker.pw")
-	if err := os.WriteFile(pwFile, []byte(fmt.Sprintf("e2e-hub-%x\n", rand.Uint64())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	base := "broker:\n  username: lanebridge-hub\n  password_file: " + pwFile + "\n" + extraYAML
-	baseCfg := writeHubConfig(t, dir, "hub-base.yaml", base)
-	lb := &lockedBroker{agents: map[string]string{}}
-	for _, s := range stores {
-		lb.agents[s] = enroll(t, enrollDir, s, brokerPlaceholder, "--config", baseCfg)
-	}
-	export := filepath.Join(dir, "mosquitto-export")
-	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), "export", "mosquitto", "--out", export, "--config", baseCfg, "--data", filepath.Join(enrollDir, "hub"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("export mosquitto: %v: %s", err, out)
-	}
-	mqDir := filepath.Join(dir, "mosquitto")
-	if err := os.MkdirAll(mqDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lb.mq = mosquitto.Start(t, mqDir, export)
-	for s, y := range lb.agents {
-		lb.agents[s] = strings.ReplaceAll(y, brokerPlaceholder, lb.mq.URL)
-	}
-	lb.hubCfg = writeHubConfig(t, dir, "hub.yaml", strings.Replace(base, "broker:\n", "broker:\n  url: "+lb.mq.URL+"\n", 1))
-	return lb
-}
-
-// checkLockedDown shows the test ran on a locked-down broker: an anonymous client is refused,
-// and the hubs under dir logged their broker_insecure probe passing, never failing.
-func (lb *lockedBroker) checkLockedDown(t testing.TB, dir string) {
-	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(lb.mq.URL).SetClientID("e2e-anonymous").SetConnectTimeout(5 * time.Second))
-	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
-		c.Disconnect(10)
-		t.Error("the external broker of this test accepts anonymous clients")
-	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "hub.log"))
-	more, _ := filepath.Glob(filepath.Join(dir, "*", "hub.log"))
-	passed := 0
-	for _, l := range append(logs, more...) {
-		b, _ := os.ReadFile(l)
-		if bytes.Contains(b, []byte("external broker is not locked down")) {
-			t.Errorf("%s: the hub found its broker open", l)
-		}
-		passed += bytes.Count(b, []byte("external broker is locked down"))
-	}
-	if passed == 0 {
-		t.Error("no hub logged its broker lockdown probe passing")
-	}
-}
 
 // TestForgedAcksRefusedByLockedBroker: the reported attack. An agent holds 200 unacknowledged
 // records (no hub yet); another store's credentials, the store's own credentials (its agent.yaml
@@ -153,19 +83,19 @@ func TestForgedAcksRefusedByLockedBroker(t *testing.T) {
 		dir := t.TempDir()
 		dumpOnFailure(t, dir)
 		lb := startLockedBroker(t, dir, dir, "", victim, other)
-		journal, _, epoch := holding(t, dir, lb.agents[victim])
-		if err := forge(lb.mq.URL, "", "", epoch); err == nil {
+		journal, _, epoch := holding(t, dir, lb.Agents[victim])
+		if err := forge(lb.MQ.URL, "", "", epoch); err == nil {
 			t.Fatal("anonymous forger connected")
 		}
 		for _, s := range []string{other, victim} {
-			if err := forge(lb.mq.URL, s, passwordOf(t, lb.agents[s]), epoch); err != nil {
+			if err := forge(lb.MQ.URL, s, passwordOf(t, lb.Agents[s]), epoch); err != nil {
 				t.Logf("forger with %s's credentials: %v", s, err) // a drop is fine too
 			}
 		}
-		h := startHub(t, dir, "--config", lb.hubCfg)
-		h.waitRecords(t, victim, n, 60*time.Second)
+		h := startHub(t, dir, "--config", lb.HubCfg)
+		h.WaitRecords(t, victim, n, 60*time.Second)
 		verify(t, h, victim, map[string]sim.Totals{"T1": readTotals(t, journal)})
 		checkLogs(t, dir)
-		lb.checkLockedDown(t, dir)
+		lb.CheckLockedDown(t, dir)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanebridge/lanebridge/testharness/harness"
 	"github.com/lanebridge/lanebridge/testharness/peers"
 )
 
@@ -17,10 +18,10 @@ import (
 func lanebridgeOutageKill(t testing.TB, dir string, n int) (lost int) {
 	t.Helper()
 	const store = "S910"
-	h := &hub{dir: dir, http: freeAddr(t), mqtt: freeAddr(t)}
+	h := &hub{&harness.Hub{Dir: dir, HTTP: freeAddr(t), MQTT: freeAddr(t)}}
 	path := filepath.Join(dir, "T1.jsonl")
 	writeJournal(t, path, newBenchGen(), n) // the same records the peers carry
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": path})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": path})
 	listen := agentListen(t, cfg)
 	ag := startAgent(t, dir, store, cfg)
 	eventually(t, 5*time.Minute, "the outage's records captured", func() error {
@@ -30,19 +31,19 @@ func lanebridgeOutageKill(t testing.TB, dir string, n int) (lost int) {
 		}
 		return err
 	})
-	ag.kill()
+	ag.Kill()
 	ag = startAgent(t, dir, store, cfg)
-	h.start(t)
+	h.Start(t)
 	records := func(testing.TB) int {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return 0
 		}
 		return int(si.Records) // the hub applies each (store, epoch, seq) once: distinct
 	}
 	lost = n - peers.WaitQuiet(t, records, records, n, 60*time.Second) // the agent may be in reconnect back-off
-	ag.stop(t)
-	h.p.stop(t)
+	ag.Stop(t)
+	h.P.Stop(t)
 	checkLogs(t, dir)
 	return lost
 }

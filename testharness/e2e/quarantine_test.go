@@ -23,7 +23,7 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 	h := startHub(t, dir)
 	const store = "S020"
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	g := sim.New("T1", "2026-11-26", 11, nil, 1)
 	var lines []string
 	for range 3 {
@@ -41,12 +41,12 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag := startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, 3, 30*time.Second)
+	h.WaitRecords(t, store, 3, 30*time.Second)
 	var exc []struct {
 		Reason, Detail, State string
 	}
 	eventually(t, 60*time.Second, "every quarantine exception", func() error {
-		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined&limit=1000")
+		b, err := h.Get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined&limit=1000")
 		if err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func TestQuarantinedInputReachesHub(t *testing.T) {
 	if !strings.Contains(all, "4111 11** **** 1111") || !strings.Contains(all, `unknown kind "refund"`) {
 		t.Fatalf("exceptions do not explain what was wrong: %s", all)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	// Nothing the agent wrote holds the card number.
 	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || p == journal {
@@ -104,7 +104,7 @@ func TestQuarantinedNULOnPostgres(t *testing.T) {
 	h := startHub(t, dir, "--config", hubCfg)
 	const store = "S021"
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), map[string]string{"T1": journal})
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT, "--config", hubCfg), map[string]string{"T1": journal})
 	g := sim.New("T1", "2026-11-26", 12, nil, 1)
 	var lines []string
 	for i := range 4 {
@@ -118,9 +118,9 @@ func TestQuarantinedNULOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	ag := startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, 4, 30*time.Second)
+	h.WaitRecords(t, store, 4, 30*time.Second)
 	eventually(t, 30*time.Second, "the quarantine exception", func() error {
-		b, err := h.get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined")
+		b, err := h.Get("/api/v1/exceptions?store=" + store + "&reason=capture_quarantined")
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func TestQuarantinedNULOnPostgres(t *testing.T) {
 		return nil
 	})
 	eventually(t, 30*time.Second, "the hub's acknowledgement of the quarantine", func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -139,6 +139,6 @@ func TestQuarantinedNULOnPostgres(t *testing.T) {
 		}
 		return nil
 	})
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanebridge/lanebridge/testharness/harness"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
@@ -26,21 +27,21 @@ func TestSoakLongOutage(t *testing.T) {
 	}
 	dir := t.TempDir()
 	dumpOnFailure(t, dir)
-	h := &hub{dir: dir, http: freeAddr(t), mqtt: freeAddr(t)}
+	h := &hub{&harness.Hub{Dir: dir, HTTP: freeAddr(t), MQTT: freeAddr(t)}}
 	const store = "S950"
 	journals := map[string]string{}
 	for _, term := range []string{"T1", "T2", "T3"} {
 		journals[term] = filepath.Join(dir, term+".jsonl")
 	}
-	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), journals)
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), journals)
 	listen := agentListenT(t, cfg)
 	want := map[string]sim.Totals{}
 	ag := startAgent(t, dir, store, cfg)
 	for i, term := range []string{"T1", "T2", "T3"} {
 		p := runSim(t, dir, journals[term], term, n, 0, 100+i)
-		<-p.done
+		<-p.Done
 		want[term] = readTotals(t, journals[term])
-		ag.kill() // a store PC rebooting during the outage
+		ag.Kill() // a store PC rebooting during the outage
 		ag = startAgent(t, dir, store, cfg)
 	}
 	total := uint64(3 * n)
@@ -55,11 +56,11 @@ func TestSoakLongOutage(t *testing.T) {
 		return nil
 	})
 	t0 := time.Now()
-	h.start(t)
-	h.waitRecords(t, store, int64(total), 30*time.Minute)
+	h.Start(t)
+	h.WaitRecords(t, store, int64(total), 30*time.Minute)
 	t.Logf("drained %d records in %v after the outage", total, time.Since(t0).Round(time.Second))
 	verify(t, h, store, want)
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 

@@ -61,7 +61,7 @@ func TestTLSBroker(t *testing.T) {
 	h := startHub(t, dir, "--config", hubCfg)
 	const store = "S060"
 	journal := filepath.Join(dir, "T1.jsonl")
-	cfgPath := agentConfig(t, dir, store, enroll(t, dir, store, "ssl://"+h.mqtt, "--config", hubCfg), map[string]string{"T1": journal})
+	cfgPath := agentConfig(t, dir, store, enroll(t, dir, store, "ssl://"+h.MQTT, "--config", hubCfg), map[string]string{"T1": journal})
 	b, _ := os.ReadFile(cfgPath)
 	trusted := strings.Replace(string(b), "  ack_timeout: 3s\n", "  ack_timeout: 3s\n  tls:\n    ca_file: "+caFile+"\n", 1)
 	if trusted == string(b) {
@@ -71,7 +71,7 @@ func TestTLSBroker(t *testing.T) {
 	// Without the CA the agent cannot verify the hub: it must not deliver, but it captures.
 	os.WriteFile(cfgPath, b, 0o600)
 	simP := runSim(t, dir, journal, "T1", 300, 0, 60)
-	<-simP.done
+	<-simP.Done
 	ag := startAgent(t, dir, store, cfgPath)
 	listen := agentListenT(t, cfgPath)
 	eventually(t, 30*time.Second, "capture without a trusted hub", func() error {
@@ -85,15 +85,15 @@ func TestTLSBroker(t *testing.T) {
 		return nil
 	})
 	time.Sleep(2 * time.Second)
-	if si, _ := h.store(store); si.Records != 0 {
+	if si, _ := h.Store(store); si.Records != 0 {
 		t.Fatalf("an agent that does not trust the hub's certificate delivered %d records", si.Records)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 
 	os.WriteFile(cfgPath, []byte(trusted), 0o600)
 	ag = startAgent(t, dir, store, cfgPath)
-	h.waitRecords(t, store, 300, 60*time.Second)
+	h.WaitRecords(t, store, 300, 60*time.Second)
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }

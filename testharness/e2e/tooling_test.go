@@ -149,13 +149,13 @@ func TestToolingCapture(t *testing.T) {
 	writeSerial(t, line.Sim, stream)
 
 	select {
-	case <-capt.done:
+	case <-capt.Done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("capture did not stop after its --duration")
 	}
-	logb, _ := os.ReadFile(capt.log)
-	if capt.err != nil {
-		t.Fatalf("capture: %v\n%s", capt.err, logb)
+	logb, _ := os.ReadFile(capt.Log)
+	if capt.Err != nil {
+		t.Fatalf("capture: %v\n%s", capt.Err, logb)
 	}
 	if !regexp.MustCompile(`sample\.cap: \d+ bytes, card data masked \(([1-9]\d*) lines`).Match(logb) {
 		t.Errorf("capture did not report what it wrote and masked:\n%s", logb)
@@ -366,7 +366,7 @@ func startReparseCase(t *testing.T, store, from, to string, sales []escposSale) 
 		t.Fatal(err)
 	}
 	line := newPTYLine(t)
-	r.cfg, _ = captureConfig(t, r.dir, store, enroll(t, r.dir, store, "tcp://"+r.h.mqtt), profDir,
+	r.cfg, _ = captureConfig(t, r.dir, store, enroll(t, r.dir, store, "tcp://"+r.h.MQTT), profDir,
 		captureTerm{"T1", "serial://" + line.Agent + "?baud=38400", "epson-tm-escpos"})
 	r.ag = startAgent(t, r.dir, store, r.cfg)
 	waitPortsOpen(t, r.ag, line.Agent)
@@ -407,7 +407,7 @@ func TestToolingReparse(t *testing.T) {
 		}
 		return nil
 	})
-	if si, err := h.store(store); err != nil || si.Records != 0 {
+	if si, err := h.Store(store); err != nil || si.Records != 0 {
 		t.Fatalf("with the broken profile the hub has %d records (%v), want 0", si.Records, err)
 	}
 
@@ -416,9 +416,9 @@ func TestToolingReparse(t *testing.T) {
 	if code == 0 || !strings.Contains(errs, "the agent is running: stop it first") {
 		t.Fatalf("reparse while the agent runs: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	ag.stop(t)
-	if ag.err != nil {
-		t.Fatalf("agent stopped with %v", ag.err)
+	ag.Stop(t)
+	if ag.Err != nil {
+		t.Fatalf("agent stopped with %v", ag.Err)
 	}
 
 	if _, errs, code := runAgentCmd(t, dir, "reparse", "--terminal", "T9", "--config", cfg); code == 0 || !strings.Contains(errs, `"T9" is not in`) {
@@ -446,12 +446,12 @@ func TestToolingReparse(t *testing.T) {
 	}
 
 	ag = startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, int64(len(sales)), 30*time.Second)
+	h.WaitRecords(t, store, int64(len(sales)), 30*time.Second)
 	// The agent replays its journal on start with the fixed profile: that must not add the
 	// receipts a second time. Wait until the count has held for a few heartbeats.
 	held := 0
 	eventually(t, 20*time.Second, "the record count to hold", func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -464,7 +464,7 @@ func TestToolingReparse(t *testing.T) {
 		return nil
 	})
 	got := map[string]int64{}
-	for _, r := range h.allRecords(t, store) {
+	for _, r := range h.AllRecords(t, store) {
 		if _, dup := got[r.Receipt]; dup {
 			t.Errorf("receipt %s at the hub twice", r.Receipt)
 		}
@@ -497,7 +497,7 @@ func TestToolingReparse(t *testing.T) {
 	if dayCount != int64(len(sales)) || daySales != sum {
 		t.Errorf("day %s at the hub: %d sales totalling %d, printed %d totalling %d", simDate, dayCount, daySales, len(sales), sum)
 	}
-	ag.stop(t)
+	ag.Stop(t)
 	checkLogs(t, dir)
 }
 
@@ -514,7 +514,7 @@ func TestToolingReparseLeavesCapturedAlone(t *testing.T) {
 	// "10.83" reads as 0.83, "1.07" as 1.07; "133.63" does not match (no total: quarantined).
 	sales := []escposSale{{receipt: 911, price: 1000}, {receipt: 912, price: 4550}, {receipt: 913, price: 12345}, {receipt: 914, price: 99}}
 	r := startReparseCase(t, store, `'^(?:REFUND )?TOTAL\s+(?P<amount>-?[\d,]+\.\d\d)$'`, `'^(?:REFUND )?TOTAL\s+\d?(?P<amount>\d\.\d\d)$'`, sales)
-	r.h.waitRecords(t, store, 3, 30*time.Second)
+	r.h.WaitRecords(t, store, 3, 30*time.Second)
 	eventually(t, 30*time.Second, "the quarantine exception at the hub", func() error {
 		ex, err := r.h.exceptions(store, "capture_quarantined")
 		if err != nil {
@@ -526,13 +526,13 @@ func TestToolingReparseLeavesCapturedAlone(t *testing.T) {
 		return nil
 	})
 	before := map[string]int64{}
-	for _, rec := range r.h.allRecords(t, store) {
+	for _, rec := range r.h.AllRecords(t, store) {
 		before[rec.Receipt] = rec.Total
 	}
 	if before["000911"] == sales[0].want() || before["000914"] != sales[3].want() {
 		t.Fatalf("the broken profile did not do what this test needs: hub has %v", before)
 	}
-	r.ag.stop(t)
+	r.ag.Stop(t)
 
 	if err := os.WriteFile(r.profPath, r.fixed, 0o644); err != nil {
 		t.Fatal(err)
@@ -544,10 +544,10 @@ func TestToolingReparseLeavesCapturedAlone(t *testing.T) {
 		t.Fatalf("second reparse: %d newly captured, %d already; want 0, 4", n[1], n[2])
 	}
 	r.ag = startAgent(t, r.dir, store, r.cfg)
-	r.h.waitRecords(t, store, 4, 30*time.Second)
+	r.h.WaitRecords(t, store, 4, 30*time.Second)
 	held := 0
 	eventually(t, 20*time.Second, "the record count to hold", func() error {
-		si, err := r.h.store(store)
+		si, err := r.h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -560,7 +560,7 @@ func TestToolingReparseLeavesCapturedAlone(t *testing.T) {
 		return nil
 	})
 	seen := map[string]bool{}
-	for _, rec := range r.h.allRecords(t, store) {
+	for _, rec := range r.h.AllRecords(t, store) {
 		if seen[rec.Receipt] {
 			t.Errorf("receipt %s at the hub twice", rec.Receipt)
 		}
@@ -572,6 +572,6 @@ func TestToolingReparseLeavesCapturedAlone(t *testing.T) {
 			t.Errorf("re-parsed receipt %s total %d, want 000913 total %d", rec.Receipt, rec.Total, sales[2].want())
 		}
 	}
-	r.ag.stop(t)
+	r.ag.Stop(t)
 	checkLogs(t, r.dir)
 }

@@ -18,6 +18,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/harness"
 	"github.com/lanebridge/lanebridge/testharness/sim"
 )
 
@@ -151,7 +152,7 @@ func startUpdAgent(t testing.TB, dir string, h *hub, store, enrolled, journal, b
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "update:\n  hub_url: http://%s\n  health_timeout: 5s\n", h.http)
+	fmt.Fprintf(f, "update:\n  hub_url: http://%s\n  health_timeout: 5s\n", h.HTTP)
 	f.Close()
 	exe := filepath.Join(dir, "bin-"+store, "lanebridge-agent")
 	if err := os.MkdirAll(filepath.Dir(exe), 0o755); err != nil {
@@ -165,20 +166,7 @@ func startUpdAgent(t testing.TB, dir string, h *hub, store, enrolled, journal, b
 
 func (a *updAgent) start(t testing.TB, dir string) {
 	t.Helper()
-	logPath := filepath.Join(dir, "agent-"+a.store+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(a.exe, "run", "--config", a.cfg)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, name: "lanebridge-agent " + a.store, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(p.kill)
-	a.p = p
+	a.p = harness.StartExe(t, a.exe, "lanebridge-agent "+a.store, filepath.Join(dir, "agent-"+a.store+".log"), "run", "--config", a.cfg)
 }
 
 func copyFile(t testing.TB, from, to string, mode os.FileMode) {
@@ -202,7 +190,7 @@ func publish(t testing.TB, h *hub, bin, version, key string, args ...string) {
 	if !containsArg(args, "--arch") {
 		base = append(base, "--arch", runtime.GOARCH)
 	}
-	out := h.cli(t, append(base, args...)...)
+	out := h.CLI(t, append(base, args...)...)
 	if !strings.Contains(out, "published release") {
 		t.Fatalf("releases publish %s: %s", version, out)
 	}
@@ -220,7 +208,7 @@ func containsArg(args []string, a string) bool {
 // startRollout runs `rollouts start` and returns the rollout's id.
 func startRollout(t testing.TB, h *hub, args ...string) int64 {
 	t.Helper()
-	out := h.cli(t, append([]string{"rollouts", "start"}, args...)...)
+	out := h.CLI(t, append([]string{"rollouts", "start"}, args...)...)
 	var id int64
 	if _, err := fmt.Sscanf(out, "started rollout %d:", &id); err != nil {
 		t.Fatalf("rollouts start: %q: %v", out, err)
@@ -246,7 +234,7 @@ type rolloutJSON struct {
 func (h *hub) rollout(t testing.TB, id int64) rolloutJSON {
 	t.Helper()
 	var ro rolloutJSON
-	b, err := h.get(fmt.Sprintf("/api/v1/rollouts/%d", id))
+	b, err := h.Get(fmt.Sprintf("/api/v1/rollouts/%d", id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +262,7 @@ func (h *hub) waitRollout(t testing.TB, id int64, state string, d time.Duration)
 func (h *hub) waitOnline(t testing.TB, store, version string, d time.Duration) {
 	t.Helper()
 	eventually(t, d, store+" online on "+version, func() error {
-		si, err := h.store(store)
+		si, err := h.Store(store)
 		if err != nil {
 			return err
 		}
@@ -288,7 +276,7 @@ func (h *hub) waitOnline(t testing.TB, store, version string, d time.Duration) {
 // updateReport is the store's last update report at the hub (Status.Update).
 func (h *hub) updateReport(t testing.TB, store string) (*protocol.UpdateReport, string) {
 	t.Helper()
-	si, err := h.store(store)
+	si, err := h.Store(store)
 	if err != nil || si.Status == nil {
 		return nil, ""
 	}
@@ -310,8 +298,8 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 	journal := filepath.Join(dir, "T1.jsonl")
 	const n = 1000
 	simP := runSim(t, dir, journal, "T1", n, 40, 11)
-	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), journal, v1)
-	pid := a.p.cmd.Process.Pid
+	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.MQTT, "--config", hubCfg), journal, v1)
+	pid := a.p.Cmd.Process.Pid
 	h.waitOnline(t, store, "v1.0.0", 30*time.Second)
 
 	publish(t, h, v2, "v2.0.0", k.sec)
@@ -320,7 +308,7 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 	if hr := time.Now().UTC().Hour(); hr >= 2 && hr <= 5 {
 		closed = "Mon-Sun 15:00-16:00"
 	}
-	h.cli(t, "stores", "set", store, "--tz", "UTC", "--maintenance", closed)
+	h.CLI(t, "stores", "set", store, "--tz", "UTC", "--maintenance", closed)
 	id := startRollout(t, h, "--release", "v2.0.0", "--waves", "1,100%")
 	// 40 ticks with the window closed: the store waits, saying why (the window, or a backlog
 	// while records flow: both hold it back), and the agent is not offered it.
@@ -339,16 +327,16 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 	if u, v := h.updateReport(t, store); u != nil || v != "v1.0.0" {
 		t.Fatalf("with the window closed the agent reports %s and update %+v", v, u)
 	}
-	if b, _ := os.ReadFile(a.p.log); bytes.Contains(b, []byte("update:")) || bytes.Contains(b, []byte(`msg=update`)) {
+	if b, _ := os.ReadFile(a.p.Log); bytes.Contains(b, []byte("update:")) || bytes.Contains(b, []byte(`msg=update`)) {
 		t.Fatalf("the agent heard of the update with its window closed:\n%s", tail(b, 3000))
 	}
-	before, _ := h.store(store)
-	h.cli(t, "stores", "set", store, "--maintenance", "Mon-Sun 00:00-24:00")
+	before, _ := h.Store(store)
+	h.CLI(t, "stores", "set", store, "--maintenance", "Mon-Sun 00:00-24:00")
 	opened := time.Now()
 
 	eventually(t, 90*time.Second, "the agent reporting v2.0.0 healthy", func() error {
-		if a.p.exited() {
-			t.Fatalf("the agent process exited: %v", a.p.err)
+		if a.p.Exited() {
+			t.Fatalf("the agent process exited: %v", a.p.Err)
 		}
 		u, v := h.updateReport(t, store)
 		if u == nil || u.State != protocol.UpdateHealthy || v != "v2.0.0" {
@@ -357,16 +345,16 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 		return nil
 	})
 	t.Logf("updated %.1fs after the window opened", time.Since(opened).Seconds())
-	during, _ := h.store(store)
+	during, _ := h.Store(store)
 	ro = h.waitRollout(t, id, "done", 30*time.Second)
 	if ro.Stores[0].State != protocol.UpdateHealthy {
 		t.Fatalf("rollout store: %+v", ro.Stores[0])
 	}
-	status := h.cli(t, "rollouts", "status", fmt.Sprint(id))
+	status := h.CLI(t, "rollouts", "status", fmt.Sprint(id))
 	if !strings.Contains(status, "done") || !strings.Contains(status, "healthy") {
 		t.Fatalf("rollouts status:\n%s", status)
 	}
-	if a.p.cmd.Process.Pid != pid || a.p.exited() {
+	if a.p.Cmd.Process.Pid != pid || a.p.Exited() {
 		t.Fatalf("the agent is not the same process (exec in place expected)")
 	}
 	// The executable is v2's bytes, v1's are kept beside it.
@@ -377,17 +365,17 @@ func TestUpdateRollsOutInWindow(t *testing.T) {
 		t.Fatal("the previous binary is not kept as .old")
 	}
 
-	<-simP.done
-	if simP.err != nil {
-		t.Fatalf("simulator: %v", simP.err)
+	<-simP.Done
+	if simP.Err != nil {
+		t.Fatalf("simulator: %v", simP.Err)
 	}
-	h.waitRecords(t, store, n, 90*time.Second)
+	h.WaitRecords(t, store, n, 90*time.Second)
 	if before.Records == 0 || during.Records >= n {
 		t.Fatalf("records at the hub: %d when the window opened, %d at healthy, of %d: the update did not happen mid-stream", before.Records, during.Records, n)
 	}
 	t.Logf("records at the hub: %d when the window opened, %d at healthy, %d at the end", before.Records, during.Records, n)
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
-	a.p.stop(t)
+	a.p.Stop(t)
 	if out, err := exec.Command(a.exe, "check", "--config", a.cfg).CombinedOutput(); err != nil {
 		t.Fatalf("check after the update: %v\n%s", err, out)
 	}
@@ -438,8 +426,8 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	journal := filepath.Join(dir, "T1.jsonl")
 	const n = 700
 	simP := runSim(t, dir, journal, "T1", n, 40, 12)
-	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hubCfg), journal, v2)
-	pid := a.p.cmd.Process.Pid
+	a := startUpdAgent(t, dir, h, store, enroll(t, dir, store, "tcp://"+h.MQTT, "--config", hubCfg), journal, v2)
+	pid := a.p.Cmd.Process.Pid
 	h.waitOnline(t, store, "v2.0.0", 30*time.Second)
 
 	publish(t, h, v3, "v3.0.0", k.sec)
@@ -456,16 +444,16 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	if u == nil || u.State != protocol.UpdateRolledBack || u.Version != "v3.0.0" || v != "v2.0.0" {
 		t.Fatalf("store status: version %s, update %+v", v, u)
 	}
-	if a.p.exited() || a.p.cmd.Process.Pid != pid {
+	if a.p.Exited() || a.p.Cmd.Process.Pid != pid {
 		t.Fatal("the agent process did not run on")
 	}
 	if !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
 		t.Fatal("the agent's executable changed")
 	}
 	// Still capturing: the records after the rollback arrive.
-	after, _ := h.store(store)
-	<-simP.done
-	h.waitRecords(t, store, n, 90*time.Second)
+	after, _ := h.Store(store)
+	<-simP.Done
+	h.WaitRecords(t, store, n, 90*time.Second)
 	if after.Records >= n {
 		t.Fatalf("all %d records were at the hub before the rollback was seen: the test proves nothing about capture after it", n)
 	}
@@ -477,7 +465,7 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	if rs := ro.Stores[0]; rs.State != protocol.UpdateRefused || !strings.Contains(rs.Detail, "v3.0.0 was rolled back on this agent before; it is not retried") {
 		t.Fatalf("second rollout store: %+v", rs)
 	}
-	if c := bytes.Count(mustRead(t, a.p.log), []byte(`msg="update: trial started"`)); c != 1 {
+	if c := bytes.Count(mustRead(t, a.p.Log), []byte(`msg="update: trial started"`)); c != 1 {
 		t.Fatalf("%d trials in the agent log, want 1", c)
 	}
 
@@ -494,16 +482,16 @@ func TestRollbackBrokenRelease(t *testing.T) {
 	if _, v := h.updateReport(t, store); v != "v2.0.0" || !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
 		t.Fatalf("after the mislabelled release the agent runs %s", v)
 	}
-	a.p.stop(t)
+	a.p.Stop(t)
 	checkLogs(t, dir)
 }
 
 // cliFails runs a hub subcommand that must fail and returns its stderr.
 func (h *hub) cliFails(t testing.TB, args ...string) string {
 	t.Helper()
-	args = append(args, "--data", filepath.Join(h.dir, "hub"))
-	if i := slices.Index(h.extra, "--config"); i >= 0 && i+1 < len(h.extra) {
-		args = append(args, h.extra[i:i+2]...)
+	args = append(args, "--data", filepath.Join(h.Dir, "hub"))
+	if i := slices.Index(h.Extra, "--config"); i >= 0 && i+1 < len(h.Extra) {
+		args = append(args, h.Extra[i:i+2]...)
 	}
 	cmd := exec.Command(filepath.Join(binDir, "lanebridge-hub"), args...)
 	var out, errb bytes.Buffer
@@ -518,7 +506,7 @@ func (h *hub) cliFails(t testing.TB, args ...string) string {
 // release (its signed manifest as stored, read from the hub's database).
 func updateCommand(t testing.TB, h *hub, id, version, goos, arch string, edit func(*protocol.SignedManifest)) []byte {
 	t.Helper()
-	db, err := sql.Open("sqlite", filepath.Join(h.dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", filepath.Join(h.Dir, "hub", "hub.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,12 +547,12 @@ func TestUpdateRefusals(t *testing.T) {
 	dumpOnFailure(t, dir)
 	const store = "S003"
 	lb := startLockedBroker(t, dir, dir, updHubYAML, store)
-	h := startHub(t, dir, "--config", lb.hubCfg)
+	h := startHub(t, dir, "--config", lb.HubCfg)
 	journal := filepath.Join(dir, "T1.jsonl")
 	simP := runSim(t, dir, journal, "T1", 100, 50, 13)
-	a := startUpdAgent(t, dir, h, store, lb.agents[store], journal, v2)
+	a := startUpdAgent(t, dir, h, store, lb.Agents[store], journal, v2)
 	h.waitOnline(t, store, "v2.0.0", 30*time.Second)
-	asHub := hubPublisher(t, lb.mq.URL, filepath.Join(dir, "hub-broker.pw"))
+	asHub := hubPublisher(t, lb.MQ.URL, filepath.Join(dir, "hub-broker.pw"))
 
 	// refusedByRollout rolls version out and returns the store's detail once it is refused.
 	refusedByRollout := func(version string) string {
@@ -669,21 +657,21 @@ func TestUpdateRefusals(t *testing.T) {
 	}
 	check("downgrade", refusedDirect("e2e-downgrade", "v1.5.0", runtime.GOOS, runtime.GOARCH, nil), "downgrade refused: v1.5.0 is lower than the running v2.0.0")
 
-	if bytes.Contains(mustRead(t, a.p.log), []byte("trial started")) {
+	if bytes.Contains(mustRead(t, a.p.Log), []byte("trial started")) {
 		t.Error("the agent ran a trial of a refused release")
 	}
 	if !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
 		t.Error("the agent's executable changed")
 	}
-	if _, v := h.updateReport(t, store); v != "v2.0.0" || a.p.exited() {
-		t.Errorf("the agent runs %q (exited: %v)", v, a.p.exited())
+	if _, v := h.updateReport(t, store); v != "v2.0.0" || a.p.Exited() {
+		t.Errorf("the agent runs %q (exited: %v)", v, a.p.Exited())
 	}
-	<-simP.done
-	h.waitRecords(t, store, 100, 60*time.Second)
+	<-simP.Done
+	h.WaitRecords(t, store, 100, 60*time.Second)
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, journal)})
-	a.p.stop(t)
+	a.p.Stop(t)
 	checkLogs(t, dir)
-	lb.checkLockedDown(t, dir)
+	lb.CheckLockedDown(t, dir)
 }
 
 // TestRolloutHaltsAtFailureThreshold: four v2 agents on one hub are offered v3, whose binary is
@@ -705,7 +693,7 @@ func TestRolloutHaltsAtFailureThreshold(t *testing.T) {
 		if err := os.WriteFile(journal, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		agents[s] = startUpdAgent(t, dir, h, s, enroll(t, dir, s, "tcp://"+h.mqtt, "--config", hubCfg), journal, v2)
+		agents[s] = startUpdAgent(t, dir, h, s, enroll(t, dir, s, "tcp://"+h.MQTT, "--config", hubCfg), journal, v2)
 	}
 	for _, s := range stores {
 		h.waitOnline(t, s, "v2.0.0", 60*time.Second)
@@ -733,7 +721,7 @@ func TestRolloutHaltsAtFailureThreshold(t *testing.T) {
 	time.Sleep(time.Second)
 	for _, s := range stores {
 		a := agents[s]
-		trials := bytes.Count(mustRead(t, a.p.log), []byte(`msg="update: trial started"`))
+		trials := bytes.Count(mustRead(t, a.p.Log), []byte(`msg="update: trial started"`))
 		u, v := h.updateReport(t, s)
 		switch s {
 		case "S011", "S012":
@@ -745,15 +733,15 @@ func TestRolloutHaltsAtFailureThreshold(t *testing.T) {
 				t.Errorf("%s: %d trials, runs %s, update %+v", s, trials, v, u)
 			}
 		}
-		if a.p.exited() || !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
-			t.Errorf("%s: exited %v, or its executable changed", s, a.p.exited())
+		if a.p.Exited() || !bytes.Equal(mustRead(t, a.exe), mustRead(t, v2)) {
+			t.Errorf("%s: exited %v, or its executable changed", s, a.p.Exited())
 		}
 	}
 	if ro := h.rollout(t, id); ro.State != "halted" || ro.Wave != 1 {
 		t.Errorf("rollout later: %+v", ro)
 	}
 	for _, s := range stores {
-		agents[s].p.stop(t)
+		agents[s].p.Stop(t)
 	}
 	checkLogs(t, dir)
 }

@@ -68,6 +68,9 @@ type Config struct {
 	} `yaml:"broker"`
 	Store struct {
 		PostgresURL string `yaml:"postgres_url"`
+		// AllowNondurable lets serve start on a PostgreSQL with fsync or synchronous_commit
+		// off (refused by default: such a server loses acknowledged records in a crash).
+		AllowNondurable bool `yaml:"allow_nondurable"`
 	} `yaml:"store"`
 	Ingest struct {
 		Workers int `yaml:"workers"`

@@ -163,6 +163,12 @@ func newHub(ctx context.Context, cfg *Config, log *slog.Logger) (_ *hub, err err
 	}
 	h.st = st
 	h.closers = append(h.closers, func() { st.Close() })
+	if err := st.CheckDurable(ctx); err != nil {
+		if !cfg.Store.AllowNondurable {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		log.Warn("running on a non-durable PostgreSQL (store.allow_nondurable)", "err", err)
+	}
 
 	h.reg = prometheus.NewRegistry()
 	h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

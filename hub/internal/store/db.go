@@ -187,3 +187,26 @@ func mustStore(ctx context.Context, t tx, id string) error {
 	}
 	return nil
 }
+
+// CheckDurable reports whether the PostgreSQL server would lose committed transactions in a
+// crash: an error naming each setting that is off (fsync, synchronous_commit as this hub's
+// connections see it). SQLite has nothing to check (the store never turns off its syncs).
+func (s *DB) CheckDurable(ctx context.Context) error {
+	if s.name != "postgres" {
+		return nil
+	}
+	var bad []string
+	for _, name := range []string{"fsync", "synchronous_commit"} {
+		var v string
+		if err := s.readRow(ctx, "SELECT current_setting('"+name+"')", nil, &v); err != nil {
+			return fmt.Errorf("read postgres setting %s: %w", name, err)
+		}
+		if v == "off" {
+			bad = append(bad, name+" = off")
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("postgres is not durable (%s): an acknowledged record could vanish in a server crash; turn it on in postgresql.conf (or the role/URL options), or set store.allow_nondurable: true to run anyway", strings.Join(bad, ", "))
+	}
+	return nil
+}

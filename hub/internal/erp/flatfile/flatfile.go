@@ -96,7 +96,18 @@ func Open(outbound, inbound, state string) (*Connector, error) {
 	}
 	c := &Connector{outbound: outbound, inbound: inbound, state: state, sent: map[string]string{}, now: time.Now}
 	lp := filepath.Join(state, "sent.log")
+	torn := false
 	if b, err := os.ReadFile(lp); err == nil {
+		// A last line without its newline is an append cut short by a crash (SIGKILL can end
+		// a write part-way; a power cut loses its unsynced tail). Its fsync never returned,
+		// so its file was never renamed into place: drop the fragment, whose file name is cut
+		// and would match no temporary copy, leaving its key "sent" with no file published.
+		if i := strings.LastIndexByte(string(b), '\n'); i+1 < len(b) {
+			if err := os.Truncate(lp, int64(i+1)); err != nil {
+				return nil, fmt.Errorf("flat-file connector: drop the torn end of the ledger: %w", err)
+			}
+			b, torn = b[:i+1], true
+		}
 		for _, line := range strings.Split(string(b), "\n") {
 			k, f, ok := strings.Cut(line, "\t")
 			switch {
@@ -115,6 +126,12 @@ func Open(outbound, inbound, state string) (*Connector, error) {
 		return nil, fmt.Errorf("flat-file connector: open ledger: %w", err)
 	}
 	c.ledger = f
+	if torn {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flat-file connector: sync ledger: %w", err)
+		}
+	}
 	if err := c.recover(); err != nil {
 		f.Close()
 		return nil, err

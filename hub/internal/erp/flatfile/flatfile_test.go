@@ -177,3 +177,51 @@ func TestCrashBetweenLedgerAndRename(t *testing.T) {
 		t.Error("retraction lost on reopen")
 	}
 }
+
+// TestTornLedgerLine: the hub was SIGKILLed while appending the intent for a file (found by
+// testharness/chaos TestChaosHubBrokerKill): the ledger ends in a line cut inside the file
+// name, and the temporary copy was never renamed. Open must not count the key as sent (its
+// sale would never reach the ERP), must post it again, and later appends start on a line of
+// their own.
+func TestTornLedgerLine(t *testing.T) {
+	dir := t.TempDir()
+	out, state := filepath.Join(dir, "out"), filepath.Join(dir, "state")
+	os.MkdirAll(out, 0o755)
+	os.MkdirAll(state, 0o755)
+	os.WriteFile(filepath.Join(out, ".tmp-LB_S1_2026-11-26_20261201T182450.603490Z_1f21504e.csv"), []byte("key\n"), 0o644)
+	ledger := "S1|T1|2026-11-26|1|sale\tLB_S1_2026-11-26_x_aaaa.csv\nS1|T1|2026-11-26|2|sale\tLB_S1_2026-11-26_20261201T182450.603490Z"
+	lp := filepath.Join(state, "sent.log")
+	os.WriteFile(lp, []byte(ledger), 0o644)
+	os.WriteFile(filepath.Join(out, "LB_S1_2026-11-26_x_aaaa.csv"), []byte("key\nS1|T1|2026-11-26|1|sale\n"), 0o644)
+	c, err := Open(out, "", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, found, _ := c.Find(ctx, "S1|T1|2026-11-26|2|sale"); found {
+		t.Fatal("the key of a torn ledger line counts as sent: its sale would never be posted")
+	}
+	if _, found, _ := c.Find(ctx, "S1|T1|2026-11-26|1|sale"); !found {
+		t.Fatal("the complete line before the torn one was lost")
+	}
+	if _, err := c.Post(ctx, sale("S1", "2", 252)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	b, _ := os.ReadFile(lp)
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		k, f, ok := strings.Cut(line, "\t")
+		if !ok || !strings.HasPrefix(k, "S1|") || (f != "" && !strings.HasSuffix(f, ".csv")) {
+			t.Errorf("ledger line %d malformed after recovery: %q", i+1, line)
+		}
+	}
+	c, err = Open(out, "", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ref, found, _ := c.Find(ctx, "S1|T1|2026-11-26|2|sale")
+	if _, err := os.Stat(filepath.Join(out, ref)); !found || err != nil {
+		t.Fatalf("the re-posted key is not in a published file: %q %v %v", ref, found, err)
+	}
+}
