@@ -52,6 +52,8 @@ type Stats struct {
 	// Cuts is the number of power cuts; DroppedSectors the unsynced sectors they lost,
 	// KeptSectors those Reorder let through; DroppedNames the directory changes they undid.
 	Cuts, DroppedSectors, KeptSectors, DroppedNames int64
+	// CutsWithLoss is the number of cuts that found unsynced state to drop or reorder.
+	CutsWithLoss int64
 }
 
 // Disk is the durable and the volatile state of a file system; it outlives mounts. Safe for
@@ -62,6 +64,8 @@ type Disk struct {
 	nodes   map[uint64]*node
 	nextIno uint64
 	frozen  bool
+	armed   int           // >0: the power goes at the armed-th next mutating operation
+	cutNow  chan struct{} // closed when an armed cut happened
 	used    int64
 	stats   Stats
 }
@@ -123,12 +127,45 @@ func (d *Disk) freeze() {
 	d.mu.Unlock()
 }
 
+// arm makes the power go at the k-th next mutating operation (write, truncate, fsync, create,
+// rename, unlink): that operation fails with EIO and so does everything after it. It returns a
+// channel closed when that happened.
+func (d *Disk) arm(k int) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.armed, d.cutNow = k, make(chan struct{})
+	return d.cutNow
+}
+
+// mutate is called, with the lock held, by each mutating operation: false means the power
+// went now (or earlier) and the operation must fail.
+func (d *Disk) mutate() bool {
+	if d.frozen {
+		return false
+	}
+	if d.armed > 0 {
+		d.armed--
+		if d.armed == 0 {
+			d.frozen = true
+			close(d.cutNow)
+			return false
+		}
+	}
+	return true
+}
+
 // Cut throws away what was not synced, as a power cut would, and powers the disk on again.
 // The disk must not be mounted (Mount.PowerCut does it in the right order).
 func (d *Disk) Cut(mode Mode, rng *rand.Rand) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stats.Cuts++
+	before := d.stats.DroppedSectors + d.stats.KeptSectors + d.stats.DroppedNames
+	defer func() {
+		if d.stats.DroppedSectors+d.stats.KeptSectors+d.stats.DroppedNames > before {
+			d.stats.CutsWithLoss++
+		}
+	}()
 	for _, n := range d.nodes {
 		if n.isDir() {
 			if !sameKids(n.kids, n.dkids) {
@@ -186,7 +223,7 @@ func (d *Disk) Cut(mode Mode, rng *rand.Rand) {
 		}
 		d.used += n.allocated()
 	}
-	d.frozen = false
+	d.frozen, d.armed = false, 0
 }
 
 // trimDurable drops durable blocks past the durable length and zeroes the tail of the last.

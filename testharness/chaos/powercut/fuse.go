@@ -89,6 +89,20 @@ func (m *Mount) PowerCut(mode Mode, rng *rand.Rand, kill func()) error {
 	return m.mount()
 }
 
+// PowerCutAfter arms the disk so the power goes at the k-th next mutating operation, in the
+// middle of whatever the process is doing (between a commit's writes and its fsync, say); if
+// that has not happened within wait, the power goes then. The rest is PowerCut. It reports
+// whether the armed operation was reached.
+func (m *Mount) PowerCutAfter(k int, wait time.Duration, mode Mode, rng *rand.Rand, kill func()) (bool, error) {
+	hit := false
+	select {
+	case <-m.Disk.arm(k):
+		hit = true
+	case <-time.After(wait):
+	}
+	return hit, m.PowerCut(mode, rng, kill)
+}
+
 // rawFS serves one mount of a Disk. Node ids are the disk's inode numbers; nodes live until a
 // cut makes them unreachable, so Forget has nothing to do.
 type rawFS struct {
@@ -180,6 +194,9 @@ func (r *rawFS) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut
 	if !st.Ok() {
 		return st
 	}
+	if !r.d.mutate() {
+		return fuse.EIO
+	}
 	now := time.Now()
 	if in.Valid&fuse.FATTR_SIZE != 0 {
 		if n.isDir() {
@@ -237,6 +254,9 @@ func (r *rawFS) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *f
 	if !st.Ok() {
 		return st
 	}
+	if !r.d.mutate() {
+		return fuse.EIO
+	}
 	if ino, ok := dir.kids[name]; ok {
 		if in.Flags&syscall.O_EXCL != 0 {
 			return fuse.Status(syscall.EEXIST)
@@ -262,6 +282,9 @@ func (r *rawFS) Mknod(_ <-chan struct{}, in *fuse.MknodIn, name string, out *fus
 	if !st.Ok() {
 		return st
 	}
+	if !r.d.mutate() {
+		return fuse.EIO
+	}
 	if in.Mode&syscall.S_IFMT != syscall.S_IFREG {
 		return fuse.ENOSYS
 	}
@@ -279,6 +302,9 @@ func (r *rawFS) Mkdir(_ <-chan struct{}, in *fuse.MkdirIn, name string, out *fus
 	if !st.Ok() {
 		return st
 	}
+	if !r.d.mutate() {
+		return fuse.EIO
+	}
 	n, st := r.newNode(dir, name, syscall.S_IFDIR|(in.Mode&^in.Umask&0o7777), in.Caller)
 	if !st.Ok() {
 		return st
@@ -292,6 +318,9 @@ func (r *rawFS) remove(h *fuse.InHeader, name string, wantDir bool) fuse.Status 
 	defer r.done()
 	if !st.Ok() {
 		return st
+	}
+	if !r.d.mutate() {
+		return fuse.EIO
 	}
 	ino, ok := dir.kids[name]
 	if !ok {
@@ -324,6 +353,9 @@ func (r *rawFS) Rename(_ <-chan struct{}, in *fuse.RenameIn, oldName, newName st
 	defer r.done()
 	if !st.Ok() {
 		return st
+	}
+	if !r.d.mutate() {
+		return fuse.EIO
 	}
 	to := r.d.nodes[in.Newdir]
 	if to == nil || !to.isDir() {
@@ -388,6 +420,9 @@ func (r *rawFS) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32,
 	if !st.Ok() {
 		return 0, st
 	}
+	if !r.d.mutate() {
+		return 0, fuse.EIO
+	}
 	need := n.newBlocks(int64(in.Offset), int64(len(data)))
 	if c := r.d.o.Capacity; c > 0 && r.d.used+need > c {
 		return 0, fuse.Status(syscall.ENOSPC)
@@ -417,6 +452,9 @@ func (r *rawFS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	defer r.done()
 	if !st.Ok() {
 		return st
+	}
+	if !r.d.mutate() {
+		return fuse.EIO
 	}
 	r.d.stats.Fsyncs++
 	if r.d.o.IgnoreFsync {
@@ -488,6 +526,9 @@ func (r *rawFS) FsyncDir(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	defer r.done()
 	if !st.Ok() {
 		return st
+	}
+	if !r.d.mutate() {
+		return fuse.EIO
 	}
 	r.d.stats.DirFsyncs++
 	if r.d.o.IgnoreFsync {

@@ -349,7 +349,7 @@ func boltCycle(t *testing.T, m *Mount, db string, noSync bool, mode Mode, rng *r
 		}
 		close(lines)
 	}()
-	// Wait for the first commit, then let it run 20..300 ms.
+	// Wait for the first commit, let it run up to 100 ms, then cut at one of the next 20 writes or syncs.
 	var last uint64
 	select {
 	case v, ok := <-lines:
@@ -361,8 +361,8 @@ func boltCycle(t *testing.T, m *Mount, db string, noSync bool, mode Mode, rng *r
 	case <-time.After(20 * time.Second):
 		t.Fatal("bolt writer reported nothing in 20s")
 	}
-	time.Sleep(time.Duration(20+rng.IntN(280)) * time.Millisecond)
-	err = m.PowerCut(mode, rng, func() {
+	time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+	_, err = m.PowerCutAfter(1+rng.IntN(20), time.Second, mode, rng, func() {
 		cmd.Process.Kill()
 		for v := range lines {
 			last = max(last, v)
