@@ -1,0 +1,127 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lanebridge/lanebridge/protocol"
+	"github.com/lanebridge/lanebridge/testharness/chaos/chaosout"
+	"github.com/lanebridge/lanebridge/testharness/sim"
+)
+
+// TestTerminalClockJumps: one terminal's clock jumps three days forward, then six days back,
+// while it sells (its business dates, in one journal, go 2026-11-26 → 11-29 → 11-23), and the
+// agent is SIGKILLed in the middle of the forward segment (so records are sent again). The
+// terminal's clock decides nothing but the business day a sale is booked on: every record is
+// at the hub exactly once, in capture order (seq follows the journal, receipts ascending
+// whatever their dates), and each business day's totals equal what the terminal sold on it.
+//
+// The agent's and the hub's own clocks cannot be moved by libfaketime (Go binaries read the
+// clock through the vDSO and raw syscalls, not libc: checked, `faketime -f +3d` leaves a Go
+// binary's time.Now unchanged), so jumps of those clocks are not covered here.
+func TestTerminalClockJumps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	began := time.Now()
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	const store = "S062"
+	j := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt), map[string]string{"T1": j})
+	ag := startAgent(t, dir, store, cfg)
+
+	segments := []struct {
+		date  string
+		n     int
+		first int
+	}{
+		{"2026-11-26", 300, 1},
+		{"2026-11-29", 400, 301}, // +3 days
+		{"2026-11-23", 300, 701}, // -6 days: before the first segment
+	}
+	totals := make([]sim.Totals, len(segments))
+	var all sim.Totals
+	var sent int64
+	for i, sg := range segments {
+		seg := filepath.Join(dir, fmt.Sprintf("seg%d", i))
+		tot := seg + ".totals.json" // where readTotals(seg) looks
+		s := start(t, "lanebridge-sim", filepath.Join(dir, fmt.Sprintf("sim-%d.log", i)), "jsonl", "--out", j,
+			"--terminal", "T1", "--date", sg.date, "--count", strconv.Itoa(sg.n), "--rate", "400",
+			"--first-receipt", strconv.Itoa(sg.first), "--seed", strconv.Itoa(70+i), "--totals", tot)
+		if i == 1 {
+			time.Sleep(400 * time.Millisecond)
+			ag.kill() // mid-segment: what was sent but not acknowledged is sent again
+			ag = startAgent(t, dir, store, cfg)
+		}
+		<-s.done
+		if s.err != nil {
+			t.Fatalf("simulator segment %d: %v", i, s.err)
+		}
+		totals[i] = readTotals(t, seg)
+		mergeTotals(&all, totals[i])
+		sent += int64(sg.n)
+		h.waitRecords(t, store, sent, 60*time.Second)
+	}
+	verify(t, h, store, map[string]sim.Totals{"T1": all})
+
+	recs := h.allRecords(t, store)
+	prev := 0
+	for _, r := range recs {
+		n, err := strconv.Atoi(r.Receipt)
+		if err != nil {
+			continue // a record without a receipt number (a Z report)
+		}
+		if n <= prev {
+			t.Fatalf("seq %d has receipt %d after receipt %d: the order followed the terminal's clock, not the capture", r.Seq, n, prev)
+		}
+		prev = n
+	}
+	for i, sg := range segments {
+		d, err := h.day(store, sg.date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[protocol.Kind]int64{}
+		for _, k := range d.Kinds {
+			got[protocol.Kind(k.Kind)] = k.Total
+		}
+		for k, v := range totals[i].Sum {
+			if got[k] != v {
+				t.Errorf("day %s kind %s: hub total %d, the terminal sold %d", sg.date, k, got[k], v)
+			}
+		}
+	}
+	ag.stop(t)
+	checkLogs(t, dir)
+	si, err := h.store(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := chaosout.Result{Scenario: "clock-terminal", Seed: 70, Cycles: 1,
+		Faults:   map[string]int64{"terminal_clock_forward_3d": 1, "terminal_clock_back_6d": 1, "agent_sigkill": 1},
+		Captured: sent, Applied: si.Records, Duplicated: si.Records - sent,
+		Replay: "go test -count=1 -run 'TestTerminalClockJumps$' ./testharness/e2e/", DurationS: time.Since(began).Seconds()}
+	if p, err := chaosout.Write(res); err != nil {
+		t.Error(err)
+	} else if p != "" {
+		t.Logf("result written to %s", p)
+	}
+}
+
+func mergeTotals(dst *sim.Totals, src sim.Totals) {
+	if dst.Count == nil {
+		dst.Count, dst.Sum = map[protocol.Kind]int64{}, map[protocol.Kind]int64{}
+	}
+	for k, v := range src.Count {
+		dst.Count[k] += v
+	}
+	for k, v := range src.Sum {
+		dst.Sum[k] += v
+	}
+	dst.N += src.N
+}
