@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -124,4 +125,86 @@ func mergeTotals(dst *sim.Totals, src sim.Totals) {
 		dst.Sum[k] += v
 	}
 	dst.N += src.N
+}
+
+// TestAgentClockJumps: the store PC's clock is three days fast, then (after a SIGKILL) three
+// days slow, then right again ($LANEBRIDGE_CLOCK_OFFSET shifts the agent's clock: captured_at,
+// retention ages and its status). A wrong clock is an alert, not lost data: the hub raises
+// clock_skew while the clock is off and clears it once it is right; every record arrives
+// exactly once, seq contiguous in one epoch, though captured_at went back six days mid-stream.
+func TestAgentClockJumps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	began := time.Now()
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	hcfg := writeHubConfig(t, dir, "hub.yaml", "alerts:\n  clock_skew_over: 1m\n  evaluate_every: 200ms\n")
+	h := startHub(t, dir, "--config", hcfg)
+	const store = "S063"
+	j := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.mqtt, "--config", hcfg), map[string]string{"T1": j})
+	phases := []struct {
+		offset string
+		kill   bool
+	}{{"72h", true}, {"-72h", false}, {"0s", false}}
+	var all sim.Totals
+	var sent int64
+	var ag *proc
+	for i, ph := range phases {
+		ag = startEnv(t, []string{"LANEBRIDGE_CLOCK_OFFSET=" + ph.offset}, "lanebridge-agent",
+			filepath.Join(dir, "agent-"+store+".log"), "run", "--config", cfg)
+		seg := filepath.Join(dir, fmt.Sprintf("phase%d", i))
+		s := start(t, "lanebridge-sim", filepath.Join(dir, fmt.Sprintf("sim-%d.log", i)), "jsonl", "--out", j,
+			"--terminal", "T1", "--date", "2026-11-26", "--count", "300", "--rate", "400",
+			"--first-receipt", strconv.Itoa(1+300*i), "--seed", strconv.Itoa(80+i), "--totals", seg+".totals.json")
+		<-s.done
+		mergeTotals(&all, readTotals(t, seg))
+		sent += 300
+		h.waitRecords(t, store, sent, 60*time.Second)
+		open := func() bool {
+			for _, a := range h.alerts(t, store, "open") {
+				if a.Kind == "clock_skew" {
+					return true
+				}
+			}
+			return false
+		}
+		if ph.offset != "0s" {
+			eventually(t, 30*time.Second, "a clock_skew alert for a clock off by "+ph.offset, func() error {
+				if !open() {
+					return fmt.Errorf("open alerts: %+v", h.alerts(t, store, "open"))
+				}
+				return nil
+			})
+		} else {
+			eventually(t, 30*time.Second, "the clock_skew alert cleared once the clock is right", func() error {
+				if open() {
+					return errors.New("still open")
+				}
+				return nil
+			})
+		}
+		if ph.kill {
+			ag.kill()
+		} else if i < len(phases)-1 {
+			ag.stop(t)
+		}
+	}
+	verify(t, h, store, map[string]sim.Totals{"T1": all})
+	recs := h.allRecords(t, store)
+	if fast, slow := recs[299].CapturedAt, recs[300].CapturedAt; !slow.Before(fast.Add(-5 * 24 * time.Hour)) {
+		t.Errorf("captured_at of seq 300 %v and 301 %v: the agent's clock did not go back six days", fast, slow)
+	}
+	ag.stop(t)
+	checkLogs(t, dir)
+	res := chaosout.Result{Scenario: "clock-agent", Seed: 80, Cycles: len(phases),
+		Faults:   map[string]int64{"agent_clock_forward_3d": 1, "agent_clock_back_6d": 1, "agent_sigkill": 1},
+		Captured: sent, Applied: int64(len(recs)), Duplicated: int64(len(recs)) - sent,
+		Replay: "go test -count=1 -run 'TestAgentClockJumps$' ./testharness/e2e/", DurationS: time.Since(began).Seconds()}
+	if p, err := chaosout.Write(res); err != nil {
+		t.Error(err)
+	} else if p != "" {
+		t.Logf("result written to %s", p)
+	}
 }

@@ -78,13 +78,19 @@ type proc struct {
 
 func start(t testing.TB, name, logPath string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, name, logPath, args...)
+}
+
+// startEnv is start with extra environment variables ("K=V").
+func startEnv(t testing.TB, env []string, name, logPath string, args ...string) *proc {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
