@@ -98,9 +98,9 @@ func powerCutRun(t *testing.T, seed uint64, cycles int, o powercut.Options) chao
 		}
 	})
 
-	// The terminal writes all through the cycles (about 3.5 s each at 150 records/s).
-	n := cycles*500 + 200
-	s := runSim(t, dir, j, "T1", n, 150, int(seed%1000))
+	// The terminal writes all through the cycles (about 3 s each at 100 records/s).
+	n := cycles*300 + 200
+	s := runSim(t, dir, j, "T1", n, 100, int(seed%1000))
 	res := chaosout.Result{Scenario: "powercut", Seed: seed, Cycles: cycles, Faults: map[string]int64{}}
 	lose := func(format string, args ...any) {
 		if honest {
@@ -186,7 +186,8 @@ func powerCutRun(t *testing.T, seed uint64, cycles int, o powercut.Options) chao
 
 	<-s.done
 	ag := startAgent(t, dir, store, cfg)
-	h.waitRecords(t, store, int64(n), 120*time.Second)
+	// The backlog left by the last cycles drains at the pace of a shared machine (race builds).
+	h.waitRecords(t, store, int64(n), max(120*time.Second, time.Duration(n/50)*time.Second))
 	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, j)})
 	if ex, err := h.exceptions(store, "hash_conflict"); err != nil || len(ex) > 0 {
 		t.Errorf("hash conflicts at the hub (a seq captured twice with different content): %v %v", ex, err)
