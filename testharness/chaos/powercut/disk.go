@@ -120,7 +120,7 @@ func (d *Disk) Used() int64 {
 	return d.used
 }
 
-// freeze makes every later operation fail with EIO until thaw: the power is off.
+// freeze makes every later mutating operation fail with EIO until the cut: the power is off.
 func (d *Disk) freeze() {
 	d.mu.Lock()
 	d.frozen = true
@@ -128,7 +128,7 @@ func (d *Disk) freeze() {
 }
 
 // arm makes the power go at the k-th next mutating operation (write, truncate, fsync, create,
-// rename, unlink): that operation fails with EIO and so does everything after it. It returns a
+// rename, unlink): that operation fails with EIO and so does every mutation after it. It returns a
 // channel closed when that happened.
 func (d *Disk) arm(k int) <-chan struct{} {
 	d.mu.Lock()

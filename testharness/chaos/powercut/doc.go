@@ -5,7 +5,8 @@
 // creates, renames and unlinks still pending. [Mount.PowerCut] stops the disk (every later
 // operation fails with EIO), lets the caller SIGKILL its processes, throws away what was not
 // synced, unmounts (so the kernel's page cache of the old mount is gone with it) and mounts the
-// durable state again.
+// durable state again. Between the stop and the SIGKILL, reads still see the current view (the
+// page cache a real machine had at the instant of the cut); only mutations fail.
 //
 // # Why it is faithful
 //

@@ -75,7 +75,8 @@ func (m *Mount) Unmount() error {
 	return nil
 }
 
-// PowerCut cuts the power: the disk stops (every operation fails with EIO from now on), kill
+// PowerCut cuts the power: the disk stops (every write, truncate, sync and directory change
+// fails with EIO from now on; reads still see the current view), kill
 // is called to stop the processes using it (SIGKILL and wait), the file system is unmounted
 // (the kernel's page cache of it goes), the disk drops what was not synced (mode) and is
 // mounted again.
@@ -112,12 +113,13 @@ type rawFS struct {
 
 func (r *rawFS) String() string { return "powercut" }
 
-// op takes the disk's lock and resolves the node of an operation; frozen disks fail with EIO.
+// op takes the disk's lock and resolves the node of an operation. A stopped disk still
+// serves reads of the current view: the process would have had those pages in its page cache
+// at the instant of the cut, and a read changes nothing durable; without it, a process in
+// the moment between the cut and its SIGKILL faults on its mmap (SIGBUS), which no real power
+// cut causes. Every mutating operation checks mutate first.
 func (r *rawFS) op(ino uint64) (*node, fuse.Status) {
 	r.d.mu.Lock()
-	if r.d.frozen {
-		return nil, fuse.EIO
-	}
 	n := r.d.nodes[ino]
 	if n == nil {
 		return nil, fuse.ENOENT
@@ -399,6 +401,9 @@ func (r *rawFS) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse
 		return fuse.Status(syscall.EISDIR)
 	}
 	if in.Flags&syscall.O_TRUNC != 0 {
+		if !r.d.mutate() {
+			return fuse.EIO
+		}
 		r.d.used -= n.truncate(0)
 	}
 	out.OpenFlags = 0 // cached I/O: page cache and mmap as on a local disk
