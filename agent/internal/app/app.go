@@ -227,7 +227,7 @@ func (a *agent) status() protocol.Status {
 		st.Update = a.upd.Report()
 	}
 	if !s.OldestUnsent.IsZero() {
-		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()
+		st.OldestUnsentAge = a.clock().Sub(s.OldestUnsent).Seconds() // both on the agent's clock
 	}
 	// Quarantined captures go out a page at a time, oldest first, until the hub acknowledges
 	// them (Ack.QuarantineThrough): a burst larger than a page is never lost.
