@@ -63,14 +63,19 @@ soak: ## long soak: a time-compressed multi-day outage (300,000 records), then d
 # testharness/chaos/CHAOS.md from every *.json there. The short versions also run in `make test`.
 # LANEBRIDGE_CHAOS_CYCLES=N overrides every scenario's cycle count; LANEBRIDGE_CHAOS_SEED=S replays.
 CHAOS_OUT ?= $(CURDIR)/.cache/chaos
+# The fault tests that live beside the e2e harness (power cut on the FUSE disk, disk full, corrupt
+# hub database, clock jumps); testharness/chaos/... holds the rest.
+CHAOS_E2E = ^(TestPowerCut|TestHubDiskFull|TestCorruptHubDatabaseRefused|TestAgentClockJumps|TestTerminalClockJumps)$$
 chaos-short: ## the chaos scenarios, short (50 agent kills, a 35 s outage, …; under 5 min), results in CHAOS_OUT-short
 	rm -rf $(CHAOS_OUT)-short
 	LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT)-short $(GO) test -count=1 -v -timeout 15m ./testharness/chaos/...
+	LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT)-short $(GO) test -count=1 -v -timeout 15m -run '$(CHAOS_E2E)' ./testharness/e2e/
 
 chaos: ## the chaos scenarios, long (1,000 agent kills, …; an hour or more), then regenerate testharness/chaos/CHAOS.md
 	rm -rf $(CHAOS_OUT) && mkdir -p $(CHAOS_OUT)
 	@start=$$(date +%s); rc=0; \
 	  LANEBRIDGE_CHAOS=long LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT) $(GO) test -count=1 -v -timeout 300m ./testharness/chaos/... || rc=$$?; \
+	  LANEBRIDGE_CHAOS=long LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT) $(GO) test -count=1 -v -timeout 120m -run '$(CHAOS_E2E)' ./testharness/e2e/ || rc=$$?; \
 	  $(GO) run ./testharness/chaos/report -in $(CHAOS_OUT) -out testharness/chaos/CHAOS.md -elapsed $$(( $$(date +%s) - start )) \
 	    -mode "long$${LANEBRIDGE_CHAOS_CYCLES:+, LANEBRIDGE_CHAOS_CYCLES=$$LANEBRIDGE_CHAOS_CYCLES}" -status $$rc && exit $$rc
 

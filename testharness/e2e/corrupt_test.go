@@ -193,3 +193,82 @@ func verifyEpoch(t testing.TB, h *hub, store, epoch string, want map[string]sim.
 		}
 	}
 }
+
+// TestCorruptHubDatabaseRefused: the hub's SQLite file truncated to nothing, and then with a
+// page damaged, while the hub is stopped. The hub must not start, say why and how to fix it,
+// and leave the file alone (before, an empty hub.db became a new empty hub, silently
+// forgetting every store and record). Restored from the copy, it starts with every record.
+func TestCorruptHubDatabaseRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	dir := t.TempDir()
+	dumpOnFailure(t, dir)
+	h := startHub(t, dir)
+	const store, n = "S065", 200
+	j := filepath.Join(dir, "T1.jsonl")
+	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": j})
+	ag := startAgent(t, dir, store, cfg)
+	s := runSim(t, dir, j, "T1", n, 1000, 45)
+	<-s.Done
+	h.WaitRecords(t, store, n, 60*time.Second)
+	ag.Stop(t)
+	h.P.Stop(t)
+
+	db := filepath.Join(dir, "hub", "hub.db")
+	sound, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := filepath.Glob(db + "-wal"); len(m) > 0 {
+		if fi, _ := os.Stat(m[0]); fi.Size() > 0 {
+			t.Logf("hub.db-wal holds %d bytes after a clean stop", fi.Size())
+		}
+	}
+	for _, c := range []struct {
+		name string
+		bad  []byte
+	}{
+		{"truncated to zero", nil},
+		{"page damaged", func() []byte {
+			b := append([]byte(nil), sound...)
+			for p := 4096; p < len(b); p += 8192 {
+				for i := p; i < p+16 && i < len(b); i++ {
+					b[i] ^= 0xff
+				}
+			}
+			return b
+		}()},
+	} {
+		if err := os.WriteFile(db, c.bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		logPath := filepath.Join(dir, "hub-corrupt.log")
+		os.Remove(logPath)
+		p := start(t, "lanebridge-hub", logPath, "serve", "--data", filepath.Join(dir, "hub"), "--http", h.HTTP, "--mqtt", h.MQTT)
+		select {
+		case <-p.Done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the hub kept running on a corrupt database", c.name)
+		}
+		if p.Err == nil {
+			t.Fatalf("%s: the hub exited 0 on a corrupt database", c.name)
+		}
+		if countInFile(logPath, "hub database is corrupt") == 0 || countInFile(logPath, "restore") == 0 {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s: the hub's message does not say the database is corrupt and how to fix it:\n%s", c.name, b)
+		}
+		if after, _ := os.ReadFile(db); !bytes.Equal(after, c.bad) {
+			t.Fatalf("%s: the refused database was written to (%d bytes, was %d)", c.name, len(after), len(c.bad))
+		}
+		os.Remove(logPath) // its error lines are expected; checkLogs scans for panics only
+	}
+	if err := os.WriteFile(db, sound, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.Start(t)
+	h.WaitRecords(t, store, n, 30*time.Second)
+	verify(t, h, store, map[string]sim.Totals{"T1": readTotals(t, j)})
+	h.P.Stop(t)
+	checkLogs(t, dir)
+}

@@ -54,6 +54,12 @@ func start(t testing.TB, name, logPath string, args ...string) *proc {
 	return harness.Start(t, name, logPath, args...)
 }
 
+// startEnv is start with extra environment variables ("K=V").
+func startEnv(t testing.TB, env []string, name, logPath string, args ...string) *proc {
+	t.Helper()
+	return harness.StartEnv(t, env, name, logPath, args...)
+}
+
 func eventually(t testing.TB, d time.Duration, what string, cond func() error) {
 	t.Helper()
 	harness.Eventually(t, d, what, cond)

@@ -86,13 +86,25 @@ func Start(t testing.TB, name, logPath string, args ...string) *Proc {
 // StartExe is Start for any executable (an update's new binary, a copy under another name).
 func StartExe(t testing.TB, exe, name, logPath string, args ...string) *Proc {
 	t.Helper()
+	return StartExeEnv(t, nil, exe, name, logPath, args...)
+}
+
+// StartEnv is Start with extra environment variables ("K=V").
+func StartEnv(t testing.TB, env []string, name, logPath string, args ...string) *Proc {
+	t.Helper()
+	return StartExeEnv(t, env, Bin(name), name, logPath, args...)
+}
+
+// StartExeEnv is StartExe with extra environment variables ("K=V").
+func StartExeEnv(t testing.TB, env []string, exe, name, logPath string, args ...string) *Proc {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1")
+	cmd.Env = append(append(os.Environ(), "GORACE=halt_on_error=1"), env...)
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		t.Fatalf("start %s: %v", name, err)

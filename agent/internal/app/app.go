@@ -197,12 +197,20 @@ type agent struct {
 	rep       *replay.Executor          // nil in the offline status command
 	upd       *update.Updater           // nil in the offline status command
 	rc        *remoteConfig             // configuration pushes; nil in the offline status command and tests
+	now       func() time.Time          // the agent's clock (agentClock); nil: time.Now
+}
+
+func (a *agent) clock() time.Time {
+	if a.now == nil {
+		return time.Now()
+	}
+	return a.now()
 }
 
 func (a *agent) status() protocol.Status {
 	s := a.sp.Stats()
 	st := protocol.Status{
-		Version: Version, Clock: time.Now().UTC(), Epoch: s.Epoch, LastSeq: s.LastSeq, LastAck: s.LastAck,
+		Version: Version, Clock: a.clock().UTC(), Epoch: s.Epoch, LastSeq: s.LastSeq, LastAck: s.LastAck,
 		Backlog: s.Backlog, LastCapture: s.LastCapture, QuarantineCount: s.QuarantineCount, Alarms: s.Alarms,
 		SpoolUsedBytes: s.UsedBytes, SpoolMaxBytes: s.MaxBytes,
 		OS: runtime.GOOS, Arch: runtime.GOARCH, Channel: a.cfg.Update.Channel,
@@ -219,7 +227,7 @@ func (a *agent) status() protocol.Status {
 		st.Update = a.upd.Report()
 	}
 	if !s.OldestUnsent.IsZero() {
-		st.OldestUnsentAge = time.Since(s.OldestUnsent).Seconds()
+		st.OldestUnsentAge = a.clock().Sub(s.OldestUnsent).Seconds() // both on the agent's clock
 	}
 	// Quarantined captures go out a page at a time, oldest first, until the hub acknowledges
 	// them (Ack.QuarantineThrough): a burst larger than a page is never lost.
@@ -262,8 +270,12 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *upd
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return fmt.Errorf("config key data_dir: cannot create %s: %w", cfg.DataDir, err)
 	}
+	now, err := agentClock()
+	if err != nil {
+		return err
+	}
 	sp, err := spool.Open(spoolPath(cfg), spool.Options{
-		Store: cfg.Store, Retention: time.Duration(cfg.Spool.Retention), MaxSize: int64(cfg.Spool.MaxSize), Logger: log,
+		Store: cfg.Store, Retention: time.Duration(cfg.Spool.Retention), MaxSize: int64(cfg.Spool.MaxSize), Logger: log, Now: now,
 	})
 	if err != nil {
 		return fmt.Errorf("open spool: %w", err)
@@ -278,7 +290,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, upd *upd
 		return fmt.Errorf("capture: %w", err)
 	}
 	defer jr.Close()
-	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, upd: upd, rc: rc}
+	a := &agent{cfg: cfg, log: log, sp: sp, sources: map[string]capture.Source{}, journal: jr, upd: upd, rc: rc, now: now}
 	var configCmds chan *protocol.Command
 	var restart chan struct{}
 	if rc != nil {

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -257,7 +258,12 @@ func writeFile0600(path string, b []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(name, path)
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is synced: without it a power cut can
+	// bring back the old file, or none (the powercut disk in testharness models this).
+	return boltfile.SyncDir(filepath.Dir(path))
 }
 
 func mapGet(m *yaml.Node, key string) *yaml.Node {

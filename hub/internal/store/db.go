@@ -30,12 +30,18 @@ type DB struct {
 // sqliteBusyTimeout is how long a write waits for another process's write transaction.
 const sqliteBusyTimeout = 10 * time.Second
 
-// OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
+// OpenSQLite opens (creating if needed) the database file at path and migrates its schema. An
+// existing file must be a sound database (not empty, an SQLite header, and PRAGMA quick_check
+// ok on files up to 1 GiB), or OpenSQLite fails with ErrCorruptDatabase and leaves it as it is.
 // The file is in WAL mode with synchronous=FULL, so a returned write is on disk. Within the
 // process every write goes through one connection, reads through a small pool of their own.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store %q: need a plain file path", path)
+	}
+	exists, size, err := checkSQLiteHeader(path)
+	if err != nil {
+		return nil, err
 	}
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)", sqliteBusyTimeout.Milliseconds())
 	// The writer's page cache (64 MiB, SQLite's default is 2 MiB) holds a whole group commit's
@@ -49,6 +55,12 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	e := &sqliteEngine{path: path, w: w}
 	s := &DB{name: path, e: e, d: sqliteDialect}
+	if exists && size <= quickCheckMaxBytes {
+		if err := quickCheck(ctx, w, path); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: migrate: %w", path, err)
