@@ -117,17 +117,19 @@ type sqliteEngine struct {
 	path  string
 	w     *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
 	r     *sql.DB // readers; WAL lets them run beside the writer
+	ck    *checkpointer
 	cache stmtCache
 }
 
 func (e *sqliteEngine) begin(ctx context.Context, write bool) (tx, error) {
 	db, o := e.r, &sql.TxOptions{ReadOnly: true}
 	var c *stmtCache
+	var ck *checkpointer
 	if write {
-		db, o, c = e.w, nil, &e.cache
+		db, o, c, ck = e.w, nil, &e.cache, e.ck
 	}
 	t, err := db.BeginTx(ctx, o)
-	return &sqliteTx{Tx: t, stmts: map[string]*sql.Stmt{}, cache: c, db: db}, err
+	return &sqliteTx{Tx: t, stmts: map[string]*sql.Stmt{}, cache: c, db: db, ck: ck}, err
 }
 
 // stmtCache keeps the statements the writer runs again and again prepared on its connection
@@ -210,6 +212,9 @@ func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
 
 func (e *sqliteEngine) close() error {
 	var errs []error
+	if e.ck != nil {
+		errs = append(errs, e.ck.close())
+	}
 	if e.r != nil {
 		errs = append(errs, e.r.Close())
 	}
@@ -221,7 +226,8 @@ type sqliteTx struct {
 	stmts map[string]*sql.Stmt // statements of this transaction, closed with it
 	cache *stmtCache           // the writer's statements (nil in a read transaction)
 	db    *sql.DB
-	later []string // statements to prepare into cache when the transaction ends
+	ck    *checkpointer // the writer's (nil in a read transaction)
+	later []string      // statements to prepare into cache when the transaction ends
 }
 
 // stmt is q prepared for this transaction: from the writer's cache when it holds q, else
@@ -339,6 +345,9 @@ func (t *sqliteTx) insertChunks(ctx context.Context, table string, cols []string
 
 func (t *sqliteTx) commit(ctx context.Context) error {
 	err := t.Commit()
+	if err == nil && t.ck != nil {
+		t.ck.committed(ctx, t.db)
+	}
 	t.prepareLater(ctx)
 	return err
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
 )
@@ -288,4 +290,39 @@ func BenchmarkGroupCommit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestSQLiteCheckpointer: the writer never checkpoints (wal_autocheckpoint 0), yet the
+// records reach the database file: the checkpointer copies the WAL back beside the writer.
+// Without it the file would stay at its size after the migrations.
+func TestSQLiteCheckpointer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s := openSQLiteT(t, path)
+	mustAddStore(t, s, "s1")
+	var auto int
+	if err := queryRowT(t, s, `PRAGMA wal_autocheckpoint`, &auto); err != nil || auto != 0 {
+		t.Fatalf("writer wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	before := fileSize(t, path)
+	for i := uint64(0); i < 20; i++ {
+		mustApply(t, s, "s1", "e1", recs("s1", "e1", 1+i*100, 100+i*100))
+	}
+	ck := s.e.(*sqliteEngine).ck
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(t, path) <= before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := fileSize(t, path); after <= before || ck.checkpoints.Load() == 0 {
+		t.Fatalf("database file %d bytes before, %d after 2,000 records; %d checkpoints (last error %v)", before, after, ck.checkpoints.Load(), ck.err.Load())
+	}
+	checkContiguous(t, s, "s1", "e1", 2000)
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
