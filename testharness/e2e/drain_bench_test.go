@@ -83,46 +83,16 @@ func BenchmarkDrain(b *testing.B) {
 	cfg := agentConfig(b, dir, store, enroll(b, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
 	listen := agentListen(b, cfg)
 	ag := startAgent(b, dir, store, cfg)
-	eventually(b, 120*time.Second, "agent captured the backlog", func() error {
-		st, err := agentStatus(listen)
-		if err != nil {
-			return err
-		}
-		if st.LastSeq != uint64(drainN) {
-			return fmt.Errorf("captured %d", st.LastSeq)
-		}
-		return nil
-	})
+	waitCaptured(b, listen, uint64(drainN))
 	b.ResetTimer()
 	h.Start(b)
-	// The clock starts when the agent is connected (its reconnect back-off is not the drain).
-	var t0 time.Time
-	eventually(b, 60*time.Second, "agent connected", func() error {
-		st, err := agentStatus(listen)
-		if err != nil {
-			return err
+	var hubCPU0, agentCPU0 float64
+	el := drainTimed(b, listen, uint64(drainN), func() {
+		hubCPU0, agentCPU0 = cpuSeconds(h.P), cpuSeconds(ag)
+		if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
+			b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
 		}
-		if !st.Connected {
-			return fmt.Errorf("not connected")
-		}
-		t0 = time.Now()
-		return nil
 	})
-	hubCPU0, agentCPU0 := cpuSeconds(h.P), cpuSeconds(ag)
-	if os.Getenv("LANEBRIDGE_BENCH_PPROF") != "" {
-		b.Logf("agent profile: go tool pprof http://%s/debug/pprof/profile?seconds=4", listen)
-	}
-	eventually(b, 300*time.Second, "backlog drained and acked", func() error {
-		st, err := agentStatus(listen)
-		if err != nil {
-			return err
-		}
-		if st.LastAck != uint64(drainN) {
-			return fmt.Errorf("acked %d", st.LastAck)
-		}
-		return nil
-	})
-	el := time.Since(t0)
 	b.StopTimer()
 	hubCPU, agentCPU := cpuSeconds(h.P)-hubCPU0, cpuSeconds(ag)-agentCPU0
 	si, err := h.Store(store)
@@ -143,6 +113,52 @@ func BenchmarkDrain(b *testing.B) {
 		drainN, el.Round(time.Millisecond), rate, nats.RecordsPer, rate/nats.RecordsPer, raw, rate/raw)
 	ag.Stop(b)
 	h.P.Stop(b)
+}
+
+// waitCaptured waits until the agent at listen has captured n records.
+func waitCaptured(b *testing.B, listen string, n uint64) {
+	b.Helper()
+	eventually(b, 120*time.Second, "agent captured the backlog", func() error {
+		st, err := agentStatus(listen)
+		if err != nil {
+			return err
+		}
+		if st.LastSeq != n {
+			return fmt.Errorf("captured %d", st.LastSeq)
+		}
+		return nil
+	})
+}
+
+// drainTimed waits until the agent at listen is connected (its reconnect back-off is not the
+// drain), calls connected, then waits until the hub has acknowledged n records, and returns
+// the time from connected to acknowledged.
+func drainTimed(b *testing.B, listen string, n uint64, connected func()) time.Duration {
+	b.Helper()
+	var t0 time.Time
+	eventually(b, 60*time.Second, "agent connected", func() error {
+		st, err := agentStatus(listen)
+		if err != nil {
+			return err
+		}
+		if !st.Connected {
+			return fmt.Errorf("not connected")
+		}
+		t0 = time.Now()
+		return nil
+	})
+	connected()
+	eventually(b, 300*time.Second, "backlog drained and acked", func() error {
+		st, err := agentStatus(listen)
+		if err != nil {
+			return err
+		}
+		if st.LastAck != n {
+			return fmt.Errorf("acked %d", st.LastAck)
+		}
+		return nil
+	})
+	return time.Since(t0)
 }
 
 func agentListen(b testing.TB, cfgPath string) string {

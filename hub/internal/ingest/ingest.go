@@ -147,7 +147,10 @@ func New(st Store, pub Publisher, o Options) *Ingester {
 	}
 	in := &Ingester{st: st, pub: pub, log: o.Logger.With("component", "ingest"), onStat: o.OnStatus, rec: o.Series,
 		budget: semaphore.NewWeighted(o.MaxPendingBytes), maxHeld: o.MaxPendingBytes, maxGroup: o.MaxGroupRecords}
-	in.commits = make(chan *pending, o.Workers*4)
+	// The committer gathers what waits here into one group commit (up to MaxGroupRecords): room
+	// for every worker's full queue, so a group is not cut at a few batches while many stores
+	// send small ones (fan-in). Memory stays bounded by MaxPendingBytes.
+	in.commits = make(chan *pending, o.Workers*o.QueueSize)
 	in.queues = make([]chan Message, o.Workers)
 	for i := range in.queues {
 		in.queues[i] = make(chan Message, o.QueueSize)

@@ -144,3 +144,64 @@ func TestBackPressureAndGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitGathersFanIn: 100 stores' batches waiting while the database is locked are
+// applied in a few large group commits once it is free, not in groups cut at the few batches a
+// short hand-off queue held (fan-in: many stores, small batches, one fsync each group).
+func TestGroupCommitGathersFanIn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	db, err := store.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const stores = 100
+	var msgs []Message
+	for i := range stores {
+		id := fmt.Sprintf("S%03d", i)
+		if err := db.AddStore(ctx, id, "x"); err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, batchOf(t, id, 1, 5))
+	}
+	lock, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	conn, err := lock.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	st := &countingStore{DB: db}
+	pub := &acks{}
+	const workers = 4
+	in := New(st, pub, Options{Workers: workers})
+	go in.Run(ctx)
+	for _, m := range msgs {
+		if !in.Handle(ctx, m) {
+			t.Fatal("Handle refused a message within the budget")
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the workers decode and hand everything on
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range pub.wait(t, stores) {
+		if a.AppliedThrough != 5 {
+			t.Fatalf("ack %+v, want through 5", a)
+		}
+	}
+	st.mu.Lock()
+	groups := append([]int(nil), st.groups...)
+	st.mu.Unlock()
+	if slices.Max(groups) <= 5*workers {
+		t.Fatalf("group commits %v: none larger than %d batches, want the waiting batches together", groups, 5*workers)
+	}
+}

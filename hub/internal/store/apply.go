@@ -20,7 +20,7 @@ import (
 func (s *DB) ApplyBatch(ctx context.Context, store, epoch string, recs []protocol.Record) (ApplyResult, error) {
 	var res ApplyResult
 	err := s.applyTx(ctx, store, epoch, recs, true, func(t tx, bodies [][]byte) (err error) {
-		res, err = s.applyBatch(ctx, t, store, epoch, recs, bodies)
+		res, err = s.applyBatch(ctx, t, store, epoch, recs, bodies, nil)
 		return err
 	})
 	if err != nil {
@@ -41,7 +41,10 @@ func (s *DB) applyTx(ctx context.Context, store, epoch string, recs []protocol.R
 	return s.write(ctx, func(t tx) error { return fn(t, bodies) })
 }
 
-func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []protocol.Record, bodies [][]byte) (ApplyResult, error) {
+// applyBatch applies one batch in t. With g nil it inserts the batch's new records itself;
+// otherwise it only plans them (progress, duplicates, conflicts) and adds them to g, which
+// inserts the runs of a whole group commit at once (g.flush).
+func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []protocol.Record, bodies [][]byte, g *groupInsert) (ApplyResult, error) {
 	var res ApplyResult
 	now := s.now()
 	if len(recs) > 0 {
@@ -75,6 +78,7 @@ func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []p
 		}); err != nil {
 			return res, fmt.Errorf("read stored hashes: %w", err)
 		}
+		g.overlay(store, epoch, first, last, stored)
 	}
 	pl, err := planApply(epoch, recs, p, stored)
 	if err != nil {
@@ -90,8 +94,10 @@ func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []p
 		return res, nil
 	}
 	run := recs[pl.insertFrom:]
-	if err := s.insertRecords(ctx, t, run, bodies[pl.insertFrom:], now); err != nil {
-		return res, err
+	if g == nil {
+		if err := s.insertRecords(ctx, t, run, bodies[pl.insertFrom:], now); err != nil {
+			return res, err
+		}
 	}
 	res.Applied = len(run)
 	res.AppliedThrough = run[len(run)-1].Seq
@@ -99,6 +105,7 @@ func (s *DB) applyBatch(ctx context.Context, t tx, store, epoch string, recs []p
 		int64(res.AppliedThrough), now, store, epoch); err != nil {
 		return res, fmt.Errorf("update progress: %w", err)
 	}
+	g.add(store, epoch, run, bodies[pl.insertFrom:])
 	return res, nil
 }
 
@@ -117,16 +124,20 @@ func (s *DB) progress(ctx context.Context, t tx, store, epoch string) (p uint64,
 
 var recordCols = []string{"store", "epoch", "seq", "kind", "terminal", "receipt", "business_date", "total", "hash", "body", "applied_at"}
 
-// insertRecords stores a run of new records, adds them to their days' summaries and enqueues
-// their postings.
+// insertRecords stores new records (of one or many streams), adds them to their days'
+// summaries and enqueues their postings: one multi-row statement (or COPY) per table for all
+// of them.
 func (s *DB) insertRecords(ctx context.Context, t tx, run []protocol.Record, bodies [][]byte, now any) error {
+	if len(run) == 0 {
+		return nil
+	}
 	rs := make([][]any, len(run))
 	for i := range run {
 		r := &run[i]
 		rs[i] = []any{r.Store, r.Epoch, int64(r.Seq), string(r.Kind), r.Terminal, r.Receipt, r.BusinessDate, r.Total, r.Hash, bodies[i], now}
 	}
 	if err := t.insert(ctx, "records", recordCols, rs); err != nil {
-		return fmt.Errorf("insert seq %d..%d: %w", run[0].Seq, run[len(run)-1].Seq, err)
+		return fmt.Errorf("insert %d records from %s/%s seq %d: %w", len(run), run[0].Store, run[0].Epoch, run[0].Seq, err)
 	}
 	if err := s.summarise(ctx, t, run); err != nil {
 		return err

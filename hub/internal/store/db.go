@@ -47,7 +47,9 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	// The writer's page cache (64 MiB, SQLite's default is 2 MiB) holds a whole group commit's
 	// dirty pages: a smaller one spills them into the WAL mid-transaction, one write call per
 	// page and the same page written again and again.
-	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_txlock=immediate")
+	// The writer does not checkpoint the WAL after its commits (wal_autocheckpoint 0): a
+	// checkpointer of its own does, beside it (checkpointer.go).
+	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=journal_mode(WAL)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -74,6 +76,10 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := e.r.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s for reading: %w", path, err)
+	}
+	if e.ck, err = startCheckpointer(ctx, path, pragmas); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	return s, nil
 }

@@ -33,6 +33,18 @@
 // this package had. So: queries and orchestration once, as Grafana does, over River's kind of
 // thin executor on each engine's native driver.
 //
+// # Write path
+//
+// Records arrive in group commits (ApplyBatches, group.go): each batch is checked against its
+// stream's progress in a savepoint of its own, then the new records of every batch are
+// inserted together — one multi-row INSERT per table on SQLite (chunks of 128 rows, then
+// powers of two, so a handful of statement texts serve every size), COPY into records and one
+// INSERT … SELECT FROM unnest per other table on PostgreSQL — and the day summaries are summed
+// in memory per store-day and upserted once per row touched. SQLite's writer keeps the
+// statements it runs in more than one transaction prepared across transactions (stmtCache);
+// pgx caches prepared statements per connection by itself. SQLite's WAL is checkpointed by a
+// checkpointer beside the writer, not inside its commits (checkpointer.go).
+//
 // # Migrations
 //
 // migrations/NNNN_name.sql, embedded, numbered from 1 without gaps and written once with the

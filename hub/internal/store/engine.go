@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -112,18 +114,91 @@ func (s scanTime) Scan(v any) error {
 // --- SQLite (modernc.org/sqlite through database/sql) ---
 
 type sqliteEngine struct {
-	path string
-	w    *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
-	r    *sql.DB // readers; WAL lets them run beside the writer
+	path  string
+	w     *sql.DB // one connection: every write transaction, BEGIN IMMEDIATE
+	r     *sql.DB // readers; WAL lets them run beside the writer
+	ck    *checkpointer
+	cache stmtCache
 }
 
 func (e *sqliteEngine) begin(ctx context.Context, write bool) (tx, error) {
 	db, o := e.r, &sql.TxOptions{ReadOnly: true}
+	var c *stmtCache
+	var ck *checkpointer
 	if write {
-		db, o = e.w, nil
+		db, o, c, ck = e.w, nil, &e.cache, e.ck
 	}
 	t, err := db.BeginTx(ctx, o)
-	return &sqliteTx{Tx: t, stmts: map[string]*sql.Stmt{}}, err
+	return &sqliteTx{Tx: t, stmts: map[string]*sql.Stmt{}, cache: c, db: db, ck: ck}, err
+}
+
+// stmtCache keeps the statements the writer runs again and again prepared on its connection
+// across transactions (SQLite parses a 50-row INSERT in about the time it takes to run it).
+// A statement is prepared on the DB when a second transaction runs it, after that transaction
+// ended: preparing on the DB needs the writer's one connection, which a transaction holds. It
+// holds at most stmtCacheSize statements and is safe for concurrent use.
+type stmtCache struct {
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+	seen  map[string]bool // run by one transaction; forgotten when it grows past stmtSeenSize
+}
+
+const (
+	stmtCacheSize = 512
+	stmtSeenSize  = 4096
+)
+
+func (c *stmtCache) get(q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stmts[q]
+}
+
+// ran notes that a transaction ran q unprepared; it returns true when q should now be
+// prepared for the next ones.
+func (c *stmtCache) ran(q string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.stmts) >= stmtCacheSize {
+		return false
+	}
+	if c.seen == nil || len(c.seen) >= stmtSeenSize {
+		c.seen = map[string]bool{}
+	}
+	if c.seen[q] {
+		delete(c.seen, q)
+		return true
+	}
+	c.seen[q] = true
+	return false
+}
+
+// prepare prepares qs on db (outside any transaction of it) and keeps them. A statement that
+// does not prepare is left out: the next transaction runs it unprepared and meets the error.
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, qs []string) {
+	for _, q := range qs {
+		st, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.stmts == nil {
+			c.stmts = map[string]*sql.Stmt{}
+		}
+		if c.stmts[q] == nil && len(c.stmts) < stmtCacheSize {
+			c.stmts[q], st = st, nil
+		}
+		c.mu.Unlock()
+		if st != nil {
+			_ = st.Close()
+		}
+	}
 }
 
 func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
@@ -137,6 +212,9 @@ func (e *sqliteEngine) prepareMigration(ctx context.Context, t tx) error {
 
 func (e *sqliteEngine) close() error {
 	var errs []error
+	if e.ck != nil {
+		errs = append(errs, e.ck.close())
+	}
 	if e.r != nil {
 		errs = append(errs, e.r.Close())
 	}
@@ -145,11 +223,46 @@ func (e *sqliteEngine) close() error {
 
 type sqliteTx struct {
 	*sql.Tx
-	stmts map[string]*sql.Stmt // multi-row INSERTs prepared in this transaction, closed with it
+	stmts map[string]*sql.Stmt // statements of this transaction, closed with it
+	cache *stmtCache           // the writer's statements (nil in a read transaction)
+	db    *sql.DB
+	ck    *checkpointer // the writer's (nil in a read transaction)
+	later []string      // statements to prepare into cache when the transaction ends
+}
+
+// stmt is q prepared for this transaction: from the writer's cache when it holds q, else
+// prepared here (and, the second time a transaction needs it, into the cache afterwards).
+func (t *sqliteTx) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st := t.stmts[q]; st != nil {
+		return st, nil
+	}
+	var st *sql.Stmt
+	if p := t.cache.get(q); p != nil {
+		st = t.StmtContext(ctx, p) // reuses p's statement on the writer's one connection
+	} else {
+		var err error
+		if st, err = t.PrepareContext(ctx, q); err != nil {
+			return nil, err
+		}
+		if t.cache.ran(q) {
+			t.later = append(t.later, q)
+		}
+	}
+	t.stmts[q] = st
+	return st, nil
 }
 
 func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	res, err := t.ExecContext(ctx, q, args...)
+	var res sql.Result
+	var err error
+	if t.cache == nil {
+		res, err = t.ExecContext(ctx, q, args...)
+	} else {
+		var st *sql.Stmt
+		if st, err = t.stmt(ctx, q); err == nil {
+			res, err = st.ExecContext(ctx, args...)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -157,7 +270,16 @@ func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) (int64, erro
 }
 
 func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
-	r, err := t.QueryContext(ctx, q, args...)
+	var r *sql.Rows
+	var err error
+	if t.cache == nil {
+		r, err = t.QueryContext(ctx, q, args...)
+	} else {
+		var st *sql.Stmt
+		if st, err = t.stmt(ctx, q); err == nil {
+			r, err = st.QueryContext(ctx, args...)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -165,12 +287,23 @@ func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, erro
 }
 
 func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
-	return t.QueryRowContext(ctx, q, args...)
+	if t.cache == nil {
+		return t.QueryRowContext(ctx, q, args...)
+	}
+	st, err := t.stmt(ctx, q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
-// sqliteInsertChunk is how many rows one INSERT carries (at most 11 columns here, far below
-// SQLite's 32766 parameters); each chunk size is prepared once per transaction.
-const sqliteInsertChunk = 50
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// sqliteInsertChunk is how many rows one INSERT carries at most (at most 14 columns here, far
+// below SQLite's 32766 parameters); see chunkAt.
+const sqliteInsertChunk = 128
 
 func (t *sqliteTx) insert(ctx context.Context, table string, cols []string, rs [][]any) error {
 	_, err := t.insertChunks(ctx, table, cols, rs, "")
@@ -185,16 +318,13 @@ func (t *sqliteTx) insertNew(ctx context.Context, table string, cols []string, r
 func (t *sqliteTx) insertChunks(ctx context.Context, table string, cols []string, rs [][]any, tail string) ([]string, error) {
 	var out []string
 	args := make([]any, 0, len(cols)*sqliteInsertChunk)
-	for off := 0; off < len(rs); off += sqliteInsertChunk {
-		chunk := rs[off:min(off+sqliteInsertChunk, len(rs))]
+	for off, n := 0, 0; off < len(rs); off += n {
+		n = chunkAt(off, len(rs), sqliteInsertChunk)
+		chunk := rs[off : off+n]
 		q := insertSQL(table, cols, len(chunk)) + tail
-		st := t.stmts[q]
-		if st == nil {
-			var err error
-			if st, err = t.PrepareContext(ctx, q); err != nil {
-				return nil, fmt.Errorf("insert into %s: prepare: %w", table, err)
-			}
-			t.stmts[q] = st
+		st, err := t.stmt(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("insert into %s: prepare: %w", table, err)
 		}
 		args = args[:0]
 		for _, r := range chunk {
@@ -213,9 +343,30 @@ func (t *sqliteTx) insertChunks(ctx context.Context, table string, cols []string
 	return out, nil
 }
 
-func (t *sqliteTx) commit(context.Context) error { return t.Commit() }
+func (t *sqliteTx) commit(ctx context.Context) error {
+	err := t.Commit()
+	if err == nil && t.ck != nil {
+		t.ck.committed(ctx, t.db)
+	}
+	t.prepareLater(ctx)
+	return err
+}
 
-func (t *sqliteTx) rollback(context.Context) { _ = t.Rollback() }
+func (t *sqliteTx) rollback(ctx context.Context) {
+	if t.Rollback() == nil {
+		t.prepareLater(ctx)
+	}
+}
+
+// prepareLater prepares into the cache what this transaction ran twice-seen, now that the
+// writer's connection is free.
+func (t *sqliteTx) prepareLater(ctx context.Context) {
+	if len(t.later) > 0 {
+		qs := t.later
+		t.later = nil
+		t.cache.prepare(context.WithoutCancel(ctx), t.db, qs)
+	}
+}
 
 type sqlRows struct{ *sql.Rows }
 
@@ -349,6 +500,16 @@ func rebind(q string) string {
 }
 
 // --- shared statement text ---
+
+// chunkAt is the number of rows the multi-row statement at row off of n carries: full chunks
+// of most (a power of two), then the rest in falling powers of two, so that a handful of
+// statement texts, each prepared once per connection, serve every n.
+func chunkAt(off, n, most int) int {
+	if rest := n - off; rest < most {
+		return 1 << (bits.Len(uint(rest)) - 1)
+	}
+	return most
+}
 
 // insertSQL is a multi-row INSERT of n rows.
 func insertSQL(table string, cols []string, n int) string {

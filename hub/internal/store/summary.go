@@ -33,26 +33,31 @@ const (
 	sumRows     = "rows"     // records stored, of every kind: a close checks it against the records
 )
 
-type sumKey struct{ date, terminal, item string }
+type sumKey struct{ store, date, terminal, item string }
 
-// sumAcc accumulates the day_sums deltas of a run of records.
-type sumAcc map[sumKey]int64
+// sumAcc accumulates the day_sums deltas of records of one store.
+type sumAcc struct {
+	store string
+	m     map[sumKey]int64 // shared by the accumulators of one summarise call
+}
 
 func (a sumAcc) add(date, terminal, item string, v int64) {
-	k := sumKey{date, terminal, item}
-	s, ok := a[k]
+	k := sumKey{a.store, date, terminal, item}
+	s, ok := a.m[k]
 	if !ok {
-		a[k] = v
+		a.m[k] = v
 		return
 	}
 	if n := s + v; (v > 0 && n < s) || (v < 0 && n > s) {
 		a.saturate(date, terminal) // the day goes slow: the value does not matter
 	} else {
-		a[k] = n
+		a.m[k] = n
 	}
 }
 
-func (a sumAcc) saturate(date, terminal string) { a[sumKey{date, terminal, sumAbs}] = math.MaxInt64 }
+func (a sumAcc) saturate(date, terminal string) {
+	a.m[sumKey{a.store, date, terminal, sumAbs}] = math.MaxInt64
+}
 
 // money adds an amount to item and its magnitude to abs.
 func (a sumAcc) money(date, terminal, item string, v int64) {
@@ -61,18 +66,20 @@ func (a sumAcc) money(date, terminal, item string, v int64) {
 		a.saturate(date, terminal)
 		return
 	}
-	k := sumKey{date, terminal, sumAbs}
-	if m := a[k]; m > math.MaxInt64-max(v, -v) {
+	k := sumKey{a.store, date, terminal, sumAbs}
+	if m := a.m[k]; m > math.MaxInt64-max(v, -v) {
 		a.saturate(date, terminal)
 	} else {
-		a[k] = m + max(v, -v)
+		a.m[k] = m + max(v, -v)
 	}
 }
 
 var dayKeyCols = []string{"key", "store", "business_date", "terminal", "kind", "receipt", "number", "epoch", "seq"}
 var dayZCols = []string{"store", "business_date", "epoch", "seq"}
 
-// summarise adds a run of newly stored records to their days' summaries.
+// summarise adds newly stored records (of one or many stores, each store's in apply order) to
+// their days' summaries: the deltas are summed in memory and each day_sums row touched is
+// upserted once.
 func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 	if len(run) == 0 {
 		return nil
@@ -105,10 +112,10 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 	for _, k := range added {
 		first[k] = true
 	}
-	acc := sumAcc{}
+	sums := map[sumKey]int64{}
 	for i := range run {
 		r := &run[i]
-		d, term := r.BusinessDate, r.Terminal
+		d, term, acc := r.BusinessDate, r.Terminal, sumAcc{r.Store, sums}
 		acc.add(d, term, sumRows, 1)
 		if r.Kind == protocol.KindZReport || r.Kind == protocol.KindXReport {
 			continue
@@ -144,27 +151,28 @@ func (s *DB) summarise(ctx context.Context, t tx, run []protocol.Record) error {
 			}
 		}
 	}
-	return s.addSums(ctx, t, run[0].Store, acc)
+	return s.addSums(ctx, t, sums)
 }
 
-// daySumsChunk is how many rows one upsert carries (5 parameters each).
-const daySumsChunk = 200
+// daySumsChunk is how many rows one upsert carries at most (5 parameters each); see chunkAt.
+const daySumsChunk = 256
 
 // addSums upserts deltas into day_sums in key order (concurrent writers on PostgreSQL lock
 // rows in the same order). A sum that would pass int64 is left as it was and saturates abs.
-func (s *DB) addSums(ctx context.Context, t tx, store string, acc sumAcc) error {
+func (s *DB) addSums(ctx context.Context, t tx, acc map[sumKey]int64) error {
 	keys := make([]sumKey, 0, len(acc))
 	for k := range acc {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b sumKey) int {
-		return cmp.Or(cmp.Compare(a.date, b.date), cmp.Compare(a.terminal, b.terminal), cmp.Compare(a.item, b.item))
+		return cmp.Or(cmp.Compare(a.store, b.store), cmp.Compare(a.date, b.date), cmp.Compare(a.terminal, b.terminal), cmp.Compare(a.item, b.item))
 	})
-	for off := 0; off < len(keys); off += daySumsChunk {
-		chunk := keys[off:min(off+daySumsChunk, len(keys))]
+	for off, n := 0, 0; off < len(keys); off += n {
+		n = chunkAt(off, len(keys), daySumsChunk)
+		chunk := keys[off : off+n]
 		args := make([]any, 0, 5*len(chunk))
 		for _, k := range chunk {
-			args = append(args, store, k.date, k.terminal, k.item, acc[k])
+			args = append(args, k.store, k.date, k.terminal, k.item, acc[k])
 		}
 		q := `INSERT INTO day_sums (store, business_date, terminal, item, amount) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?),", len(chunk)), ",") +
