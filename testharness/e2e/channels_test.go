@@ -17,7 +17,8 @@ import (
 )
 
 // TestChannelsVendureEndToEnd: real hub and agent binaries, the real Vendure (web shop) and a
-// Shopify-shaped SIMULATOR (marketplace). Store sales lower the web shop's stock within
+// Shopify-shaped SIMULATOR (marketplace). Store sales, from a journal and then from the
+// terminal simulator's ESC/POS receipts over a pseudo-terminal, lower the web shop's stock within
 // seconds; a marketplace reservation lowers every channel; a repeat changes nothing; a
 // cancellation restores it; a hub SIGKILLed with a push in flight ends with every channel at the
 // right figure once it is back.
