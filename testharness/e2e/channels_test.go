@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanebridge/lanebridge/protocol"
 	"github.com/lanebridge/lanebridge/testharness/channelsim"
 )
 
 // TestChannelsVendureEndToEnd: real hub and agent binaries, the real Vendure (web shop) and a
-// Shopify-shaped SIMULATOR (marketplace). Store sales lower the web shop's stock within
+// Shopify-shaped SIMULATOR (marketplace). Store sales, from a journal and then from the
+// terminal simulator's ESC/POS receipts over a pseudo-terminal, lower the web shop's stock within
 // seconds; a marketplace reservation lowers every channel; a repeat changes nothing; a
 // cancellation restores it; a hub SIGKILLed with a push in flight ends with every channel at the
 // right figure once it is back.
@@ -71,6 +73,10 @@ connectors:
 	h := startHub(t, dir, "--config", cfgPath)
 	journal := filepath.Join(dir, "T1.jsonl")
 	agentCfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT), map[string]string{"T1": journal})
+	// T2 is a receipt printer on a serial line (a pseudo-terminal), read with the shipped
+	// ESC/POS profile: the terminal simulator prints into the other end.
+	line := newPTYLine(t)
+	appendTerminal(t, agentCfg, captureTerm{"T2", "serial://" + line.Agent + "?baud=9600", "epson-tm-escpos"})
 	var items strings.Builder
 	items.WriteString("sku,description,price,tax_code,status\n")
 	opening := map[string]int{}
@@ -80,7 +86,8 @@ connectors:
 	}
 	writeInbound(t, inbound, "items_0001.csv", items.String())
 	writeInbound(t, inbound, "onhand_0001.csv", onHandCSV(store, opening))
-	startAgent(t, dir, store, agentCfg)
+	ag := startAgent(t, dir, store, agentCfg)
+	waitPortsOpen(t, ag, line.Agent)
 	h.refreshInventory(t)
 	both := func(what string, want int64, within time.Duration) time.Duration {
 		t.Helper()
@@ -109,6 +116,40 @@ connectors:
 	after := int64(100 - sold[sku])
 	took := both("store sales lower the web shop", after, 15*time.Second)
 	t.Logf("after the records were applied, the web shop showed %d within %s", after, took.Round(time.Millisecond))
+
+	// Store sales over a pty: terminal simulator → pseudo-terminal → agent (serial source,
+	// epson-tm-escpos) → hub → availability → Vendure. The receipts carry PLU lines.
+	const m = 12
+	ptySim := start(t, "lanebridge-sim", filepath.Join(dir, "sim-T2.log"), "terminal",
+		"--profile", "epson-tm-escpos", "--out", "serial://"+line.Sim, "--date", simDate,
+		"--count", fmt.Sprint(m), "--rate", "50", "--seed", "7", "--skus", strings.Join(simSKUs, ","))
+	select {
+	case <-ptySim.Done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the terminal simulator did not finish")
+	}
+	if ptySim.Err != nil {
+		b, _ := os.ReadFile(ptySim.Log)
+		t.Fatalf("terminal simulator: %v\n%s", ptySim.Err, b)
+	}
+	printed := time.Now()
+	// Every transaction is a record; the Z report closes only at the profile's framing timeout
+	// and carries no stock, so it is not waited for.
+	h.WaitAtLeast(t, store, n+m, 30*time.Second)
+	var overPTY []protocol.Record
+	for _, r := range h.AllRecords(t, store) {
+		if r.Terminal == "T2" {
+			overPTY = append(overPTY, r)
+		}
+	}
+	ptySold := soldBySKU(t, overPTY)
+	if ptySold[sku] == 0 {
+		t.Fatalf("the terminal sold none of %s over the pty (sold %v in %d records): pick another seed", sku, ptySold, len(overPTY))
+	}
+	after -= int64(ptySold[sku])
+	both("a store sale over a pty lowers the web shop", after, 15*time.Second)
+	t.Logf("%d units of %s sold over the pty: the web shop showed %d %s after the terminal printed the last receipt",
+		ptySold[sku], sku, after, time.Since(printed).Round(time.Millisecond))
 
 	reserve := func(order string, q int) string {
 		b, err := h.Post("/api/v1/reservations", fmt.Appendf(nil, `{"channel":"market","order_id":%q,"lines":[{"sku":%q,"quantity":"%d"}]}`, order, sku, q))
@@ -148,6 +189,20 @@ connectors:
 	}
 	h.Start(t)
 	both("after the restart every channel is at the right figure", after-5, 30*time.Second)
+}
+
+// appendTerminal adds a byte-stream terminal to an agent config that agentConfig wrote (it ends
+// with its terminals list).
+func appendTerminal(t testing.TB, cfgPath string, tm captureTerm) {
+	t.Helper()
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "  - {id: %s, source: %q, profile: %s}\n", tm.id, tm.source, tm.profile); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // vendureReader reads what the real Vendure sells of a SKU at a stock location, through its

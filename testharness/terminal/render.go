@@ -238,6 +238,9 @@ func (g *Generator) renderEpson(t *txn) []byte {
 		default:
 			g.epsonCol(&w, name, money(it.unit, false))
 		}
+		if it.sku != "" {
+			g.epsonLine(&w, "  PLU "+it.sku)
+		}
 		if it.voided {
 			g.epsonCol(&w, "VOID "+name, money(-it.qty*it.unit, false))
 		}

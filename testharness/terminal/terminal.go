@@ -70,6 +70,7 @@ type ZFigures struct {
 
 type item struct {
 	desc      string
+	sku       string // printed as a PLU line under the item when set (SetSKUs)
 	qty, unit int64
 	voided    bool
 }
@@ -113,6 +114,7 @@ type Generator struct {
 	minute   int
 	noise    float64
 	clean    []byte // the last transaction as printed, before noise
+	skus     []string
 	exp      Expected
 	sales    []int // receipts of sales, for returns
 	day      struct {
@@ -222,7 +224,29 @@ func (g *Generator) Next() []byte {
 
 func (g *Generator) item() item {
 	prices := []int64{99, 125, 199, 249, 350, 499, 650, 1299}
-	return item{desc: fmt.Sprintf("%d", 1+g.rng.IntN(9)), qty: int64(1 + g.rng.IntN(3)), unit: prices[g.rng.IntN(len(prices))]}
+	n := 1 + g.rng.IntN(9)
+	it := item{desc: fmt.Sprintf("%d", n), qty: int64(1 + g.rng.IntN(3)), unit: prices[g.rng.IntN(len(prices))]}
+	if len(g.skus) > 0 {
+		// Item N is always the same SKU: no extra random draw, so a seed prints the same day.
+		it.sku = g.skus[(n-1)%len(g.skus)]
+	}
+	return it
+}
+
+// SetSKUs makes the terminal print each item's article number (a "  PLU <sku>" line under the
+// item, as an Epson TM receipt does), item N being skus[(N-1) mod len(skus)]. Only the
+// epson-tm-escpos format prints article numbers.
+func (g *Generator) SetSKUs(skus []string) error {
+	if g.profile != "epson-tm-escpos" {
+		return fmt.Errorf("--skus: profile %s prints no article numbers (use epson-tm-escpos)", g.profile)
+	}
+	for _, s := range skus {
+		if s == "" || strings.Trim(s, "0123456789") != "" {
+			return fmt.Errorf("--skus: %q is not a numeric SKU (the PLU line carries digits only)", s)
+		}
+	}
+	g.skus = skus
+	return nil
 }
 
 // account adds t to the day's Z figures.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,10 +20,12 @@ import (
 
 const terminalUsage = `lanebridge-sim terminal --profile NAME --out serial:///dev/pts/N | tcp://host:port | file://path
         [--terminal ID] [--date YYYY-MM-DD] [--count N] [--rate R/s] [--noise P] [--seed S] [--totals FILE]
+        [--skus SKU,SKU,...]
 
 Writes a day of N transactions and a closing Z report in the profile's format (profiles:
 sharp-journal, casio-journal, epson-tm-escpos). --noise P damages that share of transactions
 (line noise, dropped bytes, reboots mid-receipt). --totals writes the expected totals as JSON.
+--skus prints each item's article number (epson-tm-escpos only): item N is the Nth SKU, cycling.
 `
 
 func runTerminal(args []string, stdout, stderr io.Writer) int {
@@ -37,6 +40,7 @@ func runTerminal(args []string, stdout, stderr io.Writer) int {
 	noise := fs.Float64("noise", 0, "share of damaged transactions (0..1)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	totals := fs.String("totals", "", "write expected totals JSON here")
+	skus := fs.String("skus", "", "comma-separated SKUs printed as PLU lines under items (epson-tm-escpos)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -54,6 +58,12 @@ func runTerminal(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "lanebridge-sim:", err)
 		return 2
+	}
+	if *skus != "" {
+		if err := g.SetSKUs(strings.Split(*skus, ",")); err != nil {
+			fmt.Fprintln(stderr, "lanebridge-sim:", err)
+			return 2
+		}
 	}
 	w, err := openOut(*out)
 	if err != nil {
