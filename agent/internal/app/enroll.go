@@ -128,14 +128,7 @@ func checkEnrolled(path string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	warnings, err := config.Check(path, cfg)
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "lanebridge-agent: warning: %s\n", w)
-	}
-	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	if _, err := cfg.Password(); err != nil {
+	if err := checkCredentials(path, cfg, stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: OK so far (store %s, hub %s); next: add the store's terminals (config key terminals: id, source, profile), then `lanebridge-agent validate --config %s` — the agent refuses to run without one\n",

@@ -234,12 +234,14 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("config key %s: %s", e.Key, e.Msg) }
 
 // Load reads and validates path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, requireTerminals bool) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := parse(b, requireTerminals)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -250,18 +252,7 @@ func Load(path string) (*Config, error) {
 // LoadWithoutTerminals is Load except that a file listing no terminals is accepted: only for
 // the installation steps that write or read a file before its terminals are added (`enroll`,
 // `msi-configure`, `service install|unit`). What runs or validates the agent uses Load.
-func LoadWithoutTerminals(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	c, err := parse(b, false)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	c.resolve(path)
-	return c, nil
-}
+func LoadWithoutTerminals(path string) (*Config, error) { return load(path, false) }
 
 // Parse decodes YAML strictly (unknown keys are errors), applies defaults and validates.
 func Parse(b []byte) (*Config, error) { return parse(b, true) }
