@@ -111,6 +111,19 @@ func configFlag(name string, args []string) (string, *flag.FlagSet, error) {
 	return *path, fs, nil
 }
 
+// checkCredentials runs config.Check (printing its warnings) and reads the broker password.
+func checkCredentials(path string, cfg *config.Config, stderr io.Writer) error {
+	warnings, err := config.Check(path, cfg)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "lanebridge-agent: warning: %s\n", w)
+	}
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	_, err = cfg.Password()
+	return err
+}
+
 func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	path, _, err := configFlag("validate", args)
 	if err != nil {
@@ -120,14 +133,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	warnings, err := config.Check(path, cfg)
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "lanebridge-agent: warning: %s\n", w)
-	}
-	if err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	if _, err := cfg.Password(); err != nil {
+	if err := checkCredentials(path, cfg, stderr); err != nil {
 		return err
 	}
 	ps, err := loadProfiles(cfg.ProfilesDir)

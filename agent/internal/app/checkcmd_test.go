@@ -20,7 +20,7 @@ func TestCheckCommand(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.yaml")
 	data := filepath.Join(dir, "data")
-	y := fmt.Sprintf("store: S1\ndata_dir: %s\nhub:\n  broker: tcp://127.0.0.1:1\n  password: x\n", data)
+	y := fmt.Sprintf("store: S1\ndata_dir: %s\nhub:\n  broker: tcp://127.0.0.1:1\n  password: x\n%s", data, oneTerminal(dir))
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lanebridge/lanebridge/agent/internal/boltfile"
+	"github.com/lanebridge/lanebridge/agent/internal/config"
 	"github.com/lanebridge/lanebridge/protocol"
 )
 
@@ -108,9 +109,30 @@ func cmdEnroll(args []string, stdout, stderr io.Writer) error {
 	if resp.ActionNeeded != "" {
 		fmt.Fprintf(stderr, "lanebridge-agent: note: %s\n", resp.ActionNeeded)
 	}
-	if err := cmdValidate([]string{"--config", *path}, stdout, stderr); err != nil {
+	err = cmdValidate([]string{"--config", *path}, stdout, stderr)
+	if config.IsNoTerminals(err) {
+		// A fresh file has no terminals yet: check what enrolment wrote (credentials, data_dir)
+		// and say what is left; `validate` and `run` refuse the file until terminals are added.
+		err = checkEnrolled(*path, stdout, stderr)
+	}
+	if err != nil {
 		return fmt.Errorf("the written configuration does not validate yet (add the store's terminals, then `lanebridge-agent validate`): %w", err)
 	}
+	return nil
+}
+
+// checkEnrolled checks an enrolled file that lists no terminals yet as validate would, except
+// for the terminals, and prints the step left.
+func checkEnrolled(path string, stdout, stderr io.Writer) error {
+	cfg, err := config.LoadWithoutTerminals(path)
+	if err != nil {
+		return err
+	}
+	if err := checkCredentials(path, cfg, stderr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: OK so far (store %s, hub %s); next: add the store's terminals (config key terminals: id, source, profile), then `lanebridge-agent validate --config %s` — the agent refuses to run without one\n",
+		path, cfg.Store, cfg.Hub.Broker, path)
 	return nil
 }
 

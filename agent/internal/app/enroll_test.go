@@ -58,7 +58,11 @@ func TestWriteEnrolledMerges(t *testing.T) {
 	if _, err := writeEnrolled(fresh, filepath.Join(dir, "d2"), r, ""); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := config.Load(fresh); err != nil || c.Store != "S001" || c.DataDir != filepath.Join(dir, "d2") {
+	if c, err := config.LoadWithoutTerminals(fresh); err != nil || c.Store != "S001" || c.DataDir != filepath.Join(dir, "d2") {
 		t.Fatalf("new config: %+v %v", c, err)
+	}
+	// ... which validate and run refuse until its terminals are added.
+	if _, err := config.Load(fresh); !config.IsNoTerminals(err) || !strings.Contains(err.Error(), "config key terminals: none configured") {
+		t.Fatalf("new config without terminals loaded: %v", err)
 	}
 }

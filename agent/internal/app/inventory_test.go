@@ -24,7 +24,7 @@ func inventoryFixture(t *testing.T) (cfgPath string, cfg *config.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	cfgPath = filepath.Join(dir, "agent.yaml")
-	y := fmt.Sprintf("store: S1\ndata_dir: %s\nlisten: \"off\"\nhub:\n  broker: tcp://127.0.0.1:1\n", filepath.Join(dir, "data"))
+	y := fmt.Sprintf("store: S1\ndata_dir: %s\nlisten: \"off\"\nhub:\n  broker: tcp://127.0.0.1:1\n%s", filepath.Join(dir, "data"), oneTerminal(dir))
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,8 @@ func TestPprofOnlyWithDebug(t *testing.T) {
 func TestStatusShowsConnectError(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "agent.yaml")
-	y := fmt.Sprintf("store: S1\ndata_dir: %s\nlisten: %s\nhub:\n  broker: tcp://%s\n  password: x\n",
-		filepath.Join(dir, "data"), freeAddr(t), freeAddr(t))
+	y := fmt.Sprintf("store: S1\ndata_dir: %s\nlisten: %s\nhub:\n  broker: tcp://%s\n  password: x\n%s",
+		filepath.Join(dir, "data"), freeAddr(t), freeAddr(t), oneTerminal(dir))
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestValidateChecks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "agent.yaml")
-			y := fmt.Sprintf("store: S1\ndata_dir: %s\nhub:\n  broker: tcp://127.0.0.1:1883\n%s", filepath.Join(dir, "data"), tt.hub)
+			y := fmt.Sprintf("store: S1\ndata_dir: %s\nhub:\n  broker: tcp://127.0.0.1:1883\n%s%s", filepath.Join(dir, "data"), tt.hub, oneTerminal(dir))
 			if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -115,4 +115,10 @@ func TestValidateChecks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneTerminal is the terminals section of a test configuration: one file terminal in dir (a
+// configuration must list at least one).
+func oneTerminal(dir string) string {
+	return fmt.Sprintf("terminals:\n  - {id: T1, source: %q, profile: canonical-jsonl}\n", "file://"+filepath.Join(dir, "T1.jsonl"))
 }

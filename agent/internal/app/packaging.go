@@ -31,7 +31,9 @@ func cmdServiceUnit(args []string, stdout, stderr io.Writer) error {
 	cfg := &config.Config{DataDir: *dataDir}
 	if *dataDir == "" {
 		var err error
-		if cfg, err = config.Load(*path); err != nil {
+		// The unit is installed before the installer adds the terminals: data_dir is what it needs
+		// (run refuses the file until it lists a terminal).
+		if cfg, err = config.LoadWithoutTerminals(*path); err != nil {
 			return err
 		}
 	}
@@ -145,7 +147,7 @@ func cmdMSIConfigure(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := config.Parse(b); err != nil {
+		if _, err := config.ParseWithoutTerminals(b); err != nil {
 			return fmt.Errorf("msi-configure: STORE_ID/HUB_URL: %w", err)
 		}
 		out = append([]byte("# Written by the Lanebridge agent installer (msi-configure); add terminals, hub.password.\n"), b...)

@@ -80,23 +80,38 @@ func TestMSIConfigure(t *testing.T) {
 	if st, _ := os.Stat(cfg); st.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", st.Mode().Perm())
 	}
-	// Without enrolment the config has no credentials yet: validate names hub.password and
-	// nothing else; with it added, validate passes.
-	if code, msg := run("--store", "S001", "--hub", "tcp://hub.example:1883", "--data-dir", filepath.Join(dir, "data")); code != 0 || !strings.Contains(msg, "set hub.password") {
+	// Without enrolment the config has no credentials and no terminals yet: validate names
+	// the terminals, then hub.password; with both added, validate passes.
+	if code, msg := run("--store", "S001", "--hub", "tcp://hub.example:1883", "--data-dir", filepath.Join(dir, "data")); code != 0 || !strings.Contains(msg, "set hub.password (or hub.password_file) and terminals") {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
 	var out, errb bytes.Buffer
-	if code := Main([]string{"validate", "--config", cfg}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "hub.password: missing") {
-		t.Fatalf("validate without a password: exit %d %s %s", code, out.String(), errb.String())
+	for _, step := range []struct{ add, want string }{
+		{"", "config key terminals: none configured"},
+		{oneTerminal(dir), "hub.password: missing"},
+	} {
+		f, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg, append(f, step.add...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		errb.Reset()
+		if code := Main([]string{"validate", "--config", cfg}, &out, &errb); code != 1 || !strings.Contains(errb.String(), step.want) {
+			t.Fatalf("validate: exit %d %s %s; want %q", code, out.String(), errb.String(), step.want)
+		}
 	}
-	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.WriteString("    password: s3cret-from-stores-add\n"); err != nil { // yaml.v3 indents by 4
+	// yaml.v3 indents by 4
+	f = bytes.Replace(f, []byte("hub:\n"), []byte("hub:\n    password: s3cret-from-stores-add\n"), 1)
+	if err := os.WriteFile(cfg, f, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
 	out.Reset()
 	errb.Reset()
 	if code := Main([]string{"validate", "--config", cfg}, &out, &errb); code != 0 || !strings.Contains(out.String(), "OK (store S001") {
@@ -105,6 +120,11 @@ func TestMSIConfigure(t *testing.T) {
 	good, _ := os.ReadFile(cfg)
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("store: S001\ndata_dir: /x\nhub:\n  brokr: tcp://h:1883\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A CONFIG_FILE is the store's whole configuration: one cut off before its terminals is refused.
+	noTerms := filepath.Join(dir, "noterms.yaml")
+	if err := os.WriteFile(noTerms, []byte("store: S001\ndata_dir: /x\nhub:\n  broker: tcp://h:1883\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -116,6 +136,7 @@ func TestMSIConfigure(t *testing.T) {
 		{[]string{"--store", "S001", "--data-dir", "/x"}, "go together"},
 		{[]string{"--store", "S001", "--hub", "tcp://h:1883"}, "--data-dir"},
 		{[]string{"--config-file", bad}, "brokr"},
+		{[]string{"--config-file", noTerms}, "config key terminals: none configured"},
 		{[]string{"--config-file", filepath.Join(dir, "missing.yaml")}, "CONFIG_FILE"},
 		{[]string{"--config-file", bad, "--store", "S001"}, "not several"},
 		{[]string{"--enroll-token", "tok"}, "needs HUB_URL"},
@@ -134,7 +155,7 @@ func TestMSIConfigure(t *testing.T) {
 		t.Errorf("no properties changed the config")
 	}
 	full := filepath.Join(dir, "full.yaml")
-	if err := os.WriteFile(full, []byte("store: S002\ndata_dir: /x\nhub:\n  broker: ssl://h:8883\n"), 0o644); err != nil {
+	if err := os.WriteFile(full, []byte("store: S002\ndata_dir: /x\nhub:\n  broker: ssl://h:8883\n"+oneTerminal(dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if code, msg := run("--config-file", full); code != 0 {

@@ -253,7 +253,9 @@ func cmdService(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*path)
+	// Installing, stopping or removing the service needs only data_dir; the agent the service
+	// runs refuses a file that lists no terminals.
+	cfg, err := config.LoadWithoutTerminals(*path)
 	if err != nil {
 		return err
 	}

@@ -234,12 +234,14 @@ type Error struct {
 func (e *Error) Error() string { return fmt.Sprintf("config key %s: %s", e.Key, e.Msg) }
 
 // Load reads and validates path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+func load(path string, requireTerminals bool) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := Parse(b)
+	c, err := parse(b, requireTerminals)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -247,8 +249,18 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// LoadWithoutTerminals is Load except that a file listing no terminals is accepted: only for
+// the installation steps that write or read a file before its terminals are added (`enroll`,
+// `msi-configure`, `service install|unit`). What runs or validates the agent uses Load.
+func LoadWithoutTerminals(path string) (*Config, error) { return load(path, false) }
+
 // Parse decodes YAML strictly (unknown keys are errors), applies defaults and validates.
-func Parse(b []byte) (*Config, error) {
+func Parse(b []byte) (*Config, error) { return parse(b, true) }
+
+// ParseWithoutTerminals is Parse except that no terminals is accepted (see LoadWithoutTerminals).
+func ParseWithoutTerminals(b []byte) (*Config, error) { return parse(b, false) }
+
+func parse(b []byte, requireTerminals bool) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -256,7 +268,7 @@ func Parse(b []byte) (*Config, error) {
 		return nil, explainYAML(err)
 	}
 	c.defaults()
-	if err := c.Validate(); err != nil {
+	if err := c.validate(requireTerminals); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -273,6 +285,10 @@ func explainYAML(err error) error {
 				if i := strings.Index(m, " not found in type"); i > 0 {
 					m = m[:i] + " (remove it or check its spelling; keys are listed in the README's configuration section)"
 				}
+			} else if sm := reNotMapping.FindStringSubmatch(m); sm != nil && sectionKeys[sm[3]] != "" {
+				// yaml.v3: "line 5: cannot unmarshal !!str `bro` into config.Hub": a word where
+				// a section's keys belong, typically a file cut off in the middle of a key.
+				m = fmt.Sprintf("%sconfig key %s: %q where its keys (key: value) belong; the file may be cut off or mis-indented: complete it (see the README's configuration section)", sm[1], sectionKeys[sm[3]], sm[2])
 			}
 			msgs = append(msgs, m)
 		}
@@ -285,6 +301,15 @@ func explainYAML(err error) error {
 }
 
 var errEOF = errors.New("EOF")
+
+var reNotMapping = regexp.MustCompile("^(line \\d+: )cannot unmarshal !!\\w+ `([^`]*)` into (\\S+)$")
+
+// sectionKeys names the configuration key of each section's Go type, for decoding errors.
+var sectionKeys = map[string]string{
+	"config.Config": "(top level)", "config.Hub": "hub", "config.TLS": "hub.tls", "config.Spool": "spool",
+	"config.Log": "log", "config.Inventory": "inventory", "config.Update": "update",
+	"[]config.Terminal": "terminals", "config.Terminal": "terminals[]",
+}
 
 func (c *Config) defaults() {
 	if c.Update.Channel == "" {
@@ -322,8 +347,22 @@ func (c *Config) defaults() {
 	}
 }
 
-// Validate checks every key and names the first that is wrong.
-func (c *Config) Validate() error {
+// noTerminals is the message of the error for a configuration that lists no terminals: an agent
+// without one would run, connected and healthy-looking, capturing nothing (a file cut off after
+// its hub section parses as exactly that).
+const noTerminals = "none configured: add at least one terminal (id, source, profile), e.g. terminals: [{id: T1, source: \"file:///var/pos/T1.jsonl\", profile: canonical-jsonl}]"
+
+// IsNoTerminals reports whether err is the error for a configuration listing no terminals.
+func IsNoTerminals(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Key == "terminals" && e.Msg == noTerminals
+}
+
+// Validate checks every key and names the first that is wrong; a configuration must list at
+// least one terminal.
+func (c *Config) Validate() error { return c.validate(true) }
+
+func (c *Config) validate(requireTerminals bool) error {
 	if err := protocol.ValidateStoreID(c.Store); err != nil {
 		return &Error{"store", err.Error() + "; set it to the id printed by `lanebridge-hub stores add`"}
 	}
@@ -382,6 +421,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Inventory.validate(); err != nil {
 		return err
+	}
+	if requireTerminals && len(c.Terminals) == 0 {
+		return &Error{"terminals", noTerminals}
 	}
 	seen := map[string]bool{}
 	for i, t := range c.Terminals {
