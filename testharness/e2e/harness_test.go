@@ -36,7 +36,6 @@ func TestMain(m *testing.M) {
 
 type (
 	proc         = harness.Proc
-	storeInfo    = harness.StoreInfo
 	lockedBroker = harness.LockedBroker
 )
 

@@ -114,7 +114,6 @@ func (l *Layout) Generate(seed int64, n int) Day {
 		d.Truth = append(d.Truth, t.record(l))
 	}
 	at = at.Add(30 * time.Minute)
-	receipt++
 	d.Receipts = append(d.Receipts, l.framed(l.encode(l.z(l, z, 42, at))))
 	d.Truth = append(d.Truth, protocol.Record{Kind: protocol.KindZReport, BusinessDate: at.Format("2006-01-02"), Currency: l.Currency, Total: z.Net, Z: z})
 	return d

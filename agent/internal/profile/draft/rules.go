@@ -15,7 +15,6 @@ type rule struct {
 	section string // fields, z, kind, ignore (cleaning.ignore_lines), cont (cleaning.continuations)
 	typ     string // field rule type, z field or kind
 	match   string
-	set     map[string]string
 	require []string
 	width   int
 	why     string
