@@ -131,20 +131,25 @@ func runConnectorContract(t *testing.T, b backend) {
 }
 
 func TestConnectorContractShopifySimulator(t *testing.T) {
-	sim := channelsim.NewShopify("shpat_test", "SKU-A", "SKU-B")
-	sim.Capacity, sim.Leak = 10, 5
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	c, err := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "shpat_test", LocationID: 7001})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
-		shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
-	// A wrong token is the whole call's failure, named.
-	bad, _ := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "wrong", LocationID: 7001})
-	if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
-		t.Fatalf("wrong token: %v, want an error naming the token", err)
+	for _, api := range []string{"graphql", "rest"} {
+		t.Run(api, func(t *testing.T) {
+			sim := channelsim.NewShopify("shpat_test", "SKU-A", "SKU-B")
+			sim.Capacity, sim.Leak = 10, 5
+			sim.SetGraphQLLimit(100, 50, 10) // ten mutations at once: the contract's burst reaches THROTTLED
+			srv := httptest.NewServer(sim)
+			defer srv.Close()
+			c, err := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "shpat_test", LocationID: 7001, API: api})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
+				shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
+			// A wrong token is the whole call's failure, named.
+			bad, _ := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "wrong", LocationID: 7001, API: api})
+			if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
+				t.Fatalf("wrong token: %v, want an error naming the token", err)
+			}
+		})
 	}
 }
 
