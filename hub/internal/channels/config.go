@@ -28,9 +28,10 @@ type ConnectorConfig struct {
 	// Shopify and Amazon: a file holding the access token.
 	TokenFile  string `yaml:"token_file"`
 	APIVersion string `yaml:"api_version"` // Shopify, default 2024-01
-	// API: Shopify graphql (default) or rest; Amazon feed (default) or listings.
+	// API: Shopify graphql (default) or rest; Amazon listings (default) or feed.
 	API string `yaml:"api"`
-	// Batch: SKUs one call carries (Shopify graphql default 100, at most 250; Amazon feed default 1000, at most 10000).
+	// Batch: SKUs one call carries (Shopify graphql default 100, at most 250; Amazon feed
+	// default 1000, at most 10000).
 	Batch int `yaml:"batch"`
 	// Amazon.
 	SellerID      string `yaml:"seller_id"`
@@ -143,8 +144,14 @@ func (c ConnectorConfig) build(i int, channels []string, seen map[string]bool) (
 		if err != nil {
 			return nil, opt, err
 		}
+		if c.API != "" && c.API != "listings" && c.API != "feed" {
+			return nil, opt, fmt.Errorf("config key %s: %q: use listings (patchListingsItem, default) or feed (JSON_LISTINGS_FEED)", k("api"), c.API)
+		}
+		if c.Batch > 10000 {
+			return nil, opt, fmt.Errorf("config key %s: %d: use 1..10000 messages a feed", k("batch"), c.Batch)
+		}
 		conn, err := NewAmazon(AmazonOptions{Channel: c.Channel, URL: c.URL, Token: tok, SellerID: c.SellerID, MarketplaceID: c.MarketplaceID,
-			ProductType: c.ProductType, Rate: c.Rate, Burst: c.Burst})
+			ProductType: c.ProductType, API: c.API, Batch: c.Batch, Rate: c.Rate, Burst: c.Burst})
 		return conn, opt, err
 	case "":
 		return nil, opt, errors.New("config key " + k("kind") + ": missing; use vendure, shopify or amazon")

@@ -39,6 +39,7 @@ func TestConnectorsConfig(t *testing.T) {
 		{"shopify unknown api", `[{channel: shop2, kind: shopify, url: "https://h", location: "1", token_file: SECRET, api: soap}]`, `connectors[0].api: "soap": use graphql`},
 		{"shopify batch too big", `[{channel: shop2, kind: shopify, url: "https://h", location: "1", token_file: SECRET, batch: 251}]`, "connectors[0].batch: 251: use 1..250"},
 		{"negative batch", `[{channel: web, kind: vendure, url: "http://h", batch: -1}]`, "connectors[0].batch: -1 is negative"},
+		{"amazon unknown api", `[{channel: amazon, kind: amazon, url: "https://h", token_file: SECRET, seller_id: A, marketplace_id: M, api: sqs}]`, `connectors[0].api: "sqs": use listings`},
 		{"amazon without seller", `[{channel: amazon, kind: amazon, url: "https://h", token_file: SECRET}]`, "connectors[0].seller_id"},
 		{"negative rate", `[{channel: web, kind: vendure, url: "http://h", rate_limit: -1}]`, "connectors[0].rate_limit: -1 is negative"},
 		{"coalesce too long", `[{channel: web, kind: vendure, url: "http://h", coalesce: 2h}]`, "connectors[0].coalesce: 2h0m0s: use 0s..1m"},
