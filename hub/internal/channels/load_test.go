@@ -83,8 +83,9 @@ func envInt(name string, def int) int {
 // change → channel confirmed p50/p99/max against the channel's own one-call round trip measured
 // first in the same process. The short version (50 stores × 10/s for 2 s) checks only that
 // every channel ends at every SKU's latest figure; LANEBRIDGE_BENCH_CHANNELS=1 runs 1,000 × 10/s
-// for 30 s (LANEBRIDGE_BENCH_CHANNELS_STORES, _RATE, _SECONDS, _SKUS override) and, with a
-// Vendure in the environment, includes it.
+// for 30 s (LANEBRIDGE_BENCH_CHANNELS_STORES, _RATE, _SECONDS, _SKUS override;
+// LANEBRIDGE_BENCH_CHANNELS_ONLY=name,… keeps only those channels besides shopify-unlimited)
+// and, with a Vendure in the environment, includes it.
 func TestChannelPushLoad(t *testing.T) {
 	full := os.Getenv("LANEBRIDGE_BENCH_CHANNELS") == "1"
 	stores, rate, secs, nskus := 50, 10, 2, 200
@@ -105,7 +106,7 @@ func TestChannelPushLoad(t *testing.T) {
 	shop.Capacity = 1e9
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	sc, _ := NewShopify(ShopifyOptions{Channel: "shopify-unlimited", URL: srv.URL, Token: "tok", LocationID: 7001, Rate: 1e6, Burst: 1000})
+	sc, _ := NewShopify(ShopifyOptions{Channel: "shopify-unlimited", URL: srv.URL, Token: "tok", LocationID: 7001, API: "rest", Rate: 1e6, Burst: 1000})
 	type target struct {
 		c    Connector
 		skus []string
@@ -143,6 +144,11 @@ func TestChannelPushLoad(t *testing.T) {
 				Password: strings.TrimSpace(string(pw)), Location: os.Getenv("LANEBRIDGE_VENDURE_WEB_LOCATION")})
 			targets = append(targets, target{vc, strings.Split(os.Getenv("LANEBRIDGE_VENDURE_SKUS"), ","), nil})
 		}
+	}
+	if only := os.Getenv("LANEBRIDGE_BENCH_CHANNELS_ONLY"); only != "" { // the unlimited channel always runs
+		targets = slices.DeleteFunc(targets, func(tg target) bool {
+			return tg.c != Connector(sc) && !slices.Contains(strings.Split(only, ","), tg.c.Name())
+		})
 	}
 	ctx := context.Background()
 	baseline := map[string]time.Duration{}
