@@ -32,11 +32,12 @@ type Amazon struct {
 	tokens      float64
 	last        time.Time
 	submission  int
+	fs          feedState
 }
 
 // NewAmazon simulates a seller account with listings for skus.
 func NewAmazon(token, seller, marketplace string, skus ...string) *Amazon {
-	a := &Amazon{faults: newFaults(), Token: token, SellerID: seller, Marketplace: marketplace, Rate: 5, Burst: 10, known: map[string]bool{}}
+	a := &Amazon{faults: newFaults(), Token: token, SellerID: seller, Marketplace: marketplace, Rate: 5, Burst: 10, known: map[string]bool{}, fs: newFeedState()}
 	a.tokens = a.Burst
 	for _, sku := range skus {
 		a.known[sku] = true
@@ -61,6 +62,21 @@ func (a *Amazon) admit() bool {
 	return true
 }
 
+// stockPatches are a listing's patches; valid when they are the one stock patch a connector sends.
+type stockPatches []struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value []struct {
+		Channel  string `json:"fulfillment_channel_code"`
+		Quantity *int64 `json:"quantity"`
+	} `json:"value"`
+}
+
+func (p stockPatches) valid() bool {
+	return len(p) == 1 && p[0].Path == "/attributes/fulfillment_availability" && (p[0].Op == "replace" || p[0].Op == "merge") &&
+		len(p[0].Value) == 1 && p[0].Value[0].Quantity != nil && *p[0].Value[0].Quantity >= 0
+}
+
 type spError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -75,9 +91,17 @@ func (a *Amazon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.gate(w, r) {
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, docPrefix) {
+		a.feedDocument(w, r)
+		return
+	}
 	w.Header().Set("x-amzn-RequestId", fmt.Sprintf("sim-%d", time.Now().UnixNano()))
 	if r.Header.Get("x-amz-access-token") != a.Token {
 		writeJSON(w, http.StatusForbidden, spErrors("Unauthorized", "Access to requested resource is denied."))
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/feeds/2021-06-30/") {
+		a.feeds(w, r)
 		return
 	}
 	w.Header().Set("x-amzn-RateLimit-Limit", strconv.FormatFloat(a.Rate, 'f', 1, 64))
@@ -96,20 +120,11 @@ func (a *Amazon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		ProductType string `json:"productType"`
-		Patches     []struct {
-			Op    string `json:"op"`
-			Path  string `json:"path"`
-			Value []struct {
-				Channel  string `json:"fulfillment_channel_code"`
-				Quantity *int64 `json:"quantity"`
-			} `json:"value"`
-		} `json:"patches"`
+		ProductType string       `json:"productType"`
+		Patches     stockPatches `json:"patches"`
 	}
 	err := json.NewDecoder(r.Body).Decode(&in)
-	if err != nil || in.ProductType == "" || len(in.Patches) != 1 || in.Patches[0].Path != "/attributes/fulfillment_availability" ||
-		(in.Patches[0].Op != "replace" && in.Patches[0].Op != "merge") || len(in.Patches[0].Value) != 1 ||
-		in.Patches[0].Value[0].Quantity == nil || *in.Patches[0].Value[0].Quantity < 0 {
+	if err != nil || in.ProductType == "" || !in.Patches.valid() {
 		writeJSON(w, http.StatusBadRequest, spErrors("InvalidInput", "Request has missing or invalid parameters and cannot be parsed."))
 		return
 	}

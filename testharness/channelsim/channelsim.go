@@ -1,9 +1,11 @@
 // Package channelsim holds SIMULATORS of two sales-channel APIs, for Lanebridge's channel
-// connector tests: a Shopify-shaped Admin REST API (inventory levels) and an Amazon-shaped
-// Selling Partner Listings Items API. They are not Shopify or Amazon: they reproduce the
-// documented request and answer shapes, rate limits (Shopify's leaky bucket with 429,
-// Retry-After and X-Shopify-Shop-Api-Call-Limit; SP-API's token bucket with 429 and
-// x-amzn-RateLimit-Limit) and error answers that the connectors must handle, plus faults a test
+// connector tests: a Shopify-shaped Admin REST API (inventory levels) and GraphQL Admin API
+// (inventorySetQuantities), and an Amazon-shaped Selling Partner Listings Items API and Feeds
+// API (JSON_LISTINGS_FEED). They are not Shopify or Amazon: they reproduce the documented
+// request and answer shapes, rate limits (Shopify's REST leaky bucket with 429, Retry-After and
+// X-Shopify-Shop-Api-Call-Limit, its GraphQL cost bucket with THROTTLED; SP-API's per-operation
+// token buckets with 429 and x-amzn-RateLimit-Limit) and error answers (userErrors, feed
+// processing reports with per-message issues) that the connectors must handle, plus faults a test
 // switches on (down, hung). Vendure, by contrast, runs for real (testharness/vendure).
 package channelsim
 

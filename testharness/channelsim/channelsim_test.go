@@ -51,4 +51,28 @@ func TestDocumentedAnswers(t *testing.T) {
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `"status":"INVALID"`) || !strings.Contains(w.Body.String(), `"severity":"ERROR"`) {
 		t.Errorf("unknown SKU: %d %s", w.Code, w.Body)
 	}
+	// GraphQL: over the cost bucket is HTTP 200 with THROTTLED and the throttle status.
+	shop.SetGraphQLLimit(10, 1, 10)
+	mut := `{"query":"mutation { inventorySetQuantities }","variables":{"input":{"name":"available","reason":"correction","ignoreCompareQuantity":true,"quantities":[{"inventoryItemId":"gid://shopify/InventoryItem/1001","locationId":"gid://shopify/Location/7001","quantity":2}]}}}`
+	for i, want := range []string{`"userErrors":[]`, `"code":"THROTTLED"`} {
+		req := httptest.NewRequest("POST", "/admin/api/2024-01/graphql.json", strings.NewReader(mut))
+		req.Header.Set("X-Shopify-Access-Token", "tok")
+		w := httptest.NewRecorder()
+		shop.ServeHTTP(w, req)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) || !strings.Contains(w.Body.String(), `"maximumAvailable":10`) {
+			t.Errorf("graphql %d: %d %s; want %s and the throttle status", i, w.Code, w.Body, want)
+		}
+	}
+	// Feeds: createFeedDocument's burst spent is a 429 QuotaExceeded with its rate.
+	amz3 := NewAmazon("tok", "S1", "M1")
+	amz3.SetFeedLimit("createFeedDocument", 0.5, 1)
+	for i, code := range []int{201, 429} {
+		req := httptest.NewRequest("POST", "/feeds/2021-06-30/documents", strings.NewReader(`{"contentType":"application/json; charset=UTF-8"}`))
+		req.Header.Set("x-amz-access-token", "tok")
+		w := httptest.NewRecorder()
+		amz3.ServeHTTP(w, req)
+		if w.Code != code || w.Header().Get("x-amzn-RateLimit-Limit") != "0.5" {
+			t.Errorf("createFeedDocument %d: %d %v %s; want %d with x-amzn-RateLimit-Limit 0.5", i, w.Code, w.Header(), w.Body, code)
+		}
+	}
 }

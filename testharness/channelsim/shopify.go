@@ -28,14 +28,17 @@ type Shopify struct {
 	Leak      float64          // per second, default 2
 	items     map[string]int64 // sku → inventory item id
 	bySKU     []string
+	unstocked map[int64]bool // items not stocked at any location (ITEM_NOT_STOCKED_AT_LOCATION)
 	level     float64
 	last      time.Time
+	gql       gqlBucket
 }
 
 // NewShopify simulates a shop with the given SKUs (inventory item ids 1001, 1002, … in order)
 // stocked at location 7001.
 func NewShopify(token string, skus ...string) *Shopify {
-	s := &Shopify{faults: newFaults(), Token: token, Locations: []int64{7001}, Capacity: 40, Leak: 2, items: map[string]int64{}}
+	s := &Shopify{faults: newFaults(), Token: token, Locations: []int64{7001}, Capacity: 40, Leak: 2, items: map[string]int64{},
+		unstocked: map[int64]bool{}, gql: newGQLBucket()}
 	for i, sku := range skus {
 		s.items[sku] = int64(1001 + i)
 		s.bySKU = append(s.bySKU, sku)
@@ -48,6 +51,14 @@ func (s *Shopify) InventoryItem(sku string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.items[sku]
+}
+
+// Unstock makes sku's inventory item not stocked at any location: REST answers 422 and
+// GraphQL ITEM_NOT_STOCKED_AT_LOCATION for it (a SKU the shop lists but cannot take stock for).
+func (s *Shopify) Unstock(sku string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unstocked[s.items[sku]] = true
 }
 
 // admit runs the leaky bucket for one request; it returns the Retry-After when full.
@@ -79,13 +90,17 @@ func (s *Shopify) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"})
 		return
 	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/admin/api/")
+	_, res, _ := strings.Cut(rest, "/")
+	if ok && r.Method == http.MethodPost && res == "graphql.json" { // its own, cost-based limit
+		s.graphql(w, r)
+		return
+	}
 	if retry, ok := s.admit(w); !ok {
 		w.Header().Set("Retry-After", strconv.FormatFloat(retry, 'f', 1, 64))
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"errors": "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service."})
 		return
 	}
-	rest, ok := strings.CutPrefix(r.URL.Path, "/admin/api/")
-	_, res, _ := strings.Cut(rest, "/")
 	switch {
 	case ok && r.Method == http.MethodGet && res == "variants.json":
 		s.variants(w, r)
@@ -147,7 +162,7 @@ func (s *Shopify) apply(location, item, available int64) (int, any) {
 	switch {
 	case sku == "":
 		return http.StatusNotFound, map[string]string{"errors": "Not Found"}
-	case !slices.Contains(s.Locations, location):
+	case !slices.Contains(s.Locations, location) || s.unstocked[item]:
 		return http.StatusUnprocessableEntity, map[string][]string{"errors": {"Inventory item is not stocked at the location"}}
 	case available < 0:
 		return http.StatusUnprocessableEntity, map[string][]string{"errors": {"Available must be greater than or equal to 0"}}

@@ -20,8 +20,12 @@ type AmazonOptions struct {
 	SellerID      string
 	MarketplaceID string
 	ProductType   string // default PRODUCT
-	Rate          float64
-	Burst         int
+	API           string // listings (default: one patchListingsItem per SKU) or feed (JSON_LISTINGS_FEED)
+	Batch         int    // feed: messages a feed, default 1000, at most 10000
+	// FeedPoll is how often getFeed is polled while a feed is processed (default 1s).
+	FeedPoll time.Duration
+	Rate     float64
+	Burst    int
 }
 
 // Amazon sets stock with one patchListingsItem per SKU (fulfillment_availability quantity on
@@ -42,11 +46,33 @@ func NewAmazon(o AmazonOptions) (*Amazon, error) {
 	if o.ProductType == "" {
 		o.ProductType = "PRODUCT"
 	}
-	if o.Rate <= 0 { // 90 % of the documented 5/s and burst 10: headroom for clock jitter
-		o.Rate = 4.5
-	}
-	if o.Burst <= 0 {
-		o.Burst = 9
+	switch o.API {
+	case "", "listings":
+		o.API = "listings"
+		if o.Rate <= 0 { // 90 % of the documented 5/s and burst 10: headroom for clock jitter
+			o.Rate = 4.5
+		}
+		if o.Burst <= 0 {
+			o.Burst = 9
+		}
+	case "feed":
+		if o.Batch <= 0 {
+			o.Batch = 1000
+		}
+		if o.Batch > 10000 {
+			return nil, fmt.Errorf("amazon connector: batch %d: use 1..10000 messages a feed", o.Batch)
+		}
+		if o.FeedPoll <= 0 {
+			o.FeedPoll = time.Second
+		}
+		if o.Rate <= 0 { // 90 % of createFeed's documented 0.0083/s (one feed every 2 minutes)
+			o.Rate = 0.0075
+		}
+		if o.Burst <= 0 { // 90 % of getFeedDocument's burst of 10 (createFeed's is 15): one report per feed
+			o.Burst = 9
+		}
+	default:
+		return nil, fmt.Errorf("amazon connector: api %q: use listings or feed", o.API)
 	}
 	o.URL = strings.TrimRight(o.URL, "/")
 	return &Amazon{o: o, http: newHTTPClient()}, nil
@@ -55,6 +81,9 @@ func NewAmazon(o AmazonOptions) (*Amazon, error) {
 func (a *Amazon) Name() string { return a.o.Channel }
 
 func (a *Amazon) Limits() Limits {
+	if a.o.API == "feed" { // one feed, whatever the number of SKUs
+		return Limits{Rate: a.o.Rate, Burst: a.o.Burst, MaxBatch: a.o.Batch, CallsPerLevel: 0}
+	}
 	return Limits{Rate: a.o.Rate, Burst: a.o.Burst, MaxBatch: 50, CallsPerLevel: 1}
 }
 
@@ -68,6 +97,9 @@ func (a *Amazon) rateLimited(ans httpAnswer) *RateLimitError {
 }
 
 func (a *Amazon) SetStock(ctx context.Context, levels []Level) ([]Result, error) {
+	if a.o.API == "feed" {
+		return a.setFeed(ctx, levels)
+	}
 	out := make([]Result, len(levels))
 	var limited *RateLimitError
 	for i, l := range levels {

@@ -28,6 +28,11 @@ type ConnectorConfig struct {
 	// Shopify and Amazon: a file holding the access token.
 	TokenFile  string `yaml:"token_file"`
 	APIVersion string `yaml:"api_version"` // Shopify, default 2024-01
+	// API: Shopify graphql (default) or rest; Amazon listings (default) or feed.
+	API string `yaml:"api"`
+	// Batch: SKUs one call carries (Shopify graphql default 100, at most 250; Amazon feed
+	// default 1000, at most 10000).
+	Batch int `yaml:"batch"`
 	// Amazon.
 	SellerID      string `yaml:"seller_id"`
 	MarketplaceID string `yaml:"marketplace_id"`
@@ -93,6 +98,8 @@ func (c ConnectorConfig) build(i int, channels []string, seen map[string]bool) (
 		return nil, opt, fmt.Errorf("config key %s: %d is negative; leave it out for the platform's default", k("burst"), c.Burst)
 	case c.Coalesce < 0 || c.Coalesce > time.Minute:
 		return nil, opt, fmt.Errorf("config key %s: %s: use 0s..1m (default 500ms)", k("coalesce"), c.Coalesce)
+	case c.Batch < 0:
+		return nil, opt, fmt.Errorf("config key %s: %d is negative; leave it out for the default", k("batch"), c.Batch)
 	case c.Timeout < 0:
 		return nil, opt, fmt.Errorf("config key %s: %s is negative (default 30s)", k("timeout"), c.Timeout)
 	}
@@ -120,7 +127,14 @@ func (c ConnectorConfig) build(i int, channels []string, seen map[string]bool) (
 		if err != nil {
 			return nil, opt, err
 		}
-		conn, err := NewShopify(ShopifyOptions{Channel: c.Channel, URL: c.URL, Token: tok, APIVersion: c.APIVersion, LocationID: loc, Rate: c.Rate, Burst: c.Burst})
+		if c.API != "" && c.API != "graphql" && c.API != "rest" {
+			return nil, opt, fmt.Errorf("config key %s: %q: use graphql (inventorySetQuantities, default) or rest (inventory_levels/set)", k("api"), c.API)
+		}
+		if c.Batch > 250 {
+			return nil, opt, fmt.Errorf("config key %s: %d: use 1..250 quantities a call", k("batch"), c.Batch)
+		}
+		conn, err := NewShopify(ShopifyOptions{Channel: c.Channel, URL: c.URL, Token: tok, APIVersion: c.APIVersion, LocationID: loc,
+			API: c.API, Batch: c.Batch, Rate: c.Rate, Burst: c.Burst})
 		return conn, opt, err
 	case "amazon":
 		if c.SellerID == "" || c.MarketplaceID == "" {
@@ -130,8 +144,14 @@ func (c ConnectorConfig) build(i int, channels []string, seen map[string]bool) (
 		if err != nil {
 			return nil, opt, err
 		}
+		if c.API != "" && c.API != "listings" && c.API != "feed" {
+			return nil, opt, fmt.Errorf("config key %s: %q: use listings (patchListingsItem, default) or feed (JSON_LISTINGS_FEED)", k("api"), c.API)
+		}
+		if c.Batch > 10000 {
+			return nil, opt, fmt.Errorf("config key %s: %d: use 1..10000 messages a feed", k("batch"), c.Batch)
+		}
 		conn, err := NewAmazon(AmazonOptions{Channel: c.Channel, URL: c.URL, Token: tok, SellerID: c.SellerID, MarketplaceID: c.MarketplaceID,
-			ProductType: c.ProductType, Rate: c.Rate, Burst: c.Burst})
+			ProductType: c.ProductType, API: c.API, Batch: c.Batch, Rate: c.Rate, Burst: c.Burst})
 		return conn, opt, err
 	case "":
 		return nil, opt, errors.New("config key " + k("kind") + ": missing; use vendure, shopify or amazon")

@@ -131,36 +131,49 @@ func runConnectorContract(t *testing.T, b backend) {
 }
 
 func TestConnectorContractShopifySimulator(t *testing.T) {
-	sim := channelsim.NewShopify("shpat_test", "SKU-A", "SKU-B")
-	sim.Capacity, sim.Leak = 10, 5
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	c, err := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "shpat_test", LocationID: 7001})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
-		shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
-	// A wrong token is the whole call's failure, named.
-	bad, _ := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "wrong", LocationID: 7001})
-	if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
-		t.Fatalf("wrong token: %v, want an error naming the token", err)
+	for _, api := range []string{"graphql", "rest"} {
+		t.Run(api, func(t *testing.T) {
+			sim := channelsim.NewShopify("shpat_test", "SKU-A", "SKU-B")
+			sim.Capacity, sim.Leak = 10, 5
+			sim.SetGraphQLLimit(100, 50, 10) // ten mutations at once: the contract's burst reaches THROTTLED
+			srv := httptest.NewServer(sim)
+			defer srv.Close()
+			c, err := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "shpat_test", LocationID: 7001, API: api})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
+				shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
+			// A wrong token is the whole call's failure, named.
+			bad, _ := NewShopify(ShopifyOptions{Channel: "web", URL: srv.URL, Token: "wrong", LocationID: 7001, API: api})
+			if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
+				t.Fatalf("wrong token: %v, want an error naming the token", err)
+			}
+		})
 	}
 }
 
 func TestConnectorContractAmazonSimulator(t *testing.T) {
-	sim := channelsim.NewAmazon("Atza|test", "A1SELLER", "A1PHAD5NF", "SKU-A", "SKU-B")
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	c, err := NewAmazon(AmazonOptions{Channel: "amazon", URL: srv.URL, Token: "Atza|test", SellerID: "A1SELLER", MarketplaceID: "A1PHAD5NF"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
-		shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
-	bad, _ := NewAmazon(AmazonOptions{Channel: "amazon", URL: srv.URL, Token: "wrong", SellerID: "A1SELLER", MarketplaceID: "A1PHAD5NF"})
-	if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
-		t.Fatalf("wrong token: %v, want an error naming the token", err)
+	for _, api := range []string{"listings", "feed"} {
+		t.Run(api, func(t *testing.T) {
+			sim := channelsim.NewAmazon("Atza|test", "A1SELLER", "A1PHAD5NF", "SKU-A", "SKU-B")
+			sim.SetFeedDelay(20 * time.Millisecond)
+			sim.SetFeedLimit("getFeedDocument", 100, 100) // the contract provokes createFeed's limit, not this one
+			srv := httptest.NewServer(sim)
+			defer srv.Close()
+			o := AmazonOptions{Channel: "amazon", URL: srv.URL, Token: "Atza|test", SellerID: "A1SELLER", MarketplaceID: "A1PHAD5NF", API: api, FeedPoll: 10 * time.Millisecond}
+			c, err := NewAmazon(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runConnectorContract(t, backend{conn: c, skus: [2]string{"SKU-A", "SKU-B"}, down: sim.SetDown, limited: true,
+				shown: func(t *testing.T, sku string) (int64, bool) { return sim.Shown(sku) }})
+			o.Token = "wrong"
+			bad, _ := NewAmazon(o)
+			if _, err := bad.SetStock(context.Background(), []Level{{"SKU-A", "1", 1}}); err == nil || !strings.Contains(err.Error(), "token") {
+				t.Fatalf("wrong token: %v, want an error naming the token", err)
+			}
+		})
 	}
 }
 

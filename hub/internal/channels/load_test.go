@@ -83,8 +83,9 @@ func envInt(name string, def int) int {
 // change → channel confirmed p50/p99/max against the channel's own one-call round trip measured
 // first in the same process. The short version (50 stores × 10/s for 2 s) checks only that
 // every channel ends at every SKU's latest figure; LANEBRIDGE_BENCH_CHANNELS=1 runs 1,000 × 10/s
-// for 30 s (LANEBRIDGE_BENCH_CHANNELS_STORES, _RATE, _SECONDS, _SKUS override) and, with a
-// Vendure in the environment, includes it.
+// for 30 s (LANEBRIDGE_BENCH_CHANNELS_STORES, _RATE, _SECONDS, _SKUS override;
+// LANEBRIDGE_BENCH_CHANNELS_ONLY=name,… keeps only those channels besides shopify-unlimited)
+// and, with a Vendure in the environment, includes it.
 func TestChannelPushLoad(t *testing.T) {
 	full := os.Getenv("LANEBRIDGE_BENCH_CHANNELS") == "1"
 	stores, rate, secs, nskus := 50, 10, 2, 200
@@ -105,32 +106,61 @@ func TestChannelPushLoad(t *testing.T) {
 	shop.Capacity = 1e9
 	srv := httptest.NewServer(shop)
 	defer srv.Close()
-	sc, _ := NewShopify(ShopifyOptions{Channel: "shopify-unlimited", URL: srv.URL, Token: "tok", LocationID: 7001, Rate: 1e6, Burst: 1000})
+	sc, _ := NewShopify(ShopifyOptions{Channel: "shopify-unlimited", URL: srv.URL, Token: "tok", LocationID: 7001, API: "rest", Rate: 1e6, Burst: 1000})
 	type target struct {
 		c    Connector
 		skus []string
+		base Connector // the baseline's connector when not c: a twin channel, so the baseline spends none of c's burst
 	}
-	targets := []target{{sc, skus}}
+	targets := []target{{sc, skus, nil}}
 	if full {
 		am := channelsim.NewAmazon("tok", "S1", "M1", skus...)
 		asrv := httptest.NewServer(am)
 		defer asrv.Close()
 		ac, _ := NewAmazon(AmazonOptions{Channel: "amazon-5/s", URL: asrv.URL, Token: "tok", SellerID: "S1", MarketplaceID: "M1"})
-		targets = append(targets, target{ac, skus})
+		targets = append(targets, target{ac, skus, nil})
+		// The batch paths at their documented limits: Shopify GraphQL inventorySetQuantities
+		// (1,000 points, 50/s; 100 SKUs a call) and Amazon JSON_LISTINGS_FEED (createFeed
+		// 0.0083/s burst 15, getFeedDocument burst 10; 1,000 SKUs a feed, simulated processing 1 s).
+		twinGQL := func(name string) Connector {
+			g := channelsim.NewShopify("tok", skus...)
+			gsrv := httptest.NewServer(g)
+			t.Cleanup(gsrv.Close)
+			c, _ := NewShopify(ShopifyOptions{Channel: name, URL: gsrv.URL, Token: "tok", LocationID: 7001, API: "graphql"})
+			return c
+		}
+		twinFeed := func(name string) Connector {
+			f := channelsim.NewAmazon("tok", "S1", "M1", skus...)
+			fsrv := httptest.NewServer(f)
+			t.Cleanup(fsrv.Close)
+			c, _ := NewAmazon(AmazonOptions{Channel: name, URL: fsrv.URL, Token: "tok", SellerID: "S1", MarketplaceID: "M1", API: "feed"})
+			return c
+		}
+		targets = append(targets, target{twinGQL("shopify-graphql"), skus, twinGQL("shopify-graphql")},
+			target{twinFeed("amazon-feed"), skus, twinFeed("amazon-feed")})
 		if u := os.Getenv("LANEBRIDGE_VENDURE_URL"); u != "" {
 			pw, _ := os.ReadFile(os.Getenv("LANEBRIDGE_VENDURE_PASSWORD_FILE"))
 			vc, _ := NewVendure(VendureOptions{Channel: "vendure", URL: u, Username: os.Getenv("LANEBRIDGE_VENDURE_USER"),
 				Password: strings.TrimSpace(string(pw)), Location: os.Getenv("LANEBRIDGE_VENDURE_WEB_LOCATION")})
-			targets = append(targets, target{vc, strings.Split(os.Getenv("LANEBRIDGE_VENDURE_SKUS"), ",")})
+			targets = append(targets, target{vc, strings.Split(os.Getenv("LANEBRIDGE_VENDURE_SKUS"), ","), nil})
 		}
+	}
+	if only := os.Getenv("LANEBRIDGE_BENCH_CHANNELS_ONLY"); only != "" { // the unlimited channel always runs
+		targets = slices.DeleteFunc(targets, func(tg target) bool {
+			return tg.c != Connector(sc) && !slices.Contains(strings.Split(only, ","), tg.c.Name())
+		})
 	}
 	ctx := context.Background()
 	baseline := map[string]time.Duration{}
 	for _, tg := range targets {
 		var d []time.Duration
+		bc := tg.c
+		if tg.base != nil {
+			bc = tg.base
+		}
 		for i := range 10 {
 			start := time.Now()
-			if _, err := tg.c.SetStock(ctx, []Level{{tg.skus[i%len(tg.skus)], "0", 0}}); err != nil {
+			if _, err := bc.SetStock(ctx, []Level{{tg.skus[i%len(tg.skus)], "0", 0}}); err != nil {
 				t.Fatalf("%s: baseline call: %v", tg.c.Name(), err)
 			}
 			d = append(d, time.Since(start))

@@ -369,7 +369,14 @@ func (ch *channel) push(ctx context.Context) {
 	if len(list) == 0 {
 		return
 	}
-	slices.SortFunc(list, func(a, b pendingFigure) int { return int(a.Version - b.Version) })
+	// Longest waiting first (pending since), not newest version: a SKU that changes all the time
+	// keeps a fresh version and would otherwise wait behind calmer ones indefinitely.
+	slices.SortFunc(list, func(a, b pendingFigure) int {
+		if c := a.seen.Compare(b.seen); c != 0 {
+			return c
+		}
+		return int(a.Version - b.Version)
+	})
 	list = list[:min(len(list), ch.batch)]
 	levels := make([]Level, len(list))
 	for i, f := range list {

@@ -148,13 +148,13 @@ func checkFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// shopifyChannel is a Shopify simulator and a connector for it.
+// shopifyChannel is a Shopify simulator and a REST (one call a SKU) connector for it.
 func shopifyChannel(t *testing.T, name string, skus ...string) (*channelsim.Shopify, Connector) {
 	t.Helper()
 	sim := channelsim.NewShopify("tok", skus...)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	c, err := NewShopify(ShopifyOptions{Channel: name, URL: srv.URL, Token: "tok", LocationID: 7001})
+	c, err := NewShopify(ShopifyOptions{Channel: name, URL: srv.URL, Token: "tok", LocationID: 7001, API: "rest"})
 	if err != nil {
 		t.Fatal(err)
 	}
