@@ -15,6 +15,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"maps"
 	"slices"
@@ -128,7 +129,7 @@ func New(st Store, o Options) (*Evaluator, error) {
 		o.Every = 15 * time.Second
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = clock.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,6 +59,10 @@ Usage:
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) < 1 {
 		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err := clock.Load(); err != nil {
+		fmt.Fprintln(stderr, "lanebridge-hub:", err)
 		return 2
 	}
 	var err error

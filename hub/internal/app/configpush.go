@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"io"
 	"log/slog"
 	"os"
@@ -100,7 +101,7 @@ func configPush(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return storeNotFound(id, err)
 		}
-		now := time.Now().UTC()
+		now := clock.Now().UTC()
 		m := &protocol.Manifest{V: protocol.ManifestVersion, Kind: protocol.ManifestConfig, Product: protocol.ProductAgent,
 			Published: now, Expires: now.Add(life), Store: id, ConfigVersion: v, Overrides: string(b)}
 		sm, err := protocol.SignManifest(key, m)
@@ -150,7 +151,7 @@ func configStatus(args []string, stdout io.Writer) error {
 			rep = p.ReportedAt.Format(time.RFC3339)
 		}
 		state := p.State
-		if state == store.ConfigPending && !time.Now().Before(p.ExpiresAt) {
+		if state == store.ConfigPending && !clock.Now().Before(p.ExpiresAt) {
 			state = "expired" // never reported before its expiry: no longer sent
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", p.Store, p.Version, state, p.CreatedAt.Format(time.RFC3339), rep, p.Detail)
@@ -182,7 +183,7 @@ func newConfigPusher(st *store.DB, pub ingest.Publisher, log *slog.Logger) *conf
 // Run reloads the pending pushes (a `config push` made while the hub runs) until ctx ends.
 func (c *configPusher) Run(ctx context.Context) error {
 	for {
-		list, err := c.st.PendingConfigPushes(ctx, time.Now())
+		list, err := c.st.PendingConfigPushes(ctx, clock.Now())
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("read pending config pushes", "err", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"io"
 	"net"
 	"os"
@@ -38,7 +39,7 @@ func parseEnrollLife(flagName, s string) (time.Duration, error) {
 // line to out.
 func issueEnrollToken(ctx context.Context, st *store.DB, id string, life time.Duration, out io.Writer) (time.Time, error) {
 	tok := EnrollTokenPrefix + creds.NewPassword()
-	until := time.Now().Add(life)
+	until := clock.Now().Add(life)
 	if err := st.AddEnrollToken(ctx, id, auth.HashSecret(tok), until); err != nil {
 		return until, storeNotFound(id, err)
 	}

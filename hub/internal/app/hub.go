@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"net"
 	"net/http"
@@ -81,7 +82,7 @@ func (a authenticator) CheckStore(ctx context.Context, id, password string) (boo
 		return false, err
 	}
 	ok := false
-	for _, h := range c.Valid(time.Now()) {
+	for _, h := range c.Valid(clock.Now()) {
 		ok = creds.Verify(h, password) || ok
 	}
 	return ok, nil

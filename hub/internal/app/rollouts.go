@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"io"
 	"os"
 	"os/user"
@@ -163,7 +164,7 @@ func releasesPublish(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := clock.Now().UTC().Truncate(time.Second)
 	m := &protocol.Manifest{V: protocol.ManifestVersion, Kind: protocol.ManifestBinary, Product: protocol.ProductAgent, Published: now,
 		Expires: now.Add(life), Version: *version, OS: *goos, Arch: *arch, Channel: *channel, SHA256: sum, Size: size, MinFrom: *minFrom,
 		BinarySignature: string(sig)}
@@ -286,7 +287,7 @@ func releasesList(args []string, stdout io.Writer) error {
 	rows := [][]string{{"ID", "VERSION", "OS", "ARCH", "CHANNEL", "SIZE", "SHA256", "MIN FROM", "EXPIRES", "PUBLISHED", "BY"}}
 	for _, r := range list {
 		exp := r.Expires.Format(time.RFC3339)
-		if time.Now().After(r.Expires) {
+		if clock.Now().After(r.Expires) {
 			exp += " (expired)"
 		}
 		rows = append(rows, []string{strconv.FormatInt(r.ID, 10), r.Version, r.OS, r.Arch, r.Channel, strconv.FormatInt(r.Size, 10),
@@ -330,7 +331,7 @@ func rolloutsStart(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now()
+	now := clock.Now()
 	live := rels[:0]
 	for _, r := range rels {
 		if now.Before(r.Expires) {

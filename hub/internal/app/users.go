@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"io"
 	"os"
 	"os/user"
@@ -120,7 +121,7 @@ var cliCommands = []cliCommand{
 				return err
 			}
 			if life > 0 {
-				k.ExpiresAt = time.Now().Add(life)
+				k.ExpiresAt = clock.Now().Add(life)
 			}
 			tok := auth.NewToken()
 			k.Hash = auth.HashSecret(tok)
@@ -152,7 +153,7 @@ var cliCommands = []cliCommand{
 				exp := "never"
 				if !k.ExpiresAt.IsZero() {
 					exp = k.ExpiresAt.Format(time.RFC3339)
-					if time.Now().After(k.ExpiresAt) {
+					if clock.Now().After(k.ExpiresAt) {
 						exp += " (expired)"
 					}
 				}

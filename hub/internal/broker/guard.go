@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"net"
 	"sync"
@@ -76,14 +77,14 @@ func (s *sessions) of(stores []string) map[*mqtt.Client]session {
 func (h *aclHook) recheck(ctx context.Context, lister ChangeLister, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	since := time.Now()
+	since := clock.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := time.Now()
+		now := clock.Now()
 		changed, err := lister.CredentialsChanged(ctx, since.Add(-recheckOverlap))
 		if err != nil {
 			h.log.Warn("recheck of store credentials failed; retrying", slog.Any("err", err))

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"hash/fnv"
 	"log/slog"
 	"regexp"
@@ -560,7 +561,7 @@ func (in *Ingester) replay(ctx context.Context, b *protocol.Batch) {
 }
 
 func (in *Ingester) status(ctx context.Context, st *protocol.Status) {
-	if err := in.st.PutStatus(ctx, *st, time.Now().UTC()); err != nil {
+	if err := in.st.PutStatus(ctx, *st, clock.Now().UTC()); err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			in.log.Warn("store status failed", "store", st.Store, "err", err)
 		}

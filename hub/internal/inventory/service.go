@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"slices"
 	"sync"
@@ -296,7 +297,7 @@ func (s *Service) mergeStatuses(infos []store.StoreInfo) {
 
 // pull reads the ERP and stores what it said; it reports whether anything was stored.
 func (s *Service) pull(ctx context.Context, ids []string) (bool, error) {
-	at := time.Now()
+	at := clock.Now()
 	u, err := s.src.Pull(ctx, ids)
 	if err != nil {
 		return false, fmt.Errorf("pull: %w", err)
@@ -364,7 +365,7 @@ func (s *Service) updateStore(ctx context.Context, id string) (StoreResult, erro
 		return r, nil
 	}
 	st := store.InventoryState{Version: prev.Version + 1, Epoch: u.Epoch, AppliedThrough: u.AppliedThrough,
-		Items: len(next), UpdatedAt: time.Now().UTC()}
+		Items: len(next), UpdatedAt: clock.Now().UTC()}
 	if err := s.st.SaveInventory(ctx, id, prev.Version, st, changed, removed); err != nil {
 		if errors.Is(err, store.ErrVersionConflict) {
 			s.log.Info("inventory saved first by another hub", "store", id)
@@ -432,7 +433,7 @@ func (s *Service) send(ctx context.Context, id string, r *StoreResult, fresh boo
 	}
 	delete(s.dirty, id)
 	s.vmu.Unlock()
-	now := time.Now()
+	now := clock.Now()
 	act := Decide(v, latest.Version, base, fresh, now, s.opts.ResendAfter)
 	var msg protocol.Inventory
 	switch act {

@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
@@ -231,7 +232,7 @@ func (p *Poster) retry(ps store.Posting, err error) store.PostingOutcome {
 	p.m.outcomes.WithLabelValues("retry").Inc()
 	d := Backoff(ps.Attempts, p.o.MinBackoff, p.o.MaxBackoff)
 	p.log.Info("posting failed; will retry", "key", ps.Key, "attempt", ps.Attempts+1, "in", d.Round(time.Millisecond), "err", err)
-	return store.PostingOutcome{Error: err.Error(), RetryAt: time.Now().Add(d)}
+	return store.PostingOutcome{Error: err.Error(), RetryAt: clock.Now().Add(d)}
 }
 
 // Backoff is the wait before retry number attempts+1: min·2^attempts capped at max, ±20 %.
@@ -256,7 +257,7 @@ func (p *Poster) release(ps []store.Posting) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, x := range ps {
-		err := p.ob.FinishPosting(ctx, x.ID, p.o.Owner, store.PostingOutcome{Error: "hub stopping", RetryAt: time.Now()})
+		err := p.ob.FinishPosting(ctx, x.ID, p.o.Owner, store.PostingOutcome{Error: "hub stopping", RetryAt: clock.Now()})
 		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
 			return err
 		}
@@ -276,7 +277,7 @@ func (l *limiter) wait(ctx context.Context, n int) error {
 		return ctx.Err()
 	}
 	l.mu.Lock()
-	now := time.Now()
+	now := clock.Now()
 	if l.next.Before(now) {
 		l.next = now
 	}

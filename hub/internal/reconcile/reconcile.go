@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"log/slog"
 	"math/big"
 	"slices"
@@ -491,7 +492,7 @@ func (c *Closer) dayRecords(ctx context.Context, storeID, date string) ([]protoc
 func (c *Closer) compare(ctx context.Context, storeID, date string) (Result, error) {
 	due := true
 	if c.ZDue != nil {
-		now := time.Now
+		now := clock.Now
 		if c.Now != nil {
 			now = c.Now
 		}
@@ -546,7 +547,7 @@ func (c *Closer) Close(ctx context.Context, storeID, date string) (Result, error
 			res.Replays = ids
 		}
 	}
-	res.ClosedAt = time.Now().UTC()
+	res.ClosedAt = clock.Now().UTC()
 	for _, is := range res.Issues {
 		if _, err := c.St.RaiseException(ctx, store.Exception{Store: storeID, Reason: is.Reason, Key: is.Key, Detail: is.Detail}); err != nil {
 			return res, fmt.Errorf("close %s/%s: %w", storeID, date, err)
@@ -703,7 +704,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 	s.tried = map[[2]string]bool{}
 	for {
-		s.closeDue(ctx, at, time.Now())
+		s.closeDue(ctx, at, clock.Now())
 		select {
 		case <-ctx.Done():
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -69,7 +70,7 @@ func (s *DB) SetStoreSchedule(ctx context.Context, id, tradingHours, timeZone st
 // open, updates its detail, threshold and last evaluation. It reports whether it opened one.
 func (s *DB) RaiseAlert(ctx context.Context, a Alert) (opened bool, err error) {
 	if a.LastEvaluated.IsZero() {
-		a.LastEvaluated = time.Now()
+		a.LastEvaluated = clock.Now()
 	}
 	update := func(t tx) (int64, error) {
 		return t.exec(ctx, `UPDATE alerts SET detail = ?, threshold = ?, last_evaluated = ?

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"time"
 	"unicode/utf8"
 )
@@ -219,7 +220,7 @@ func (s *DB) PruneSessions(ctx context.Context, seenBefore, createdBefore time.T
 // at MaxAuditDetail bytes).
 func (s *DB) AddAudit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
-		e.At = time.Now()
+		e.At = clock.Now()
 	}
 	for _, f := range []*string{&e.Actor, &e.Target, &e.Detail} {
 		*f = capBytes(*f, MaxAuditDetail)

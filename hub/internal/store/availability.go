@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"maps"
 	"slices"
 	"time"
@@ -428,7 +429,7 @@ func (s *DB) Reserve(ctx context.Context, channel, orderID, bodyHash string, sku
 		if err != nil {
 			return err
 		}
-		now := time.Now().UTC().Truncate(time.Microsecond)
+		now := clock.Now().UTC().Truncate(time.Microsecond)
 		n, err := t.exec(ctx, `INSERT INTO avail_reservations (channel, order_id, body_hash, state, lines, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel, order_id) DO NOTHING`,
 			channel, orderID, bodyHash, ReservationOpen, string(body), s.ts(now), s.ts(now))
@@ -512,7 +513,7 @@ func (s *DB) setReservation(ctx context.Context, t tx, channel, orderID, state s
 	if err := s.holdLines(ctx, t, v.Lines, -1, 0); err != nil {
 		return v, false, err
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.Now().UTC().Truncate(time.Microsecond)
 	if _, err := t.exec(ctx, `UPDATE avail_reservations SET state = ?, updated_at = ? WHERE id = ?`, state, s.ts(now), v.ID); err != nil {
 		return v, false, err
 	}
@@ -584,7 +585,7 @@ func (s *DB) FulfilReservation(ctx context.Context, channel, orderID string, bui
 		if err := s.holdLines(ctx, t, v.Lines, -1, 0); err != nil {
 			return err
 		}
-		at := time.Now().UTC().Truncate(time.Microsecond)
+		at := clock.Now().UTC().Truncate(time.Microsecond)
 		if _, err := t.exec(ctx, `UPDATE avail_reservations SET state = ?, updated_at = ? WHERE id = ?`, ReservationFulfilled, s.ts(at), v.ID); err != nil {
 			return err
 		}

@@ -3,7 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 )
 
 // ChannelShown is a SKU's whole-unit figure as last pushed to a sales channel, and the
@@ -39,7 +39,7 @@ func (s *DB) ChannelPushState(ctx context.Context, channel string) (cursor int64
 // cursor. The cursor never goes back: a smaller one than stored leaves the stored one; a shown
 // figure older (by version) than the stored one for its SKU is ignored.
 func (s *DB) SaveChannelPush(ctx context.Context, channel string, cursor int64, shown []ChannelShown) error {
-	now := s.ts(time.Now())
+	now := s.ts(clock.Now())
 	err := s.write(ctx, func(t tx) error {
 		for _, c := range shown {
 			if _, err := t.exec(ctx, `INSERT INTO channel_shown (channel, sku, shown, version, pushed_at) VALUES (?, ?, ?, ?, ?)

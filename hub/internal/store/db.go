@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -192,7 +193,7 @@ func (s *DB) read(ctx context.Context, fn func(t tx) error) error {
 
 // ts and now are a time, and the current time, as statement arguments.
 func (s *DB) ts(t time.Time) any { return s.d.ts(t) }
-func (s *DB) now() any           { return s.d.ts(time.Now()) }
+func (s *DB) now() any           { return s.d.ts(clock.Now()) }
 
 // mustStore returns ErrNotFound (wrapped) unless the store exists.
 func mustStore(ctx context.Context, t tx, id string) error {

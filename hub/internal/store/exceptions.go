@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 // Detail and comment are clipped to protocol.MaxText and made safe for storage; a key longer
 // than maxKey bytes is cut and suffixed with a hash of the whole key.
 func (s *DB) RaiseException(ctx context.Context, e Exception) (created bool, err error) {
-	if err := normException(&e, time.Now()); err != nil {
+	if err := normException(&e, clock.Now()); err != nil {
 		return false, err
 	}
 	err = s.write(ctx, func(t tx) (err error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"strings"
 	"time"
 
@@ -217,7 +218,7 @@ func (s *DB) ClaimPostings(ctx context.Context, owner string, lease time.Duratio
 	}
 	var out []Posting
 	err := s.write(ctx, func(t tx) error {
-		now := time.Now()
+		now := clock.Now()
 		rs, err := t.query(ctx, `SELECT id FROM postings WHERE state = 'pending' AND next_at <= ? AND lease_until < ?
 			ORDER BY next_at, id LIMIT ?`+s.d.skipLocked, s.ts(now), s.ts(now), limit)
 		ids, err := scanAll(rs, err, func(r rows, id *any) error { return r.Scan(id) })

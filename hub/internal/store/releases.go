@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"time"
 
 	"github.com/lanebridge/lanebridge/protocol"
@@ -39,7 +40,7 @@ func releaseDest(r *Release) []any {
 // already published for that os, arch and channel.
 func (s *DB) AddRelease(ctx context.Context, r Release) (int64, error) {
 	if r.PublishedAt.IsZero() {
-		r.PublishedAt = time.Now()
+		r.PublishedAt = clock.Now()
 	}
 	var id int64
 	err := s.write(ctx, func(t tx) error {
@@ -145,7 +146,7 @@ type RolloutStore struct {
 // AddRollout records a rollout with its waves and stores (state running, wave 0) and returns
 // its id; ErrRolloutState while another rollout is running or paused.
 func (s *DB) AddRollout(ctx context.Context, ro Rollout, stores []RolloutStore) (int64, error) {
-	now := time.Now()
+	now := clock.Now()
 	var id int64
 	err := s.write(ctx, func(t tx) error {
 		var n int
@@ -293,7 +294,7 @@ func (s *DB) AdvanceRollout(ctx context.Context, id int64, from int, at time.Tim
 // PutRolloutStore saves a store's state in a rollout (ErrNotFound if it is not in it).
 func (s *DB) PutRolloutStore(ctx context.Context, id int64, rs RolloutStore) error {
 	if rs.UpdatedAt.IsZero() {
-		rs.UpdatedAt = time.Now()
+		rs.UpdatedAt = clock.Now()
 	}
 	n, err := s.exec(ctx, `UPDATE rollout_stores SET state = ?, command_id = ?, tries = ?, attempts = ?, sent_at = ?, updated_at = ?, detail = ?
 		WHERE rollout = ? AND store = ?`, rs.State, rs.CommandID, rs.Tries, rs.Attempts, s.ts(rs.SentAt), s.ts(rs.UpdatedAt),

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 	"slices"
 	"time"
 
@@ -101,7 +102,7 @@ func (s *DB) CredentialsChanged(ctx context.Context, since time.Time) ([]string,
 // grace (none when grace <= 0). ErrNotFound for an unknown or removed store.
 func (s *DB) RotateCredentials(ctx context.Context, id, passwordHash, mosquittoHash string, grace time.Duration) error {
 	return wrapf(s.updateStore(ctx, id, `password_hash = ?, mosquitto_hash = ?, previous_hash = password_hash, previous_until = ?`,
-		passwordHash, mosquittoHash, s.ts(time.Now().Add(max(grace, 0)))), "rotate credentials of %s", id)
+		passwordHash, mosquittoHash, s.ts(clock.Now().Add(max(grace, 0)))), "rotate credentials of %s", id)
 }
 
 // RevokePreviousCredentials ends the grace of a store's previous password now.
@@ -366,7 +367,7 @@ func (s *DB) Command(ctx context.Context, id string) (CommandRecord, error) {
 // PutClose keeps the latest close of a store-day.
 func (s *DB) PutClose(ctx context.Context, c CloseRecord) error {
 	if c.ClosedAt.IsZero() {
-		c.ClosedAt = time.Now()
+		c.ClosedAt = clock.Now()
 	}
 	_, err := s.exec(ctx, `INSERT INTO closes (store, business_date, state, body, closed_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (store, business_date) DO UPDATE SET state = excluded.state, body = excluded.body, closed_at = excluded.closed_at`,

@@ -3,7 +3,7 @@ package tryton
 import (
 	"context"
 	"fmt"
-	"time"
+	"github.com/lanebridge/lanebridge/hub/internal/clock"
 )
 
 // OnHand returns the quantity of every product with a code (SKU) in the
@@ -21,7 +21,7 @@ func (c *Client) OnHand(ctx context.Context, warehouse string) (map[string]strin
 	extra := map[string]any{
 		"locations":      []int64{wh},
 		"with_childs":    true,
-		"stock_date_end": date{time.Now()},
+		"stock_date_end": date{clock.Now()},
 	}
 	err = c.Call(ctx, "model.product.product.search_read", &rows, extra,
 		[]any{[]any{"code", "!=", nil}}, 0, nil, nil, []string{"code", "quantity"})
