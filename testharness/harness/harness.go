@@ -210,6 +210,7 @@ func Eventually(t testing.TB, d time.Duration, what string, cond func() error) {
 type Hub struct {
 	Dir, HTTP, MQTT string
 	Extra           []string
+	Env             []string // extra environment of the hub process ("K=V"), read at each Start
 	P               *Proc
 	Token           string
 }
@@ -217,16 +218,22 @@ type Hub struct {
 // StartHub starts a hub with its data under dir/hub on free ports.
 func StartHub(t testing.TB, dir string, extra ...string) *Hub {
 	t.Helper()
-	h := &Hub{Dir: dir, HTTP: FreeAddr(t), MQTT: FreeAddr(t), Extra: extra}
+	h := NewHub(t, dir, extra...)
 	h.Start(t)
 	return h
+}
+
+// NewHub is a hub on free ports, not started (set Env, then Start).
+func NewHub(t testing.TB, dir string, extra ...string) *Hub {
+	t.Helper()
+	return &Hub{Dir: dir, HTTP: FreeAddr(t), MQTT: FreeAddr(t), Extra: extra}
 }
 
 // Start starts the hub (again) and waits for /healthz.
 func (h *Hub) Start(t testing.TB) {
 	t.Helper()
 	args := append([]string{"serve", "--data", filepath.Join(h.Dir, "hub"), "--http", h.HTTP, "--mqtt", h.MQTT}, h.Extra...)
-	h.P = Start(t, "lanebridge-hub", filepath.Join(h.Dir, "hub.log"), args...)
+	h.P = StartEnv(t, h.Env, "lanebridge-hub", filepath.Join(h.Dir, "hub.log"), args...)
 	Eventually(t, 60*time.Second, "hub healthz", func() error {
 		if h.P.Exited() {
 			b, _ := os.ReadFile(h.P.Log)
