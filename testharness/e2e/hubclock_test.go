@@ -37,9 +37,12 @@ func TestHubClockJumps(t *testing.T) {
 		kill   bool   // how the hub ends the phase: SIGKILL, else SIGTERM
 	}{{72 * time.Hour, "behind", true}, {-72 * time.Hour, "ahead of", false}, {0, "", false}}
 	hubEnv := func(d time.Duration) []string { return []string{"LANEBRIDGE_CLOCK_OFFSET=" + d.String()} }
-	h := startHubEnv(t, dir, hubEnv(phases[0].offset), "--config", hcfg)
+	// the store is added before the hub starts, so the scheduler's first pass (at start) sees it
+	h := &hub{harness.NewHub(t, dir, "--config", hcfg)}
 	j := filepath.Join(dir, "T1.jsonl")
 	cfg := agentConfig(t, dir, store, enroll(t, dir, store, "tcp://"+h.MQTT, "--config", hcfg), map[string]string{"T1": j})
+	h.Env = hubEnv(phases[0].offset)
+	h.Start(t)
 	ag := startAgent(t, dir, store, cfg)
 	var all sim.Totals
 	var sent int64
@@ -146,15 +149,6 @@ func TestHubClockJumps(t *testing.T) {
 	} else if p != "" {
 		t.Logf("result written to %s", p)
 	}
-}
-
-// startHubEnv is startHub with extra environment for the hub process (kept across restarts).
-func startHubEnv(t testing.TB, dir string, env []string, extra ...string) *hub {
-	t.Helper()
-	h := &hub{harness.NewHub(t, dir, extra...)}
-	h.Env = env
-	h.Start(t)
-	return h
 }
 
 // skewDetail is the detail of the store's open clock_skew alert, "" when none is open.

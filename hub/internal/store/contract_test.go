@@ -472,6 +472,20 @@ func runContract(t *testing.T, open func(t *testing.T) *DB) {
 			if err != nil || len(list) != 1 || list[0].Status == nil || list[0].Status.State != "offline" {
 				t.Fatalf("ListStores after newer status = %+v, %v; want state offline", list, err)
 			}
+			// The hub's clock set back days: the status it stamps replaces the one stamped before.
+			stepped := st
+			stepped.Backlog = 7
+			if err := s.PutStatus(ctx, stepped, t1.Add(-72*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			info, _ = s.GetStore(ctx, "s1")
+			if info.Status.Backlog != 7 || !info.StatusAt.Equal(t1.Add(-72*time.Hour).Truncate(time.Microsecond)) {
+				t.Fatalf("after the hub's clock went back 72h: %+v at %v; want backlog 7 at %v", info.Status, info.StatusAt, t1.Add(-72*time.Hour))
+			}
+			if err := s.PutStatus(ctx, newer, t1.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			list, _ = s.ListStores(ctx)
 			// The Will (offline, no clock, no measurements) keeps what was last known, and since when.
 			known := list[0].StatusAt
 			if err := s.PutStatus(ctx, protocol.Status{V: 1, Store: "s1", State: "offline"}, t1.Add(time.Hour)); err != nil {

@@ -218,9 +218,16 @@ func (s *DB) loadStores(ctx context.Context, id string) ([]StoreInfo, error) {
 	return infos, err
 }
 
+// statusClockStepBack: a kept status stamped this far after a new one was stamped by a hub
+// clock since set back (statuses are stamped on receipt, so none arrives an hour out of
+// order); the new one replaces it, or a hub whose clock went back days would keep a stale
+// status for days.
+const statusClockStepBack = time.Hour
+
 // PutStatus keeps the latest status of an agent; an older status (by at) than the one kept is
-// ignored. The store must exist (ErrNotFound). An agent's MQTT Will (offline, without a clock)
-// carries no measurements: it marks the kept status offline and keeps its backlog, spool and
+// ignored, unless it is statusClockStepBack or more older (the hub's clock was set back). The
+// store must exist (ErrNotFound). An agent's MQTT Will (offline, without a clock) carries no
+// measurements: it marks the kept status offline and keeps its backlog, spool and
 // arrival time, so that the store shows what was last known and since when.
 func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) error {
 	err := s.write(ctx, func(t tx) error {
@@ -244,8 +251,8 @@ func (s *DB) PutStatus(ctx context.Context, st protocol.Status, at time.Time) er
 			return err
 		}
 		_, err = t.exec(ctx, `INSERT INTO status (store, body, at) VALUES (?, ?, ?)
-			ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at`,
-			st.Store, protocol.StorableJSON(body), s.ts(at)) // an agent's text may hold NUL, which jsonb refuses
+			ON CONFLICT (store) DO UPDATE SET body = excluded.body, at = excluded.at WHERE excluded.at >= status.at OR status.at > ?`,
+			st.Store, protocol.StorableJSON(body), s.ts(at), s.ts(at.Add(statusClockStepBack))) // an agent's text may hold NUL, which jsonb refuses
 		return err
 	})
 	return wrapf(err, "put status of %s", st.Store)
