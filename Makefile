@@ -65,7 +65,7 @@ soak: ## long soak: a time-compressed multi-day outage (300,000 records), then d
 CHAOS_OUT ?= $(CURDIR)/.cache/chaos
 # The fault tests that live beside the e2e harness (power cut on the FUSE disk, disk full, corrupt
 # hub database, clock jumps); testharness/chaos/... holds the rest.
-CHAOS_E2E = ^(TestPowerCut|TestHubDiskFull|TestCorruptHubDatabaseRefused|TestAgentClockJumps|TestTerminalClockJumps)$$
+CHAOS_E2E = ^(TestPowerCut|TestHubDiskFull|TestCorruptHubDatabaseRefused|TestAgentClockJumps|TestTerminalClockJumps|TestHubClockJumps)$$
 chaos-short: ## the chaos scenarios, short (50 agent kills, a 35 s outage, …; under 5 min), results in CHAOS_OUT-short
 	rm -rf $(CHAOS_OUT)-short
 	LANEBRIDGE_CHAOS_OUT=$(CHAOS_OUT)-short $(GO) test -count=1 -v -timeout 15m ./testharness/chaos/...

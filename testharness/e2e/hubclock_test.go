@@ -133,7 +133,7 @@ func TestHubClockJumps(t *testing.T) {
 			t.Errorf("day %s kind %s: hub total %d, the terminal sold %d", date, k, got[k], v)
 		}
 	}
-	t.Logf("close of %s: state %s, %d issues", date, closed.State, len(closed.Issues))
+	t.Logf("close of %s: state %s, issues %+v", date, closed.State, closed.Issues)
 	ag.Stop(t)
 	checkLogs(t, dir)
 	si, err := h.Store(store)
