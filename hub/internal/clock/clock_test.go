@@ -36,7 +36,7 @@ func TestLoadShiftsNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer offset.Store(0)
-	if d := Now().Sub(time.Now()); d < 71*time.Hour || d > 73*time.Hour {
+	if d := time.Until(Now()); d < 71*time.Hour || d > 73*time.Hour {
 		t.Fatalf("Now is %v off time.Now, want 72h", d)
 	}
 	t.Setenv(OffsetEnv, "soon")
