@@ -453,7 +453,13 @@ func (r *rawFS) Flush(_ <-chan struct{}, in *fuse.FlushIn) fuse.Status {
 func (r *rawFS) Release(_ <-chan struct{}, _ *fuse.ReleaseIn) {}
 
 func (r *rawFS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	n, st := r.op(in.NodeId)
+	return r.fsync(in.NodeId, &r.d.stats.Fsyncs, false)
+}
+
+// fsync makes node id's pending state durable: a directory's entries, a file's content. It
+// counts into count; dirOnly (FsyncDir) refuses a node that is not a directory.
+func (r *rawFS) fsync(id uint64, count *int64, dirOnly bool) fuse.Status {
+	n, st := r.op(id)
 	defer r.done()
 	if !st.Ok() {
 		return st
@@ -461,15 +467,18 @@ func (r *rawFS) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
 	if !r.d.mutate() {
 		return fuse.EIO
 	}
-	r.d.stats.Fsyncs++
+	*count++
 	if r.d.o.IgnoreFsync {
 		return fuse.OK
 	}
-	if n.isDir() {
+	switch {
+	case n.isDir():
 		n.dkids = cloneKids(n.kids)
-		return fuse.OK
+	case dirOnly:
+		return fuse.ENOTDIR
+	default:
+		n.sync()
 	}
-	n.sync()
 	return fuse.OK
 }
 
@@ -527,23 +536,7 @@ func (r *rawFS) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEnt
 func (r *rawFS) ReleaseDir(*fuse.ReleaseIn) {}
 
 func (r *rawFS) FsyncDir(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	n, st := r.op(in.NodeId)
-	defer r.done()
-	if !st.Ok() {
-		return st
-	}
-	if !r.d.mutate() {
-		return fuse.EIO
-	}
-	r.d.stats.DirFsyncs++
-	if r.d.o.IgnoreFsync {
-		return fuse.OK
-	}
-	if !n.isDir() {
-		return fuse.ENOTDIR
-	}
-	n.dkids = cloneKids(n.kids)
-	return fuse.OK
+	return r.fsync(in.NodeId, &r.d.stats.DirFsyncs, true)
 }
 
 func (r *rawFS) StatFs(_ <-chan struct{}, h *fuse.InHeader, out *fuse.StatfsOut) fuse.Status {
